@@ -1,0 +1,248 @@
+"""The `toontag` command line: thin commands that validate, then call the library.
+
+Every error a user can cause is printed as one red line naming the file or value, exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from toontag.errors import ToontagError
+
+app = typer.Typer(
+    help="Recognise which cartoon characters appear in images: train, evaluate, predict.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+out = Console(width=None if sys.stdout.isatty() else 160)  # tables stay whole in logs
+
+DataArg = Annotated[
+    Path,
+    typer.Argument(
+        help="Dataset folder (<split>/<combination>/<id>.jpg) "
+        "or CSV manifest (path,labels[,split])."
+    ),
+]
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache", help="Image cache folder (default $TOONTAG_CACHE or ~/.cache/toontag)."
+    ),
+]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'224' -> (224, 224); '112x192' -> (112, 192), as HEIGHTxWIDTH."""
+    match = re.fullmatch(r"(\d+)(?:[x,](\d+))?", text.strip())
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not HEIGHTxWIDTH, e.g. 224 or 112x192")
+    height = int(match[1])
+    return height, int(match[2] or height)
+
+
+@data_app.command("stats")
+def data_stats(
+    data: DataArg,
+    check: Annotated[
+        bool, typer.Option(help="Decode and hash every file to find problems.")
+    ] = True,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the stats here.")
+    ] = None,
+) -> None:
+    """Images per character and per combination for each split (the paper's Tables 2 and 4),
+    and the problems found: unreadable files, converted images, duplicates by content."""
+    from toontag.data.dataset import load_dataset
+    from toontag.data.stats import dataset_stats
+    from toontag.io import write_json
+
+    dataset = load_dataset(data)
+    stats = dataset_stats(dataset, check=check)
+    splits = stats["splits"]
+    table = Table(title=f"{data}: images per character")
+    for col in ["split", "images", *dataset.classes]:
+        table.add_column(col, justify="left" if col == "split" else "right")
+    max_count = len(dataset.classes)
+    for n in range(1, max_count + 1):
+        table.add_column(f"{n} char", justify="right")
+    for name, s in splits.items():
+        by_count = [f"{s['by_count'].get(n, 0):,}" for n in range(1, max_count + 1)]
+        table.add_row(
+            name, f"{s['images']:,}", *(f"{v:,}" for v in s["characters"].values()), *by_count
+        )
+    out.print(table)
+    combos = Table(title="images per combination")
+    combos.add_column("combination")
+    for name in splits:
+        combos.add_column(name, justify="right")
+    for combo in next(iter(splits.values()))["combinations"]:
+        combos.add_row(combo, *(f"{s['combinations'][combo]:,}" for s in splits.values()))
+    out.print(combos)
+    problems = stats["problems"]
+    found = {k: v for k, v in problems.items() if v}
+    if not found:
+        out.print("[green]no problems found[/]" + ("" if check else " (files not checked)"))
+    for kind, items in found.items():
+        out.print(f"[yellow]{kind.replace('_', ' ')}: {len(items)}[/]")
+        for item in items[:10]:
+            out.print("  " + (" = ".join(item) if isinstance(item, list) else str(item)))
+    if json_out:
+        write_json(json_out, stats)
+
+
+@app.command()
+def models() -> None:
+    """List the model names toontag knows (any timm model name works too)."""
+    from toontag.models import PAPER_BACKBONES, list_models
+
+    for name in list_models():
+        out.print(f"{name:20s} {PAPER_BACKBONES.get(name, 'the paper CNN, from scratch')}")
+
+
+@app.command()
+def train(
+    data: Annotated[Path | None, typer.Option(help="Dataset folder or CSV manifest.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory to create.")] = None,
+    model: Annotated[
+        str, typer.Option(help="baseline, a paper backbone or a timm name.")
+    ] = "efficientnet_lite0",
+    pretrained: Annotated[bool, typer.Option(help="Start from ImageNet weights.")] = True,
+    weights: Annotated[Path | None, typer.Option(help="Local backbone checkpoint.")] = None,
+    freeze_backbone: Annotated[bool, typer.Option(help="Train the head only.")] = False,
+    image_size: Annotated[str, typer.Option(help="HEIGHTxWIDTH, or one number.")] = "224x224",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 50,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-4,
+    dropout: Annotated[float, typer.Option(help="Head dropout.")] = 0.1,
+    conv_layers: Annotated[int, typer.Option(help="Baseline conv layers: 4, or 2 (Table 6).")] = 4,
+    augment: Annotated[bool, typer.Option(help="Flip, zoom and colour jitter.")] = False,
+    val_fraction: Annotated[float, typer.Option(help="Train share held out by sequence.")] = 0.1,
+    seed: Annotated[int, typer.Option()] = 0,
+    devices: Annotated[int, typer.Option(help="Devices (processes on CPU).")] = 1,
+    strategy: Annotated[str, typer.Option(help="Lightning strategy, e.g. ddp.")] = "auto",
+    resume: Annotated[Path | None, typer.Option(help="Continue this killed run.")] = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Train a model with the paper's recipe (Adam, BCE, ReduceLROnPlateau, EarlyStopping)."""
+    from toontag.config import TrainConfig
+    from toontag.training.run import train as train_run
+
+    if resume is not None:
+        run_dir = resume
+        config = None
+        if data is None:
+            data = Path(json.loads((resume / "split.json").read_text())["data"])
+    else:
+        if data is None or out_dir is None:
+            raise typer.BadParameter("--data and --out are required (or --resume RUN)")
+        if conv_layers not in (2, 4):
+            raise typer.BadParameter("--conv-layers is 4 (the paper's CNN) or 2 (its ablation)")
+        run_dir = out_dir
+        config = TrainConfig(
+            model=model,
+            pretrained=pretrained,
+            weights=str(weights) if weights else None,
+            freeze_backbone=freeze_backbone,
+            image_size=parse_size(image_size),
+            max_epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            dropout=dropout,
+            conv_channels=(16, 32, 64, 64)[:conv_layers],
+            augment=augment,
+            val_fraction=val_fraction,
+            seed=seed,
+            devices=devices,
+            strategy=strategy,
+        )
+    report = train_run(config, data=data, run=run_dir, resume=resume is not None, cache_root=cache)
+    if report:
+        out.print(
+            f"[green]trained[/] {run_dir}: best epoch {report['best_epoch']} of "
+            f"{report['epochs_run']}, val loss {report['best_val_loss']:.4f}, "
+            f"{report['fit_seconds']:.0f} s"
+        )
+        if report["skipped_images"]:
+            out.print(
+                f"[yellow]skipped {len(report['skipped_images'])} unreadable images "
+                f"(listed in {run_dir / 'report.json'})[/]"
+            )
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    data: Annotated[Path, typer.Option(help="Dataset folder or CSV manifest.")],
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    cache: CacheOpt = None,
+) -> None:
+    """Metrics of a run on one split, with 95% bootstrap intervals, written into the run."""
+    from toontag.evaluation.evaluate import evaluate_run
+
+    m = evaluate_run(run, data=data, split=split, cache_root=cache, resamples=resamples)
+    ci = m["ci95"]
+    out.print(
+        f"{m['model']} on {split} ({m['images']} images): micro-F1 {m['f1_micro']:.4f} "
+        f"[{ci['f1_micro'][0]:.4f}, {ci['f1_micro'][1]:.4f}], accuracy {m['accuracy']:.4f}, "
+        f"subset accuracy {m['subset_accuracy']:.4f}, AUC {m['auc_micro']:.4f}, "
+        f"loss {m['loss']:.4f}"
+    )
+    out.print(f"written: {run / f'metrics-{split}.json'} and .md")
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """The characters present in each image, with probabilities."""
+    from toontag.evaluation.predict import predict_files
+    from toontag.training.rundir import load_trained
+
+    results = predict_files(load_trained(run), images)
+    if as_json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            if "error" in r:
+                out.print(f"[red]{r['path']}: {r['error']}[/]")
+                continue
+            probs = ", ".join(f"{c} {p:.2f}" for c, p in r["probabilities"].items())
+            found = ", ".join(r["characters"]) or "(none)"
+            out.print(f"{r['path']}: [bold]{found}[/]  ({probs})")
+    if any("error" in r for r in results):
+        raise typer.Exit(1)
+
+
+def quiet_libraries() -> None:
+    """Keep the terminal for toontag's own output: no tips or deprecation noise."""
+    warnings.filterwarnings("ignore")
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main() -> None:
+    quiet_libraries()
+    try:
+        app(prog_name="toontag")
+    except ToontagError as e:
+        Console(stderr=True).print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("[red]interrupted[/]")
+        sys.exit(130)

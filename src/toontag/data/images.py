@@ -1,0 +1,49 @@
+"""Decode any image a user may hand us into RGB, or fail with a one-line reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from toontag.errors import BadImageError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+
+
+def open_rgb(path: Path) -> tuple[Image.Image, str | None]:
+    """Open `path` fully decoded as RGB; returns the image and a note when it was converted.
+
+    Alpha is composited onto white (cartoon frames have light backgrounds more often than
+    dark), grayscale and CMYK are converted. Unreadable or truncated files raise
+    `BadImageError` naming the file.
+    """
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode == "RGB":
+                return im.copy(), None
+            if "A" in mode or (mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                return Image.alpha_composite(white, rgba).convert("RGB"), (
+                    f"{mode} with alpha, composited onto white"
+                )
+            return im.convert("RGB"), f"{mode} converted to RGB"
+    except FileNotFoundError as e:
+        raise BadImageError(path, "file not found") from e
+    except UnidentifiedImageError as e:
+        raise BadImageError(path, "not a readable image") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise BadImageError(path, f"cannot decode ({e})") from e
+
+
+def load_resized(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:
+    """Decode `path` and resize it to (height, width): a uint8 HxWx3 array and the note."""
+    image, note = open_rgb(path)
+    height, width = size
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(image, dtype=np.uint8), note

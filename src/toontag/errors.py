@@ -1,0 +1,26 @@
+"""Exceptions that name the bad value and the fix; the CLI prints them as one red line."""
+
+
+class ToontagError(Exception):
+    """Base class for every error a user can cause and fix."""
+
+
+class DataError(ToontagError):
+    """A dataset folder, manifest or image is missing, empty or malformed."""
+
+
+class BadImageError(DataError):
+    """One image cannot be decoded (unreadable, truncated, not an image)."""
+
+    def __init__(self, path, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class ModelError(ToontagError):
+    """An unknown model name, or weights that cannot be had or do not fit."""
+
+
+class RunError(ToontagError):
+    """A run directory is missing, incomplete or cannot be resumed."""

@@ -1,0 +1,1 @@
+"""Evaluation: the paper's multi-label metrics with bootstrap intervals, and prediction."""

@@ -1,0 +1,86 @@
+"""`evaluate_run()`: a finished run on one split of a dataset -> metrics JSON, Markdown and
+per-image predictions, written into the run directory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+
+from toontag.data.cache import build_cache
+from toontag.data.datamodule import make_parts
+from toontag.data.dataset import load_dataset
+from toontag.errors import DataError
+from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES, metrics_markdown, multilabel_metrics
+from toontag.evaluation.predict import predict_arrays
+from toontag.io import write_json, write_text
+from toontag.training.rundir import load_trained
+
+
+def split_rows(data, cache, split: str, *, val_fraction: float, seed: int) -> np.ndarray:
+    """Cache rows of `split`: the dataset's own split when it has one, else the training
+    protocol's (the same sequence hold-out, from the run's seed and fraction)."""
+    if split in data.splits:
+        rows = np.array([i for i, s in enumerate(data.samples) if s.split == split], dtype=int)
+        return np.intersect1d(rows, cache.ok)
+    if split not in ("train", "val", "test"):
+        raise DataError(f"{data.root}: no split named {split!r} (has: {data.splits})")
+    return getattr(make_parts(data, cache, val_fraction=val_fraction, seed=seed), split)
+
+
+def evaluate_run(
+    run: Path,
+    *,
+    data: Path,
+    split: str = "test",
+    cache_root: Path | None = None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    device: str = "cpu",
+) -> dict:
+    run = Path(run)
+    trained = load_trained(run, device=device)
+    dataset = load_dataset(data)
+    if set(dataset.classes) != set(trained.classes):
+        raise DataError(
+            f"{data}: classes {list(dataset.classes)} differ from the model's "
+            f"{list(trained.classes)}"
+        )
+    cache = build_cache([s.path for s in dataset.samples], size=trained.image_size, root=cache_root)
+    cfg = trained.config
+    rows = split_rows(dataset, cache, split, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    if len(rows) == 0:
+        raise DataError(f"{data}: split {split!r} has no readable images")
+    start = time.perf_counter()
+    probs = predict_arrays(trained.model, cache.images, rows, description=f"evaluating {split}")
+    seconds = time.perf_counter() - start
+    columns = [dataset.classes.index(c) for c in trained.classes]  # the model's class order
+    targets = dataset.targets[rows][:, columns]
+    metrics = multilabel_metrics(
+        targets, probs, trained.classes, trained.thresholds, resamples=resamples, seed=cfg.seed
+    )
+    metrics |= {
+        "run": str(run),
+        "data": str(data),
+        "split": split,
+        "model": cfg.model,
+        "image_size": list(trained.image_size),
+        "inference_images_per_s": round(len(rows) / seconds, 1),
+        "skipped_images": [str(dataset.samples[r].path) for r in sorted(cache.failed)],
+    }
+    write_json(run / f"metrics-{split}.json", metrics)
+    write_text(run / f"metrics-{split}.md", metrics_markdown(metrics, f"{cfg.model} on {split}"))
+    write_text(run / f"predictions-{split}.csv", _predictions_csv(dataset, rows, probs))
+    return metrics
+
+
+def _predictions_csv(dataset, rows: np.ndarray, probs: np.ndarray) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["path", "labels", *(f"p_{c}" for c in dataset.classes)])
+    for row, p in zip(rows, probs, strict=True):
+        sample = dataset.samples[row]
+        writer.writerow([sample.path, ";".join(sample.labels), *(f"{v:.5f}" for v in p)])
+    return buf.getvalue()

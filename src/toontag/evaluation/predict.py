@@ -1,0 +1,62 @@
+"""Probabilities from a trained model: for cached uint8 arrays and for image files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from toontag.data.images import load_resized
+from toontag.errors import BadImageError
+from toontag.models.net import ToonNet
+from toontag.progress import progress_bar
+from toontag.training.rundir import TrainedModel
+
+
+@torch.inference_mode()
+def predict_arrays(
+    model: ToonNet,
+    images: np.ndarray,
+    rows: np.ndarray | None = None,
+    *,
+    batch_size: int = 64,
+    description: str = "predicting",
+) -> np.ndarray:
+    """Sigmoid probabilities (N, C) for uint8 (N, H, W, 3) `images` (or the given rows)."""
+    rows = np.arange(len(images)) if rows is None else np.asarray(rows)
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    with progress_bar() as bar:
+        task = bar.add_task(description, total=len(rows))
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            pixels = torch.from_numpy(np.ascontiguousarray(images[chunk])).to(device)
+            out.append(model(model.normalize(pixels)).float().sigmoid().cpu().numpy())
+            bar.advance(task, len(chunk))
+    return np.concatenate(out) if out else np.zeros((0, model.head[-1].out_features), np.float32)
+
+
+def predict_files(trained: TrainedModel, paths: list[Path]) -> list[dict]:
+    """One result per path: the characters present with probabilities, or the decode error."""
+    results, arrays, ok = [], [], []
+    for path in paths:
+        try:
+            pixels, note = load_resized(path, trained.image_size)
+        except BadImageError as e:
+            results.append({"path": str(path), "error": e.reason})
+            continue
+        arrays.append(pixels)
+        ok.append(len(results))
+        results.append({"path": str(path), "note": note} if note else {"path": str(path)})
+    if arrays:
+        probs = predict_arrays(trained.model, np.stack(arrays), description="tagging")
+        for i, p in zip(ok, probs, strict=True):
+            results[i]["probabilities"] = {
+                c: round(float(v), 4) for c, v in zip(trained.classes, p, strict=True)
+            }
+            results[i]["characters"] = [
+                c for c, v, t in zip(trained.classes, p, trained.thresholds, strict=True) if v >= t
+            ]
+    return results

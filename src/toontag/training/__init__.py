@@ -1,0 +1,1 @@
+"""Training: the paper's recipe as a LightningModule, and run directories that resume."""

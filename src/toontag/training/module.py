@@ -1,0 +1,79 @@
+"""The recipe: model, loss, metrics, optimiser and scheduler in one LightningModule."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torchmetrics.classification import BinaryF1Score, MultilabelF1Score
+
+from toontag.config import TrainConfig
+from toontag.data.augment import augment_batch
+from toontag.models import create_model
+
+# Metric names: logged here, and monitored by EarlyStopping, checkpoints and the scheduler.
+TRAIN_LOSS = "train_loss"
+VAL_LOSS = "val_loss"
+VAL_F1 = "val_f1_micro"
+
+
+class ToonTagModule(L.LightningModule):
+    def __init__(self, config: dict, classes: list[str], init_weights: bool = True):
+        """`init_weights=False` skips pretrained loading (a checkpoint is about to overwrite it)."""
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = cfg = TrainConfig.from_dict(config)
+        self.model = create_model(
+            cfg.model,
+            len(classes),
+            pretrained=cfg.pretrained and init_weights,
+            weights=cfg.weights if init_weights else None,
+            freeze_backbone=cfg.freeze_backbone,
+            head_hidden=cfg.head_hidden,
+            dropout=cfg.dropout,
+            conv_channels=cfg.conv_channels,
+        )
+        self.val_f1 = (
+            MultilabelF1Score(len(classes), threshold=cfg.threshold, average="micro")
+            if len(classes) > 1
+            else BinaryF1Score(threshold=cfg.threshold)  # one character: present or not
+        )
+        self.augment_rng = torch.Generator().manual_seed(cfg.seed)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        pixels, targets = batch
+        x = self.model.normalize(pixels)
+        if self.training and self.cfg.augment:
+            x = augment_batch(x, self.augment_rng)
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, targets
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = F.binary_cross_entropy_with_logits(self(x), y)
+        self.log(TRAIN_LOSS, loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), y)
+        self.val_f1.update(logits.float().sigmoid(), y.int())
+        self.log(VAL_LOSS, loss, prog_bar=True, batch_size=len(y), sync_dist=True)
+        self.log(VAL_F1, self.val_f1, prog_bar=True, batch_size=len(y))
+
+    def configure_optimizers(self):
+        cfg = self.cfg
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": VAL_LOSS, "interval": "epoch"},
+        }

@@ -1,0 +1,162 @@
+"""`train()`: fit the recipe on a dataset into a run directory that survives being killed.
+
+Lightning's callbacks are the paper's Keras callbacks: ReduceLROnPlateau (in the module),
+EarlyStopping on val loss, and ModelCheckpoint keeping the best weights (restored at the end)
+and the last epoch (for ``--resume``). A killed run loses at most the epoch in progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger
+
+from toontag.config import TrainConfig
+from toontag.data.datamodule import ToonDataModule
+from toontag.data.dataset import load_dataset
+from toontag.errors import RunError
+from toontag.io import write_json
+from toontag.models import resolve_model
+from toontag.training.module import VAL_LOSS, ToonTagModule
+from toontag.training.rundir import (
+    BEST,
+    CHECKPOINTS,
+    CONFIG,
+    LAST,
+    save_weights,
+    write_model_info,
+)
+
+
+def accelerator_settings(config: TrainConfig) -> dict:
+    """bf16 autocast on a GPU, full precision on CPU, unless the config says otherwise."""
+    on_gpu = torch.cuda.is_available()
+    precision = config.precision
+    if precision == "auto":
+        precision = "bf16-mixed" if on_gpu else "32-true"
+    return {
+        "accelerator": "gpu" if on_gpu else "cpu",
+        "precision": precision,
+        "devices": config.devices,
+        "strategy": config.strategy,
+    }
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def csv_logger(run: Path) -> CSVLogger:
+    """Per-epoch metrics in ``run/metrics.csv``. Lightning's writer deletes an existing file
+    when it starts; the rows of the epochs before a resume are written straight back."""
+    path = run / "metrics.csv"
+    rows = list(csv.DictReader(path.open(newline=""))) if path.is_file() else []
+    logger = CSVLogger(run, name="", version="")
+    if rows:
+        writer = logger.experiment
+        writer.metrics_keys, writer.metrics = list(rows[0]), rows
+        writer.save()
+    return logger
+
+
+def train(
+    config: TrainConfig | None,
+    *,
+    data: Path,
+    run: Path,
+    resume: bool = False,
+    cache_root: Path | None = None,
+    progress: bool = True,
+    callbacks: list | None = None,
+) -> dict:
+    """Train into `run` (new, or resumed from its last checkpoint) and return its report."""
+    run = Path(run)
+    last = run / CHECKPOINTS / LAST
+    if resume:
+        if not last.is_file():
+            raise RunError(f"{run}: nothing to resume ({CHECKPOINTS}/{LAST} is missing)")
+        config = TrainConfig.load(run / CONFIG)
+    elif last.exists():
+        raise RunError(f"{run}: already holds a run; pass --resume or choose another --out")
+    assert config is not None
+    resolve_model(config.model)  # an unknown name fails now, not after decoding the dataset
+    L.seed_everything(config.seed, workers=True, verbose=False)
+
+    dataset = load_dataset(data)
+    dm = ToonDataModule(
+        dataset,
+        image_size=config.image_size,
+        batch_size=config.batch_size,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        cache_root=cache_root,
+    )
+    dm.prepare_data()
+    dm.setup("fit")
+    run.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        config.save(run / CONFIG)
+        write_model_info(run, config, dataset.classes)
+    write_json(run / "split.json", {"data": str(data), **dm.parts.how})
+
+    module = ToonTagModule(config.to_dict(), list(dataset.classes), init_weights=not resume)
+    if torch.cuda.is_available():
+        module = module.to(memory_format=torch.channels_last)
+    best = ModelCheckpoint(
+        dirpath=run / CHECKPOINTS,
+        filename=BEST.removesuffix(".ckpt"),
+        monitor=VAL_LOSS,
+        mode="min",
+        save_last=True,
+        enable_version_counter=False,
+    )
+    stop = EarlyStopping(VAL_LOSS, mode="min", patience=config.early_stop_patience)
+    extra = [RichProgressBar()] if progress else []
+    trainer = L.Trainer(
+        max_epochs=config.max_epochs,
+        logger=csv_logger(run),
+        callbacks=[best, stop, *extra, *(callbacks or [])],
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        deterministic=False,
+        log_every_n_steps=50,
+        **accelerator_settings(config),
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=last if resume else None)
+    seconds = time.perf_counter() - start
+    if not trainer.is_global_zero:
+        return {}
+
+    # EarlyStopping(restore_best_weights=True): the exported weights are the best epoch's.
+    best_state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
+    module.load_state_dict(best_state["state_dict"])
+    save_weights(run, module.model)
+    epochs = trainer.current_epoch
+    report = {
+        "model": config.model,
+        "data": str(data),
+        "device": device_name(),
+        "epochs_run": epochs,
+        "best_epoch": int(best_state["epoch"]) + 1,
+        "best_val_loss": float(best.best_model_score),
+        "fit_seconds": round(seconds, 1),
+        "train_images": len(dm.parts.train),
+        "val_images": len(dm.parts.val),
+        # Includes validation passes; None after a resume, whose epochs span two processes.
+        "train_images_per_s": None if resume else round(len(dm.parts.train) * epochs / seconds, 1),
+        "cache_build_seconds": round(dm.cache.seconds, 1),
+        "skipped_images": dm.skipped,
+        "resumed": resume,
+    }
+    write_json(run / "report.json", report)
+    return report

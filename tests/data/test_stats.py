@@ -1,0 +1,36 @@
+import shutil
+
+from toontag.data.dataset import load_dataset
+from toontag.data.stats import dataset_stats
+
+
+def test_stats_reproduce_the_readme_table(dataset):
+    stats = dataset_stats(dataset, check=False)
+    train, test = stats["splits"]["train"], stats["splits"]["test"]
+    assert train["characters"] == {
+        "kral_sakir": 7464,
+        "remzi": 6701,
+        "fil_necati": 6561,
+        "canan": 4317,
+    }
+    assert test["by_count"] == {1: 1329, 2: 1266, 3: 599, 4: 150}
+    assert len(train["combinations"]) == 15 and all(train["combinations"].values())
+    assert list(train["combinations"])[0] == "kral_sakir"
+    assert list(train["combinations"])[-1] == "kral_sakir_remzi_fil_necati_canan"
+    assert sum(test["combinations"].values()) == 3344
+
+
+def test_stats_find_unreadable_files_and_duplicates(dataset, tmp_path):
+    src = [s.path for s in dataset.samples[:3]]
+    folder = tmp_path / "train" / "remzi"
+    folder.mkdir(parents=True)
+    shutil.copy(src[0], folder / "1.jpg")
+    shutil.copy(src[0], folder / "2.jpg")  # the same bytes twice
+    shutil.copy(src[1], folder / "3.jpg")
+    (folder / "4.jpg").write_bytes(src[2].read_bytes()[:300])
+    stats = dataset_stats(load_dataset(tmp_path))
+    problems = stats["problems"]
+    assert [p["path"].split("/")[-1] for p in problems["unreadable"]] == ["4.jpg"]
+    assert [[p.split("/")[-1] for p in group] for group in problems["duplicates"]] == [
+        ["1.jpg", "2.jpg"]
+    ]

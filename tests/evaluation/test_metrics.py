@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from toontag.evaluation.metrics import metrics_markdown, multilabel_metrics
+
+CLASSES = ["a", "b", "c", "d"]
+
+
+@pytest.fixture(scope="module")
+def predictions():
+    rng = np.random.default_rng(7)
+    y = (rng.random((500, 4)) < 0.45).astype(int)
+    y[y.sum(1) == 0, 0] = 1
+    p = np.clip(y * 0.35 + rng.random((500, 4)) * 0.6, 0.001, 0.999)
+    return y, p
+
+
+def test_every_figure_equals_scikit_learn(predictions):
+    y, p = predictions
+    thresholds = [0.5, 0.6, 0.5, 0.7]
+    m = multilabel_metrics(y, p, CLASSES, thresholds, resamples=200)
+    pred = (p >= np.array(thresholds)).astype(int)
+    assert m["loss"] == pytest.approx(skm.log_loss(y.ravel(), p.ravel()))
+    assert m["accuracy"] == pytest.approx((pred == y).mean())
+    assert m["subset_accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    for avg in ("micro", "macro"):
+        assert m[f"precision_{avg}"] == pytest.approx(skm.precision_score(y, pred, average=avg))
+        assert m[f"recall_{avg}"] == pytest.approx(skm.recall_score(y, pred, average=avg))
+        assert m[f"f1_{avg}"] == pytest.approx(skm.f1_score(y, pred, average=avg))
+        assert m[f"auc_{avg}"] == pytest.approx(skm.roc_auc_score(y, p, average=avg))
+    assert m["map"] == pytest.approx(skm.average_precision_score(y, p, average="macro"))
+    f1 = skm.f1_score(y, pred, average=None)
+    for i, name in enumerate(CLASSES):
+        c = m["per_class"][name]
+        assert c["f1"] == pytest.approx(f1[i])
+        assert c["auc"] == pytest.approx(skm.roc_auc_score(y[:, i], p[:, i]))
+        assert c["support"] == y[:, i].sum() and c["threshold"] == thresholds[i]
+    counts = m["counts"]
+    assert counts["tp"] == int((pred & y).sum()) and counts["fn"] == int(((1 - pred) & y).sum())
+    assert sum(counts.values()) == y.size
+
+
+def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate(predictions):
+    y, p = predictions
+    a = multilabel_metrics(y, p, CLASSES, resamples=300, seed=1)
+    b = multilabel_metrics(y, p, CLASSES, resamples=300, seed=1)
+    assert a["ci95"] == b["ci95"]
+    for name in ("f1_micro", "accuracy", "auc_micro"):
+        low, high = a["ci95"][name]
+        assert low < a[name] < high and high - low < 0.1
+    assert a["bootstrap"] == {"resamples": 300, "seed": 1, "method": "percentile", "level": 0.95}
+
+
+def test_markdown_names_every_class(predictions):
+    y, p = predictions
+    text = metrics_markdown(multilabel_metrics(y, p, CLASSES, resamples=50), "demo")
+    assert text.startswith("# demo") and all(f"| {c} |" in text for c in CLASSES)
+    assert "F1 micro" in text and "[" in text
