@@ -224,7 +224,8 @@ def predict(
                 continue
             probs = ", ".join(f"{c} {p:.2f}" for c, p in r["probabilities"].items())
             found = ", ".join(r["characters"]) or "(none)"
-            out.print(f"{r['path']}: [bold]{found}[/]  ({probs})")
+            note = f"  [dim]({r['note']})[/]" if "note" in r else ""
+            out.print(f"{r['path']}: [bold]{found}[/]  ({probs}){note}")
     if any("error" in r for r in results):
         raise typer.Exit(1)
 

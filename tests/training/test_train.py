@@ -5,6 +5,7 @@ import json
 import lightning as L
 import numpy as np
 import pytest
+import torch
 
 from toontag.config import TrainConfig
 from toontag.errors import RunError
@@ -119,3 +120,22 @@ def test_unreadable_training_images_are_skipped_and_listed(dataset, tmp_path):
     assert [s["path"] for s in report["skipped_images"]] == [str(broken)]
     assert report["train_images"] + report["val_images"] == len(samples)
     assert np.isfinite(report["best_val_loss"])
+
+
+def test_frozen_backbone_trains_the_head_on_cached_features(small_manifest, tmp_path):
+    """The feature route must give the same model as the pixel route: the val loss logged
+    during training equals the val loss of evaluating the exported model on pixels."""
+    from toontag.models.lite0 import lite0_imagenet
+
+    config = TINY.replace(model="efficientnet_lite0", freeze_backbone=True, max_epochs=2)
+    run = tmp_path / "frozen"
+    report = train(config, data=small_manifest, run=run, progress=False)
+    trained = load_trained(run)
+    imagenet = lite0_imagenet().state_dict()
+    assert all(
+        torch.equal(v, imagenet[k])
+        for k, v in trained.model.backbone.state_dict().items()
+        if k in imagenet
+    )
+    val = evaluate_run(run, data=small_manifest, split="val", resamples=10)
+    assert val["loss"] == pytest.approx(report["best_val_loss"], abs=1e-4)

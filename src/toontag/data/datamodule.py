@@ -23,7 +23,8 @@ TEST_FRACTION = 0.2  # the paper's 80/20 split, for datasets that come without o
 
 
 class CachedImages(Dataset):
-    """Rows of the cache with their multi-hot targets; fetched a whole batch at a time."""
+    """Rows of the cache (pixels, or a frozen backbone's features) with their multi-hot
+    targets; fetched a whole batch at a time."""
 
     def __init__(self, images: np.ndarray, targets: np.ndarray, rows: np.ndarray):
         self.images, self.targets, self.rows = images, targets, np.asarray(rows)
@@ -37,7 +38,7 @@ class CachedImages(Dataset):
     def __getitems__(self, positions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         rows = self.rows[np.asarray(positions)]
         order = np.argsort(rows)  # memory-mapped reads are fastest in file order
-        pixels = np.empty((len(rows), *self.images.shape[1:]), np.uint8)
+        pixels = np.empty((len(rows), *self.images.shape[1:]), self.images.dtype)
         pixels[order] = self.images[rows[order]]
         return torch.from_numpy(pixels), torch.from_numpy(self.targets[rows])
 
@@ -106,6 +107,7 @@ class ToonDataModule(L.LightningDataModule):
         self.val_fraction, self.seed, self.cache_root = val_fraction, seed, cache_root
         self.cache: ImageCache | None = None
         self.parts: Parts | None = None
+        self.features: np.ndarray | None = None  # set when a frozen backbone's output is cached
 
     def _cache(self) -> ImageCache:
         return build_cache(
@@ -135,7 +137,8 @@ class ToonDataModule(L.LightningDataModule):
         ]
 
     def loader(self, rows: np.ndarray, *, shuffle: bool) -> DataLoader:
-        dataset = CachedImages(self.cache.images, self.data.targets, rows)
+        inputs = self.cache.images if self.features is None else self.features
+        dataset = CachedImages(inputs, self.data.targets, rows)
         return DataLoader(
             dataset, batch_size=self.batch_size, shuffle=shuffle, collate_fn=keep_batch
         )

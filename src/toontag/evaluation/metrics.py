@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
+from toontag.progress import progress_bar
+
 BOOTSTRAP_RESAMPLES = 1000  # the paper's count
 CI_METRICS = ("f1_micro", "accuracy", "auc_micro")  # the paper reports intervals for these
 
@@ -45,12 +47,13 @@ def bootstrap_intervals(
     """95% percentile-bootstrap intervals of `CI_METRICS`, resampling images with replacement."""
     rng = np.random.default_rng(seed)
     draws = {name: [] for name in CI_METRICS}
-    for _ in range(resamples):
-        idx = rng.integers(0, len(y), len(y))
-        yb, pb, db = y[idx], p[idx], pred[idx]
-        draws["f1_micro"].append(skm.f1_score(yb, db, average="micro", zero_division=0))
-        draws["accuracy"].append(1.0 - skm.hamming_loss(yb, db))
-        draws["auc_micro"].append(_auc(yb, pb, "micro"))
+    with progress_bar() as bar:
+        for _ in bar.track(range(resamples), description="bootstrap"):
+            idx = rng.integers(0, len(y), len(y))
+            yb, pb, db = y[idx], p[idx], pred[idx]
+            draws["f1_micro"].append(skm.f1_score(yb, db, average="micro", zero_division=0))
+            draws["accuracy"].append(1.0 - skm.hamming_loss(yb, db))
+            draws["auc_micro"].append(_auc(yb, pb, "micro"))
     out = {}
     for name, values in draws.items():
         values = np.array([v for v in values if v is not None], dtype=float)

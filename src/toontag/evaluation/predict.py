@@ -5,16 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from toontag.data.images import load_resized
 from toontag.errors import BadImageError
+from toontag.models.inference import map_batches
 from toontag.models.net import ToonNet
-from toontag.progress import progress_bar
 from toontag.training.rundir import TrainedModel
 
 
-@torch.inference_mode()
 def predict_arrays(
     model: ToonNet,
     images: np.ndarray,
@@ -24,18 +22,15 @@ def predict_arrays(
     description: str = "predicting",
 ) -> np.ndarray:
     """Sigmoid probabilities (N, C) for uint8 (N, H, W, 3) `images` (or the given rows)."""
-    rows = np.arange(len(images)) if rows is None else np.asarray(rows)
-    device = next(model.parameters()).device
     model.eval()
-    out = []
-    with progress_bar() as bar:
-        task = bar.add_task(description, total=len(rows))
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            pixels = torch.from_numpy(np.ascontiguousarray(images[chunk])).to(device)
-            out.append(model(model.normalize(pixels)).float().sigmoid().cpu().numpy())
-            bar.advance(task, len(chunk))
-    return np.concatenate(out) if out else np.zeros((0, model.head[-1].out_features), np.float32)
+    return map_batches(
+        lambda pixels: model(model.normalize(pixels)).sigmoid(),
+        images,
+        rows,
+        device=next(model.parameters()).device,
+        batch_size=batch_size,
+        description=description,
+    )
 
 
 def predict_files(trained: TrainedModel, paths: list[Path]) -> list[dict]:

@@ -69,6 +69,10 @@ class ToonNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone.forward_features(x))
 
+    def pooled_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The backbone's globally average-pooled features of a uint8 batch: (N, C)."""
+        return self.backbone.forward_features(self.normalize(pixels)).mean(dim=(2, 3))
+
     def freeze_backbone(self) -> None:
         """Train only the head: backbone weights fixed, its batch-norm statistics too."""
         self.frozen = True

@@ -39,9 +39,18 @@ class ToonTagModule(L.LightningModule):
             else BinaryF1Score(threshold=cfg.threshold)  # one character: present or not
         )
         self.augment_rng = torch.Generator().manual_seed(cfg.seed)
+        self.on_features = False  # True: batches are cached pooled backbone features
+
+    @property
+    def caches_features(self) -> bool:
+        """A frozen backbone without augmentation gives every image one fixed feature vector:
+        computing it once turns each epoch into a head-only pass."""
+        return self.cfg.freeze_backbone and not self.cfg.augment
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         pixels, targets = batch
+        if self.on_features:
+            return pixels[:, :, None, None], targets  # a 1x1 map: the head's GAP keeps it
         x = self.model.normalize(pixels)
         if self.training and self.cfg.augment:
             x = augment_batch(x, self.augment_rng)
@@ -50,7 +59,7 @@ class ToonTagModule(L.LightningModule):
         return x, targets
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        return self.model.head(x) if self.on_features else self.model(x)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch

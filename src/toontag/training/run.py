@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
@@ -24,6 +25,7 @@ from toontag.data.dataset import load_dataset
 from toontag.errors import RunError
 from toontag.io import write_json
 from toontag.models import resolve_model
+from toontag.models.inference import map_batches
 from toontag.training.module import VAL_LOSS, ToonTagModule
 from toontag.training.rundir import (
     BEST,
@@ -68,6 +70,20 @@ def csv_logger(run: Path) -> CSVLogger:
     return logger
 
 
+def backbone_features(module: ToonTagModule, dm: ToonDataModule) -> np.ndarray:
+    """Pooled features of the frozen backbone for the train and val rows (zeros elsewhere)."""
+    rows = np.concatenate([dm.parts.train, dm.parts.val])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = module.model.to(device).eval()
+    feats = map_batches(
+        model.pooled_features, dm.cache.images, rows, device=device, description="backbone features"
+    )
+    out = np.zeros((len(dm.cache.images), feats.shape[1]), np.float32)
+    out[rows] = feats
+    module.model.cpu()
+    return out
+
+
 def train(
     config: TrainConfig | None,
     *,
@@ -109,6 +125,9 @@ def train(
     write_json(run / "split.json", {"data": str(data), **dm.parts.how})
 
     module = ToonTagModule(config.to_dict(), list(dataset.classes), init_weights=not resume)
+    if module.caches_features:
+        dm.features = backbone_features(module, dm)
+        module.on_features = True
     if torch.cuda.is_available():
         module = module.to(memory_format=torch.channels_last)
     best = ModelCheckpoint(

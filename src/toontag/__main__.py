@@ -1,0 +1,3 @@
+from toontag.cli import main
+
+main()

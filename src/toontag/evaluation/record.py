@@ -1,0 +1,68 @@
+"""Result files for benchmarks: JSON + Markdown that record the command, git commit, machine
+and wall time next to the figures, so every number can be traced and re-run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from toontag.io import write_json, write_text
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    """HEAD's hash, with '+dirty' when the work tree has uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return head + ("+dirty" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine() -> dict:
+    import torch
+
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def write_result(path: Path, payload: dict, markdown: str, *, wall_seconds: float) -> None:
+    """`path`.json and `path`.md, each stamped with command, commit, machine and time."""
+    stamp = {
+        "command": shlex.join(sys.argv),
+        "git_commit": git_commit(Path(path).parent),
+        "machine": machine(),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "wall_seconds": round(wall_seconds, 1),
+    }
+    write_json(Path(path).with_suffix(".json"), {**stamp, **payload})
+    m = stamp["machine"]
+    footer = (
+        f"\n---\nCommand: `{stamp['command']}`  \nCommit: `{stamp['git_commit']}`  \n"
+        f"Machine: {m.get('gpu') or m['processor']}, {m['cpu_cores']} cores, "
+        f"torch {m['torch']} ({m['torch_threads']} threads)  \n"
+        f"Finished: {stamp['finished']}, wall time {stamp['wall_seconds']} s\n"
+    )
+    write_text(Path(path).with_suffix(".md"), markdown.rstrip() + "\n" + footer)

@@ -1,0 +1,33 @@
+"""Run a model function over rows of a uint8 image array in batches, with a progress bar."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from toontag.progress import progress_bar
+
+
+@torch.inference_mode()
+def map_batches(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    images: np.ndarray,
+    rows: np.ndarray | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 64,
+    description: str = "predicting",
+) -> np.ndarray:
+    """Concatenated `fn(uint8 batch)` over `rows` of (N, H, W, 3) `images`, as float32."""
+    rows = np.arange(len(images)) if rows is None else np.asarray(rows)
+    out = []
+    with progress_bar() as bar:
+        task = bar.add_task(description, total=len(rows))
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            pixels = torch.from_numpy(np.ascontiguousarray(images[chunk])).to(device)
+            out.append(fn(pixels).float().cpu().numpy())
+            bar.advance(task, len(chunk))
+    return np.concatenate(out)
