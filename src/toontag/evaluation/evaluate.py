@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from toontag.data.cache import build_cache
 from toontag.data.datamodule import make_parts
@@ -38,10 +39,10 @@ def evaluate_run(
     split: str = "test",
     cache_root: Path | None = None,
     resamples: int = BOOTSTRAP_RESAMPLES,
-    device: str = "cpu",
+    device: str | None = None,
 ) -> dict:
     run = Path(run)
-    trained = load_trained(run, device=device)
+    trained = load_trained(run, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dataset = load_dataset(data)
     if set(dataset.classes) != set(trained.classes):
         raise DataError(
