@@ -24,6 +24,9 @@ from toontag.evaluation.record import write_result
 RUNS = {
     # ImageNet Lite0, full fine-tuning: one epoch is about 9 minutes here, so three fit.
     "lite0-112x192": ["--model", "efficientnet_lite0", "--image-size", "112x192", "--epochs", "3"],
+    # The same with flips, zoom and colour jitter on the batch, and two more epochs.
+    "lite0-aug-112x192": ["--model", "efficientnet_lite0", "--image-size", "112x192",
+                          "--epochs", "5", "--augment"],
     # The alternative: the paper's head on frozen ImageNet features, computed once at 224x224.
     "lite0-frozen-224": ["--model", "efficientnet_lite0", "--freeze-backbone",
                          "--image-size", "224x224", "--epochs", "50"],
