@@ -25,11 +25,25 @@ RUNS = {
     # ImageNet Lite0, full fine-tuning: one epoch is about 9 minutes here, so three fit.
     "lite0-112x192": ["--model", "efficientnet_lite0", "--image-size", "112x192", "--epochs", "3"],
     # The same with flips, zoom and colour jitter on the batch, and two more epochs.
-    "lite0-aug-112x192": ["--model", "efficientnet_lite0", "--image-size", "112x192",
-                          "--epochs", "5", "--augment"],
+    "lite0-aug-112x192": [
+        "--model",
+        "efficientnet_lite0",
+        "--image-size",
+        "112x192",
+        "--epochs",
+        "5",
+        "--augment",
+    ],
     # The alternative: the paper's head on frozen ImageNet features, computed once at 224x224.
-    "lite0-frozen-224": ["--model", "efficientnet_lite0", "--freeze-backbone",
-                         "--image-size", "224x224", "--epochs", "50"],
+    "lite0-frozen-224": [
+        "--model",
+        "efficientnet_lite0",
+        "--freeze-backbone",
+        "--image-size",
+        "224x224",
+        "--epochs",
+        "50",
+    ],
     # The paper's CNN from scratch: about 2 minutes an epoch; lr 1e-3 as only 12 epochs fit.
     "baseline-112x192": [
         "--model",
@@ -65,14 +79,17 @@ def publish(name: str, run_dir: Path, commands: list[str], out: Path, seconds: f
         "test": test,
     }
     ci = test["ci95"]
+    scratch = config["model"] == "baseline" or not config["pretrained"]
+    init = "random init (from scratch)" if scratch else "ImageNet init"
     lines = [
         f"# {name}: {config['model']} on Kral Sakir, CPU protocol",
         "",
         f"Trained at {config['image_size'][0]}x{config['image_size'][1]} for at most "
         f"{config['max_epochs']} epochs (best epoch {report['best_epoch']} of "
         f"{report['epochs_run']}, {report['fit_seconds'] / 60:.1f} min on {report['device']}), "
-        f"lr {config['lr']}, pretrained={config['pretrained']}, "
-        f"frozen backbone={config['freeze_backbone']}. Validation: "
+        f"lr {config['lr']}, {init}"
+        f"{', frozen backbone (head on cached features)' if config['freeze_backbone'] else ''}"
+        f"{', flip/zoom/colour augmentation' if config['augment'] else ''}. Validation: "
         f"{payload['split']['val']} ({report['val_images']} images); "
         f"val micro-F1 {val['f1_micro']:.4f}.",
         "",

@@ -74,3 +74,15 @@ def test_paper_80_20_split_when_the_dataset_has_none(dataset, tmp_path):
     parts = make_parts(data, cache, val_fraction=0.1, seed=0)
     assert 0.2 <= len(parts.test) / 600 < 0.25
     assert len(parts.train) + len(parts.val) + len(parts.test) == 600
+
+
+def test_the_split_does_not_depend_on_the_training_size(small_manifest):
+    from toontag.data.dataset import load_dataset
+
+    data = load_dataset(small_manifest)
+    small, large = (
+        build_cache([s.path for s in data.samples], size=size) for size in [(36, 64), (64, 64)]
+    )
+    a = make_parts(data, small, val_fraction=0.1, seed=0)
+    b = make_parts(data, large, val_fraction=0.1, seed=0)
+    assert np.array_equal(a.val, b.val) and np.array_equal(a.train, b.train)

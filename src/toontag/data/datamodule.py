@@ -16,7 +16,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from toontag.data.cache import ImageCache, build_cache
 from toontag.data.dataset import LabelledData
-from toontag.data.split import CUT_THRESHOLD, hold_out_sequences, sequence_ids, thumbnails
+from toontag.data.split import (
+    CUT_THRESHOLD,
+    SOURCE_SIZE,
+    hold_out_sequences,
+    sequence_ids,
+    thumbnails,
+)
 from toontag.errors import DataError
 
 TEST_FRACTION = 0.2  # the paper's 80/20 split, for datasets that come without one
@@ -58,7 +64,14 @@ class Parts:
     how: dict
 
 
-def make_parts(data: LabelledData, cache: ImageCache, *, val_fraction: float, seed: int) -> Parts:
+def make_parts(
+    data: LabelledData,
+    cache: ImageCache,
+    *,
+    val_fraction: float,
+    seed: int,
+    cache_root: Path | None = None,
+) -> Parts:
     """Train/val/test rows. The dataset's own split is kept; validation is held out of train by
     whole sequences unless the dataset has a val split; no split at all gets the paper's 80/20
     sequence split first. Images that failed to decode are left out everywhere."""
@@ -67,7 +80,9 @@ def make_parts(data: LabelledData, cache: ImageCache, *, val_fraction: float, se
     how: dict = {"cut_threshold": CUT_THRESHOLD, "seed": seed}
 
     def held_out(rows: np.ndarray, fraction: float, name: str) -> np.ndarray:
-        seqs = sequence_ids(ids[rows], thumbnails(cache.images[rows]))
+        paths = [s.path for s in data.samples]
+        source = build_cache(paths, size=SOURCE_SIZE, root=cache_root, description="thumbnails")
+        seqs = sequence_ids(ids[rows], thumbnails(source.images[rows]))
         how[f"{name}_sequences_total"] = int(seqs.max() + 1) if len(seqs) else 0
         return hold_out_sequences(seqs, fraction, seed)
 
@@ -122,7 +137,11 @@ class ToonDataModule(L.LightningDataModule):
             return
         self.cache = self._cache()
         self.parts = make_parts(
-            self.data, self.cache, val_fraction=self.val_fraction, seed=self.seed
+            self.data,
+            self.cache,
+            val_fraction=self.val_fraction,
+            seed=self.seed,
+            cache_root=self.cache_root,
         )
         if len(self.parts.train) == 0 or len(self.parts.val) == 0:
             raise DataError(f"{self.data.root}: too few readable images to train and validate")

@@ -15,6 +15,9 @@ import torch.nn.functional as F
 
 CUT_THRESHOLD = 25.0
 THUMB_SIZE = (14, 24)
+# Thumbnails are pooled from frames decoded at this size, whatever the training size, so
+# that one dataset and seed give one split at every resolution.
+SOURCE_SIZE = (112, 192)
 CHUNK = 512
 
 

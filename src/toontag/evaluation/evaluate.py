@@ -21,7 +21,9 @@ from toontag.io import write_json, write_text
 from toontag.training.rundir import load_trained
 
 
-def split_rows(data, cache, split: str, *, val_fraction: float, seed: int) -> np.ndarray:
+def split_rows(
+    data, cache, split: str, *, val_fraction: float, seed: int, cache_root: Path | None = None
+) -> np.ndarray:
     """Cache rows of `split`: the dataset's own split when it has one, else the training
     protocol's (the same sequence hold-out, from the run's seed and fraction)."""
     if split in data.splits:
@@ -29,7 +31,8 @@ def split_rows(data, cache, split: str, *, val_fraction: float, seed: int) -> np
         return np.intersect1d(rows, cache.ok)
     if split not in ("train", "val", "test"):
         raise DataError(f"{data.root}: no split named {split!r} (has: {data.splits})")
-    return getattr(make_parts(data, cache, val_fraction=val_fraction, seed=seed), split)
+    parts = make_parts(data, cache, val_fraction=val_fraction, seed=seed, cache_root=cache_root)
+    return getattr(parts, split)
 
 
 def evaluate_run(
@@ -51,7 +54,9 @@ def evaluate_run(
         )
     cache = build_cache([s.path for s in dataset.samples], size=trained.image_size, root=cache_root)
     cfg = trained.config
-    rows = split_rows(dataset, cache, split, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    rows = split_rows(
+        dataset, cache, split, val_fraction=cfg.val_fraction, seed=cfg.seed, cache_root=cache_root
+    )
     if len(rows) == 0:
         raise DataError(f"{data}: split {split!r} has no readable images")
     start = time.perf_counter()

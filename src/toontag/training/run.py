@@ -84,6 +84,32 @@ def backbone_features(module: ToonTagModule, dm: ToonDataModule) -> np.ndarray:
     return out
 
 
+def make_trainer(
+    config: TrainConfig, run: Path, *, progress: bool, callbacks: list | None
+) -> tuple[L.Trainer, ModelCheckpoint]:
+    """The Trainer with the paper's callbacks, and the checkpoint callback that keeps the best."""
+    best = ModelCheckpoint(
+        dirpath=run / CHECKPOINTS,
+        filename=BEST.removesuffix(".ckpt"),
+        monitor=VAL_LOSS,
+        mode="min",
+        save_last=True,
+        enable_version_counter=False,
+    )
+    stop = EarlyStopping(VAL_LOSS, mode="min", patience=config.early_stop_patience)
+    extra = [RichProgressBar()] if progress else []
+    trainer = L.Trainer(
+        max_epochs=config.max_epochs,
+        logger=csv_logger(run),
+        callbacks=[best, stop, *extra, *(callbacks or [])],
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=50,
+        **accelerator_settings(config),
+    )
+    return trainer, best
+
+
 def train(
     config: TrainConfig | None,
     *,
@@ -95,6 +121,7 @@ def train(
     callbacks: list | None = None,
 ) -> dict:
     """Train into `run` (new, or resumed from its last checkpoint) and return its report."""
+    started = time.perf_counter()
     run = Path(run)
     last = run / CHECKPOINTS / LAST
     if resume:
@@ -130,29 +157,10 @@ def train(
         module.on_features = True
     if torch.cuda.is_available():
         module = module.to(memory_format=torch.channels_last)
-    best = ModelCheckpoint(
-        dirpath=run / CHECKPOINTS,
-        filename=BEST.removesuffix(".ckpt"),
-        monitor=VAL_LOSS,
-        mode="min",
-        save_last=True,
-        enable_version_counter=False,
-    )
-    stop = EarlyStopping(VAL_LOSS, mode="min", patience=config.early_stop_patience)
-    extra = [RichProgressBar()] if progress else []
-    trainer = L.Trainer(
-        max_epochs=config.max_epochs,
-        logger=csv_logger(run),
-        callbacks=[best, stop, *extra, *(callbacks or [])],
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        deterministic=False,
-        log_every_n_steps=50,
-        **accelerator_settings(config),
-    )
-    start = time.perf_counter()
+    trainer, best = make_trainer(config, run, progress=progress, callbacks=callbacks)
+    fit_start = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=last if resume else None)
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - fit_start
     if not trainer.is_global_zero:
         return {}
 
@@ -169,9 +177,12 @@ def train(
         "best_epoch": int(best_state["epoch"]) + 1,
         "best_val_loss": float(best.best_model_score),
         "fit_seconds": round(seconds, 1),
+        # Everything: decoding (unless cached), the split, frozen features, fitting, export.
+        "total_seconds": round(time.perf_counter() - started, 1),
         "train_images": len(dm.parts.train),
         "val_images": len(dm.parts.val),
-        # Includes validation passes; None after a resume, whose epochs span two processes.
+        # Fitting only, validation passes included (head-only epochs on cached features);
+        # None after a resume, whose epochs span two processes.
         "train_images_per_s": None if resume else round(len(dm.parts.train) * epochs / seconds, 1),
         "cache_build_seconds": round(dm.cache.seconds, 1),
         "skipped_images": dm.skipped,
