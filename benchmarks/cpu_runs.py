@@ -34,9 +34,6 @@ RUNS = {
         "5",
         "--augment",
     ],
-    # A larger step: the paper's learning rate is unknown and three to four epochs is short.
-    "lite0-lr1e-3-112x192": ["--model", "efficientnet_lite0", "--image-size", "112x192",
-                             "--epochs", "4", "--lr", "1e-3"],
     # The alternative: the paper's head on frozen ImageNet features, computed once at 224x224.
     "lite0-frozen-224": [
         "--model",
