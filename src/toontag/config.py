@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toontag.errors import RunError
+from toontag.io import write_json
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,6 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: Path) -> None:
-        from toontag.io import write_json
-
         write_json(path, self.to_dict())
 
     @classmethod
