@@ -24,14 +24,13 @@ from toontag.evaluation.record import write_result
 from toontag.models.net import ToonNet
 
 
-def loader_rate(loader, normalise: ToonNet | None, epochs: int = 1) -> float:
+def loader_rate(loader, normalise: ToonNet | None) -> float:
     """Images per second through one pass of `loader` (optionally normalised to float)."""
     seen, start = 0, time.perf_counter()
-    for _ in range(epochs):
-        for pixels, _targets in loader:
-            if normalise is not None:
-                normalise.normalize(pixels)
-            seen += len(pixels)
+    for pixels, _targets in loader:
+        if normalise is not None:
+            normalise.normalize(pixels)
+        seen += len(pixels)
     return seen / (time.perf_counter() - start)
 
 

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from toontag.data.cache import build_cache
 from toontag.data.datamodule import make_parts
@@ -18,6 +17,7 @@ from toontag.errors import DataError
 from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES, metrics_markdown, multilabel_metrics
 from toontag.evaluation.predict import predict_arrays
 from toontag.io import write_json, write_text
+from toontag.models.inference import default_device
 from toontag.training.rundir import load_trained
 
 
@@ -45,7 +45,7 @@ def evaluate_run(
     device: str | None = None,
 ) -> dict:
     run = Path(run)
-    trained = load_trained(run, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    trained = load_trained(run, device=device or default_device())
     dataset = load_dataset(data)
     if set(dataset.classes) != set(trained.classes):
         raise DataError(

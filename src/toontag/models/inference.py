@@ -10,6 +10,11 @@ import torch
 from toontag.progress import progress_bar
 
 
+def default_device() -> str:
+    """The first GPU where there is one, else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 @torch.inference_mode()
 def map_batches(
     fn: Callable[[torch.Tensor], torch.Tensor],

@@ -25,7 +25,7 @@ from toontag.data.dataset import load_dataset
 from toontag.errors import RunError
 from toontag.io import write_json
 from toontag.models import resolve_model
-from toontag.models.inference import map_batches
+from toontag.models.inference import default_device, map_batches
 from toontag.training.module import VAL_LOSS, ToonTagModule
 from toontag.training.rundir import (
     BEST,
@@ -73,7 +73,7 @@ def csv_logger(run: Path) -> CSVLogger:
 def backbone_features(module: ToonTagModule, dm: ToonDataModule) -> np.ndarray:
     """Pooled features of the frozen backbone for the train and val rows (zeros elsewhere)."""
     rows = np.concatenate([dm.parts.train, dm.parts.val])
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = default_device()
     model = module.model.to(device).eval()
     feats = map_batches(
         model.pooled_features, dm.cache.images, rows, device=device, description="backbone features"
