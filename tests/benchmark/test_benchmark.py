@@ -1,0 +1,110 @@
+"""The benchmark runner on a tiny suite: rows train once, resume, and publish beside the
+paper's figures; unavailable ImageNet weights are reported, never replaced."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toontag.benchmark.report import publish
+from toontag.benchmark.runner import DONE, ROW, UNAVAILABLE, run_suite
+from toontag.benchmark.suite import load_suite
+from toontag.errors import RunError
+
+TINY = """
+[protocol.tiny]
+summary = "32x48, one epoch"
+image_size = [32, 48]
+
+[[row]]
+name = "cnn"
+table = "5"
+model = "baseline"
+init = "random"
+max_epochs = 1
+paper = { f1 = 0.9545, loss = 0.1701 }
+
+[[row]]
+name = "densenet"
+table = "5"
+model = "densenet121"
+init = "imagenet"
+
+[[row]]
+name = "gpu-only"
+table = "7"
+model = "baseline"
+init = "random"
+protocols = ["gpu"]
+
+[[comparison]]
+table = "5"
+rows = ["densenet", "cnn"]
+asks = "pretrained vs small CNN"
+"""
+
+
+@pytest.fixture
+def suite(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return load_suite(str(path))
+
+
+def test_the_paper_suite_declares_every_row_of_tables_5_6_7():
+    suite = load_suite("paper")
+    names = {r.name for r in suite.rows}
+    assert {"baseline", "baseline-no-dropout", "baseline-2conv", "densenet121-scratch"} <= names
+    assert {"efficientnet_lite0", "efficientnet_lite0-scratch"} <= names
+    assert len([r for r in suite.rows if "5" in r.table]) == 12
+    cpu, gpu = suite.protocols["cpu"], suite.protocols["gpu"]
+    ablation = {r.name: r for r in suite.rows}
+    assert ablation["baseline-no-dropout"].config(cpu).dropout == 0.0
+    assert ablation["baseline-2conv"].config(cpu).conv_channels == (16, 32)
+    assert ablation["efficientnet_lite0-scratch"].config(gpu).pretrained is False
+    assert ablation["densenet121"].config(gpu).image_size == (224, 224)
+    assert ablation["densenet121"].config(gpu).max_epochs == 50
+
+
+def test_a_bad_suite_names_the_file_and_key(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(TINY.replace("max_epochs = 1", "max_epoch = 1"))
+    with pytest.raises(RunError, match="bad.toml.*'max_epoch'.*max_epochs"):
+        load_suite(str(path))
+
+
+def test_rows_run_once_and_publish_beside_the_paper(suite, small_manifest, tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    protocol = suite.protocols["tiny"]
+    results = run_suite(suite, protocol, data=small_manifest, runs=runs, progress=False)
+    assert results["cnn"]["status"] == DONE
+    assert results["densenet"]["status"] == UNAVAILABLE  # the hub is offline in tests
+    assert not (runs / "tiny" / "densenet").exists()  # nothing trained from random weights
+    assert results["gpu-only"]["status"] == "not in this protocol"
+    cnn = results["cnn"]
+    assert cnn["test"]["images"] == 84 and 0.0 <= cnn["test"]["f1_micro"] <= 1.0
+    assert cnn["parameters"] > 0 and cnn["training"]["epochs_run"] == 1
+
+    # A finished row is read back, not trained again.
+    row_file = runs / "tiny" / "cnn" / ROW
+    stamp = row_file.stat().st_mtime_ns
+    again = run_suite(suite, protocol, data=small_manifest, runs=runs, progress=False)
+    assert again["cnn"] == json.loads(row_file.read_text()) and row_file.stat().st_mtime_ns == stamp
+
+    md = publish(suite, protocol, again, out, seconds=1.0).read_text()
+    assert "| cnn | 5 | random | 32x48 |" in md
+    assert "0.9545" in md and "weights unavailable offline" in md
+    assert "densenet vs cnn" in md and "not measured under this protocol" in md
+    payload = json.loads((out / "benchmark-tiny.json").read_text())
+    assert payload["git_commit"] and payload["rows"][0]["name"] == "cnn"
+
+
+def test_a_changed_declaration_refuses_the_old_run_directory(suite, small_manifest, tmp_path):
+    runs = tmp_path / "runs"
+    protocol = suite.protocols["tiny"]
+    run_suite(suite, protocol, data=small_manifest, runs=runs, only=["cnn"], progress=False)
+    changed = tmp_path / "changed.toml"
+    changed.write_text(TINY.replace("max_epochs = 1", "max_epochs = 2"))
+    with pytest.raises(RunError, match="different experiment"):
+        run_suite(load_suite(str(changed)), protocol, data=small_manifest, runs=runs)
