@@ -271,6 +271,7 @@ def benchmark(
         cache_root=cache,
         overrides={"max_minutes": max_minutes} if max_minutes else None,
         train_missing=not report_only,
+        progress=sys.stderr.isatty(),
     )
     for name, r in found.items():
         f1 = r["test"]["f1_micro"] if r["status"] == "done" else None

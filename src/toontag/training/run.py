@@ -194,6 +194,11 @@ def train(
     if not trainer.is_global_zero:
         return {}
 
+    if not best.best_model_path:
+        raise RunError(
+            f"{run}: fitting stopped before the first validation "
+            f"({stop_reason(trainer, config)}); allow more time or epochs"
+        )
     # EarlyStopping(restore_best_weights=True): the exported weights are the best epoch's.
     best_state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
     module.load_state_dict(best_state["state_dict"])
