@@ -90,11 +90,15 @@ def comparison_line(c: dict, results: dict[str, dict], paper_f1: dict[str, float
         ours, theirs = paper_rule(a["test"]), paper_f1[b["name"]]
         lo, hi = ours["ci95"]["f1_micro"]
         where = "inside" if lo <= theirs <= hi else ("below" if theirs < lo else "above")
-        return prefix + (
-            f"{b['name']} {b['status']} here; against the paper's {theirs:.4f} for it, "
-            f"{a['name']} reaches {ours['f1_micro']:.4f} [{lo:.4f}, {hi:.4f}] test micro-F1, "
-            f"{ours['f1_micro'] - theirs:+.4f} (the paper's figure is {where} our interval)."
-        ) + paper
+        return (
+            prefix
+            + (
+                f"{b['name']} {b['status']} here; against the paper's {theirs:.4f} for it, "
+                f"{a['name']} reaches {ours['f1_micro']:.4f} [{lo:.4f}, {hi:.4f}] test micro-F1, "
+                f"{ours['f1_micro'] - theirs:+.4f} (the paper's figure is {where} our interval)."
+            )
+            + paper
+        )
     if missing:
         why = "; ".join(f"{r['name']} {r['status']}" for r in missing)
         return prefix + f"not measured under this protocol ({why})." + paper
