@@ -103,6 +103,35 @@ def data_stats(
         write_json(json_out, stats)
 
 
+@data_app.command("audit")
+def data_audit(
+    data: DataArg,
+    threshold: Annotated[
+        float, typer.Option(help="Thumbnail distance (0-255) at or under which frames are twins.")
+    ] = 10.0,
+    run: Annotated[
+        list[Path] | None, typer.Option(help="Runs whose test score to split by near-twins.")
+    ] = None,
+    results: Annotated[Path, typer.Option(help="Where the result files go.")] = Path("results"),
+    cache: CacheOpt = None,
+) -> None:
+    """Near-duplicate frames across train and test: how many test frames have a near-twin in
+    train, a contact sheet of examples, and each run's test F1 without them."""
+    import time
+
+    from toontag.data.audit import audit_split
+    from toontag.data.dataset import load_dataset
+    from toontag.evaluation.leakage import publish_audit
+
+    started = time.perf_counter()
+    dataset = load_dataset(data)
+    audit = audit_split(dataset, threshold=threshold, cache_root=cache)
+    path = publish_audit(audit, dataset, run or [], results, seconds=time.perf_counter() - started)
+    n, twins = len(audit.distance), int(audit.twins.sum())
+    out.print(f"{twins} of {n} test frames ({twins / n:.1%}) have a near-twin in train")
+    out.print(f"written: {path}, .json and .png")
+
+
 @app.command()
 def models() -> None:
     """List the model names toontag knows (any timm model name works too)."""

@@ -1,0 +1,84 @@
+"""`data audit`: how many test frames have a near-twin in train, and what the test score is
+without them.
+
+A sequence split keeps whole shots apart, but a cartoon reuses shots, backgrounds and poses,
+so a test frame can still look almost exactly like some training frame. Frames are compared
+by the same measure the split uses for shot cuts: the mean absolute difference of 14x24
+grayscale thumbnails (0-255 scale). Two neighbouring frames of one continuous shot differ by
+0 to 10; `TWIN_THRESHOLD` = 10 calls a test frame a near-twin when some training frame is at
+least as close as that.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from toontag.data.cache import build_cache
+from toontag.data.dataset import LabelledData
+from toontag.data.split import SOURCE_SIZE, thumbnails
+from toontag.errors import DataError, RunError
+from toontag.progress import progress_bar
+
+TWIN_THRESHOLD = 10.0
+DISTANCE_STEPS = (2, 5, 10, 15, 20, 25)  # the distribution is reported at these distances
+CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Audit:
+    test_rows: np.ndarray  # dataset rows of the test images
+    nearest: np.ndarray  # dataset row of each one's nearest training image
+    distance: np.ndarray  # and its thumbnail distance
+    threshold: float
+
+    @property
+    def twins(self) -> np.ndarray:
+        return self.distance <= self.threshold
+
+
+def audit_split(
+    data: LabelledData, *, threshold: float = TWIN_THRESHOLD, cache_root: Path | None = None
+) -> Audit:
+    """The nearest training frame of every test frame, by thumbnail distance."""
+    splits = np.array([s.split for s in data.samples])
+    train, test = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "test")
+    if not len(train) or not len(test):
+        raise DataError(f"{data.root}: an audit needs a train and a test split")
+    source = build_cache([s.path for s in data.samples], size=SOURCE_SIZE, root=cache_root)
+    ok = np.zeros(len(splits), bool)
+    ok[source.ok] = True
+    train, test = train[ok[train]], test[ok[test]]
+    thumbs = torch.from_numpy(thumbnails(source.images)).flatten(1)
+    reference = thumbs[train]
+    distance, nearest = [], []
+    with progress_bar() as bar:
+        for start in bar.track(range(0, len(test), CHUNK), description="nearest train frames"):
+            query = thumbs[test[start : start + CHUNK]]
+            d = torch.cdist(query, reference, p=1) / thumbs.shape[1]
+            best = d.min(dim=1)
+            distance.append(best.values.numpy())
+            nearest.append(train[best.indices.numpy()])
+    return Audit(test, np.concatenate(nearest), np.concatenate(distance), threshold)
+
+
+def run_predictions(run: Path, data: LabelledData) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A run's test probabilities from its ``predictions-test.csv``, as rows of `data`."""
+    path = Path(run) / "predictions-test.csv"
+    if not path.is_file():
+        raise RunError(f"{path}: missing; run `toontag evaluate {run} --split test` first")
+    index = {str(s.path): i for i, s in enumerate(data.samples)}
+    rows, probs = [], []
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns = [c for c in reader.fieldnames or [] if c.startswith("p_")]
+        for record in reader:
+            if record["path"] not in index:
+                raise RunError(f"{path}: {record['path']} is not in {data.root}")
+            rows.append(index[record["path"]])
+            probs.append([float(record[c]) for c in columns])
+    return np.array(rows), np.array(probs), [c[2:] for c in columns]
