@@ -158,6 +158,9 @@ def train(
     dropout: Annotated[float, typer.Option(help="Head dropout.")] = 0.1,
     conv_layers: Annotated[int, typer.Option(help="Baseline conv layers: 4, or 2 (Table 6).")] = 4,
     augment: Annotated[bool, typer.Option(help="Flip, zoom and colour jitter.")] = False,
+    tune_thresholds: Annotated[
+        bool, typer.Option(help="Per-class thresholds tuned on validation (else 0.5).")
+    ] = True,
     val_fraction: Annotated[float, typer.Option(help="Train share held out by sequence.")] = 0.1,
     seed: Annotated[int, typer.Option()] = 0,
     devices: Annotated[int, typer.Option(help="Devices (processes on CPU).")] = 1,
@@ -192,6 +195,7 @@ def train(
             dropout=dropout,
             conv_channels=(16, 32, 64, 64)[:conv_layers],
             augment=augment,
+            tune_thresholds=tune_thresholds,
             val_fraction=val_fraction,
             seed=seed,
             devices=devices,

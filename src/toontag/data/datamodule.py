@@ -12,7 +12,8 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from toontag.data.cache import ImageCache, build_cache
 from toontag.data.dataset import LabelledData
@@ -158,8 +159,29 @@ class ToonDataModule(L.LightningDataModule):
     def loader(self, rows: np.ndarray, *, shuffle: bool) -> DataLoader:
         inputs = self.cache.images if self.features is None else self.features
         dataset = CachedImages(inputs, self.data.targets, rows)
+        sampler = self.shard(dataset, shuffle=shuffle)
         return DataLoader(
-            dataset, batch_size=self.batch_size, shuffle=shuffle, collate_fn=keep_batch
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
+            collate_fn=keep_batch,
+        )
+
+    def shard(self, dataset: Dataset, *, shuffle: bool) -> DistributedSampler | None:
+        """Each process's share under DDP (None in one process). Evaluation shards are
+        disjoint and unpadded, so metrics synced across processes count every image once,
+        exactly as one process would."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or trainer.world_size == 1:
+            return None
+        kind = DistributedSampler if shuffle else UnrepeatedDistributedSampler
+        return kind(
+            dataset,
+            num_replicas=trainer.world_size,
+            rank=trainer.global_rank,
+            shuffle=shuffle,
+            seed=self.seed,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryF1Score, MultilabelF1Score
 
 from toontag.config import TrainConfig
@@ -38,6 +39,7 @@ class ToonTagModule(L.LightningModule):
             if len(classes) > 1
             else BinaryF1Score(threshold=cfg.threshold)  # one character: present or not
         )
+        self.val_loss = MeanMetric()  # weighted by images: exact when synced across processes
         self.augment_rng = torch.Generator().manual_seed(cfg.seed)
         self.on_features = False  # True: batches are cached pooled backbone features
 
@@ -72,7 +74,8 @@ class ToonTagModule(L.LightningModule):
         logits = self(x)
         loss = F.binary_cross_entropy_with_logits(logits.float(), y)
         self.val_f1.update(logits.float().sigmoid(), y.int())
-        self.log(VAL_LOSS, loss, prog_bar=True, batch_size=len(y), sync_dist=True)
+        self.val_loss.update(loss, weight=len(y))
+        self.log(VAL_LOSS, self.val_loss, prog_bar=True, batch_size=len(y))
         self.log(VAL_F1, self.val_f1, prog_bar=True, batch_size=len(y))
 
     def configure_optimizers(self):

@@ -29,7 +29,7 @@ from toontag.evaluation.thresholds import tune_thresholds
 from toontag.io import write_json
 from toontag.models import resolve_model
 from toontag.models.inference import default_device, map_batches
-from toontag.training.module import VAL_LOSS, ToonTagModule
+from toontag.training.module import VAL_F1, VAL_LOSS, ToonTagModule
 from toontag.training.rundir import (
     BEST,
     CHECKPOINTS,
@@ -108,6 +108,7 @@ def make_trainer(
         enable_progress_bar=progress,
         enable_model_summary=False,
         log_every_n_steps=50,
+        use_distributed_sampler=False,  # the DataModule shards, unpadded for evaluation
         max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
         **accelerator_settings(config),
     )
@@ -191,14 +192,16 @@ def train(
     fit_start = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=last if resume else None)
     seconds = time.perf_counter() - fit_start
-    if not trainer.is_global_zero:
-        return {}
-
     if not best.best_model_path:
         raise RunError(
             f"{run}: fitting stopped before the first validation "
             f"({stop_reason(trainer, config)}); allow more time or epochs"
         )
+    # The best checkpoint on the validation split, evaluated by every process together.
+    [validated] = trainer.validate(module, datamodule=dm, ckpt_path="best", verbose=False)
+    if not trainer.is_global_zero:
+        return {}
+
     # EarlyStopping(restore_best_weights=True): the exported weights are the best epoch's.
     best_state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
     module.load_state_dict(best_state["state_dict"])
@@ -214,6 +217,9 @@ def train(
         "best_epoch": int(best_state["epoch"]) + 1,
         "stopped_by": stop_reason(trainer, config),
         "best_val_loss": float(best.best_model_score),
+        # The best weights on val at the paper's threshold, computed by all `processes`.
+        "val_metrics": {"loss": validated[VAL_LOSS], "f1_micro": validated[VAL_F1]},
+        "processes": trainer.world_size,
         **thresholds,
         "fit_seconds": round(seconds, 1),
         # Everything: decoding (unless cached), the split, frozen features, fitting, export.
