@@ -49,3 +49,15 @@ def small_manifest(dataset, tmp_path_factory) -> Path:
     train = [s for s in dataset.samples if s.split == "train"][::40]
     test = [s for s in dataset.samples if s.split == "test"][::40]
     return write_manifest(tmp_path_factory.mktemp("slice") / "small.csv", train + test)
+
+
+def crash_at_epoch(epoch: int):
+    """A callback that kills training at the start of `epoch` (0-based), as a power cut would."""
+    import lightning as L
+
+    class Crash(L.Callback):
+        def on_train_epoch_start(self, trainer, module):
+            if trainer.current_epoch == epoch:
+                raise SystemExit("killed")
+
+    return Crash()

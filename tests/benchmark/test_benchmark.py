@@ -108,3 +108,24 @@ def test_a_changed_declaration_refuses_the_old_run_directory(suite, small_manife
     changed.write_text(TINY.replace("max_epochs = 1", "max_epochs = 2"))
     with pytest.raises(RunError, match="different experiment"):
         run_suite(load_suite(str(changed)), protocol, data=small_manifest, runs=runs)
+
+
+def test_a_killed_row_resumes(suite, small_manifest, tmp_path):
+    from conftest import crash_at_epoch
+
+    from toontag.benchmark.runner import row_dir
+    from toontag.training.run import train
+
+    runs, protocol = tmp_path / "runs", suite.protocols["tiny"]
+    [cnn] = suite.select(["cnn"])
+    config = cnn.config(protocol).replace(max_epochs=2)
+    killed = row_dir(runs, protocol, cnn)
+    with pytest.raises(SystemExit):
+        train(config, data=small_manifest, run=killed, progress=False,
+              callbacks=[crash_at_epoch(1)])  # fmt: skip
+    longer = tmp_path / "two.toml"
+    longer.write_text(TINY.replace("max_epochs = 1", "max_epochs = 2"))
+    result = run_suite(load_suite(str(longer)), protocol, data=small_manifest, runs=runs,
+                       only=["cnn"], progress=False)["cnn"]  # fmt: skip
+    assert result["status"] == DONE
+    assert result["training"]["resumed"] and result["training"]["epochs_run"] == 2

@@ -2,10 +2,10 @@
 
 import json
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
+from conftest import crash_at_epoch
 
 from toontag.config import TrainConfig
 from toontag.errors import RunError
@@ -15,17 +15,6 @@ from toontag.training.run import train
 from toontag.training.rundir import load_trained
 
 TINY = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=2, lr=1e-3)
-
-
-class Crash(L.Callback):
-    """Kills training at the start of epoch `epoch` (0-based), as a power cut would."""
-
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer, module):
-        if trainer.current_epoch == self.epoch:
-            raise SystemExit("killed")
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +86,7 @@ def test_a_killed_run_resumes_from_its_last_epoch(small_manifest, tmp_path):
     run = tmp_path / "killed"
     config = TINY.replace(max_epochs=3)
     with pytest.raises(SystemExit):
-        train(config, data=small_manifest, run=run, progress=False, callbacks=[Crash(epoch=2)])
+        train(config, data=small_manifest, run=run, progress=False, callbacks=[crash_at_epoch(2)])
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert not (run / "model.safetensors").exists()
     with pytest.raises(RunError, match="already holds a run"):

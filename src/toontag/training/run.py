@@ -197,7 +197,9 @@ def train(
             f"{run}: fitting stopped before the first validation "
             f"({stop_reason(trainer, config)}); allow more time or epochs"
         )
-    # The best checkpoint on the validation split, evaluated by every process together.
+    # The best checkpoint on the validation split, evaluated by every process together
+    # (outside the per-epoch log, which ends with the last epoch fitted).
+    trainer.loggers = []
     [validated] = trainer.validate(module, datamodule=dm, ckpt_path="best", verbose=False)
     if not trainer.is_global_zero:
         return {}
