@@ -264,6 +264,19 @@ def predict(
 
 
 @app.command()
+def ensemble(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more finished run directories.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Ensemble directory to write.")],
+) -> None:
+    """One model from several runs: the mean of their probabilities. `evaluate` and
+    `predict` take the ensemble directory like any run."""
+    from toontag.training.rundir import write_ensemble
+
+    trained = write_ensemble(out_dir, runs)
+    out.print(f"[green]ensemble[/] {out_dir}: {trained.config.model}")
+
+
+@app.command()
 def benchmark(
     suite: Annotated[str, typer.Option(help="paper, or a suite TOML file.")] = "paper",
     protocol: Annotated[str, typer.Option(help="cpu (2 cores, reduced size) or gpu.")] = "cpu",

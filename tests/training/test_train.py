@@ -134,3 +134,18 @@ def test_frozen_backbone_trains_the_head_on_cached_features(small_manifest, tmp_
     )
     val = evaluate_run(run, data=small_manifest, split="val", resamples=10)
     assert val["loss"] == pytest.approx(report["best_val_loss"], abs=1e-4)
+
+
+def test_an_ensemble_is_evaluated_and_predicts_like_a_run(trained_run, small_manifest, tmp_path):
+    from toontag.training.rundir import write_ensemble
+
+    run, _ = trained_run
+    single = evaluate_run(run, data=small_manifest, split="test", resamples=10)
+    ens = tmp_path / "ens"
+    write_ensemble(ens, [run, run])  # the mean of one model twice is that model
+    m = evaluate_run(ens, data=small_manifest, split="test", resamples=10)
+    assert m["model"] == "ensemble(baseline, baseline)"
+    assert m["f1_micro"] == pytest.approx(single.get("at_0.5", single)["f1_micro"])
+    assert m["loss"] == pytest.approx(single["loss"], abs=1e-5)
+    with pytest.raises(RunError, match="at least two"):
+        write_ensemble(tmp_path / "one", [run])

@@ -7,6 +7,8 @@ checkpoints/       Lightning's best.ckpt and last.ckpt (resume from last)
 metrics.csv        per-epoch log
 split.json         how train/val/test were made, and their sizes
 report.json        wall time, epochs, throughput, skipped images
+
+An ensemble directory holds ``ensemble.json`` (its member runs) and ``model.json`` instead.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from toontag.models import create_model
 from toontag.models.net import ToonNet
 
 CONFIG, MODEL_INFO, WEIGHTS = "config.json", "model.json", "model.safetensors"
+ENSEMBLE = "ensemble.json"
 CHECKPOINTS, LAST, BEST = "checkpoints", "last.ckpt", "best.ckpt"
 
 
@@ -58,8 +61,10 @@ def save_weights(run: Path, model: ToonNet) -> None:
 
 
 def load_trained(run: Path | str, device: str | torch.device = "cpu") -> TrainedModel:
-    """Rebuild the model of a finished run from its directory alone."""
+    """Rebuild the model of a finished run (or ensemble) from its directory alone."""
     run = Path(run)
+    if (run / ENSEMBLE).is_file():
+        return _load_ensemble(run, device)
     for name in (CONFIG, MODEL_INFO, WEIGHTS):
         if not (run / name).is_file():
             raise RunError(f"{run}: not a finished toontag run ({name} is missing)")
@@ -79,4 +84,45 @@ def load_trained(run: Path | str, device: str | torch.device = "cpu") -> Trained
         tuple(info["thresholds"]),
         tuple(info["image_size"]),
         config,
+    )
+
+
+def write_ensemble(out: Path, runs: list[Path]) -> TrainedModel:
+    """An ensemble directory averaging the probabilities of `runs`, which must share their
+    classes and input size; decisions at the paper's threshold, 0.5."""
+    if len(runs) < 2:
+        raise RunError("an ensemble needs at least two runs")
+    members = [load_trained(r) for r in runs]
+    first = members[0]
+    for run, m in zip(runs, members, strict=True):
+        if (m.classes, m.image_size) != (first.classes, first.image_size):
+            raise RunError(
+                f"{run}: classes {list(m.classes)} at {m.image_size} differ from "
+                f"{runs[0]}'s {list(first.classes)} at {first.image_size}"
+            )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / ENSEMBLE, {"members": [str(Path(r).resolve()) for r in runs]})
+    name = "ensemble(" + ", ".join(m.config.model for m in members) + ")"
+    write_json(
+        out / MODEL_INFO,
+        {
+            "model": name,
+            "classes": list(first.classes),
+            "thresholds": [first.config.threshold] * len(first.classes),
+            "image_size": list(first.image_size),
+        },
+    )
+    return load_trained(out)
+
+
+def _load_ensemble(run: Path, device) -> TrainedModel:
+    from toontag.models.ensemble import Ensemble
+
+    members = [load_trained(m, device) for m in json.loads((run / ENSEMBLE).read_text())["members"]]
+    info = json.loads((run / MODEL_INFO).read_text())
+    model = Ensemble([m.model for m in members]).to(device).eval()
+    config = members[0].config.replace(model=info["model"])
+    return TrainedModel(
+        model, tuple(info["classes"]), tuple(info["thresholds"]), tuple(info["image_size"]), config
     )
