@@ -46,7 +46,7 @@ def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate(predictions):
     a = multilabel_metrics(y, p, CLASSES, resamples=300, seed=1)
     b = multilabel_metrics(y, p, CLASSES, resamples=300, seed=1)
     assert a["ci95"] == b["ci95"]
-    for name in ("f1_micro", "accuracy", "auc_micro"):
+    for name in ("f1_micro", "precision_micro", "recall_micro", "accuracy", "auc_micro"):
         low, high = a["ci95"][name]
         assert low < a[name] < high and high - low < 0.1
     assert a["bootstrap"] == {"resamples": 300, "seed": 1, "method": "percentile", "level": 0.95}

@@ -23,6 +23,12 @@ def _f(value, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _with_ci(m: dict, name: str) -> str:
+    """The value with its interval, where the evaluation computed one."""
+    ci = m["ci95"].get(name)
+    return _f(m[name]) + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+
+
 def _diff(ours, paper) -> str:
     return "–" if ours is None or paper is None else f"{ours - paper:+.4f}"
 
@@ -31,7 +37,8 @@ def quality_table(suite: Suite, results: dict[str, dict]) -> list[str]:
     head = ["row", "table", "init", "input"]
     for metric in ("F1 micro [95% CI]", "accuracy", "loss", "AUC micro"):
         head += [metric, "paper", "Δ"]
-    head += ["AUC macro", "subset acc.", "precision", "recall", "F1, tuned thresholds"]
+    head += ["AUC macro", "subset acc.", "precision [95% CI]", "recall [95% CI]"]
+    head += ["F1, tuned thresholds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in suite.rows:
         r = results[row.name]
@@ -44,16 +51,13 @@ def quality_table(suite: Suite, results: dict[str, dict]) -> list[str]:
         m, tuned = paper_rule(r["test"]), r["test"]
         for ours in PAPER_METRICS:
             paper = row.paper.get(PAPER_METRICS[ours])
-            value = _f(m[ours])
-            if ours == "f1_micro":
-                lo, hi = m["ci95"]["f1_micro"]
-                value += f" [{lo:.4f}, {hi:.4f}]"
+            value = _with_ci(m, ours) if ours == "f1_micro" else _f(m[ours])
             cells += [value, _f(paper), _diff(m[ours], paper)]
         cells += [
             _f(m["auc_macro"]),
             _f(m["subset_accuracy"]),
-            _f(m["precision_micro"]),
-            _f(m["recall_micro"]),
+            _with_ci(m, "precision_micro"),
+            _with_ci(m, "recall_micro"),
             _f(tuned["f1_micro"]) if AT_PAPER_THRESHOLD in tuned else "(0.5 kept)",
         ]
         lines.append("| " + " | ".join(cells) + " |")
