@@ -15,10 +15,11 @@ from toontag.benchmark.suite import Protocol, Row, Suite
 from toontag.config import TrainConfig
 from toontag.errors import RunError
 from toontag.evaluation.evaluate import evaluate_run
+from toontag.evaluation.record import git_commit
 from toontag.io import write_json
 from toontag.models import pretrained_unavailable
 from toontag.training.run import train
-from toontag.training.rundir import CHECKPOINTS, LAST, load_trained
+from toontag.training.rundir import CHECKPOINTS, CONFIG, LAST, load_trained
 
 ROW = "row.json"
 DONE, NOT_RUN, SKIPPED = "done", "not run", "not in this protocol"
@@ -40,13 +41,19 @@ def finished_row(runs: Path, protocol: Protocol, row: Row) -> dict | None:
     result = json.loads(path.read_text())
     if result.get("status") != DONE:
         return None
-    expected = _recipe(row.config(protocol))
-    if _recipe(TrainConfig.from_dict(result["config"])) != expected:
-        raise RunError(
-            f"{path.parent}: holds a different experiment than row {row.name!r} now declares; "
-            "move it away to run the row again"
-        )
+    _same_experiment(path.parent, TrainConfig.from_dict(result["config"]), row.config(protocol))
     return result
+
+
+def _same_experiment(run: Path, found: TrainConfig, declared: TrainConfig) -> None:
+    """Refuse a run directory that holds another experiment than the row declares (the
+    hardware keys aside: a row may be re-timed on other machines)."""
+    if _recipe(found) != _recipe(declared):
+        changed = [k for k, v in _recipe(declared).items() if _recipe(found)[k] != v]
+        raise RunError(
+            f"{run}: holds a different experiment than the row now declares ({', '.join(changed)} "
+            "changed); move it away to run the row again"
+        )
 
 
 def run_row(
@@ -72,6 +79,8 @@ def run_row(
     if reason:  # asked again on every run: the weights may have been fetched since
         return {**result, "status": UNAVAILABLE, "reason": reason}
 
+    if (run / CONFIG).is_file():
+        _same_experiment(run, TrainConfig.load(run / CONFIG), config)
     if not (run / "report.json").is_file():
         resume = (run / CHECKPOINTS / LAST).is_file()
         train(
@@ -93,6 +102,7 @@ def run_row(
     result |= {
         "status": DONE,
         "run": str(run),
+        "code": git_commit(Path(__file__).parent),  # the commit that evaluated the row
         "training": report,
         "parameters": sum(p.numel() for p in model.parameters()),
         "val": _summary(metrics["val"]),
