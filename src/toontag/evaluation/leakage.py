@@ -15,6 +15,7 @@ from toontag.evaluation.metrics import multilabel_metrics
 from toontag.evaluation.record import write_result
 
 SAME_SHOT_IDS = 10  # a twin this close in frame id is the same shot, cut by the split
+IDENTICAL = 2.0  # a thumbnail distance at which two frames look the same to the eye
 SHEET_PAIRS = 12  # examples on the contact sheet: 8 twins, 4 just above the threshold
 
 
@@ -86,6 +87,10 @@ def publish_audit(
     twin_rows = zip(audit.test_rows[audit.twins], audit.nearest[audit.twins], strict=True)
     pairs = [(data.samples[t], data.samples[r]) for t, r in twin_rows]
     relabelled = sum(set(a.labels) != set(b.labels) for a, b in pairs)
+    close = audit.distance[audit.twins] <= IDENTICAL
+    identical_relabelled = sum(
+        set(a.labels) != set(b.labels) for (a, b), c in zip(pairs, close, strict=True) if c
+    )
     same_shot = sum(abs(a.frame_id - b.frame_id) <= SAME_SHOT_IDS for a, b in pairs)
     lines = [
         f"# Split audit: {data.root}",
@@ -103,6 +108,8 @@ def publish_audit(
         f"- {relabelled} of the {twins} near-twin pairs carry **different labels** for what is "
         "nearly the same picture (labelling disagreements, or a character at the frame's "
         "edge): an upper bound on how much of the test error is label noise.",
+        f"- Of the {int(close.sum())} test frames within {IDENTICAL:g} of a training frame "
+        f"(to the eye the same picture), {identical_relabelled} are labelled differently.",
         "",
         "| nearest training frame within | test frames | share |",
         "|---|---|---|",
@@ -133,6 +140,8 @@ def publish_audit(
         "near_twins": twins,
         "near_twins_same_shot": same_shot,
         "near_twins_with_other_labels": relabelled,
+        f"within_{IDENTICAL:g}": int(close.sum()),
+        f"within_{IDENTICAL:g}_with_other_labels": identical_relabelled,
         "distance_steps": steps,
         "median_distance": float(np.median(audit.distance)),
         "scores": scores,
