@@ -15,7 +15,7 @@ from toontag.io import write_json, write_text
 
 
 def git_commit(cwd: Path | None = None) -> str:
-    """HEAD's hash, with '+dirty' when the work tree has uncommitted changes."""
+    """HEAD's hash, with '+dirty' when code in the work tree has uncommitted changes."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
@@ -27,7 +27,9 @@ def git_commit(cwd: Path | None = None) -> str:
             text=True,
             check=True,
         ).stdout
-        return head + ("+dirty" if dirty.strip() else "")
+        # Result files being written are not code: only other changes make the tree dirty.
+        changed = [line for line in dirty.splitlines() if not line[3:].startswith("results/")]
+        return head + ("+dirty" if changed else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
