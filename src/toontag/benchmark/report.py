@@ -122,19 +122,19 @@ def comparison_line(c: dict, results: dict[str, dict], paper_f1: dict[str, float
     prefix = f"- Table {c['table']}, **{a['name']} vs {b['name']}** ({c['asks']}): "
     paper = f" Paper: {c['paper']}." if c.get("paper") else ""
     missing = [r for r in (a, b) if r["status"] != DONE]
-    if missing == [b] and b["name"] in paper_f1:  # measure against the paper's own figure
-        ours, theirs = paper_rule(a["test"]), paper_f1[b["name"]]
+    if len(missing) == 1 and missing[0]["name"] in paper_f1:  # against the paper's figure
+        gone = missing[0]
+        here = b if gone is a else a
+        ours, theirs = paper_rule(here["test"]), paper_f1[gone["name"]]
         lo, hi = ours["ci95"]["f1_micro"]
         where = "inside" if lo <= theirs <= hi else ("below" if theirs < lo else "above")
-        return (
-            prefix
-            + (
-                f"{b['name']} {b['status']} here; against the paper's {theirs:.4f} for it, "
-                f"{a['name']} reaches {ours['f1_micro']:.4f} [{lo:.4f}, {hi:.4f}] test micro-F1, "
-                f"{ours['f1_micro'] - theirs:+.4f} (the paper's figure is {where} our interval)."
-            )
-            + paper
+        measured = (
+            f"{gone['name']} {gone['status']} here; against the paper's {theirs:.4f} for it, "
+            f"{here['name']} reaches {ours['f1_micro']:.4f} [{lo:.4f}, {hi:.4f}] test "
+            f"micro-F1, {ours['f1_micro'] - theirs:+.4f} (the paper's figure is {where} our "
+            "interval)."
         )
+        return prefix + measured + paper
     if missing:
         why = "; ".join(f"{r['name']} {r['status']}" for r in missing)
         return prefix + f"not measured under this protocol ({why})." + paper
