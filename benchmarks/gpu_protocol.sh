@@ -42,7 +42,9 @@ for row in $ROWS; do log "$row: $(tail -n 3 "$RUNS/logs/$row.log" | tr '\n' ' ')
 
 log "publish"
 python3 -m toontag benchmark --protocol gpu --report-only --data "$DATA" --runs "$RUNS" \
-  --results "$OUT"
+  --results "$OUT" --note "All trained rows ran at once on this one GPU \
+(benchmarks/gpu_protocol.sh), each fit capped at $MAX_MINUTES minutes: their training images/s \
+are shares of the GPU; results/step-throughput-gpu.md gives each model alone."
 tar czf "$OUT/gpu-runs.tgz" -C "$RUNS" --exclude='*.ckpt' --exclude='*.safetensors' \
   --exclude='predictions-*' gpu logs
 log "done"

@@ -294,6 +294,9 @@ def benchmark(
     report_only: Annotated[
         bool, typer.Option(help="Publish the finished rows; train nothing.")
     ] = False,
+    note: Annotated[
+        str | None, typer.Option(help="A sentence for the result file, e.g. how rows ran.")
+    ] = None,
     cache: CacheOpt = None,
 ) -> None:
     """Run a suite's rows one after another (finished rows are kept, killed ones resume)
@@ -325,9 +328,8 @@ def benchmark(
             at_half, tuned = paper_rule(r["test"])["f1_micro"], r["test"]["f1_micro"]
             f1 = f"  test micro-F1 {at_half:.4f} at 0.5, {tuned:.4f} at tuned thresholds"
         out.print(f"{name:28s} {r['status']}{f1}")
-    path = publish(
-        spec, spec.protocols[protocol], found, results, seconds=time.perf_counter() - started
-    )
+    seconds = time.perf_counter() - started
+    path = publish(spec, spec.protocols[protocol], found, results, seconds=seconds, note=note)
     out.print(f"written: {path} and .json")
 
 

@@ -150,7 +150,13 @@ def comparison_line(c: dict, results: dict[str, dict], paper_f1: dict[str, float
 
 
 def publish(
-    suite: Suite, protocol: Protocol, results: dict[str, dict], out: Path, *, seconds: float
+    suite: Suite,
+    protocol: Protocol,
+    results: dict[str, dict],
+    out: Path,
+    *,
+    seconds: float,
+    note: str | None = None,
 ) -> Path:
     """Write ``<out>/benchmark-<protocol>.json`` and ``.md``; returns the Markdown path."""
     done = [r for r in results.values() if r["status"] == DONE]
@@ -162,6 +168,7 @@ def publish(
         "",
         protocol.summary,
         "",
+        *([note, ""] if note else []),
         f"Rows measured on: {', '.join(devices) or 'none yet'} (the footer names the machine "
         "that wrote this file).",
         "",
