@@ -264,6 +264,39 @@ def predict(
 
 
 @app.command()
+def explain(
+    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the heatmap PNGs.")],
+    character: Annotated[
+        str | None, typer.Option(help="Explain this character (default: those predicted).")
+    ] = None,
+    layer: Annotated[
+        str | None, typer.Option(help="Backbone layer for Grad-CAM (default: its feature map).")
+    ] = None,
+) -> None:
+    """Grad-CAM heatmaps over each image for each predicted character, and a sheet."""
+    from toontag.explain.gradcam import Explainer
+    from toontag.explain.render import explain_files
+    from toontag.training.rundir import load_trained
+
+    trained = load_trained(run)
+    explainer = Explainer(trained.model, trained.classes, trained.image_size, layer)
+    results = explain_files(
+        explainer, images, out_dir, thresholds=trained.thresholds, character=character
+    )
+    for r in results:
+        if "error" in r:
+            out.print(f"[red]{r['path']}: {r['error']}[/]")
+        else:
+            found = ", ".join(f"{c} {p:.2f}" for c, p in r["explained"].items())
+            out.print(f"{r['path']}: {found}")
+    out.print(f"written: {out_dir} (layer {explainer.layer!r}; sheet.png)")
+    if any("error" in r for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
 def ensemble(
     runs: Annotated[list[Path], typer.Argument(help="Two or more finished run directories.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Ensemble directory to write.")],

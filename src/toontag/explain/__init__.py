@@ -1,0 +1,1 @@
+"""Explanations: Grad-CAM heatmaps of a trained run, and how faithful they are."""
