@@ -297,6 +297,44 @@ def explain(
 
 
 @app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    data: Annotated[Path, typer.Option(help="Dataset folder or CSV manifest.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html.")],
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    check: Annotated[
+        bool, typer.Option(help="Open it in headless Chromium; keep a screenshot.")
+    ] = False,
+    cache: CacheOpt = None,
+) -> None:
+    """One self-contained HTML page: curves, per-class figures, ROC/PR, confusions, the most
+    confident errors and a Grad-CAM per character."""
+    from toontag.evaluation.evaluate import evaluate_run
+    from toontag.explain.gradcam import Explainer
+    from toontag.explain.report import build_report
+    from toontag.training.rundir import load_trained
+
+    trained = load_trained(run)
+    explainer = Explainer(trained.model, trained.classes, trained.image_size)
+    metrics = evaluate_run(run, data=data, split=split, cache_root=cache)
+    page = build_report(run, metrics, explainer, out_dir)
+    out.print(f"written: {page}")
+    if check:
+        from toontag.explain.browser import check_page
+
+        seen = check_page(page, screenshot=out_dir / "screenshot.png")
+        broken = [alt for alt, ok in seen["images"] if not ok]
+        if broken or seen["errors"]:
+            raise ToontagError(
+                f"{page}: {len(broken)} images did not load, console: {seen['errors']}"
+            )
+        out.print(
+            f"checked in Chromium: {len(seen['images'])} images load, no console error; "
+            f"{out_dir / 'screenshot.png'}"
+        )
+
+
+@app.command()
 def ensemble(
     runs: Annotated[list[Path], typer.Argument(help="Two or more finished run directories.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Ensemble directory to write.")],

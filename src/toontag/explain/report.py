@@ -1,0 +1,294 @@
+"""`toontag report`: one self-contained HTML page showing a run's behaviour at a glance.
+
+Config and data, training curves, per-class figures with intervals, ROC and precision-recall
+curves, which character is mistaken for which, the most confident errors with their
+Grad-CAM (the paper's Fig. 7) and a Grad-CAM per character (Fig. 8). Images are embedded,
+so the page is one file; every character keeps one colour throughout.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from sklearn import metrics as skm  # noqa: E402
+
+from toontag.data.images import open_rgb  # noqa: E402
+from toontag.explain.gradcam import Explainer  # noqa: E402
+from toontag.explain.render import overlay  # noqa: E402
+from toontag.io import write_text  # noqa: E402
+
+GALLERY = 6  # errors of each kind in the gallery
+RESAMPLES = 1000
+
+
+def colours(classes) -> dict[str, str]:
+    """One colour per character, the same in every plot."""
+    palette = plt.get_cmap("tab10").colors
+    return {c: matplotlib.colors.to_hex(palette[i % 10]) for i, c in enumerate(classes)}
+
+
+def figure_tag(fig, alt: str) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return _img(buf.getvalue(), "image/png", alt)
+
+
+def image_tag(rgb: np.ndarray, alt: str) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=85)
+    return _img(buf.getvalue(), "image/jpeg", alt)
+
+
+def _img(data: bytes, mime: str, alt: str) -> str:
+    src = base64.b64encode(data).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{src}">'
+
+
+def read_predictions(path: Path) -> tuple[list[str], list[set[str]], list[str], np.ndarray]:
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    classes = [k[2:] for k in rows[0] if k.startswith("p_")]
+    probs = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
+    labels = [set(filter(None, r["labels"].split(";"))) for r in rows]
+    return [r["path"] for r in rows], labels, classes, probs
+
+
+def curves(run: Path, colour: str) -> str:
+    """Loss, F1 and learning rate per epoch, the best epoch marked."""
+    with (run / "metrics.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    epochs: dict[int, dict] = {}
+    for r in rows:
+        e = epochs.setdefault(int(r["epoch"]) + 1, {})
+        e.update({k: float(v) for k, v in r.items() if v and k not in ("epoch", "step")})
+    xs = sorted(epochs)
+    lr_key = next((k for k in epochs[xs[0]] if k.startswith("lr")), None)
+    panels = [("loss", ["train_loss", "val_loss"]), ("val micro-F1", ["val_f1_micro"])]
+    if lr_key:
+        panels.append(("learning rate", [lr_key]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3))
+    best = min(xs, key=lambda e: epochs[e].get("val_loss", np.inf))
+    for ax, (title, keys) in zip(np.atleast_1d(axes), panels, strict=True):
+        for key, style in zip(keys, ("-", "--"), strict=False):
+            ys = [epochs[e].get(key, np.nan) for e in xs]
+            ax.plot(xs, ys, style, marker="o", color=colour, label=key.replace("_", " "))
+        ax.axvline(best, color="grey", linestyle=":", label=f"best epoch {best}")
+        ax.set(xlabel="epoch", title=title)
+        if title == "learning rate":
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    return figure_tag(fig, "training curves")
+
+
+def roc_pr(y: np.ndarray, p: np.ndarray, classes, palette) -> str:
+    fig, (roc, pr) = plt.subplots(1, 2, figsize=(9, 3.8))
+    for k, c in enumerate(classes):
+        fpr, tpr, _ = skm.roc_curve(y[:, k], p[:, k])
+        prec, rec, _ = skm.precision_recall_curve(y[:, k], p[:, k])
+        auc = skm.roc_auc_score(y[:, k], p[:, k])
+        ap = skm.average_precision_score(y[:, k], p[:, k])
+        roc.plot(fpr, tpr, color=palette[c], label=f"{c} (AUC {auc:.3f})")
+        pr.plot(rec, prec, color=palette[c], label=f"{c} (AP {ap:.3f})")
+    roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    pr.set(xlabel="recall", ylabel="precision", title="precision-recall")
+    for ax in (roc, pr):
+        ax.legend(fontsize=8, loc="lower right" if ax is roc else "lower left")
+    return figure_tag(fig, "ROC and precision-recall curves")
+
+
+def per_class_rows(y, pred, p, classes, palette, seed: int = 0) -> list[str]:
+    """Precision, recall, F1 and AUC per character with 95% percentile-bootstrap intervals."""
+    rng = np.random.default_rng(seed)
+    draws = {name: [] for name in ("precision", "recall", "f1", "auc")}
+    for _ in range(RESAMPLES):
+        i = rng.integers(0, len(y), len(y))
+        pr, rc, f1, _ = skm.precision_recall_fscore_support(y[i], pred[i], zero_division=0)
+        draws["precision"].append(pr)
+        draws["recall"].append(rc)
+        draws["f1"].append(f1)
+        draws["auc"].append([skm.roc_auc_score(y[i, k], p[i, k]) for k in range(len(classes))])
+    point_pr, point_rc, point_f1, support = skm.precision_recall_fscore_support(
+        y, pred, zero_division=0
+    )
+    point = {
+        "precision": point_pr,
+        "recall": point_rc,
+        "f1": point_f1,
+        "auc": [skm.roc_auc_score(y[:, k], p[:, k]) for k in range(len(classes))],
+    }
+    out = []
+    for k, c in enumerate(classes):
+        cells = []
+        for name in draws:
+            lo, hi = np.percentile(np.array(draws[name])[:, k], [2.5, 97.5])
+            cells.append(f"{point[name][k]:.4f} <small>[{lo:.4f}, {hi:.4f}]</small>")
+        swatch = f'<span class="sw" style="background:{palette[c]}"></span>'
+        out.append(
+            f"<tr><td>{swatch}{c}</td><td>{support[k]}</td><td>"
+            + "</td><td>".join(cells)
+            + "</td></tr>"
+        )
+    return out
+
+
+def confusion_rows(y, pred, classes) -> list[str]:
+    """Row A, column B: of the images where B is present and A is not, the share where A is
+    predicted (A taken for B)."""
+    out = []
+    for a, name_a in enumerate(classes):
+        cells = []
+        for b, _ in enumerate(classes):
+            if a == b:
+                cells.append("<td>–</td>")
+                continue
+            where = (y[:, b] == 1) & (y[:, a] == 0)
+            rate = pred[where, a].mean() if where.any() else 0.0
+            shade = min(1.0, rate * 10)
+            cells.append(
+                f'<td style="background:rgba(214,39,40,{shade:.2f})">{rate:.1%} '
+                f"<small>({int(pred[where, a].sum())}/{int(where.sum())})</small></td>"
+            )
+        out.append(f"<tr><th>{name_a}</th>{''.join(cells)}</tr>")
+    return out
+
+
+def gallery(explainer: Explainer, paths, labels, y, p, pred, classes) -> list[str]:
+    """The most confident false positives and false negatives, each with its Grad-CAM."""
+    errors = []
+    fp = np.argwhere((pred == 1) & (y == 0))
+    fn = np.argwhere((pred == 0) & (y == 1))
+    fp = fp[np.argsort(-p[fp[:, 0], fp[:, 1]])][:GALLERY]
+    fn = fn[np.argsort(p[fn[:, 0], fn[:, 1]])][:GALLERY]
+    for kind, cases in (("FP", fp), ("FN", fn)):
+        for i, k in cases:
+            errors.append(
+                card(
+                    explainer,
+                    paths[i],
+                    classes[k],
+                    p[i, k],
+                    kind,
+                    sorted(labels[i]),
+                    [c for c, d in zip(classes, pred[i], strict=True) if d],
+                )
+            )
+    return errors
+
+
+def card(explainer, path, character, prob, kind, truth, predicted) -> str:
+    from toontag.data.images import load_resized
+
+    pixels, _ = load_resized(Path(path), explainer.size)
+    original = np.asarray(open_rgb(Path(path))[0])
+    [cam] = explainer.heatmaps(pixels[None], [character])
+    caption = (
+        f"<b>{kind}</b> {html.escape(character)} p={prob:.2f}<br>{html.escape(Path(path).name)}"
+        f"<br>true: {', '.join(truth) or '–'}<br>predicted: {', '.join(predicted) or '–'}"
+    )
+    return (
+        f"<figure>{image_tag(original, Path(path).name)}"
+        f"{image_tag(overlay(original, cam), f'Grad-CAM {character}')}"
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
+
+
+def per_character_cams(explainer: Explainer, paths, y, p, classes) -> list[str]:
+    """The most confident correct detection of each character, with its Grad-CAM (Fig. 8)."""
+    out = []
+    for k, c in enumerate(classes):
+        hits = np.flatnonzero(y[:, k] == 1)
+        if len(hits):
+            i = hits[np.argmax(p[hits, k])]
+            out.append(card(explainer, paths[i], c, p[i, k], "TP", [c], [c]))
+    return out
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;
+text-align:right}th{background:#f4f4f4}img{max-width:100%}.sw{display:inline-block;width:10px;
+height:10px;margin-right:6px}.cards{display:flex;flex-wrap:wrap;gap:10px}figure{margin:0;
+width:340px;font-size:12px}figure img{width:168px}small{color:#777}"""
+
+
+def build_report(run: Path, metrics: dict, explainer: Explainer, out: Path) -> Path:
+    """Write ``out/report.html`` from a run and its fresh evaluation (`metrics`, with its
+    predictions CSV beside it); returns the page's path."""
+    split = metrics["split"]
+    paths, labels, classes, probs = read_predictions(run / f"predictions-{split}.csv")
+    order = [classes.index(c) for c in explainer.classes]
+    classes, probs = explainer.classes, probs[:, order]
+    y = np.array([[c in lab for c in classes] for lab in labels], dtype=int)
+    thresholds = np.array([metrics["per_class"][c]["threshold"] for c in classes])
+    pred = (probs >= thresholds).astype(int)
+    palette = colours(classes)
+    config = json.loads((run / "config.json").read_text())
+    report = (
+        json.loads((run / "report.json").read_text()) if (run / "report.json").is_file() else {}
+    )
+    ci = metrics["ci95"]["f1_micro"]
+
+    def get(key: str):
+        return report.get(key, "?")
+
+    summary = {
+        "model": config["model"],
+        "input": "x".join(map(str, config["image_size"])),
+        "pretrained": config["pretrained"],
+        "epochs (best / run)": f"{get('best_epoch')} / {get('epochs_run')}",
+        "train / val images": f"{get('train_images')} / {get('val_images')}",
+        f"{split} images": metrics["images"],
+        "device": get("device"),
+        f"{split} micro-F1 [95% CI]": f"{metrics['f1_micro']:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]",
+        "subset accuracy": f"{metrics['subset_accuracy']:.4f}",
+        "thresholds": ", ".join(f"{c} {t:.2f}" for c, t in zip(classes, thresholds, strict=True)),
+    }
+    head = "".join(f"<th>{c}</th>" for c in classes)
+    body = [
+        f"<h1>toontag report: {html.escape(str(run))}</h1>",
+        "<h2>Run and data</h2><table>"
+        + "".join(
+            f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items()
+        )
+        + "</table>",
+        "<h2>Training</h2>",
+        curves(run, "#1f77b4"),
+        f"<h2>Per character on {split}</h2><p>At the model's thresholds; 95% percentile-bootstrap "
+        f"intervals over {RESAMPLES} resamples of the images.</p><table><tr><th>character</th>"
+        "<th>support</th><th>precision</th><th>recall</th><th>F1</th><th>AUC</th></tr>",
+        *per_class_rows(y, pred, probs, classes, palette),
+        "</table>",
+        roc_pr(y, probs, classes, palette),
+        "<h2>Which character is taken for which</h2><p>Row A, column B: of the images where B "
+        "is present and A is not, the share where A is predicted.</p>"
+        f"<table><tr><th>predicted \\ present</th>{head}</tr>",
+        *confusion_rows(y, pred, classes),
+        "</table>",
+        f"<h2>Most confident errors</h2><p>{GALLERY} false positives and {GALLERY} false "
+        "negatives, each with the Grad-CAM of the character concerned.</p><div class=cards>",
+        *gallery(explainer, paths, labels, y, probs, pred, classes),
+        "</div>",
+        "<h2>Grad-CAM per character</h2><div class=cards>",
+        *per_character_cams(explainer, paths, y, probs, classes),
+        "</div>",
+    ]
+    page = (
+        f"<!doctype html><html><head><meta charset=utf-8><title>toontag report</title>"
+        f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>"
+    )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "report.html", page)
+    return out / "report.html"

@@ -1,0 +1,46 @@
+"""The report of a real (tiny) run, checked as a person sees it: in headless Chromium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from toontag.evaluation.evaluate import evaluate_run
+from toontag.explain.browser import check_page, chromium
+from toontag.explain.gradcam import Explainer
+from toontag.explain.report import build_report
+from toontag.training.rundir import load_trained
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def page(small_manifest, tmp_path_factory) -> Path:
+    from toontag.config import TrainConfig
+    from toontag.training.run import train
+
+    tmp = tmp_path_factory.mktemp("report")
+    config = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=2, lr=1e-3)
+    train(config, data=small_manifest, run=tmp / "run", progress=False)
+    trained = load_trained(tmp / "run")
+    explainer = Explainer(trained.model, trained.classes, trained.image_size)
+    metrics = evaluate_run(tmp / "run", data=small_manifest, split="test", resamples=50)
+    return build_report(tmp / "run", metrics, explainer, tmp / "out")
+
+
+def test_the_page_holds_every_section(page):
+    text = page.read_text()
+    for heading in ("Training", "Per character on test", "Which character is taken for which",
+                    "Most confident errors", "Grad-CAM per character"):  # fmt: skip
+        assert f"<h2>{heading}" in text
+    assert text.count("<img") >= 4 and "data:image/png;base64," in text
+    assert all(f"{c}</td>" in text for c in ("kral_sakir", "remzi", "fil_necati", "canan"))
+
+
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
+def test_the_page_renders_in_headless_chromium(page):
+    seen = check_page(page, screenshot=ARTIFACTS / "report.png")
+    assert seen["images"] and all(ok for _, ok in seen["images"]), seen["images"]
+    assert seen["errors"] == []
+    assert (ARTIFACTS / "report.png").stat().st_size > 0
