@@ -248,17 +248,24 @@ def predict(
     from toontag.training.rundir import load_trained
 
     results = predict_files(load_trained(run), images)
+
+    def line(r: dict) -> str:
+        probs = ", ".join(f"{c} {p:.2f}" for c, p in r["probabilities"].items())
+        found = ", ".join(r["characters"]) or "(none)"
+        note = f"  [dim]({r['note']})[/]" if "note" in r else ""
+        return f"{r['path']}: [bold]{found}[/]  ({probs}){note}"
+
     if as_json:
         print(json.dumps(results, indent=2))
-    else:
-        for r in results:
-            if "error" in r:
-                out.print(f"[red]{r['path']}: {r['error']}[/]")
-                continue
-            probs = ", ".join(f"{c} {p:.2f}" for c, p in r["probabilities"].items())
-            found = ", ".join(r["characters"]) or "(none)"
-            note = f"  [dim]({r['note']})[/]" if "note" in r else ""
-            out.print(f"{r['path']}: [bold]{found}[/]  ({probs}){note}")
+    report_files(results, None if as_json else line)
+
+
+def report_files(results: list[dict], line) -> None:
+    """One line per file (`line(result)`, or the file's error in red); exit 1 after them if
+    any file failed, so one bad file never hides the others' results."""
+    for r in results:
+        if line is not None:
+            out.print(f"[red]{r['path']}: {r['error']}[/]" if "error" in r else line(r))
     if any("error" in r for r in results):
         raise typer.Exit(1)
 
@@ -285,15 +292,11 @@ def explain(
     results = explain_files(
         explainer, images, out_dir, thresholds=trained.thresholds, character=character
     )
-    for r in results:
-        if "error" in r:
-            out.print(f"[red]{r['path']}: {r['error']}[/]")
-        else:
-            found = ", ".join(f"{c} {p:.2f}" for c, p in r["explained"].items())
-            out.print(f"{r['path']}: {found}")
-    out.print(f"written: {out_dir} (layer {explainer.layer!r}; sheet.png)")
-    if any("error" in r for r in results):
-        raise typer.Exit(1)
+    out.print(f"written: {out_dir} (Grad-CAM layer {explainer.layer!r}; sheet.png)")
+    report_files(
+        results,
+        lambda r: f"{r['path']}: " + ", ".join(f"{c} {p:.2f}" for c, p in r["explained"].items()),
+    )
 
 
 @app.command()

@@ -26,6 +26,7 @@ from toontag.data.images import open_rgb  # noqa: E402
 from toontag.explain.gradcam import Explainer  # noqa: E402
 from toontag.explain.render import overlay  # noqa: E402
 from toontag.io import write_text  # noqa: E402
+from toontag.training.module import LR  # noqa: E402
 
 GALLERY = 6  # errors of each kind in the gallery
 RESAMPLES = 1000
@@ -75,7 +76,7 @@ def curves(run: Path, colour: str) -> str:
         e = epochs.setdefault(int(r["epoch"]) + 1, {})
         e.update({k: float(v) for k, v in r.items() if v and k not in ("epoch", "step")})
     xs = sorted(epochs)
-    lr_key = next((k for k in epochs[xs[0]] if k.startswith("lr")), None)
+    lr_key = LR if any(LR in e for e in epochs.values()) else None  # older runs lack it
     panels = [("loss", ["train_loss", "val_loss"]), ("val micro-F1", ["val_f1_micro"])]
     if lr_key:
         panels.append(("learning rate", [lr_key]))

@@ -16,6 +16,7 @@ from toontag.models import create_model
 TRAIN_LOSS = "train_loss"
 VAL_LOSS = "val_loss"
 VAL_F1 = "val_f1_micro"
+LR = "lr"
 
 
 class ToonTagModule(L.LightningModule):
@@ -68,6 +69,10 @@ class ToonTagModule(L.LightningModule):
         loss = F.binary_cross_entropy_with_logits(self(x), y)
         self.log(TRAIN_LOSS, loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        """The epoch's learning rate, in the per-epoch log beside its losses."""
+        self.log(LR, self.optimizers().param_groups[0]["lr"], on_epoch=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
