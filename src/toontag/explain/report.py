@@ -151,13 +151,13 @@ def confusion_rows(y, pred, classes) -> list[str]:
     out = []
     for a, name_a in enumerate(classes):
         cells = []
-        for b, _ in enumerate(classes):
+        for b in range(len(classes)):
             if a == b:
                 cells.append("<td>–</td>")
                 continue
             where = (y[:, b] == 1) & (y[:, a] == 0)
             rate = pred[where, a].mean() if where.any() else 0.0
-            shade = min(1.0, rate * 10)
+            shade = min(0.6, rate * 6)  # light enough to read the figure on it
             cells.append(
                 f'<td style="background:rgba(214,39,40,{shade:.2f})">{rate:.1%} '
                 f"<small>({int(pred[where, a].sum())}/{int(where.sum())})</small></td>"
