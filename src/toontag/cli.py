@@ -338,6 +338,28 @@ def report(
 
 
 @app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",  # noqa: A002
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Where to write (default RUN/model.onnx).")
+    ] = None,
+) -> None:
+    """The trained model as ONNX (class names and thresholds in its metadata), checked
+    against PyTorch on the same inputs."""
+    from toontag.models.onnx import export_onnx
+    from toontag.training.rundir import load_trained
+
+    if format != "onnx":
+        raise typer.BadParameter(f"{format!r}: the one export format is onnx")
+    result = export_onnx(load_trained(run), out_file or run / "model.onnx")
+    out.print(
+        f"written: {result['path']}; ONNX Runtime vs PyTorch on {result['images']} images: "
+        f"max probability difference {result['max_probability_difference']:.2e}"
+    )
+
+
+@app.command()
 def ensemble(
     runs: Annotated[list[Path], typer.Argument(help="Two or more finished run directories.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Ensemble directory to write.")],
