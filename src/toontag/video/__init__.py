@@ -1,0 +1,1 @@
+"""Video: index episodes into a character timeline, and query it."""

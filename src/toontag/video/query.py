@@ -1,0 +1,109 @@
+"""The search language: character names joined by and, or, not and parentheses.
+
+    remzi and necati            both on screen
+    sakir and not (remzi or canan)
+
+A name is a class name or a unique part of one (``necati`` is ``fil_necati``); precedence is
+not > and > or. A query compiles to a function of a (time, character) presence matrix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from toontag.errors import ToontagError
+
+TOKEN = re.compile(r"\s*(?:(\()|(\))|([A-Za-z_][A-Za-z0-9_]*)|(\S))")
+OPERATORS = {"and", "or", "not"}
+
+
+class QueryError(ToontagError):
+    """A query that cannot be read, naming the problem and the valid names."""
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    characters: tuple[str, ...]  # the class names it mentions
+    evaluate: Callable[[np.ndarray], np.ndarray]  # (T, C) bool -> (T,) bool
+
+
+def resolve_name(word: str, classes: tuple[str, ...]) -> int:
+    """The class `word` names: exactly, or as the one class with `word` as a part."""
+    word = word.lower()
+    if word in classes:
+        return classes.index(word)
+    matches = [i for i, c in enumerate(classes) if word in c.split("_")]
+    if len(matches) == 1:
+        return matches[0]
+    what = "is ambiguous" if matches else "is not a character"
+    raise QueryError(f"{word!r} {what}; valid names: {', '.join(classes)}")
+
+
+def parse_query(text: str, classes) -> Query:
+    classes = tuple(classes)
+    tokens = []
+    for m in TOKEN.finditer(text):
+        if m.group(4):
+            raise QueryError(f"unexpected {m.group(4)!r} in {text!r}; use and, or, not, ( )")
+        tokens.append(m.group(1) or m.group(2) or m.group(3).lower())
+    if not tokens:
+        raise QueryError("empty query; name one or more characters, e.g. 'remzi and necati'")
+    pos = 0
+    used: list[int] = []
+
+    def peek():
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take(expected=None):
+        nonlocal pos
+        token = peek()
+        if token is None or (expected and token != expected):
+            want = repr(expected) if expected else "a name"
+            raise QueryError(f"{text!r}: expected {want} at the end" if token is None
+                             else f"{text!r}: expected {want}, found {token!r}")  # fmt: skip
+        pos += 1
+        return token
+
+    def either():
+        left = both()
+        while peek() == "or":
+            take()
+            right = both()
+            left = (lambda a, b: lambda x: a(x) | b(x))(left, right)
+        return left
+
+    def both():
+        left = negation()
+        while peek() == "and":
+            take()
+            right = negation()
+            left = (lambda a, b: lambda x: a(x) & b(x))(left, right)
+        return left
+
+    def negation():
+        if peek() == "not":
+            take()
+            inner = negation()
+            return lambda x: ~inner(x)
+        if peek() == "(":
+            take("(")
+            inner = either()
+            take(")")
+            return inner
+        word = take()
+        if word in OPERATORS or word == ")":
+            raise QueryError(f"{text!r}: expected a name, found {word!r}")
+        k = resolve_name(word, classes)
+        used.append(k)
+        return lambda x: x[:, k].astype(bool)
+
+    expression = either()
+    if pos != len(tokens):
+        raise QueryError(f"{text!r}: unexpected {tokens[pos]!r}")
+    names = tuple(dict.fromkeys(classes[k] for k in used))
+    return Query(text, names, expression)
