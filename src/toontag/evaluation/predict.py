@@ -8,13 +8,14 @@ import numpy as np
 
 from toontag.data.images import load_resized
 from toontag.errors import BadImageError
+from toontag.models.ensemble import Ensemble
 from toontag.models.inference import map_batches
 from toontag.models.net import ToonNet
 from toontag.training.rundir import TrainedModel
 
 
 def predict_arrays(
-    model: ToonNet,
+    model: ToonNet | Ensemble,
     images: np.ndarray,
     rows: np.ndarray | None = None,
     *,
@@ -24,7 +25,7 @@ def predict_arrays(
     """Sigmoid probabilities (N, C) for uint8 (N, H, W, 3) `images` (or the given rows)."""
     model.eval()
     return map_batches(
-        lambda pixels: model(model.normalize(pixels)).sigmoid(),
+        model.probabilities,
         images,
         rows,
         device=next(model.parameters()).device,

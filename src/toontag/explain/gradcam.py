@@ -74,13 +74,12 @@ class Explainer:
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """(N, C) probabilities of uint8 (N, H, W, 3) images."""
         with torch.no_grad():
-            x = self._input(pixels)
-            return self.model(x).float().sigmoid().cpu().numpy()
+            return self.model.probabilities(self._tensor(pixels)).cpu().numpy()
 
     def heatmaps(self, pixels: np.ndarray, characters: list[str]) -> np.ndarray:
         """(N, H, W) Grad-CAM maps in [0, 1], image i explained for characters[i]."""
         targets = [ClassifierOutputTarget(self.index(c)) for c in characters]
-        return self.cam(input_tensor=self._input(pixels), targets=targets)
+        return self.cam(input_tensor=self.model.normalize(self._tensor(pixels)), targets=targets)
 
     def explain(self, pixels: np.ndarray, character: str | None, thresholds) -> list[Heatmap]:
         """One image's heatmaps: for `character`, or for every character predicted present
@@ -95,6 +94,6 @@ class Explainer:
         maps = self.heatmaps(np.repeat(pixels[None], len(names), axis=0), names)
         return [Heatmap(n, float(probs[k]), m) for n, k, m in zip(names, chosen, maps, strict=True)]
 
-    def _input(self, pixels: np.ndarray) -> torch.Tensor:
+    def _tensor(self, pixels: np.ndarray) -> torch.Tensor:
         device = next(self.model.parameters()).device
-        return self.model.normalize(torch.from_numpy(np.ascontiguousarray(pixels)).to(device))
+        return torch.from_numpy(np.ascontiguousarray(pixels)).to(device)

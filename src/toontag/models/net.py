@@ -69,6 +69,10 @@ class ToonNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone.forward_features(x))
 
+    def probabilities(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Per-character probabilities (N, C), float32, of a uint8 batch."""
+        return self(self.normalize(pixels)).float().sigmoid()
+
     def pooled_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """The backbone's globally average-pooled features of a uint8 batch: (N, C)."""
         return self.backbone.forward_features(self.normalize(pixels)).mean(dim=(2, 3))

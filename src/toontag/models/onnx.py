@@ -28,7 +28,7 @@ class _Probabilities(nn.Module):
         self.model = model
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model(self.model.normalize(pixels)).float().sigmoid()
+        return self.model.probabilities(pixels)
 
 
 def export_onnx(trained, path: Path, *, check: np.ndarray | None = None) -> dict:
