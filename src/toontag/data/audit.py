@@ -11,7 +11,6 @@ least as close as that.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch
 from toontag.data.cache import build_cache
 from toontag.data.dataset import LabelledData
 from toontag.data.split import SOURCE_SIZE, thumbnails
-from toontag.errors import DataError, RunError
+from toontag.errors import DataError
 from toontag.progress import progress_bar
 
 TWIN_THRESHOLD = 10.0
@@ -64,21 +63,3 @@ def audit_split(
             distance.append(best.values.numpy())
             nearest.append(train[best.indices.numpy()])
     return Audit(test, np.concatenate(nearest), np.concatenate(distance), threshold)
-
-
-def run_predictions(run: Path, data: LabelledData) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A run's test probabilities from its ``predictions-test.csv``, as rows of `data`."""
-    path = Path(run) / "predictions-test.csv"
-    if not path.is_file():
-        raise RunError(f"{path}: missing; run `toontag evaluate {run} --split test` first")
-    index = {str(s.path): i for i, s in enumerate(data.samples)}
-    rows, probs = [], []
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        columns = [c for c in reader.fieldnames or [] if c.startswith("p_")]
-        for record in reader:
-            if record["path"] not in index:
-                raise RunError(f"{path}: {record['path']} is not in {data.root}")
-            rows.append(index[record["path"]])
-            probs.append([float(record[c]) for c in columns])
-    return np.array(rows), np.array(probs), [c[2:] for c in columns]

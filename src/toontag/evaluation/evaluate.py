@@ -13,7 +13,7 @@ import numpy as np
 from toontag.data.cache import build_cache
 from toontag.data.datamodule import make_parts
 from toontag.data.dataset import load_dataset
-from toontag.errors import DataError
+from toontag.errors import DataError, RunError
 from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES, metrics_markdown, multilabel_metrics
 from toontag.evaluation.predict import predict_arrays
 from toontag.io import write_json, write_text
@@ -87,6 +87,18 @@ def evaluate_run(
     write_text(run / f"metrics-{split}.md", metrics_markdown(metrics, f"{cfg.model} on {split}"))
     write_text(run / f"predictions-{split}.csv", _predictions_csv(dataset, rows, probs))
     return metrics
+
+
+def read_predictions(path: Path) -> tuple[list[str], list[set[str]], list[str], np.ndarray]:
+    """A ``predictions-<split>.csv`` back: paths, label sets, class names and probabilities."""
+    with Path(path).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise RunError(f"{path}: no predictions in it")
+    classes = [k[2:] for k in rows[0] if k.startswith("p_")]
+    probs = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
+    labels = [set(filter(None, r["labels"].split(";"))) for r in rows]
+    return [r["path"] for r in rows], labels, classes, probs
 
 
 def _predictions_csv(dataset, rows: np.ndarray, probs: np.ndarray) -> str:

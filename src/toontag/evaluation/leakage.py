@@ -7,16 +7,30 @@ from pathlib import Path
 
 import numpy as np
 
-from toontag.data.audit import DISTANCE_STEPS, Audit, run_predictions
+from toontag.data.audit import DISTANCE_STEPS, Audit
 from toontag.data.dataset import LabelledData
 from toontag.data.images import open_rgb
-from toontag.evaluation.evaluate import PAPER_THRESHOLD
+from toontag.errors import RunError
+from toontag.evaluation.evaluate import PAPER_THRESHOLD, read_predictions
 from toontag.evaluation.metrics import multilabel_metrics
 from toontag.evaluation.record import write_result
 
 SAME_SHOT_IDS = 10  # a twin this close in frame id is the same shot, cut by the split
 IDENTICAL = 2.0  # a thumbnail distance at which two frames look the same to the eye
 SHEET_PAIRS = 12  # examples on the contact sheet: 8 twins, 4 just above the threshold
+
+
+def run_predictions(run: Path, data: LabelledData) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A run's test probabilities from its ``predictions-test.csv``, as rows of `data`."""
+    path = Path(run) / "predictions-test.csv"
+    if not path.is_file():
+        raise RunError(f"{path}: missing; run `toontag evaluate {run} --split test` first")
+    paths, _, classes, probs = read_predictions(path)
+    index = {str(s.path): i for i, s in enumerate(data.samples)}
+    unknown = [p for p in paths if p not in index]
+    if unknown:
+        raise RunError(f"{path}: {unknown[0]} is not in {data.root}")
+    return np.array([index[p] for p in paths]), probs, classes
 
 
 def scores_without_twins(audit: Audit, data: LabelledData, run: Path) -> dict:

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
 from toontag.data.images import open_rgb  # noqa: E402
+from toontag.evaluation.evaluate import read_predictions  # noqa: E402
 from toontag.explain.gradcam import Explainer  # noqa: E402
 from toontag.explain.render import overlay  # noqa: E402
 from toontag.io import write_text  # noqa: E402
@@ -56,15 +57,6 @@ def image_tag(rgb: np.ndarray, alt: str) -> str:
 def _img(data: bytes, mime: str, alt: str) -> str:
     src = base64.b64encode(data).decode()
     return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{src}">'
-
-
-def read_predictions(path: Path) -> tuple[list[str], list[set[str]], list[str], np.ndarray]:
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    classes = [k[2:] for k in rows[0] if k.startswith("p_")]
-    probs = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
-    labels = [set(filter(None, r["labels"].split(";"))) for r in rows]
-    return [r["path"] for r in rows], labels, classes, probs
 
 
 def curves(run: Path, colour: str) -> str:
