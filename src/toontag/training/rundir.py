@@ -104,15 +104,7 @@ def write_ensemble(out: Path, runs: list[Path]) -> TrainedModel:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / ENSEMBLE, {"members": [str(Path(r).resolve()) for r in runs]})
     name = "ensemble(" + ", ".join(m.config.model for m in members) + ")"
-    write_json(
-        out / MODEL_INFO,
-        {
-            "model": name,
-            "classes": list(first.classes),
-            "thresholds": [first.config.threshold] * len(first.classes),
-            "image_size": list(first.image_size),
-        },
-    )
+    write_model_info(out, first.config.replace(model=name), first.classes)
     return load_trained(out)
 
 
