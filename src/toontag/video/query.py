@@ -69,21 +69,19 @@ def parse_query(text: str, classes) -> Query:
         pos += 1
         return token
 
-    def either():
-        left = both()
-        while peek() == "or":
+    def chain(word: str, operand, combine):
+        """`operand (word operand)*`, folded left with `combine`."""
+        left = operand()
+        while peek() == word:
             take()
-            right = both()
-            left = (lambda a, b: lambda x: a(x) | b(x))(left, right)
+            left = (lambda a, b: lambda x: combine(a(x), b(x)))(left, operand())
         return left
 
+    def either():
+        return chain("or", both, np.logical_or)
+
     def both():
-        left = negation()
-        while peek() == "and":
-            take()
-            right = negation()
-            left = (lambda a, b: lambda x: a(x) & b(x))(left, right)
-        return left
+        return chain("and", negation, np.logical_and)
 
     def negation():
         if peek() == "not":
