@@ -24,3 +24,16 @@ class ModelError(ToontagError):
 
 class RunError(ToontagError):
     """A run directory is missing, incomplete or cannot be resumed."""
+
+
+class VideoError(ToontagError):
+    """A video file that cannot be indexed: missing, empty, truncated, not a video."""
+
+    def __init__(self, path, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class IndexDbError(ToontagError):
+    """An index database that is missing, foreign, or made with another version or model."""

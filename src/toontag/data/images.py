@@ -43,7 +43,13 @@ def open_rgb(path: Path) -> tuple[Image.Image, str | None]:
 def load_resized(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:
     """Decode `path` and resize it to (height, width): a uint8 HxWx3 array and the note."""
     image, note = open_rgb(path)
+    return resize_rgb(image, size), note
+
+
+def resize_rgb(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """An RGB image resized to (height, width) as the model sees it: uint8 HxWx3. Training
+    images and video frames both go through here."""
     height, width = size
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.asarray(image, dtype=np.uint8), note
+    return np.asarray(image, dtype=np.uint8)

@@ -13,6 +13,7 @@ An ensemble directory holds ``ensemble.json`` (its member runs) and ``model.json
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,3 +119,18 @@ def _load_ensemble(run: Path, device) -> TrainedModel:
     return TrainedModel(
         model, tuple(info["classes"]), tuple(info["thresholds"]), tuple(info["image_size"]), config
     )
+
+
+def model_id(run: Path | str) -> str:
+    """A short content hash of what decides a run's predictions: its model.json and weights
+    (an ensemble's: its members' ids). Indexes record it to refuse mixing models."""
+    run = Path(run)
+    digest = hashlib.sha256((run / MODEL_INFO).read_bytes())
+    if (run / ENSEMBLE).is_file():
+        for member in json.loads((run / ENSEMBLE).read_text())["members"]:
+            digest.update(model_id(member).encode())
+    else:
+        with open(run / WEIGHTS, "rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()[:16]

@@ -1,0 +1,55 @@
+"""One interface over the two inference engines: ONNX Runtime (the CPU default) and PyTorch.
+
+`load_engine(run)` gives an object with `classes`, `thresholds`, `image_size`, `model_id`
+`model` (its name) and `probabilities(uint8 (N, H, W, 3)) -> (N, C)`. The ONNX engine uses ``RUN/model.onnx``,
+exporting it first when it is missing or was made from other weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from toontag.errors import ModelError
+from toontag.models.inference import default_device
+from toontag.models.onnx import OnnxModel, export_onnx
+from toontag.training.rundir import load_trained, model_id
+
+ENGINES = ("onnx", "torch")
+ONNX_FILE = "model.onnx"
+
+
+class TorchEngine:
+    def __init__(self, run: Path, device: str | None = None):
+        self.device = device or default_device()
+        trained = load_trained(run, self.device)
+        self.net, self.model = trained.model, trained.config.model
+        self.classes, self.thresholds = trained.classes, trained.thresholds
+        self.image_size = trained.image_size
+
+    @torch.inference_mode()
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        pixels = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        return self.net.probabilities(pixels).cpu().numpy()
+
+
+def onnx_for(run: Path) -> Path:
+    """``RUN/model.onnx``, (re)exported when absent or older than the run's model."""
+    path = run / ONNX_FILE
+    sources = [p for p in (run / "model.json", run / "model.safetensors") if p.is_file()]
+    stale = not path.is_file() or any(p.stat().st_mtime > path.stat().st_mtime for p in sources)
+    if stale:
+        export_onnx(load_trained(run), path)
+    return path
+
+
+def load_engine(run: Path | str, engine: str = "onnx", threads: int | None = None):
+    """The run's model under `engine` ("onnx" or "torch"), with its `model_id`."""
+    run = Path(run)
+    if engine not in ENGINES:
+        raise ModelError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    loaded = OnnxModel(onnx_for(run), threads=threads) if engine == "onnx" else TorchEngine(run)
+    loaded.model_id = model_id(run)  # after loading, which names what a bad run lacks
+    return loaded

@@ -1,0 +1,122 @@
+"""Stream-decode a video with PyAV, a frame at a time, with one-line errors for bad files.
+
+Times come from each frame's presentation timestamp, so variable frame rate video is timed
+exactly; nothing but the current frame is held in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from toontag.data.images import resize_rgb
+from toontag.errors import VideoError
+
+TRUNCATION_SLACK = 1.0  # seconds of declared duration that may lack frames at the end
+
+
+class Video:
+    """An open video file: `info`, `frames()` in order, `image_at(seconds)`."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise VideoError(self.path, "no such file")
+        if self.path.stat().st_size == 0:
+            raise VideoError(self.path, "empty file (0 bytes)")
+        try:
+            self.container = av.open(str(self.path), "r")
+        except (av.error.FFmpegError, UnicodeDecodeError) as e:
+            raise VideoError(self.path, f"not a readable video ({_reason(e)})") from e
+        if not self.container.streams.video:
+            self.container.close()
+            raise VideoError(self.path, "no video stream (audio or data only)")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        self.fps = float(rate) if rate else None
+        self.width, self.height = self.stream.width, self.stream.height
+        if not self.width or not self.height:
+            self.close()
+            raise VideoError(self.path, "video stream has no picture size")
+        self.declared_duration = self._declared_duration()
+        self.start = (
+            float(self.stream.start_time * self.stream.time_base)
+            if self.stream.start_time is not None
+            else 0.0
+        )
+
+    def _declared_duration(self) -> float | None:
+        if self.stream.duration is not None and self.stream.time_base:
+            return float(self.stream.duration * self.stream.time_base)
+        if self.container.duration is not None:
+            return self.container.duration / av.time_base
+        return None
+
+    def frames(self) -> Iterator[tuple[float, av.VideoFrame]]:
+        """Every frame with its time in seconds from the start; checks the file ends where
+        it says (a cut-off download is an error, not a short video)."""
+        self.end = 0.0
+        count = 0
+        try:
+            for frame in self.container.decode(self.stream):
+                if frame.pts is None:
+                    continue
+                time = float(frame.pts * frame.time_base) - self.start
+                count += 1
+                step = float(frame.duration * frame.time_base) if frame.duration else 0.0
+                self.end = max(self.end, time + (step or 1.0 / (self.fps or 25.0)))
+                yield time, frame
+        except av.error.FFmpegError as e:
+            raise VideoError(self.path, f"corrupt after {self.end:.1f}s ({_reason(e)})") from e
+        if count == 0:
+            raise VideoError(self.path, "no decodable frame (truncated or empty stream)")
+        declared = self.declared_duration
+        if declared and self.end < declared - max(TRUNCATION_SLACK, 2.0 / (self.fps or 25.0)):
+            raise VideoError(
+                self.path, f"truncated: frames stop at {self.end:.1f}s of a declared {declared:.1f}s"
+            )
+
+    def image_at(self, seconds: float) -> Image.Image:
+        """The frame on screen at `seconds` (seek to the keyframe before, decode forward)."""
+        target = seconds + self.start
+        self.container.seek(
+            max(0, math.floor(target / self.stream.time_base)), stream=self.stream, backward=True
+        )
+        found = None
+        try:
+            for frame in self.container.decode(self.stream):
+                if frame.pts is None:
+                    continue
+                if found is not None and float(frame.pts * frame.time_base) > target + 1e-6:
+                    break
+                found = frame
+        except av.error.FFmpegError as e:
+            if found is None:
+                raise VideoError(self.path, f"cannot decode at {seconds:.1f}s") from e
+        if found is None:
+            raise VideoError(self.path, f"no frame at {seconds:.1f}s")
+        return found.to_image()
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> Video:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def to_pixels(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+    """A frame as the model saw its training images: RGB, resized to (height, width) uint8."""
+    return resize_rgb(frame.to_image(), size)
+
+
+def _reason(error: Exception) -> str:
+    return getattr(error, "strerror", None) or type(error).__name__

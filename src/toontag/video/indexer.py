@@ -1,0 +1,141 @@
+"""Index videos: stream-decode, sample at a fixed rate, tag in batches, smooth, store.
+
+A video already in the index with the same content and settings is skipped (its size and
+mtime are checked first, its hash only when they changed); each finished video is committed
+alone, so a killed run resumes at the video it was on. A bad file is reported in one line
+and the others are still indexed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toontag.errors import VideoError
+from toontag.progress import progress_bar
+from toontag.video.db import Index, VideoRecord
+from toontag.video.decode import Video, to_pixels
+from toontag.video.segments import Smoothing, smooth
+from toontag.video.shots import ShotDetector
+
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".ts",
+                  ".wmv", ".flv"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Outcome:
+    path: Path
+    status: str  # "indexed", "unchanged" or "failed"
+    detail: str = ""
+    video_id: int | None = None
+    duration: float = 0.0
+    seconds: float = 0.0  # wall time
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "status": self.status, "detail": self.detail,
+                "video_id": self.video_id, "duration": self.duration, "seconds": self.seconds}  # fmt: skip
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """Files as given; folders searched recursively for video files, in name order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES))
+        else:
+            found.append(path)
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scan(video: Video, model, *, fps: float, batch_size: int = 32, on_time=None):
+    """Decode `video` once: sampled times, their (T, C) probabilities, the shots, and the
+    number of frames decoded."""
+    detector = ShotDetector(video.fps)
+    times, batch, probabilities = [], [], []
+    next_time, count = 0.0, 0
+    for t, frame in video.frames():
+        count += 1
+        detector.add(frame)
+        if t >= next_time - 1e-6:
+            times.append(t)
+            batch.append(to_pixels(frame, model.image_size))
+            next_time = (np.floor(t * fps + 1e-6) + 1) / fps
+            if len(batch) == batch_size:
+                probabilities.append(model.probabilities(np.stack(batch)))
+                batch.clear()
+                if on_time:
+                    on_time(t, video.declared_duration)
+    if batch:
+        probabilities.append(model.probabilities(np.stack(batch)))
+    shots = detector.shots(video.start, video.end)
+    return np.array(times), np.concatenate(probabilities), shots, count
+
+
+def index_video(index: Index, model, path: Path, *, fps: float, smoothing: Smoothing,
+                batch_size: int = 32, on_time=None) -> Outcome:  # fmt: skip
+    """Index one file unless it is already there with the same content and settings."""
+    start = time.perf_counter()
+    settings = {"fps": fps, "smoothing": smoothing.to_dict()}
+    if not path.is_file():
+        raise VideoError(path, "no such file")
+    stat = path.stat()
+    known = index.lookup(str(path))
+    same_settings = known is not None and known["settings"] == json.dumps(settings, sort_keys=True)
+    if same_settings and (known["bytes"], known["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns):
+        return Outcome(path, "unchanged", "same size and mtime", known["id"])
+    digest = sha256_file(path)
+    if same_settings and known["sha256"] == digest:
+        index.touch(known["id"], stat.st_mtime_ns)
+        return Outcome(path, "unchanged", "same content", known["id"])
+    with Video(path) as video:
+        times, probabilities, shots, count = scan(
+            video, model, fps=fps, batch_size=batch_size, on_time=on_time
+        )
+        duration = video.end
+        segments = smooth(times, probabilities, model.thresholds, duration,
+                          shots=shots, smoothing=smoothing)  # fmt: skip
+        record = VideoRecord(
+            str(path), digest, stat.st_size, stat.st_mtime_ns, duration, video.fps,
+            video.width, video.height, count, fps, settings, time.perf_counter() - start,
+            times, probabilities, shots, segments,
+        )  # fmt: skip
+    video_id = index.write(record)
+    elapsed = time.perf_counter() - start
+    return Outcome(path, "indexed", f"{len(times)} frames sampled, {len(segments)} segments",
+                   video_id, duration, elapsed)  # fmt: skip
+
+
+def index_videos(index: Index, model, paths: list[Path], *, fps: float = 2.0,
+                 smoothing: Smoothing = Smoothing(), batch_size: int = 32) -> list[Outcome]:  # fmt: skip
+    """Index every video in `paths`; a bad one becomes a "failed" outcome, not an abort."""
+    outcomes = []
+    with progress_bar() as bar:
+        overall = bar.add_task("videos", total=len(paths))
+        for path in paths:
+            task = bar.add_task(path.name[:40], total=None)
+
+            def on_time(t: float, total: float | None, task=task) -> None:
+                bar.update(task, completed=int(t), total=int(total) if total else None)
+
+            try:
+                outcome = index_video(index, model, path, fps=fps, smoothing=smoothing,
+                                      batch_size=batch_size, on_time=on_time)  # fmt: skip
+            except VideoError as e:
+                outcome = Outcome(path, "failed", e.reason)
+            bar.remove_task(task)
+            bar.advance(overall)
+            outcomes.append(outcome)
+    return outcomes

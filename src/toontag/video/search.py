@@ -1,0 +1,81 @@
+"""Answer a query over an index: the merged time ranges where it holds, per video; and a
+video's timeline of who is on screen, as SRT, WebVTT or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from toontag.video.db import Index
+from toontag.video.query import parse_query
+from toontag.video.segments import elementary, merged_ranges
+
+TIMELINE_FORMATS = ("srt", "vtt", "csv")
+
+
+@dataclass(frozen=True)
+class Hit:
+    video_id: int
+    path: str
+    start: float
+    end: float
+
+    def to_dict(self) -> dict:
+        return {"video_id": self.video_id, "path": self.path, "start": round(self.start, 3),
+                "end": round(self.end, 3), "duration": round(self.end - self.start, 3)}  # fmt: skip
+
+
+def search(index: Index, text: str, *, min_duration: float = 0.0) -> list[Hit]:
+    """Every range, in every indexed video, where the query `text` holds."""
+    query = parse_query(text, index.classes)
+    hits = []
+    for video in index.videos():
+        edges, present = elementary(
+            index.segments(video["id"]), len(index.classes), video["duration"]
+        )
+        for start, end in merged_ranges(edges, query.evaluate(present), min_duration):
+            hits.append(Hit(video["id"], video["path"], start, end))
+    return hits
+
+
+def display_name(name: str) -> str:
+    """'fil_necati' -> 'Fil Necati'."""
+    return " ".join(part.capitalize() for part in name.split("_"))
+
+
+def cues(index: Index, video_id: int, duration: float) -> list[tuple[float, float, list[str]]]:
+    """(start, end, characters) for every stretch with someone on screen."""
+    edges, present = elementary(index.segments(video_id), len(index.classes), duration)
+    return [
+        (float(edges[k]), float(edges[k + 1]), [index.classes[c] for c in row.nonzero()[0]])
+        for k, row in enumerate(present)
+        if row.any()
+    ]
+
+
+def clock(seconds: float, separator: str) -> str:
+    millis = round(seconds * 1000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def format_timeline(timeline: list[tuple[float, float, list[str]]], fmt: str) -> str:
+    """The cues as an SRT or WebVTT subtitle track, or CSV (start,end,characters)."""
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["start", "end", "characters"])
+        writer.writerows((f"{a:.3f}", f"{b:.3f}", ";".join(names)) for a, b, names in timeline)
+        return buffer.getvalue()
+    separator = "," if fmt == "srt" else "."
+    blocks = [
+        f"{clock(a, separator)} --> {clock(b, separator)}\n"
+        + ", ".join(display_name(n) for n in names)
+        for a, b, names in timeline
+    ]
+    if fmt == "srt":
+        return "".join(f"{i}\n{block}\n\n" for i, block in enumerate(blocks, 1))
+    return "WEBVTT\n\n" + "".join(f"{block}\n\n" for block in blocks)

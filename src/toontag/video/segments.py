@@ -1,0 +1,116 @@
+"""From per-frame probabilities to who is on screen when.
+
+Each sampled frame stands for the time until the next sample. Per character, hysteresis
+switches it on at its decision threshold and off only below `low_ratio` of it (a flicker
+around the threshold is not a cut); edges near a shot boundary snap to it; gaps shorter than
+`max_gap` close and segments shorter than `min_segment` go.
+
+Searching works on time intervals, not samples: the segments' edges cut a video into
+elementary intervals in which the set of characters on screen is constant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    low_ratio: float = 0.5  # switch off below this fraction of the class threshold
+    min_segment: float = 1.0  # seconds; shorter segments are dropped
+    max_gap: float = 1.0  # seconds; shorter gaps inside a character's presence are closed
+    snap: float = 0.5  # seconds; edges this close to a shot boundary move onto it
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Segment:
+    character: int  # class index
+    start: float
+    end: float
+    confidence: float  # mean probability over the samples inside
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def hysteresis(p: np.ndarray, high: float, low: float) -> np.ndarray:
+    """On from the first p >= high until p < low, per sample."""
+    on = np.zeros(len(p), dtype=bool)
+    state = False
+    for i, value in enumerate(p):
+        state = value >= high or (state and value >= low)
+        on[i] = state
+    return on
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[first, last + 1) index pairs of the True runs of a 1-D bool array."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    change = np.flatnonzero(np.diff(padded))
+    return list(zip(change[::2].tolist(), change[1::2].tolist(), strict=True))
+
+
+def snap_to(value: float, boundaries: np.ndarray, reach: float) -> float:
+    if len(boundaries) == 0:
+        return value
+    nearest = boundaries[np.abs(boundaries - value).argmin()]
+    return float(nearest) if abs(nearest - value) <= reach else value
+
+
+def smooth(
+    times: np.ndarray,
+    probabilities: np.ndarray,
+    thresholds,
+    duration: float,
+    *,
+    shots: list[tuple[float, float]] = (),
+    smoothing: Smoothing = Smoothing(),
+) -> list[Segment]:
+    """Per-character segments from sampled (T,) `times` and (T, C) `probabilities`."""
+    times = np.asarray(times, dtype=np.float64)
+    ends = np.append(times[1:], duration)
+    cuts = np.array([start for start, _ in shots[1:]], dtype=np.float64)
+    segments = []
+    for c, threshold in enumerate(thresholds):
+        p = probabilities[:, c]
+        spans: list[list] = []  # [start, end, first sample, last sample + 1]
+        for first, last in runs(hysteresis(p, threshold, threshold * smoothing.low_ratio)):
+            start = snap_to(times[first], cuts, smoothing.snap)
+            end = snap_to(ends[last - 1], cuts, smoothing.snap)
+            if spans and start - spans[-1][1] < smoothing.max_gap:
+                spans[-1][1], spans[-1][3] = end, last
+            else:
+                spans.append([start, end, first, last])
+        for start, end, first, last in spans:
+            if end - start >= smoothing.min_segment:
+                segments.append(Segment(c, start, end, float(p[first:last].mean())))
+    return sorted(segments, key=lambda s: (s.start, s.character))
+
+
+def elementary(
+    segments: list[Segment], n_classes: int, duration: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut [0, duration] at every segment edge: (K + 1,) edges and the (K, C) presence in
+    each interval."""
+    edges = np.unique(
+        np.clip([0.0, duration, *(t for s in segments for t in (s.start, s.end))], 0, duration)
+    )
+    present = np.zeros((max(len(edges) - 1, 0), n_classes), dtype=bool)
+    for s in segments:
+        present[(edges[:-1] >= s.start) & (edges[1:] <= s.end), s.character] = True
+    return edges, present
+
+
+def merged_ranges(
+    edges: np.ndarray, mask: np.ndarray, min_duration: float = 0.0
+) -> list[tuple[float, float]]:
+    """The time ranges where `mask` holds on the intervals between `edges`, adjacent ones
+    merged, those shorter than `min_duration` left out."""
+    ranges = [(float(edges[a]), float(edges[b])) for a, b in runs(mask)]
+    return [(a, b) for a, b in ranges if b - a >= min_duration - 1e-9]

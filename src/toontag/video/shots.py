@@ -1,0 +1,37 @@
+"""Shot boundaries with PySceneDetect's content detector, fed the frames we already decode."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+from scenedetect import ContentDetector, FrameTimecode
+from scenedetect.common import Timecode
+
+DETECT_WIDTH = 256  # PySceneDetect's own default working width
+
+
+class ShotDetector:
+    """Feed every decoded frame to `add`; `shots(duration)` gives (start, end) seconds."""
+
+    def __init__(self, fps: float | None, threshold: float = 27.0, min_shot: float = 0.5):
+        self.rate = Fraction(fps or 25.0).limit_denominator(1001)
+        self.detector = ContentDetector(threshold=threshold, min_scene_len=min_shot)
+        self.cuts: list[float] = []
+        self.last: FrameTimecode | None = None
+
+    def add(self, frame: av.VideoFrame) -> None:
+        width = min(DETECT_WIDTH, frame.width)
+        height = max(2, round(frame.height * width / frame.width))
+        small = frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
+        stamp = Timecode(pts=frame.pts, time_base=Fraction(frame.time_base))
+        self.last = FrameTimecode(stamp, fps=self.rate)
+        self.cuts.extend(c.seconds for c in self.detector.process_frame(self.last, small))
+
+    def shots(self, start: float, duration: float) -> list[tuple[float, float]]:
+        """Shots covering [0, duration]; `start` is the stream's first timestamp."""
+        if self.last is not None:
+            self.cuts.extend(c.seconds for c in self.detector.post_process(self.last))
+        edges = sorted({round(c - start, 6) for c in self.cuts if 0 < c - start < duration})
+        bounds = [0.0, *edges, duration]
+        return list(zip(bounds[:-1], bounds[1:], strict=True))

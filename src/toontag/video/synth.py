@@ -1,0 +1,131 @@
+"""A test video made from labelled frames, with the timeline of who is on screen in it.
+
+Runs of consecutive frame ids that share their labels are real animation sequences; a clip
+strings some of them together in a shuffled order, each frame held for `hold` seconds, so
+that the true timeline is known to the frame. Tests, benchmarks and the README's walkthrough
+index such clips and score `search` against their truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from toontag.data.dataset import LabelledData, Sample
+from toontag.data.images import open_rgb
+from toontag.errors import DataError
+from toontag.io import write_json
+
+
+@dataclass(frozen=True)
+class Clip:
+    frames: tuple[Sample, ...]
+    hold: float  # seconds each frame stays on screen
+    classes: tuple[str, ...]
+
+    @property
+    def duration(self) -> float:
+        return len(self.frames) * self.hold
+
+    def truth(self) -> dict[str, list[tuple[float, float]]]:
+        """Per class, the merged (start, end) seconds in which it is on screen."""
+        ranges: dict[str, list[tuple[float, float]]] = {c: [] for c in self.classes}
+        for i, frame in enumerate(self.frames):
+            start, end = i * self.hold, (i + 1) * self.hold
+            for name in frame.labels:
+                spans = ranges[name]
+                if spans and abs(spans[-1][1] - start) < 1e-9:
+                    spans[-1] = (spans[-1][0], end)
+                else:
+                    spans.append((start, end))
+        return ranges
+
+
+def sequences(data: LabelledData, min_frames: int) -> list[list[Sample]]:
+    """Runs of consecutive frame ids with identical labels, at least `min_frames` long."""
+    ordered = sorted(data.samples, key=lambda s: s.frame_id)
+    runs: list[list[Sample]] = []
+    for sample in ordered:
+        last = runs[-1][-1] if runs else None
+        if last and sample.frame_id == last.frame_id + 1 and sample.labels == last.labels:
+            runs[-1].append(sample)
+        else:
+            runs.append([sample])
+    return [run for run in runs if len(run) >= min_frames]
+
+
+def make_clip(
+    data: LabelledData,
+    *,
+    seconds: float = 60.0,
+    hold: float = 0.5,
+    min_frames: int = 4,
+    max_frames: int = 12,
+    seed: int = 0,
+) -> Clip:
+    """About `seconds` of shuffled sequences of `data` (each cut to `max_frames`)."""
+    runs = sequences(data, min_frames)
+    if not runs:
+        raise DataError(f"{data.root}: no run of {min_frames} consecutive frames to make a clip")
+    rng = np.random.default_rng(seed)
+    frames: list[Sample] = []
+    for i in rng.permutation(len(runs)):
+        if len(frames) * hold >= seconds:
+            break
+        frames.extend(runs[i][:max_frames])
+    return Clip(tuple(frames), hold, data.classes)
+
+
+def write_clip(
+    clip: Clip,
+    out: Path,
+    *,
+    fps: int = 10,
+    size: tuple[int, int] | None = None,
+    codec: str = "libx264",
+) -> dict:
+    """Encode `clip` to `out` (H.264 MP4 by default, playable in browsers) at `fps` and
+    (height, width) `size` (the frames' own by default); write `<out>.truth.json` beside it."""
+    import av
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    repeat = round(clip.hold * fps)
+    if repeat < 1 or abs(repeat / fps - clip.hold) > 1e-9:
+        raise DataError(f"hold {clip.hold}s is not a whole number of frames at {fps} fps")
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    with av.open(str(tmp), "w", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream(codec, rate=Fraction(fps))
+        first, _ = open_rgb(clip.frames[0].path)
+        height, width = size or (first.height, first.width)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "20", "preset": "veryfast"} if codec == "libx264" else {}
+        for sample in clip.frames:
+            image, _ = open_rgb(sample.path)
+            if image.size != (width, height):
+                image = image.resize((width, height))
+            frame = av.VideoFrame.from_image(image)
+            for _ in range(repeat):
+                container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    tmp.replace(out)
+    truth = {
+        "video": out.name,
+        "duration": clip.duration,
+        "hold": clip.hold,
+        "classes": list(clip.classes),
+        "segments": {c: [list(r) for r in spans] for c, spans in clip.truth().items()},
+        "frames": [
+            {"start": i * clip.hold, "path": str(s.path), "labels": list(s.labels)}
+            for i, s in enumerate(clip.frames)
+        ],
+    }
+    write_json(truth_path(out), truth)
+    return truth
+
+
+def truth_path(video: Path) -> Path:
+    return Path(video).with_suffix(".truth.json")
