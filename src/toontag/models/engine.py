@@ -1,8 +1,8 @@
 """One interface over the two inference engines: ONNX Runtime (the CPU default) and PyTorch.
 
-`load_engine(run)` gives an object with `classes`, `thresholds`, `image_size`, `model_id`
-`model` (its name) and `probabilities(uint8 (N, H, W, 3)) -> (N, C)`. The ONNX engine uses ``RUN/model.onnx``,
-exporting it first when it is missing or was made from other weights.
+`load_engine(run)` gives an object with `classes`, `thresholds`, `image_size`, `model_id`,
+`model` (its name) and `probabilities(uint8 (N, H, W, 3)) -> (N, C)`. The ONNX engine uses
+``RUN/model.onnx``, exporting it first when it is missing or older than the run's weights.
 """
 
 from __future__ import annotations

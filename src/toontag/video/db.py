@@ -90,8 +90,9 @@ class Index:
     def __init__(self, path: Path | str, *, readonly: bool = True):
         self.path = Path(path)
         if readonly and not self.path.is_file():
-            raise IndexDbError(f"{self.path}: no such index (make one: toontag index RUN VIDEO "
-                               f"--db {self.path})")  # fmt: skip
+            raise IndexDbError(
+                f"{self.path}: no such index (make one: toontag index RUN VIDEO --db {self.path})"
+            )
         uri = f"file:{quote(str(self.path.resolve()))}?mode={'ro' if readonly else 'rwc'}"
         try:
             self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -163,26 +164,41 @@ class Index:
                 "INSERT INTO videos (path, sha256, bytes, mtime_ns, duration, fps, width, height,"
                 " frames, sample_fps, settings, seconds, indexed_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.path, record.sha256, record.bytes, record.mtime_ns, record.duration,
-                 record.fps, record.width, record.height, record.frames, record.sample_fps,
-                 json.dumps(record.settings, sort_keys=True), record.seconds,
-                 time.strftime("%Y-%m-%dT%H:%M:%S%z")),
-            )  # fmt: skip
+                (
+                    record.path,
+                    record.sha256,
+                    record.bytes,
+                    record.mtime_ns,
+                    record.duration,
+                    record.fps,
+                    record.width,
+                    record.height,
+                    record.frames,
+                    record.sample_fps,
+                    json.dumps(record.settings, sort_keys=True),
+                    record.seconds,
+                    time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                ),
+            )
             video_id = cursor.lastrowid
             self.db.executemany(
                 "INSERT INTO shots VALUES (?, ?, ?)", [(video_id, a, b) for a, b in record.shots]
             )
             self.db.executemany(
                 "INSERT INTO segments VALUES (?, ?, ?, ?, ?)",
-                [(video_id, self.classes[s.character], s.start, s.end, s.confidence)
-                 for s in record.segments],
-            )  # fmt: skip
+                [
+                    (video_id, self.classes[s.character], s.start, s.end, s.confidence)
+                    for s in record.segments
+                ],
+            )
             probabilities = np.asarray(record.probabilities, dtype="<f4")
             self.db.executemany(
                 "INSERT INTO frames VALUES (?, ?, ?)",
-                [(video_id, float(t), p.tobytes())
-                 for t, p in zip(record.times, probabilities, strict=True)],
-            )  # fmt: skip
+                [
+                    (video_id, float(t), p.tobytes())
+                    for t, p in zip(record.times, probabilities, strict=True)
+                ],
+            )
         return video_id
 
     # reading

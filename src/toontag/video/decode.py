@@ -79,7 +79,8 @@ class Video:
         declared = self.declared_duration
         if declared and self.end < declared - max(TRUNCATION_SLACK, 2.0 / (self.fps or 25.0)):
             raise VideoError(
-                self.path, f"truncated: frames stop at {self.end:.1f}s of a declared {declared:.1f}s"
+                self.path,
+                f"truncated: frames stop at {self.end:.1f}s of a declared {declared:.1f}s",
             )
 
     def image_at(self, seconds: float) -> Image.Image:

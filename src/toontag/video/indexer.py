@@ -23,8 +23,8 @@ from toontag.video.decode import Video, to_pixels
 from toontag.video.segments import Smoothing, smooth
 from toontag.video.shots import ShotDetector
 
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".ts",
-                  ".wmv", ".flv"}  # fmt: skip
+DEFAULT_SMOOTHING = Smoothing()
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".ts"}
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,14 @@ class Outcome:
     seconds: float = 0.0  # wall time
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "status": self.status, "detail": self.detail,
-                "video_id": self.video_id, "duration": self.duration, "seconds": self.seconds}  # fmt: skip
+        return {
+            "path": str(self.path),
+            "status": self.status,
+            "detail": self.detail,
+            "video_id": self.video_id,
+            "duration": self.duration,
+            "seconds": self.seconds,
+        }
 
 
 def expand(paths: list[Path]) -> list[Path]:
@@ -84,8 +90,16 @@ def scan(video: Video, model, *, fps: float, batch_size: int = 32, on_time=None)
     return np.array(times), np.concatenate(probabilities), shots, count
 
 
-def index_video(index: Index, model, path: Path, *, fps: float, smoothing: Smoothing,
-                batch_size: int = 32, on_time=None) -> Outcome:  # fmt: skip
+def index_video(
+    index: Index,
+    model,
+    path: Path,
+    *,
+    fps: float,
+    smoothing: Smoothing,
+    batch_size: int = 32,
+    on_time=None,
+) -> Outcome:
     """Index one file unless it is already there with the same content and settings."""
     start = time.perf_counter()
     settings = {"fps": fps, "smoothing": smoothing.to_dict()}
@@ -105,21 +119,48 @@ def index_video(index: Index, model, path: Path, *, fps: float, smoothing: Smoot
             video, model, fps=fps, batch_size=batch_size, on_time=on_time
         )
         duration = video.end
-        segments = smooth(times, probabilities, model.thresholds, duration,
-                          shots=shots, smoothing=smoothing)  # fmt: skip
+        segments = smooth(
+            times, probabilities, model.thresholds, duration, shots=shots, smoothing=smoothing
+        )
         record = VideoRecord(
-            str(path), digest, stat.st_size, stat.st_mtime_ns, duration, video.fps,
-            video.width, video.height, count, fps, settings, time.perf_counter() - start,
-            times, probabilities, shots, segments,
-        )  # fmt: skip
+            str(path),
+            digest,
+            stat.st_size,
+            stat.st_mtime_ns,
+            duration,
+            video.fps,
+            video.width,
+            video.height,
+            count,
+            fps,
+            settings,
+            time.perf_counter() - start,
+            times,
+            probabilities,
+            shots,
+            segments,
+        )
     video_id = index.write(record)
     elapsed = time.perf_counter() - start
-    return Outcome(path, "indexed", f"{len(times)} frames sampled, {len(segments)} segments",
-                   video_id, duration, elapsed)  # fmt: skip
+    return Outcome(
+        path,
+        "indexed",
+        f"{len(times)} frames sampled, {len(segments)} segments",
+        video_id,
+        duration,
+        elapsed,
+    )
 
 
-def index_videos(index: Index, model, paths: list[Path], *, fps: float = 2.0,
-                 smoothing: Smoothing = Smoothing(), batch_size: int = 32) -> list[Outcome]:  # fmt: skip
+def index_videos(
+    index: Index,
+    model,
+    paths: list[Path],
+    *,
+    fps: float = 2.0,
+    smoothing: Smoothing = DEFAULT_SMOOTHING,
+    batch_size: int = 32,
+) -> list[Outcome]:
     """Index every video in `paths`; a bad one becomes a "failed" outcome, not an abort."""
     outcomes = []
     with progress_bar() as bar:
@@ -131,8 +172,15 @@ def index_videos(index: Index, model, paths: list[Path], *, fps: float = 2.0,
                 bar.update(task, completed=int(t), total=int(total) if total else None)
 
             try:
-                outcome = index_video(index, model, path, fps=fps, smoothing=smoothing,
-                                      batch_size=batch_size, on_time=on_time)  # fmt: skip
+                outcome = index_video(
+                    index,
+                    model,
+                    path,
+                    fps=fps,
+                    smoothing=smoothing,
+                    batch_size=batch_size,
+                    on_time=on_time,
+                )
             except VideoError as e:
                 outcome = Outcome(path, "failed", e.reason)
             bar.remove_task(task)

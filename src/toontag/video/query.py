@@ -64,8 +64,11 @@ def parse_query(text: str, classes) -> Query:
         token = peek()
         if token is None or (expected and token != expected):
             want = repr(expected) if expected else "a name"
-            raise QueryError(f"{text!r}: expected {want} at the end" if token is None
-                             else f"{text!r}: expected {want}, found {token!r}")  # fmt: skip
+            raise QueryError(
+                f"{text!r}: expected {want} at the end"
+                if token is None
+                else f"{text!r}: expected {want}, found {token!r}"
+            )
         pos += 1
         return token
 

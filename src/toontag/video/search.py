@@ -22,8 +22,13 @@ class Hit:
     end: float
 
     def to_dict(self) -> dict:
-        return {"video_id": self.video_id, "path": self.path, "start": round(self.start, 3),
-                "end": round(self.end, 3), "duration": round(self.end - self.start, 3)}  # fmt: skip
+        return {
+            "video_id": self.video_id,
+            "path": self.path,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "duration": round(self.end - self.start, 3),
+        }
 
 
 def search(index: Index, text: str, *, min_duration: float = 0.0) -> list[Hit]:
