@@ -1,0 +1,1 @@
+"""Serve: a web page and JSON API over an index."""
