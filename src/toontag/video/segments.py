@@ -2,8 +2,10 @@
 
 Each sampled frame stands for the time until the next sample. Per character, hysteresis
 switches it on at its decision threshold and off only below `low_ratio` of it (a flicker
-around the threshold is not a cut); edges near a shot boundary snap to it; gaps shorter than
-`max_gap` close and segments shorter than `min_segment` go.
+around the threshold is not a cut). A character appears somewhere between the sample before a
+segment and its first one: a shot boundary in that window is where, so the edge moves onto it
+(and likewise at the end). Gaps shorter than `max_gap` close; segments shorter than
+`min_segment` go.
 
 Searching works on time intervals, not samples: the segments' edges cut a video into
 elementary intervals in which the set of characters on screen is constant.
@@ -21,7 +23,7 @@ class Smoothing:
     low_ratio: float = 0.5  # switch off below this fraction of the class threshold
     min_segment: float = 1.0  # seconds; shorter segments are dropped
     max_gap: float = 1.0  # seconds; shorter gaps inside a character's presence are closed
-    snap: float = 0.5  # seconds; edges this close to a shot boundary move onto it
+    snap_to_shots: bool = True  # edges move onto a shot boundary between their samples
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,11 +58,12 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(change[::2].tolist(), change[1::2].tolist(), strict=True))
 
 
-def snap_to(value: float, boundaries: np.ndarray, reach: float) -> float:
-    if len(boundaries) == 0:
-        return value
-    nearest = boundaries[np.abs(boundaries - value).argmin()]
-    return float(nearest) if abs(nearest - value) <= reach else value
+def snap_to(cuts: np.ndarray, after: float, upto: float, *, latest: bool) -> float | None:
+    """The latest (or earliest) of the sorted `cuts` in (after, upto], or None."""
+    inside = cuts[(cuts > after + 1e-6) & (cuts <= upto + 1e-6)]
+    if len(inside) == 0:
+        return None
+    return float(inside[-1] if latest else inside[0])
 
 
 def smooth(
@@ -75,14 +78,15 @@ def smooth(
     """Per-character segments from sampled (T,) `times` and (T, C) `probabilities`."""
     times = np.asarray(times, dtype=np.float64)
     ends = np.append(times[1:], duration)
-    cuts = np.array([start for start, _ in shots[1:]], dtype=np.float64)
+    cuts = np.array([start for start, _ in shots[1:]] if smoothing.snap_to_shots else [])
     segments = []
     for c, threshold in enumerate(thresholds):
         p = probabilities[:, c]
         spans: list[list] = []  # [start, end, first sample, last sample + 1]
         for first, last in runs(hysteresis(p, threshold, threshold * smoothing.low_ratio)):
-            start = snap_to(times[first], cuts, smoothing.snap)
-            end = snap_to(ends[last - 1], cuts, smoothing.snap)
+            before = times[first - 1] if first else times[first]
+            start = snap_to(cuts, before, times[first], latest=True) or times[first]
+            end = snap_to(cuts, times[last - 1], ends[last - 1], latest=False) or ends[last - 1]
             if spans and start - spans[-1][1] < smoothing.max_gap:
                 spans[-1][1], spans[-1][3] = end, last
             else:

@@ -1,0 +1,80 @@
+"""Decoding: exact timestamps (variable frame rate too), any picture size, one-line errors."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from toontag.errors import VideoError
+from toontag.video.decode import Video, to_pixels
+
+
+def gray(n: int, shape=(64, 96)) -> list[np.ndarray]:
+    return [np.full((*shape, 3), 20 * i, np.uint8) for i in range(n)]
+
+
+def test_frames_come_with_their_own_timestamps_at_variable_frame_rate(tmp_path, encode_video):
+    times = [0.0, 0.1, 0.15, 0.9, 1.0, 1.7, 2.0, 2.05, 2.5, 3.2]
+    video = Video(encode_video(tmp_path / "vfr.mp4", gray(10), times))
+    got = [round(t, 3) for t, _ in video.frames()]
+    assert got == times
+    assert video.end >= 3.2
+
+
+@pytest.mark.parametrize(
+    ("codec", "pix_fmt", "suffix"),
+    [("libx264", "yuv444p", "mp4"), ("mjpeg", "yuvj444p", "avi"), ("libvpx-vp9", "yuv420p", "webm")],
+)
+def test_odd_picture_sizes_decode_and_resize_to_the_model_input(
+    tmp_path, encode_video, codec, pix_fmt, suffix
+):
+    path = encode_video(tmp_path / f"odd.{suffix}", gray(6, (97, 181)), [i * 0.5 for i in range(6)],
+                  codec=codec, pix_fmt=pix_fmt)  # fmt: skip
+    with Video(path) as video:
+        assert (video.width, video.height) == (181, 97)
+        frames = list(video.frames())
+        assert [round(t, 2) for t, _ in frames] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+        pixels = to_pixels(frames[3][1], (112, 192))
+    assert pixels.shape == (112, 192, 3) and pixels.dtype == np.uint8
+    assert abs(int(pixels.mean()) - 60) <= 3  # the fourth gray level, 3 * 20
+
+
+def test_image_at_seeks_to_the_frame_on_screen(clip_video, clip):
+    with Video(clip_video) as video:
+        image = np.asarray(video.image_at(10.2))
+    shown = clip.frames[int(10.2 / clip.hold)]
+    from toontag.data.images import load_resized
+
+    expected, _ = load_resized(shown.path, image.shape[:2])
+    assert np.abs(image.astype(int) - expected).mean() < 6  # H.264 at crf 20
+
+
+def test_bad_files_get_one_line_reasons(tmp_path, clip_video):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(clip_video.read_bytes()[: clip_video.stat().st_size // 2])
+    tone = tmp_path / "tone.wav"
+    with av.open(str(tone), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 8000), np.int16), format="s16",
+                                           layout="mono")  # fmt: skip
+        frame.sample_rate = 8000
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    cases = {
+        text: "not a readable video",
+        empty: "empty file",
+        tone: "no video stream",
+        tmp_path / "missing.mp4": "no such file",
+    }
+    for path, reason in cases.items():
+        with pytest.raises(VideoError, match=reason) as info:
+            Video(path)
+        assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+    with pytest.raises(VideoError, match="truncated: frames stop at"):
+        for _ in Video(truncated).frames():
+            pass

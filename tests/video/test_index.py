@@ -1,0 +1,132 @@
+"""Indexing a video made from dataset frames, scored against its known timeline."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+
+from toontag.errors import IndexDbError
+from toontag.evaluation.segments import segment_scores
+from toontag.video.db import Index
+from toontag.video.indexer import index_videos
+from toontag.video.query import parse_query
+from toontag.video.search import cues, format_timeline, search
+from toontag.video.segments import Segment, elementary, merged_ranges
+
+QUERIES = ["sakir", "remzi", "necati", "canan", "remzi and necati", "sakir and not canan",
+           "(remzi or canan) and not necati"]  # fmt: skip
+
+
+def true_ranges(clip, query: str):
+    classes = clip.classes
+    truth = [Segment(classes.index(c), a, b, 1.0) for c, spans in clip.truth().items()
+             for a, b in spans]  # fmt: skip
+    edges, present = elementary(truth, len(classes), clip.duration)
+    return merged_ranges(edges, parse_query(query, classes).evaluate(present))
+
+
+@pytest.fixture
+def indexed(tmp_path, clip_video, oracle):
+    store = Index.create(tmp_path / "index.db", oracle)
+    [outcome] = index_videos(store, oracle, [clip_video])
+    assert outcome.status == "indexed", outcome
+    return store
+
+
+def test_search_recovers_the_known_timeline(indexed, clip):
+    assert indexed.videos()[0]["duration"] == pytest.approx(clip.duration, abs=0.01)
+    for query in QUERIES:
+        found = [(h.start, h.end) for h in search(indexed, query)]
+        scores = segment_scores(found, true_ranges(clip, query))
+        assert scores["precision"] == scores["recall"] == 1.0, (query, scores)
+        assert scores["time_precision"] > 0.97 and scores["time_recall"] > 0.97, (query, scores)
+
+
+def test_screen_time_timeline_and_shots(indexed, clip):
+    truth = {c: sum(b - a for a, b in spans) for c, spans in clip.truth().items()}
+    assert indexed.screen_time(1) == pytest.approx(truth, abs=0.6)
+    cuts = {round(a, 1) for a, _ in indexed.shots(1)[1:]}
+    changes = [i * clip.hold for i in range(1, len(clip.frames))
+               if clip.frames[i].frame_id != clip.frames[i - 1].frame_id + 1]  # fmt: skip
+    assert len(cuts & {round(c, 1) for c in changes}) >= 0.8 * len(changes)  # sequence joins
+    srt = format_timeline(cues(indexed, 1, clip.duration), "srt")
+    assert srt.startswith("1\n00:00:00,000 --> ") and "-->" in srt.splitlines()[1]
+    times, probabilities = indexed.frame_probabilities(1)
+    assert np.allclose(times, np.arange(len(clip.frames)) * clip.hold, atol=1e-3)
+    assert probabilities.shape == (len(clip.frames), 4)
+
+
+def test_reindexing_an_unchanged_video_is_a_no_op(indexed, clip_video, oracle, tmp_path):
+    calls = oracle.calls
+    [again] = index_videos(indexed, oracle, [clip_video])
+    assert again.status == "unchanged" and oracle.calls == calls
+    copy = tmp_path / "copy.mp4"
+    shutil.copy2(clip_video, copy)
+    copy.touch()  # new mtime, same bytes
+    index_videos(indexed, oracle, [copy])
+    calls = oracle.calls
+    copy.touch()
+    [touched] = index_videos(indexed, oracle, [copy])
+    assert (touched.status, touched.detail, oracle.calls) == ("unchanged", "same content", calls)
+
+
+def test_a_killed_run_leaves_no_partial_video_and_resumes(tmp_path, clip, clip_video, oracle):
+    second = tmp_path / "second.mp4"
+    second.write_bytes(clip_video.read_bytes() + b"\0")  # other content, same frames
+    store = Index.create(tmp_path / "index.db", oracle)
+    original = oracle.probabilities
+    budget = {"batches": -(-len(clip.frames) // 32)}  # the first video's batches of 32
+
+    def dying(images):
+        budget["batches"] -= 1
+        if budget["batches"] < 0:
+            raise KeyboardInterrupt  # as Ctrl+C or a kill in the middle of the second video
+        return original(images)
+
+    oracle.probabilities = dying
+    with pytest.raises(KeyboardInterrupt):
+        index_videos(store, oracle, [clip_video, second])
+    rows = store.db.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
+    assert [v["path"] for v in store.videos()] == [str(clip_video)]
+    assert rows == len(clip.frames)
+    oracle.probabilities = original
+    outcomes = index_videos(store, oracle, [clip_video, second])
+    assert [o.status for o in outcomes] == ["unchanged", "indexed"]
+
+
+def test_bad_files_fail_alone(tmp_path, clip_video, oracle):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("hello")
+    store = Index.create(tmp_path / "index.db", oracle)
+    outcomes = index_videos(store, oracle, [bad, tmp_path / "gone.mkv", clip_video])
+    assert [o.status for o in outcomes] == ["failed", "failed", "indexed"]
+    assert outcomes[0].detail.startswith("not a readable video")
+
+
+def test_an_index_refuses_another_model_another_schema_and_foreign_files(tmp_path, clip, oracle):
+    from video.conftest import Oracle
+
+    path = tmp_path / "index.db"
+    Index.create(path, oracle).close()
+    with pytest.raises(IndexDbError, match="made with model oracle-1"):
+        Index.create(path, Oracle(clip, model_id="other-2"))
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    with pytest.raises(IndexDbError, match="index schema 99 .* reads schema 1"):
+        Index(path)
+    text = tmp_path / "notes.db"
+    text.write_text("hello")
+    with pytest.raises(IndexDbError, match="not a toontag index"):
+        Index(text)
+    with pytest.raises(IndexDbError, match="no such index"):
+        Index(tmp_path / "missing.db")
+
+
+def test_the_index_opens_read_only_for_readers(indexed):
+    reader = Index(indexed.path)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.db.execute("DELETE FROM videos")
+    assert indexed.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
