@@ -51,6 +51,18 @@ def small_manifest(dataset, tmp_path_factory) -> Path:
     return write_manifest(tmp_path_factory.mktemp("slice") / "small.csv", train + test)
 
 
+@pytest.fixture(scope="session")
+def tiny_run(small_manifest, tmp_path_factory) -> Path:
+    """A finished run of the paper's CNN at 32x48, two epochs on the small slice (~20 s)."""
+    from toontag.config import TrainConfig
+    from toontag.training.run import train
+
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    config = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=2, lr=1e-3)
+    train(config, data=small_manifest, run=run, progress=False)
+    return run
+
+
 def crash_at_epoch(epoch: int):
     """A callback that kills training at the start of `epoch` (0-based), as a power cut would."""
     import lightning as L

@@ -16,17 +16,11 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
-def page(small_manifest, tmp_path_factory) -> Path:
-    from toontag.config import TrainConfig
-    from toontag.training.run import train
-
-    tmp = tmp_path_factory.mktemp("report")
-    config = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=2, lr=1e-3)
-    train(config, data=small_manifest, run=tmp / "run", progress=False)
-    trained = load_trained(tmp / "run")
+def page(tiny_run, small_manifest, tmp_path_factory) -> Path:
+    trained = load_trained(tiny_run)
     explainer = Explainer(trained.model, trained.classes, trained.image_size)
-    metrics = evaluate_run(tmp / "run", data=small_manifest, split="test", resamples=50)
-    return build_report(tmp / "run", metrics, explainer, tmp / "out")
+    metrics = evaluate_run(tiny_run, data=small_manifest, split="test", resamples=50)
+    return build_report(tiny_run, metrics, explainer, tmp_path_factory.mktemp("report") / "out")
 
 
 def test_the_page_holds_every_section(page):

@@ -23,9 +23,7 @@ class Oracle:
         self.classes = clip.classes
         self.thresholds = (0.5,) * len(clip.classes)
         frames = {s.path: s for s in clip.frames}
-        self.refs = np.stack([load_resized(p, self.image_size)[0] for p in frames]).astype(
-            np.int16
-        )
+        self.refs = np.stack([load_resized(p, self.image_size)[0] for p in frames]).astype(np.int16)
         self.labels = np.array([[c in s.labels for c in self.classes] for s in frames.values()])
         self.calls = 0
 

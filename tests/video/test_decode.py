@@ -24,7 +24,11 @@ def test_frames_come_with_their_own_timestamps_at_variable_frame_rate(tmp_path, 
 
 @pytest.mark.parametrize(
     ("codec", "pix_fmt", "suffix"),
-    [("libx264", "yuv444p", "mp4"), ("mjpeg", "yuvj444p", "avi"), ("libvpx-vp9", "yuv420p", "webm")],
+    [
+        ("libx264", "yuv444p", "mp4"),
+        ("mjpeg", "yuvj444p", "avi"),
+        ("libvpx-vp9", "yuv420p", "webm"),
+    ],
 )
 def test_odd_picture_sizes_decode_and_resize_to_the_model_input(
     tmp_path, encode_video, codec, pix_fmt, suffix
