@@ -106,13 +106,13 @@ def test_bad_files_fail_alone(tmp_path, clip_video, oracle):
     assert outcomes[0].detail.startswith("not a readable video")
 
 
-def test_an_index_refuses_another_model_another_schema_and_foreign_files(tmp_path, clip, oracle):
-    from video.conftest import Oracle
-
+def test_an_index_refuses_another_model_another_schema_and_foreign_files(
+    tmp_path, clip, oracle, make_oracle
+):
     path = tmp_path / "index.db"
     Index.create(path, oracle).close()
     with pytest.raises(IndexDbError, match="made with model oracle-1"):
-        Index.create(path, Oracle(clip, model_id="other-2"))
+        Index.create(path, make_oracle(clip, model_id="other-2"))
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
     with pytest.raises(IndexDbError, match="index schema 99 .* reads schema 1"):

@@ -1,0 +1,187 @@
+"""The web app: its JSON API, its refusals, and its page driven as a person would."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from toontag.explain.browser import ARGS, chromium
+from toontag.serve.app import create_app
+from toontag.video.db import Index
+from toontag.video.indexer import index_videos
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+SECRET = "top secret, not indexed"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, clip, clip_video, make_oracle) -> Path:
+    folder = tmp_path_factory.mktemp("served")
+    (folder / "secret.txt").write_text(SECRET)
+    (clip_video.parent / "secret.txt").write_text(SECRET)
+    oracle = make_oracle(clip)
+    store = Index.create(folder / "index.db", oracle)
+    index_videos(store, oracle, [clip_video])
+    store.close()
+    return folder / "index.db"
+
+
+@pytest.fixture(scope="module")
+def client(served) -> TestClient:
+    return TestClient(create_app(served))
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    """The app under uvicorn on a free local port, as `toontag serve` runs it."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(create_app(served), host="127.0.0.1", port=port, log_level="warning")
+    app_server = uvicorn.Server(config)
+    thread = threading.Thread(target=app_server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not app_server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert app_server.started
+    yield "127.0.0.1", port
+    app_server.should_exit = True
+    thread.join(10)
+
+
+def test_search_api_answers_with_ranges_and_names(client, clip):
+    body = client.get("/api/search", params={"q": "remzi and necati"}).json()
+    assert body["total"] >= 1 and body["query"] == "remzi and necati"
+    hit = body["hits"][0]
+    assert hit["name"] == "episode.mp4" and hit["video_id"] == 1 and "path" not in hit
+    assert 0 <= hit["start"] < hit["end"] <= clip.duration
+    assert client.get("/api/characters").json()["characters"][1]["display"] == "Remzi"
+    videos = client.get("/api/videos").json()
+    assert [v["name"] for v in videos] == ["episode.mp4"] and "path" not in videos[0]
+    detail = client.get("/api/videos/1").json()
+    assert detail["segments"] and detail["shots"][0]["start"] == 0.0
+    assert "/api/search" in client.get("/openapi.json").json()["paths"]
+
+
+def test_every_parameter_is_validated(client):
+    bad = client.get("/api/search", params={"q": "remzi and bob"})
+    assert bad.status_code == 400 and "valid names" in bad.json()["detail"]
+    for url in [
+        "/api/search",
+        "/api/search?q=",
+        "/api/search?q=remzi&min_duration=-1",
+        "/api/search?q=remzi&limit=0",
+        "/api/search?q=" + "x" * 501,
+        "/api/videos/0",
+        "/api/videos/abc/file",
+        "/api/videos/1/thumbnail?t=-1",
+        "/api/videos/1/thumbnail?t=nan",
+        "/api/videos/1/thumbnail?t=10000",
+        "/api/videos/1/timeline?format=exe",
+    ]:
+        assert client.get(url).status_code == 422, url
+    assert client.get("/api/videos/2/file").status_code == 404
+
+
+def test_files_are_served_with_byte_ranges_and_thumbnails_as_jpeg(client, clip_video):
+    part = client.get("/api/videos/1/file", headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.content == clip_video.read_bytes()[:100]
+    thumb = client.get("/api/videos/1/thumbnail", params={"t": 3.0})
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+
+
+TRAVERSALS = [
+    "/api/videos/1/file/../../../../etc/passwd",
+    "/api/videos/../../../../etc/passwd",
+    "/api/videos/1/../secret.txt",
+    "/api/videos/%2e%2e/%2e%2e/etc/passwd",
+    "/api/videos/1%2F..%2F..%2Fsecret.txt/file",
+    "/api/videos/..%2fsecret.txt/file",
+    "/..%2f..%2f..%2fetc%2fpasswd",
+    "/secret.txt",
+    "/episode.mp4",
+    "/static/../secret.txt",
+    "/api/videos/1/file?path=../secret.txt",
+    "/api/videos/1/file?path=/etc/passwd",
+    "//etc/passwd",
+]
+
+
+def raw_get(host: str, port: int, target: str) -> bytes:
+    """One request with the target sent byte for byte (no client-side normalising)."""
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_no_path_traversal_reaches_a_file_outside_the_index(server):
+    passwd = Path("/etc/passwd").read_bytes()[:40]
+    for target in TRAVERSALS:
+        response = raw_get(*server, target)
+        status = int(response.split(b" ", 2)[1])
+        if target.startswith("/api/videos/1/file?"):
+            assert status == 200  # the one indexed video; the stray parameter is ignored
+            assert response.split(b"\r\n\r\n", 1)[1][4:8] == b"ftyp"
+        else:
+            assert status in (400, 404, 422), (target, status)
+        assert SECRET.encode() not in response and passwd not in response, target
+
+
+def test_the_server_binds_to_this_machine_by_default():
+    import inspect
+
+    from toontag.cli import serve
+
+    assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
+
+
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
+def test_search_then_click_plays_the_range_in_chromium(server):
+    from playwright.sync_api import sync_playwright
+
+    host, port = server
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"http://{host}:{port}/")
+        page.wait_for_function("document.getElementById('hint').textContent.includes('remzi')")
+        page.fill("#q", "remzi and bob")
+        page.press("#q", "Enter")
+        page.wait_for_selector("#status.error")
+        assert "valid names" in page.inner_text("#status")
+
+        page.fill("#q", "remzi or necati")
+        page.press("#q", "Enter")
+        page.wait_for_selector(".hit")
+        hits = page.locator(".hit")
+        starts = [float(hits.nth(i).get_attribute("data-start")) for i in range(hits.count())]
+        target = next(i for i, s in enumerate(starts) if s > 0)  # a range inside the video
+        page.wait_for_function(
+            "[...document.querySelectorAll('.hit img')].every(i => i.complete && i.naturalWidth)"
+        )
+        hits.nth(target).click()
+        page.wait_for_function(
+            """start => { const v = document.getElementById('player');
+                return v.readyState >= 1 && !v.seeking && v.currentTime >= start - 0.05
+                       && v.currentTime < start + 1.0; }""",
+            arg=starts[target],
+            timeout=20_000,
+        )
+        current = page.evaluate("document.getElementById('player').currentTime")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "serve.png"))
+        browser.close()
+    assert current == pytest.approx(starts[target], abs=1.0) and not errors
