@@ -13,19 +13,14 @@ from toontag.evaluation.segments import segment_scores
 from toontag.video.db import Index
 from toontag.video.indexer import index_videos
 from toontag.video.query import parse_query
-from toontag.video.search import cues, format_timeline, search
-from toontag.video.segments import Segment, elementary, merged_ranges
+from toontag.video.search import cues, format_timeline, query_ranges, search
 
 QUERIES = ["sakir", "remzi", "necati", "canan", "remzi and necati", "sakir and not canan",
            "(remzi or canan) and not necati"]  # fmt: skip
 
 
 def true_ranges(clip, query: str):
-    classes = clip.classes
-    truth = [Segment(classes.index(c), a, b, 1.0) for c, spans in clip.truth().items()
-             for a, b in spans]  # fmt: skip
-    edges, present = elementary(truth, len(classes), clip.duration)
-    return merged_ranges(edges, parse_query(query, classes).evaluate(present))
+    return query_ranges(parse_query(query, clip.classes), clip.segments(), clip.duration)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ class QueryError(ToontagError):
 class Query:
     text: str
     characters: tuple[str, ...]  # the class names it mentions
+    classes: tuple[str, ...]  # all names, in the order of the presence matrix's columns
     evaluate: Callable[[np.ndarray], np.ndarray]  # (T, C) bool -> (T,) bool
 
 
@@ -107,4 +108,4 @@ def parse_query(text: str, classes) -> Query:
     if pos != len(tokens):
         raise QueryError(f"{text!r}: unexpected {tokens[pos]!r}")
     names = tuple(dict.fromkeys(classes[k] for k in used))
-    return Query(text, names, expression)
+    return Query(text, names, tuple(classes), expression)

@@ -8,8 +8,8 @@ import io
 from dataclasses import dataclass
 
 from toontag.video.db import Index
-from toontag.video.query import parse_query
-from toontag.video.segments import elementary, merged_ranges
+from toontag.video.query import Query, parse_query
+from toontag.video.segments import Segment, elementary, merged_ranges
 
 TIMELINE_FORMATS = ("srt", "vtt", "csv")
 
@@ -36,12 +36,18 @@ def search(index: Index, text: str, *, min_duration: float = 0.0) -> list[Hit]:
     query = parse_query(text, index.classes)
     hits = []
     for video in index.videos():
-        edges, present = elementary(
-            index.segments(video["id"]), len(index.classes), video["duration"]
-        )
-        for start, end in merged_ranges(edges, query.evaluate(present), min_duration):
+        segments = index.segments(video["id"])
+        for start, end in query_ranges(query, segments, video["duration"], min_duration):
             hits.append(Hit(video["id"], video["path"], start, end))
     return hits
+
+
+def query_ranges(
+    query: Query, segments: list[Segment], duration: float, min_duration: float = 0.0
+) -> list[tuple[float, float]]:
+    """The merged ranges of [0, duration] where `query` holds over `segments`."""
+    edges, present = elementary(segments, len(query.classes), duration)
+    return merged_ranges(edges, query.evaluate(present), min_duration)
 
 
 def display_name(name: str) -> str:

@@ -18,6 +18,7 @@ from toontag.data.dataset import LabelledData, Sample
 from toontag.data.images import open_rgb
 from toontag.errors import DataError
 from toontag.io import write_json
+from toontag.video.segments import Segment
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,14 @@ class Clip:
                 else:
                     spans.append((start, end))
         return ranges
+
+    def segments(self) -> list[Segment]:
+        """The true timeline as segments (confidence 1), as the index stores them."""
+        return [
+            Segment(self.classes.index(name), start, end, 1.0)
+            for name, spans in self.truth().items()
+            for start, end in spans
+        ]
 
 
 def sequences(data: LabelledData, min_frames: int) -> list[list[Sample]]:
