@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from toontag.errors import VideoError
+from toontag.parallel import prefetch
 from toontag.progress import progress_bar
 from toontag.video.db import Index, VideoRecord
 from toontag.video.decode import Video, to_pixels
@@ -66,24 +68,37 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def decoded(video: Video, detector: ShotDetector, fps: float, size: tuple[int, int]) -> Iterator:
+    """Per frame: its time, its shrunk copy for shot detection, and, for the frames sampled
+    at `fps`, the model's input (else None). All PyAV and PIL work, so it can run in the
+    decoding thread."""
+    next_time = 0.0
+    for t, frame in video.frames():
+        pixels = None
+        if t >= next_time - 1e-6:
+            pixels = to_pixels(frame, size)
+            next_time = (np.floor(t * fps + 1e-6) + 1) / fps
+        yield t, detector.shrink(frame), pixels
+
+
 def scan(video: Video, model, *, fps: float, batch_size: int = 32, on_time=None):
     """Decode `video` once: sampled times, their (T, C) probabilities, the shots, and the
-    number of frames decoded."""
+    number of frames decoded. Decoding runs a thread ahead of detection and inference."""
     detector = ShotDetector(video.fps)
     times, batch, probabilities = [], [], []
-    next_time, count = 0.0, 0
-    for t, frame in video.frames():
+    count = 0
+    for t, shrunk, pixels in prefetch(decoded(video, detector, fps, model.image_size)):
         count += 1
-        detector.add(frame)
-        if t >= next_time - 1e-6:
-            times.append(t)
-            batch.append(to_pixels(frame, model.image_size))
-            next_time = (np.floor(t * fps + 1e-6) + 1) / fps
-            if len(batch) == batch_size:
-                probabilities.append(model.probabilities(np.stack(batch)))
-                batch.clear()
-                if on_time:
-                    on_time(t, video.declared_duration)
+        detector.add(shrunk)
+        if pixels is None:
+            continue
+        times.append(t)
+        batch.append(pixels)
+        if len(batch) == batch_size:
+            probabilities.append(model.probabilities(np.stack(batch)))
+            batch.clear()
+            if on_time:
+                on_time(t, video.declared_duration)
     if batch:
         probabilities.append(model.probabilities(np.stack(batch)))
     shots = detector.shots(video.start, video.end)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
 from scenedetect import ContentDetector, FrameTimecode
 from scenedetect.common import Timecode
 
@@ -12,19 +14,26 @@ DETECT_WIDTH = 256  # PySceneDetect's own default working width
 
 
 class ShotDetector:
-    """Feed every decoded frame to `add`; `shots(duration)` gives (start, end) seconds."""
+    """Feed every decoded frame, made small by `shrink`, to `add`; `shots(start, duration)`
+    gives (start, end) seconds. `shrink` is PyAV work and may run in the decoding thread."""
 
     def __init__(self, fps: float | None, threshold: float = 27.0, min_shot: float = 0.5):
         self.rate = Fraction(fps or 25.0).limit_denominator(1001)
         self.detector = ContentDetector(threshold=threshold, min_scene_len=min_shot)
         self.cuts: list[float] = []
         self.last: FrameTimecode | None = None
+        self.reformatter = VideoReformatter()  # reused: a new scaler per frame costs 5x
 
-    def add(self, frame: av.VideoFrame) -> None:
+    def shrink(self, frame: av.VideoFrame) -> tuple[Timecode, np.ndarray]:
+        """The frame's timestamp and a small BGR copy, as PySceneDetect works on."""
         width = min(DETECT_WIDTH, frame.width)
         height = max(2, round(frame.height * width / frame.width))
-        small = frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
-        stamp = Timecode(pts=frame.pts, time_base=Fraction(frame.time_base))
+        small = self.reformatter.reformat(frame, width, height, "bgr24", interpolation="AREA")
+        small = small.to_ndarray()
+        return Timecode(pts=frame.pts, time_base=Fraction(frame.time_base)), small
+
+    def add(self, shrunk: tuple[Timecode, np.ndarray]) -> None:
+        stamp, small = shrunk
         self.last = FrameTimecode(stamp, fps=self.rate)
         self.cuts.extend(c.seconds for c in self.detector.process_frame(self.last, small))
 
