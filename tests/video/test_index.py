@@ -44,8 +44,7 @@ def test_screen_time_timeline_and_shots(indexed, clip):
     truth = {c: sum(b - a for a, b in spans) for c, spans in clip.truth().items()}
     assert indexed.screen_time(1) == pytest.approx(truth, abs=0.6)
     cuts = {round(a, 1) for a, _ in indexed.shots(1)[1:]}
-    changes = [i * clip.hold for i in range(1, len(clip.frames))
-               if clip.frames[i].frame_id != clip.frames[i - 1].frame_id + 1]  # fmt: skip
+    changes = clip.cuts()
     assert len(cuts & {round(c, 1) for c in changes}) >= 0.8 * len(changes)  # sequence joins
     srt = format_timeline(cues(indexed, 1, clip.duration), "srt")
     assert srt.startswith("1\n00:00:00,000 --> ") and "-->" in srt.splitlines()[1]

@@ -44,6 +44,12 @@ class Clip:
                     spans.append((start, end))
         return ranges
 
+    def cuts(self) -> list[float]:
+        """The times at which one sequence gives way to the next: the clip's shot changes."""
+        frames = self.frames
+        return [i * self.hold for i in range(1, len(frames))
+                if frames[i].frame_id != frames[i - 1].frame_id + 1]  # fmt: skip
+
     def segments(self) -> list[Segment]:
         """The true timeline as segments (confidence 1), as the index stores them."""
         return [
