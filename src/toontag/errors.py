@@ -5,17 +5,21 @@ class ToontagError(Exception):
     """Base class for every error a user can cause and fix."""
 
 
-class DataError(ToontagError):
-    """A dataset folder, manifest or image is missing, empty or malformed."""
-
-
-class BadImageError(DataError):
-    """One image cannot be decoded (unreadable, truncated, not an image)."""
+class FileError(ToontagError):
+    """One file that cannot be used: the message is the file, a colon and the reason."""
 
     def __init__(self, path, reason: str):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+class DataError(ToontagError):
+    """A dataset folder, manifest or image is missing, empty or malformed."""
+
+
+class BadImageError(DataError, FileError):
+    """One image cannot be decoded (unreadable, truncated, not an image)."""
 
 
 class ModelError(ToontagError):
@@ -26,13 +30,8 @@ class RunError(ToontagError):
     """A run directory is missing, incomplete or cannot be resumed."""
 
 
-class VideoError(ToontagError):
+class VideoError(FileError):
     """A video file that cannot be indexed: missing, empty, truncated, not a video."""
-
-    def __init__(self, path, reason: str):
-        self.path = path
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
 
 
 class IndexDbError(ToontagError):

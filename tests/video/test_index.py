@@ -124,3 +124,18 @@ def test_the_index_opens_read_only_for_readers(indexed):
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         reader.db.execute("DELETE FROM videos")
     assert indexed.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_folders_expand_to_their_videos(tmp_path, clip_video):
+    from toontag.errors import VideoError
+    from toontag.video.indexer import expand
+
+    (tmp_path / "season" / "1").mkdir(parents=True)
+    (tmp_path / "season" / "1" / "b.mkv").touch()
+    (tmp_path / "season" / "a.MP4").touch()
+    (tmp_path / "season" / "notes.txt").touch()
+    found = expand([tmp_path / "season", clip_video, clip_video])
+    assert [p.name for p in found] == ["b.mkv", "a.MP4", "episode.mp4"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VideoError, match="empty: a folder without video files"):
+        expand([tmp_path / "empty"])

@@ -54,7 +54,11 @@ def expand(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES))
+            videos = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+            if not videos:
+                suffixes = " ".join(sorted(VIDEO_SUFFIXES))
+                raise VideoError(path, f"a folder without video files ({suffixes})")
+            found.extend(videos)
         else:
             found.append(path)
     return list(dict.fromkeys(p.resolve() for p in found))
