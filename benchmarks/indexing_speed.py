@@ -77,7 +77,7 @@ def main() -> None:
             rows.append({
                 "video": name, "engine": engine, "video_seconds": round(best.duration, 2),
                 "wall_seconds": round(best.seconds, 2), "frames_decoded": frames,
-                "frames_sampled": int(best.detail.split()[0]),
+                "frames_sampled": best.sampled,
                 "decoded_fps": round(frames / best.seconds, 1),
                 "realtime_factor": round(best.duration / best.seconds, 1),
             })  # fmt: skip

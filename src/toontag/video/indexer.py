@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +37,10 @@ class Outcome:
     video_id: int | None = None
     duration: float = 0.0
     seconds: float = 0.0  # wall time
+    sampled: int = 0  # frames tagged
 
     def to_dict(self) -> dict:
-        return {
-            "path": str(self.path),
-            "status": self.status,
-            "detail": self.detail,
-            "video_id": self.video_id,
-            "duration": self.duration,
-            "seconds": self.seconds,
-        }
+        return {**asdict(self), "path": str(self.path)}
 
 
 def expand(paths: list[Path]) -> list[Path]:
@@ -142,33 +136,16 @@ def index_video(
             times, probabilities, model.thresholds, duration, shots=shots, smoothing=smoothing
         )
         record = VideoRecord(
-            str(path),
-            digest,
-            stat.st_size,
-            stat.st_mtime_ns,
-            duration,
-            video.fps,
-            video.width,
-            video.height,
-            count,
-            fps,
-            settings,
-            time.perf_counter() - start,
-            times,
-            probabilities,
-            shots,
-            segments,
-        )
+            path=str(path), sha256=digest, bytes=stat.st_size, mtime_ns=stat.st_mtime_ns,
+            duration=duration, fps=video.fps, width=video.width, height=video.height,
+            frames=count, sample_fps=fps, settings=settings,
+            seconds=time.perf_counter() - start, times=times, probabilities=probabilities,
+            shots=shots, segments=segments,
+        )  # fmt: skip
     video_id = index.write(record)
-    elapsed = time.perf_counter() - start
-    return Outcome(
-        path,
-        "indexed",
-        f"{len(times)} frames sampled, {len(segments)} segments",
-        video_id,
-        duration,
-        elapsed,
-    )
+    detail = f"{len(times)} frames sampled, {len(segments)} segments"
+    return Outcome(path, "indexed", detail, video_id, duration, time.perf_counter() - start,
+                   sampled=len(times))  # fmt: skip
 
 
 def index_videos(
