@@ -158,6 +158,8 @@ def test_search_then_click_plays_the_range_in_chromium(server):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"http://{host}:{port}/")
         page.wait_for_function("document.getElementById('hint').textContent.includes('remzi')")
+        page.wait_for_selector("#library tbody tr")
+        assert page.inner_text("#library tbody tr td") == "episode.mp4"  # screen time per video
         page.fill("#q", "remzi and bob")
         page.press("#q", "Enter")
         page.wait_for_selector("#status.error")
