@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -9,6 +10,16 @@ from pathlib import Path
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+def hash_file(path: Path, digest=None):
+    """`digest` (a new SHA-256 by default) fed with the bytes of `path`, read in 1 MiB
+    blocks so that a large video or checkpoint is never whole in memory."""
+    digest = digest or hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest
 
 
 def write_bytes(path: Path, data: bytes) -> None:

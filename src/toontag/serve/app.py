@@ -84,16 +84,11 @@ def create_app(db: Path | str) -> FastAPI:
             hits = search(store, q, min_duration=min_duration)
         except QueryError as e:
             raise HTTPException(400, str(e)) from e
-        names = {v["id"]: Path(v["path"]).name for v in store.videos()}
         return {
             "query": q,
             "total": len(hits),
-            "hits": [
-                {**{k: v for k, v in h.to_dict().items() if k != "path"},
-                 "name": names[h.video_id]}
-                for h in hits[:limit]
-            ],
-        }  # fmt: skip
+            "hits": [_named(h.to_dict()) for h in hits[:limit]],
+        }
 
     @app.get("/api/videos/{video_id}", summary="One video: screen time, segments and shots")
     def video_detail(store: Store, video_id: VideoId) -> dict:
@@ -144,11 +139,15 @@ def create_app(db: Path | str) -> FastAPI:
     return app
 
 
+def _named(row: dict) -> dict:
+    """`row` with its server path replaced by the file's name: the API never shows paths."""
+    public = {k: v for k, v in row.items() if k != "path"}
+    return {**public, "name": Path(row["path"]).name}
+
+
 def _public(video: dict, store: Index) -> dict:
-    """What the API says of a video: no server paths, just the file name."""
-    public = {k: v for k, v in video.items() if k != "path"}
-    return {**public, "name": Path(video["path"]).name,
-            "screen_time": store.screen_time(video["id"])}  # fmt: skip
+    """What the API says of a video: its name, never its path, and its screen time."""
+    return {**_named(video), "screen_time": store.screen_time(video["id"])}
 
 
 @lru_cache(maxsize=512)

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from toontag.config import TrainConfig
 from toontag.errors import RunError
-from toontag.io import write_json
+from toontag.io import hash_file, write_json
 from toontag.models import create_model
 from toontag.models.net import ToonNet
 
@@ -130,7 +130,5 @@ def model_id(run: Path | str) -> str:
         for member in json.loads((run / ENSEMBLE).read_text())["members"]:
             digest.update(model_id(member).encode())
     else:
-        with open(run / WEIGHTS, "rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
+        hash_file(run / WEIGHTS, digest)
     return digest.hexdigest()[:16]

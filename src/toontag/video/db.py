@@ -60,6 +60,7 @@ CREATE INDEX IF NOT EXISTS shots_video ON shots(video_id);
 CREATE INDEX IF NOT EXISTS segments_video ON segments(video_id, character);
 CREATE INDEX IF NOT EXISTS frames_video ON frames(video_id, time);
 """
+VIDEO_COLUMNS = "id, path, duration, fps, width, height, sample_fps"  # what readers get
 
 
 @dataclass
@@ -132,7 +133,7 @@ class Index:
                 "model": model.model,
                 "classes": json.dumps(list(model.classes)),
                 "thresholds": json.dumps([float(t) for t in model.thresholds]),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "created": _now(),
             }
             with index.db:
                 index.db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
@@ -177,7 +178,7 @@ class Index:
                     record.sample_fps,
                     json.dumps(record.settings, sort_keys=True),
                     record.seconds,
-                    time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    _now(),
                 ),
             )
             video_id = cursor.lastrowid
@@ -204,17 +205,14 @@ class Index:
     # reading
 
     def videos(self) -> list[dict]:
-        cursor = self.db.execute(
-            "SELECT id, path, duration, fps, width, height, sample_fps FROM videos ORDER BY path"
-        )
+        cursor = self.db.execute(f"SELECT {VIDEO_COLUMNS} FROM videos ORDER BY path")
         return [_row(cursor, r) for r in cursor.fetchall()]
 
     def video(self, key: int | str) -> dict | None:
         """A video by id, by its path, or by a unique end of its path (a file name)."""
         column = "id" if isinstance(key, int) else "path"
         cursor = self.db.execute(
-            f"SELECT id, path, duration, fps, width, height, sample_fps FROM videos "
-            f"WHERE {column} = ?",
+            f"SELECT {VIDEO_COLUMNS} FROM videos WHERE {column} = ?",
             (key if isinstance(key, int) else str(Path(key).resolve()),),
         )
         row = cursor.fetchone()
@@ -258,6 +256,10 @@ class Index:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def _row(cursor: sqlite3.Cursor, row) -> dict:

@@ -21,7 +21,8 @@ TRUNCATION_SLACK = 1.0  # seconds of declared duration that may lack frames at t
 
 
 class Video:
-    """An open video file: `info`, `frames()` in order, `image_at(seconds)`."""
+    """An open video file: its `fps`, size and `declared_duration`, `frames()` in order,
+    `image_at(seconds)`; `end` (where the frames stop) once `frames()` has run."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)

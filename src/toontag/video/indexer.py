@@ -8,7 +8,6 @@ and the others are still indexed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from toontag.errors import VideoError
+from toontag.io import hash_file
 from toontag.parallel import prefetch
 from toontag.progress import progress_bar
 from toontag.video.db import Index, VideoRecord
@@ -56,14 +56,6 @@ def expand(paths: list[Path]) -> list[Path]:
         else:
             found.append(path)
     return list(dict.fromkeys(p.resolve() for p in found))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def decoded(video: Video, detector: ShotDetector, fps: float, size: tuple[int, int]) -> Iterator:
@@ -123,7 +115,7 @@ def index_video(
     same_settings = known is not None and known["settings"] == json.dumps(settings, sort_keys=True)
     if same_settings and (known["bytes"], known["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns):
         return Outcome(path, "unchanged", "same size and mtime", known["id"])
-    digest = sha256_file(path)
+    digest = hash_file(path).hexdigest()
     if same_settings and known["sha256"] == digest:
         index.touch(known["id"], stat.st_mtime_ns)
         return Outcome(path, "unchanged", "same content", known["id"])
