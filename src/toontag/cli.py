@@ -166,10 +166,18 @@ def train(
     devices: Annotated[int, typer.Option(help="Devices (processes on CPU).")] = 1,
     strategy: Annotated[str, typer.Option(help="Lightning strategy, e.g. ddp.")] = "auto",
     resume: Annotated[Path | None, typer.Option(help="Continue this killed run.")] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Any recipe field, KEY=VALUE (repeatable): e.g. schedule=cosine, "
+            "augment=flip_crop, optimizer=adamw, ema_decay=0.999; see src/toontag/config.py.",
+        ),
+    ] = None,
     cache: CacheOpt = None,
 ) -> None:
     """Train a model with the paper's recipe (Adam, BCE, ReduceLROnPlateau, EarlyStopping)."""
-    from toontag.config import TrainConfig
+    from toontag.config import TrainConfig, parse_settings
     from toontag.training.run import train as train_run
 
     if resume is not None:
@@ -200,7 +208,7 @@ def train(
             seed=seed,
             devices=devices,
             strategy=strategy,
-        )
+        ).replace(**parse_settings(settings or []))
     report = train_run(config, data=data, run=run_dir, resume=resume is not None, cache_root=cache)
     if report:
         out.print(

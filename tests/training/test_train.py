@@ -120,13 +120,13 @@ def test_unreadable_training_images_are_skipped_and_listed(dataset, tmp_path):
 def test_frozen_backbone_trains_the_head_on_cached_features(small_manifest, tmp_path):
     """The feature route must give the same model as the pixel route: the val loss logged
     during training equals the val loss of evaluating the exported model on pixels."""
-    from toontag.models.lite0 import lite0_imagenet
+    from toontag.models.lite import lite_imagenet
 
     config = TINY.replace(model="efficientnet_lite0", freeze_backbone=True, max_epochs=2)
     run = tmp_path / "frozen"
     report = train(config, data=small_manifest, run=run, progress=False)
     trained = load_trained(run)
-    imagenet = lite0_imagenet().state_dict()
+    imagenet = lite_imagenet("tf_efficientnet_lite0").state_dict()
     assert all(
         torch.equal(v, imagenet[k])
         for k, v in trained.model.backbone.state_dict().items()

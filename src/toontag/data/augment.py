@@ -1,5 +1,7 @@
-"""Batch augmentation on the device (GPU where there is one): flips, small zoom/shift and
-colour jitter suited to flat-shaded cartoon frames. Off by default: the paper uses none."""
+"""Batch augmentation on the device (GPU where there is one), off by default (the paper uses
+none). Two kinds: `flip_crop_batch` flips, shifts and zooms the uint8 batch with one gather
+(cheap enough for CPU training); `affine_batch` resamples the normalised batch (bilinear
+zoom/shift) and jitters colour, suited to flat-shaded cartoon frames but slower on a CPU."""
 
 from __future__ import annotations
 
@@ -7,12 +9,36 @@ import torch
 import torch.nn.functional as F
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def flip_crop_batch(
+    pixels: torch.Tensor, generator: torch.Generator, *, shift: float = 0.1, zoom: float = 0.15
+) -> torch.Tensor:
+    """uint8 (N, H, W, 3) pixels, each image flipped at random, zoomed in by up to `zoom` and
+    shifted by up to `shift` of its size (nearest pixel, edges repeated): one gather."""
+    n, h, w, _ = pixels.shape
+    device = pixels.device
+
+    def draw(low: float, high: float) -> torch.Tensor:
+        return torch.rand(n, 1, generator=generator, device=device) * (high - low) + low
+
+    scale = 1 / draw(1.0, 1 + zoom)  # share of the image the output shows
+    flip = draw(0, 1) < 0.5
+    axes = []
+    for size in (h, w):
+        centre = (size - 1) / 2 + draw(-shift, shift) * size
+        grid = torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2
+        axes.append((centre + grid * scale).round().clamp(0, size - 1).long())
+    rows, cols = axes
+    cols = torch.where(flip, cols.flip(1), cols)
+    batch = torch.arange(n, device=device)[:, None, None]
+    return pixels[batch, rows[:, :, None], cols[:, None, :]]
+
+
+def affine_batch(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Augment a normalised float batch (N, 3, H, W); each image draws its own parameters."""
     n = x.shape[0]
 
     def uniform(low: float, high: float) -> torch.Tensor:
-        return torch.rand(n, generator=generator).to(x.device) * (high - low) + low
+        return torch.rand(n, generator=generator, device=x.device) * (high - low) + low
 
     flip = torch.where(uniform(0, 1) < 0.5, -1.0, 1.0)
     scale = uniform(0.8, 1.0)  # zoom in by up to 25%

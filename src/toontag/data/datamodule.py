@@ -6,6 +6,7 @@ normalises and, when asked, augments them on the device.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,14 +56,72 @@ def keep_batch(batch):
     return batch
 
 
+def to_device(array: np.ndarray, device: torch.device, chunk: int = 1024) -> torch.Tensor:
+    """A (memory-mapped) array copied into device memory a chunk at a time (no host copy of
+    the whole cache)."""
+    out = torch.empty(array.shape, dtype=torch.from_numpy(array[:1]).dtype, device=device)
+    for start in range(0, len(array), chunk):
+        out[start : start + chunk] = torch.from_numpy(
+            np.ascontiguousarray(array[start : start + chunk])
+        )
+    return out
+
+
+class DeviceBatches:
+    """Batches cut from images and targets already in device memory: an index permutation
+    drawn on the device per epoch, one gather per batch, no host work per step. Under DDP each
+    process takes every `world`-th position (evaluation shards disjoint and unpadded; training
+    shards trimmed to equal length)."""
+
+    def __init__(self, images, targets, rows, *, batch_size, shuffle, seed, rank=0, world=1):
+        self.images, self.targets, self.batch_size = images, targets, batch_size
+        self.rows = torch.as_tensor(rows, device=images.device)
+        self.shuffle, self.rank, self.world, self.epoch = shuffle, rank, world, 0
+        self.generator = torch.Generator(images.device).manual_seed(seed)
+
+    def positions(self) -> torch.Tensor:
+        n = len(self.rows)
+        if not self.shuffle:
+            return self.rows[self.rank :: self.world]
+        order = torch.randperm(n, generator=self.generator, device=self.rows.device)
+        share = n // self.world
+        return self.rows[order[self.rank * share : (self.rank + 1) * share]]
+
+    def __len__(self) -> int:
+        share = (
+            len(self.rows) // self.world
+            if self.shuffle
+            else len(range(self.rank, len(self.rows), self.world))
+        )
+        return -(-share // self.batch_size)
+
+    def __iter__(self):
+        rows = self.positions()
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            yield self.images[batch], self.targets[batch]
+
+
 @dataclass(frozen=True)
 class Parts:
-    """Cache rows of each part of the protocol, and how they were made."""
+    """Cache rows of each part of the protocol, and how they were made. `heldout`: train rows
+    of the cross-fitting fold left out of training (empty unless a fold is asked for)."""
 
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
     how: dict
+    heldout: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, int))
+
+
+def fold_mask(sequences: np.ndarray, fold: int, folds: int, seed: int) -> np.ndarray:
+    """Boolean mask of the frames in `fold` of `folds`: whole sequences dealt out in a seeded
+    random order, each fold about 1/`folds` of the frames."""
+    unique, counts = np.unique(sequences, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(unique))
+    before = np.concatenate([[0], np.cumsum(counts[order])[:-1]])
+    which = (before * folds // len(sequences)).astype(int)
+    return np.isin(sequences, unique[order[which == fold]])
 
 
 def make_parts(
@@ -72,28 +131,38 @@ def make_parts(
     val_fraction: float,
     seed: int,
     cache_root: Path | None = None,
+    fold: tuple[int, int] | None = None,
 ) -> Parts:
     """Train/val/test rows. The dataset's own split is kept; validation is held out of train by
     whole sequences unless the dataset has a val split; no split at all gets the paper's 80/20
-    sequence split first. Images that failed to decode are left out everywhere."""
-    splits = np.array([s.split or "" for s in data.samples])
+    sequence split first. `fold` (k, folds) first sets fold k of train's sequences apart for
+    cross-fitting (`Parts.heldout`). Images that failed to decode are left out everywhere."""
+    splits = np.array([s.split or "" for s in data.samples], dtype=object)
     ids = np.array([s.frame_id for s in data.samples])
     how: dict = {"cut_threshold": CUT_THRESHOLD, "seed": seed}
 
-    def held_out(rows: np.ndarray, fraction: float, name: str) -> np.ndarray:
+    def sequences(rows: np.ndarray, name: str) -> np.ndarray:
         paths = [s.path for s in data.samples]
         source = build_cache(paths, size=SOURCE_SIZE, root=cache_root, description="thumbnails")
         seqs = sequence_ids(ids[rows], thumbnails(source.images[rows]))
         how[f"{name}_sequences_total"] = int(seqs.max() + 1) if len(seqs) else 0
-        return hold_out_sequences(seqs, fraction, seed)
+        return seqs
+
+    def held_out(rows: np.ndarray, fraction: float, name: str) -> np.ndarray:
+        return hold_out_sequences(sequences(rows, name), fraction, seed)
 
     if not (splits == "train").any():
         if (splits != "").any():
             raise DataError(f"{data.root}: the dataset has splits but none named 'train'")
         rows = np.arange(len(splits))
         mask = held_out(rows, TEST_FRACTION, "test")
-        splits = np.where(mask, "test", "train")
+        splits = np.where(mask, "test", "train").astype(object)
         how["test"] = f"{TEST_FRACTION:.0%} held out by sequences (no split in the dataset)"
+    if fold is not None:
+        k, folds = fold
+        train_rows = np.flatnonzero(splits == "train")
+        splits[train_rows[fold_mask(sequences(train_rows, "fold"), k, folds, seed)]] = "heldout"
+        how["fold"] = f"fold {k} of {folds} of train's sequences held out (cross-fitting)"
     if (splits == "val").any():
         how["val"] = "the dataset's own val split"
     else:
@@ -102,7 +171,8 @@ def make_parts(
         how["val"] = f"{val_fraction:.0%} of train held out by whole sequences"
     ok = np.zeros(len(splits), bool)
     ok[cache.ok] = True
-    parts = {name: np.flatnonzero((splits == name) & ok) for name in ("train", "val", "test")}
+    names = ("train", "val", "test", "heldout")
+    parts = {name: np.flatnonzero((splits == name) & ok) for name in names}
     how["sizes"] = {name: int(len(rows)) for name, rows in parts.items()}
     return Parts(**parts, how=how)
 
@@ -116,14 +186,23 @@ class ToonDataModule(L.LightningDataModule):
         batch_size: int = 32,
         val_fraction: float = 0.1,
         seed: int = 0,
+        split_seed: int | None = None,
         cache_root: Path | None = None,
+        fold: tuple[int, int] | None = None,
+        train_targets: np.ndarray | None = None,
+        on_device: bool = False,
     ):
+        """`train_targets`: what training fits instead of the labels (a distillation blend);
+        `on_device`: on a GPU, upload the uint8 cache once and cut batches there."""
         super().__init__()
         self.data, self.image_size, self.batch_size = data, tuple(image_size), batch_size
         self.val_fraction, self.seed, self.cache_root = val_fraction, seed, cache_root
+        self.fold, self.train_targets, self.on_device = fold, train_targets, on_device
+        self.split_seed = seed if split_seed is None else split_seed
         self.cache: ImageCache | None = None
         self.parts: Parts | None = None
         self.features: np.ndarray | None = None  # set when a frozen backbone's output is cached
+        self.device_arrays: dict | None = None  # images and targets in GPU memory
 
     def _cache(self) -> ImageCache:
         return build_cache(
@@ -141,8 +220,9 @@ class ToonDataModule(L.LightningDataModule):
             self.data,
             self.cache,
             val_fraction=self.val_fraction,
-            seed=self.seed,
+            seed=self.split_seed,
             cache_root=self.cache_root,
+            fold=self.fold,
         )
         if len(self.parts.train) == 0 or len(self.parts.val) == 0:
             raise DataError(f"{self.data.root}: too few readable images to train and validate")
@@ -156,9 +236,37 @@ class ToonDataModule(L.LightningDataModule):
             for row, reason in sorted(self.cache.failed.items())
         ]
 
-    def loader(self, rows: np.ndarray, *, shuffle: bool) -> DataLoader:
+    def gpu(self) -> torch.device | None:
+        """The GPU batches are cut on, when asked for and training runs on one."""
+        if not self.on_device:
+            return None
+        device = getattr(getattr(self.trainer, "strategy", None), "root_device", None)
+        return device if device is not None and device.type == "cuda" else None
+
+    def loader(self, rows: np.ndarray, *, shuffle: bool, train: bool = False):
         inputs = self.cache.images if self.features is None else self.features
-        dataset = CachedImages(inputs, self.data.targets, rows)
+        targets = self.data.targets
+        if train and self.train_targets is not None:
+            targets = self.train_targets
+        device = self.gpu()
+        if device is not None:
+            if self.device_arrays is None:  # once: all rows, so every part indexes into it
+                self.device_arrays = {"images": to_device(inputs, device)}
+            key = "train_targets" if targets is not self.data.targets else "targets"
+            if key not in self.device_arrays:
+                self.device_arrays[key] = torch.from_numpy(targets).to(device)
+            trainer = self.trainer
+            return DeviceBatches(
+                self.device_arrays["images"],
+                self.device_arrays[key],
+                rows,
+                batch_size=self.batch_size,
+                shuffle=shuffle,
+                seed=self.seed,
+                rank=trainer.global_rank,
+                world=trainer.world_size,
+            )
+        dataset = CachedImages(inputs, targets, rows)
         sampler = self.shard(dataset, shuffle=shuffle)
         return DataLoader(
             dataset,
@@ -185,7 +293,7 @@ class ToonDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self.loader(self.parts.train, shuffle=True)
+        return self.loader(self.parts.train, shuffle=True, train=True)
 
     def val_dataloader(self) -> DataLoader:
         return self.loader(self.parts.val, shuffle=False)

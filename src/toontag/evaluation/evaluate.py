@@ -58,7 +58,12 @@ def evaluate_run(
     cache = build_cache([s.path for s in dataset.samples], size=trained.image_size, root=cache_root)
     cfg = trained.config
     rows = split_rows(
-        dataset, cache, split, val_fraction=cfg.val_fraction, seed=cfg.seed, cache_root=cache_root
+        dataset,
+        cache,
+        split,
+        val_fraction=cfg.val_fraction,
+        seed=cfg.data_seed,
+        cache_root=cache_root,
     )
     if len(rows) == 0:
         raise DataError(f"{data}: split {split!r} has no readable images")
@@ -85,7 +90,9 @@ def evaluate_run(
     }
     write_json(run / f"metrics-{split}.json", metrics)
     write_text(run / f"metrics-{split}.md", metrics_markdown(metrics, f"{cfg.model} on {split}"))
-    write_text(run / f"predictions-{split}.csv", _predictions_csv(dataset, rows, probs))
+    write_text(
+        run / f"predictions-{split}.csv", predictions_csv(dataset, rows, probs, trained.classes)
+    )
     return metrics
 
 
@@ -101,10 +108,12 @@ def read_predictions(path: Path) -> tuple[list[str], list[set[str]], list[str], 
     return [r["path"] for r in rows], labels, classes, probs
 
 
-def _predictions_csv(dataset, rows: np.ndarray, probs: np.ndarray) -> str:
+def predictions_csv(dataset, rows: np.ndarray, probs: np.ndarray, classes) -> str:
+    """Per image: path, given labels and one probability column per class, named in the
+    order of `classes`, the model's order that `probs` columns come in."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["path", "labels", *(f"p_{c}" for c in dataset.classes)])
+    writer.writerow(["path", "labels", *(f"p_{c}" for c in classes)])
     for row, p in zip(rows, probs, strict=True):
         sample = dataset.samples[row]
         writer.writerow([sample.path, ";".join(sample.labels), *(f"{v:.5f}" for v in p)])

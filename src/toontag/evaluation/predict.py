@@ -21,11 +21,17 @@ def predict_arrays(
     *,
     batch_size: int = 64,
     description: str = "predicting",
+    flip: bool = False,
 ) -> np.ndarray:
-    """Sigmoid probabilities (N, C) for uint8 (N, H, W, 3) `images` (or the given rows)."""
+    """Sigmoid probabilities (N, C) for uint8 (N, H, W, 3) `images` (or the given rows);
+    `flip`: test-time augmentation, the mean over each image and its mirror image."""
     model.eval()
+
+    def with_flip(pixels):
+        return (model.probabilities(pixels) + model.probabilities(pixels.flip(2))) / 2
+
     return map_batches(
-        model.probabilities,
+        with_flip if flip else model.probabilities,
         images,
         rows,
         device=next(model.parameters()).device,

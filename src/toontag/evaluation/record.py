@@ -13,9 +13,19 @@ from pathlib import Path
 
 from toontag.io import write_json, write_text
 
+LAUNCH_FILE = "TOONTAG_LAUNCH"  # env: the launch record of a copied tree (no .git there)
+
 
 def git_commit(cwd: Path | None = None) -> str:
-    """HEAD's hash, with '+dirty' when code in the work tree has uncommitted changes."""
+    """HEAD's hash, with '+dirty' when code in the work tree has uncommitted changes. A tree
+    copied to another machine has no ``.git``: there the commit comes from the launch record
+    (``$TOONTAG_LAUNCH``, written by ``benchmarks/gpu_launch.sh`` before the copy), never typed."""
+    launch = os.environ.get(LAUNCH_FILE)
+    if launch:
+        import json
+
+        record = json.loads(Path(launch).read_text())
+        return record["commit"] + ("" if record["clean"] else "+dirty")
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
@@ -54,7 +64,7 @@ def write_result(path: Path, payload: dict, markdown: str, *, wall_seconds: floa
     """`path`.json and `path`.md, each stamped with command, commit, machine and time."""
     stamp = {
         "command": shlex.join(sys.argv),
-        "git_commit": git_commit(Path(path).parent),
+        "git_commit": git_commit(Path(__file__).parent),  # the code that computed it
         "machine": machine(),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_seconds": round(wall_seconds, 1),

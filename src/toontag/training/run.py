@@ -17,18 +17,25 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    EMAWeightAveraging,
+    ModelCheckpoint,
+    RichProgressBar,
+)
 from lightning.pytorch.loggers import CSVLogger
 
 from toontag.config import TrainConfig
 from toontag.data.datamodule import ToonDataModule
 from toontag.data.dataset import load_dataset
 from toontag.errors import RunError
+from toontag.evaluation.evaluate import predictions_csv
 from toontag.evaluation.predict import predict_arrays
 from toontag.evaluation.thresholds import tune_thresholds
-from toontag.io import write_json
+from toontag.io import write_json, write_text
 from toontag.models import resolve_model
 from toontag.models.inference import default_device, map_batches
+from toontag.training.distill import distillation_targets
 from toontag.training.module import VAL_F1, VAL_LOSS, ToonTagModule
 from toontag.training.rundir import (
     BEST,
@@ -51,6 +58,7 @@ def accelerator_settings(config: TrainConfig) -> dict:
         "precision": precision,
         "devices": config.devices,
         "strategy": config.strategy,
+        "benchmark": on_gpu,  # cuDNN picks the fastest kernels for the fixed input size
     }
 
 
@@ -99,12 +107,15 @@ def make_trainer(
         save_last=True,
         enable_version_counter=False,
     )
-    stop = EarlyStopping(VAL_LOSS, mode="min", patience=config.early_stop_patience)
     extra = [RichProgressBar()] if progress else []
+    if config.schedule == "plateau":  # the paper's; a cosine schedule runs its whole length
+        extra.append(EarlyStopping(VAL_LOSS, mode="min", patience=config.early_stop_patience))
+    if config.ema_decay:  # validated and checkpointed with the averaged weights
+        extra.append(EMAWeightAveraging(decay=config.ema_decay))
     trainer = L.Trainer(
         max_epochs=config.max_epochs,
         logger=csv_logger(run),
-        callbacks=[best, stop, *extra, *(callbacks or [])],
+        callbacks=[best, *extra, *(callbacks or [])],
         enable_progress_bar=progress,
         enable_model_summary=False,
         log_every_n_steps=50,
@@ -172,10 +183,17 @@ def train(
         batch_size=config.batch_size,
         val_fraction=config.val_fraction,
         seed=config.seed,
+        split_seed=config.data_seed,
         cache_root=cache_root,
+        fold=None if config.fold is None else (config.fold, config.folds),
+        on_device=config.data_on_device,
     )
     dm.prepare_data()
     dm.setup("fit")
+    if config.soft_labels:
+        dm.train_targets = distillation_targets(
+            dataset, dm.parts.train, Path(config.soft_labels), config.distill_weight
+        )
     run.mkdir(parents=True, exist_ok=True)
     if not resume:
         config.save(run / CONFIG)
@@ -235,5 +253,19 @@ def train(
         "skipped_images": dm.skipped,
         "resumed": resume,
     }
+    if config.fold is not None:  # the held-out fold and test, by a model that never saw them
+        write_fold_predictions(run, module, dm)
     write_json(run / "report.json", report)
     return report
+
+
+def write_fold_predictions(run: Path, module: ToonTagModule, dm: ToonDataModule) -> None:
+    """``predictions-heldout.csv`` and ``predictions-test.csv`` of a cross-fitting run."""
+    model = module.model.to(default_device()).eval()
+    for part in ("heldout", "test"):
+        rows = getattr(dm.parts, part)
+        probs = predict_arrays(model, dm.cache.images, rows, description=f"predicting {part}")
+        write_text(
+            run / f"predictions-{part}.csv", predictions_csv(dm.data, rows, probs, dm.data.classes)
+        )
+    module.model.cpu()
