@@ -69,9 +69,9 @@ class ToonTagModule(L.LightningModule):
         x = self.model.normalize(pixels)
         if augment == "affine":
             x = affine_batch(x, self.rng(x.device))
-        if x.is_cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, targets
+        # Channels-last on GPU and CPU alike (oneDNN: Lite0 at 112x192 trains at 29 img/s on
+        # 2 cores against 24 channels-first).
+        return x.contiguous(memory_format=torch.channels_last), targets
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.head(x) if self.on_features else self.model(x)

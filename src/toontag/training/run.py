@@ -204,8 +204,7 @@ def train(
     if module.caches_features:
         dm.features = backbone_features(module, dm)
         module.on_features = True
-    if torch.cuda.is_available():
-        module = module.to(memory_format=torch.channels_last)
+    module = module.to(memory_format=torch.channels_last)  # GPU and CPU (see the module)
     trainer, best = make_trainer(config, run, progress=progress, callbacks=callbacks)
     fit_start = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=last if resume else None)

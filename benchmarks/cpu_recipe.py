@@ -1,0 +1,111 @@
+"""Issue 13 part 2: a CPU recipe for one model trained in <= 30 minutes on 2 cores, its levers
+measured one at a time on the validation split; test only for the row kept.
+
+    python benchmarks/cpu_recipe.py --rows ROW [ROW ...]      # train rows (val figures)
+    python benchmarks/cpu_recipe.py --test ROW                 # the kept row, on test, once
+
+Rows train in runs/cpu-recipe/<row>/ (a finished row is read back). Writes
+results/cpu-recipe.{md,json}; each row keeps the commit and time of the run that trained it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from toontag.config import TrainConfig, parse_settings
+from toontag.evaluation.evaluate import evaluate_run
+from toontag.evaluation.record import git_commit, machine, write_result
+from toontag.training.run import train
+
+BASE = [
+    "model=efficientnet_lite0", "image_size=112x192", "batch_size=32", "max_epochs=20",
+    "max_minutes=27", "optimizer=adamw", "lr=5e-4", "weight_decay=0.05", "schedule=cosine",
+    "warmup_epochs=0.2", "augment=flip_crop", "tune_thresholds=false",
+]  # fmt: skip
+ROWS = {  # row -> (what it changes, settings on top of BASE)
+    "cosine-flipcrop": ("AdamW 5e-4, cosine over 27 min, flip_crop, channels-last", []),
+    "distill": ("+ distillation from Lite0 out-of-fold probabilities (weight 0.5)",
+                ["soft_labels=results/oof-lite0.csv", "distill_weight=0.5"]),
+    "distill-96x160": ("+ distillation, 96x160 input (more epochs in the budget)",
+                       ["soft_labels=results/oof-lite0.csv", "distill_weight=0.5",
+                        "image_size=96x160"]),
+    "label-smoothing": ("+ label smoothing 0.1", ["label_smoothing=0.1"]),
+    "ema": ("+ EMA of weights (0.999)", ["ema_decay=0.999"]),
+}  # fmt: skip
+RESULT = Path("results/cpu-recipe.json")
+
+
+def run_row(name: str, data: Path, runs: Path) -> dict:
+    run = runs / name
+    if not (run / "report.json").is_file():
+        config = TrainConfig().replace(**parse_settings(BASE + ROWS[name][1]))
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        train(config, data=data, run=run, progress=False)
+        (run / "provenance.json").write_text(json.dumps({
+            "command": shlex.join(sys.argv), "git_commit": git_commit(Path(__file__).parent),
+            "machine": machine(), "started": started,
+        }))  # fmt: skip
+    report = json.loads((run / "report.json").read_text())
+    return {
+        "row": name,
+        "changes": ROWS[name][0],
+        "settings": BASE + ROWS[name][1],
+        "val_f1_micro": report["val_metrics"]["f1_micro"],
+        "minutes": round(report["total_seconds"] / 60, 1),
+        "epochs": report["epochs_run"],
+        "train_images_per_s": report["train_images_per_s"],
+        "provenance": json.loads((run / "provenance.json").read_text()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", nargs="*", default=[], choices=list(ROWS))
+    parser.add_argument("--test", choices=list(ROWS))
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/kral_sakir"))
+    parser.add_argument("--runs", type=Path, default=Path("runs/cpu-recipe"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    done = {"rows": {}}
+    if RESULT.is_file():  # the rows and test of earlier runs, without that file's own stamp
+        earlier = json.loads(RESULT.read_text())
+        done = {k: earlier[k] for k in ("rows", "kept") if k in earlier}
+    for name in args.rows:
+        done["rows"][name] = run_row(name, args.data, args.runs)
+        print(json.dumps(done["rows"][name]), flush=True)
+    if args.test:
+        m = evaluate_run(args.runs / args.test, data=args.data, split="test")
+        done["kept"] = {"row": args.test, "test_f1_micro": m["f1_micro"],
+                        "ci95": m["ci95"]["f1_micro"], "tested": datetime.now(UTC).isoformat(),
+                        "git_commit": git_commit(Path(__file__).parent)}  # fmt: skip
+    rows = done["rows"].values()
+    kept = done.get("kept", {})
+    lines = [
+        "# A CPU recipe: one EfficientNet-Lite0, <= 30 minutes on 2 cores",
+        "",
+        "Levers measured on the validation split (10% of train by sequences); the test split "
+        "only for the row kept. Every row: " + ", ".join(BASE) + ".",
+        "",
+        "| row | changes | val micro-F1 | epochs | minutes | img/s | test micro-F1 |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {r['row']} | {r['changes']} | {r['val_f1_micro']:.4f} | {r['epochs']} | "
+            f"{r['minutes']} | {r['train_images_per_s']} | "
+            + (f"**{kept['test_f1_micro']:.4f}** [{kept['ci95'][0]:.4f}, {kept['ci95'][1]:.4f}]"
+               if kept.get("row") == r["row"] else "not tested (not kept)")
+            + " |"
+            for r in rows
+        ),
+    ]  # fmt: skip
+    write_result(RESULT.with_suffix(""), done, "\n".join(lines),
+                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
