@@ -124,7 +124,8 @@ class ToonTagModule(L.LightningModule):
 
 class CosineBudget:
     """Learning-rate factor: linear warm-up, then cosine to zero as training progresses, where
-    progress is the larger of steps done / all steps and seconds spent / the time budget. A
+    progress is the larger of the steps after warm-up done / all of them and the seconds spent
+    / the time budget. A
     time-capped run thus still anneals fully before the cap stops it (the schedule then
     depends on the machine's speed, which the run's report records)."""
 
@@ -137,7 +138,7 @@ class CosineBudget:
 
         if self.start is None:
             self.start = time.monotonic()
-        done = step / self.total
+        done = (step - self.warmup) / max(1.0, self.total - self.warmup)
         if self.seconds:
             # 95% of the budget, so the last steps before the cap run at a near-zero rate.
             done = max(done, (time.monotonic() - self.start) / (0.95 * self.seconds))
