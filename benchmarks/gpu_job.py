@@ -33,10 +33,11 @@ import numpy as np
 from toontag.data.cache import build_cache
 from toontag.data.dataset import load_dataset
 from toontag.data.split import SOURCE_SIZE
-from toontag.evaluation.evaluate import split_rows
+from toontag.evaluation.evaluate import predictions_csv, split_rows
 from toontag.evaluation.metrics import multilabel_metrics
 from toontag.evaluation.predict import predict_arrays
 from toontag.evaluation.record import git_commit, machine, write_result
+from toontag.io import write_text
 from toontag.models.inference import default_device
 from toontag.training.rundir import load_trained
 
@@ -170,9 +171,11 @@ def headline(args, started: float) -> None:
         for n in members
         for flip in {False, best["flip"]}
     }
-    chosen = multilabel_metrics(
-        y["test"], mean_probs(test, members, best["flip"]), first.classes, THRESHOLD
-    )
+    declared_probs = mean_probs(test, members, best["flip"])
+    chosen = multilabel_metrics(y["test"], declared_probs, first.classes, THRESHOLD)
+    # Test probabilities kept (in the runs tarball), so later audits can score this model.
+    write_text(args.runs / "predictions-test-declared.csv",
+               predictions_csv(dataset, rows["test"], declared_probs, first.classes))  # fmt: skip
     singles = {}  # each model alone, no flip: rows of their own, not used for the choice
     for n in names:
         p = (
@@ -181,6 +184,8 @@ def headline(args, started: float) -> None:
             else predict_arrays(models[n].model, cache.images, rows["test"])
         )
         m = multilabel_metrics(y["test"], p, first.classes, THRESHOLD)
+        write_text(args.runs / f"predictions-test-{n}.csv",
+                   predictions_csv(dataset, rows["test"], p, first.classes))  # fmt: skip
         singles[n] = {"f1_micro": m["f1_micro"], "ci95": m["ci95"]["f1_micro"]}
     reports = {n: json.loads((args.runs / n / "report.json").read_text()) for n in names}
     configs = {n: json.loads((args.runs / n / "config.json").read_text()) for n in names}
@@ -310,7 +315,7 @@ def main() -> None:
             if (
                 path.is_file()
                 and path.suffix in {".json", ".log", ".csv"}
-                and "predictions" not in path.name
+                and ("predictions" not in path.name or path.parent == args.runs)
             ):
                 tar.add(path, arcname=path.relative_to(args.runs))
     log(f"done in {time.perf_counter() - started:.0f} s")

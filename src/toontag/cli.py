@@ -132,6 +132,51 @@ def data_audit(
     out.print(f"written: {path}, .json and .png")
 
 
+@data_app.command("suspects")
+def data_suspects(
+    data: DataArg,
+    oof: Annotated[Path, typer.Option(help="Out-of-fold predictions CSV (path, labels, p_*).")],
+    predictions: Annotated[
+        list[Path] | None,
+        typer.Option(help="A model's predictions-test.csv to score without the suspects."),
+    ] = None,
+    twins: Annotated[bool, typer.Option(help="Check against the split audit's twins.")] = True,
+    results: Annotated[Path, typer.Option(help="Where the result files go.")] = Path("results"),
+    cache: CacheOpt = None,
+) -> None:
+    """Frames whose labels disagree most with out-of-fold predictions (confident learning),
+    as a CSV to review and a contact sheet."""
+    import time
+
+    from toontag.data.audit import audit_split
+    from toontag.data.dataset import load_dataset
+    from toontag.evaluation.suspects import publish_suspects
+
+    started = time.perf_counter()
+    dataset = load_dataset(data)
+    audit = audit_split(dataset, cache_root=cache) if twins else None
+    path = publish_suspects(dataset, oof, predictions or [], results, audit=audit,
+                            seconds=time.perf_counter() - started)  # fmt: skip
+    out.print(f"written: {path}, .json, .csv and .png")
+
+
+@data_app.command("correct")
+def data_correct(
+    data: DataArg,
+    reviewed: Annotated[
+        Path, typer.Argument(help="suspects.csv with its corrected column filled.")
+    ],
+    manifest: Annotated[Path, typer.Option("--out", help="The corrected manifest to write.")],
+) -> None:
+    """A manifest of the whole dataset with a reviewer's corrections applied (train on it)."""
+    from toontag.data.dataset import load_dataset
+    from toontag.evaluation.suspects import corrected_manifest
+    from toontag.io import write_text
+
+    write_text(manifest, corrected_manifest(load_dataset(data), reviewed))
+    out.print(f"written: {manifest}")
+
+
 @app.command()
 def models() -> None:
     """List the model names toontag knows (any timm model name works too)."""
