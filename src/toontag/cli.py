@@ -478,7 +478,8 @@ def benchmark(
             f1 = f"  test micro-F1 {at_half:.4f} at 0.5, {tuned:.4f} at tuned thresholds"
         out.print(f"{name:28s} {r['status']}{f1}")
     seconds = time.perf_counter() - started
-    path = publish(spec, spec.protocols[protocol], found, results, seconds=seconds, note=note)
+    path = publish(spec, spec.protocols[protocol], found, results, seconds=seconds, note=note,
+                   rendered=report_only)  # fmt: skip
     out.print(f"written: {path} and .json")
 
 

@@ -157,6 +157,7 @@ def publish(
     *,
     seconds: float,
     note: str | None = None,
+    rendered: bool = False,
 ) -> Path:
     """Write ``<out>/benchmark-<protocol>.json`` and ``.md``; returns the Markdown path."""
     done = [r for r in results.values() if r["status"] == DONE]
@@ -193,6 +194,10 @@ def publish(
         "## What the comparisons show",
         "",
         *(comparison_line(c, results, paper_f1) for c in suite.comparisons),
+        "",
+        "## Who computed each row",
+        "",
+        *provenance_table(results),
     ]
     path = Path(out) / f"benchmark-{protocol.name}"
     payload = {
@@ -200,5 +205,22 @@ def publish(
         "protocol": {"name": protocol.name, "summary": protocol.summary},
         "rows": list(results.values()),
     }
-    write_result(path, payload, "\n".join(lines), wall_seconds=seconds)
+    write_result(path, payload, "\n".join(lines), wall_seconds=seconds, rendered=rendered)
     return path.with_suffix(".md")
+
+
+def provenance_table(results: dict[str, dict]) -> list[str]:
+    """Each finished row's own record of who computed it; rows written before rows kept one
+    say so rather than borrowing this file's stamp."""
+    lines = ["| row | device | commit | command | finished |", "|---|---|---|---|---|"]
+    for name, r in results.items():
+        if r["status"] != DONE:
+            continue
+        p = r.get("provenance") or {}
+        commit = p.get("git_commit") or r.get("code") or "not recorded"
+        lines.append(
+            f"| {name} | {r['training']['device']} | `{commit}` | "
+            f"{'`' + p['command'] + '`' if p.get('command') else 'not recorded'} | "
+            f"{p.get('finished', 'not recorded')} |"
+        )
+    return lines

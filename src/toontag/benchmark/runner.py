@@ -15,7 +15,7 @@ from toontag.benchmark.suite import Protocol, Row, Suite
 from toontag.config import TrainConfig
 from toontag.errors import RunError
 from toontag.evaluation.evaluate import evaluate_run
-from toontag.evaluation.record import git_commit
+from toontag.evaluation.record import provenance
 from toontag.io import write_json
 from toontag.models import pretrained_unavailable
 from toontag.training.run import train
@@ -102,7 +102,7 @@ def run_row(
     result |= {
         "status": DONE,
         "run": str(run),
-        "code": git_commit(Path(__file__).parent),  # the commit that evaluated the row
+        "provenance": provenance(),  # who trained and evaluated the row: command, commit, machine
         "training": report,
         "parameters": sum(p.numel() for p in model.parameters()),
         "val": _summary(metrics["val"]),

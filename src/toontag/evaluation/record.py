@@ -60,19 +60,34 @@ def machine() -> dict:
     return info
 
 
-def write_result(path: Path, payload: dict, markdown: str, *, wall_seconds: float) -> None:
-    """`path`.json and `path`.md, each stamped with command, commit, machine and time."""
-    stamp = {
+def provenance() -> dict:
+    """Who computes a figure now: the command, the code's commit, the machine and the time."""
+    return {
         "command": shlex.join(sys.argv),
         "git_commit": git_commit(Path(__file__).parent),  # the code that computed it
         "machine": machine(),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "wall_seconds": round(wall_seconds, 1),
     }
+
+
+def write_result(
+    path: Path, payload: dict, markdown: str, *, wall_seconds: float, rendered: bool = False
+) -> None:
+    """`path`.json and `path`.md, each stamped with command, commit, machine and time.
+    `rendered`: the figures were computed elsewhere (each carries its own provenance in the
+    payload) and this run only re-rendered them; the stamp says so."""
+    stamp = {**provenance(), "wall_seconds": round(wall_seconds, 1)}
+    if rendered:
+        stamp["rendered_only"] = True
     write_json(Path(path).with_suffix(".json"), {**stamp, **payload})
     m = stamp["machine"]
+    role = (
+        "Re-rendered (figures computed by the runs named in the file) by"
+        if rendered
+        else "Computed by"
+    )
     footer = (
-        f"\n---\nCommand: `{stamp['command']}`  \nCommit: `{stamp['git_commit']}`  \n"
+        f"\n---\n{role}: `{stamp['command']}`  \nCommit: `{stamp['git_commit']}`  \n"
         f"Machine: {m.get('gpu') or m['processor']}, {m['cpu_cores']} cores, "
         f"torch {m['torch']} ({m['torch_threads']} threads)  \n"
         f"Finished: {stamp['finished']}, wall time {stamp['wall_seconds']} s\n"
