@@ -98,6 +98,26 @@ def test_rows_run_once_and_publish_beside_the_paper(suite, small_manifest, tmp_p
     assert "densenet vs cnn" in md and "not measured under this protocol" in md
     payload = json.loads((out / "benchmark-tiny.json").read_text())
     assert payload["git_commit"] and payload["rows"][0]["name"] == "cnn"
+    assert "rendered_only" not in payload and "\nComputed by: `" in md
+
+
+def test_a_re_rendered_file_keeps_each_rows_own_provenance(suite, small_manifest, tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    protocol = suite.protocols["tiny"]
+    results = run_suite(suite, protocol, data=small_manifest, runs=runs, only=["cnn"],
+                        progress=False)  # fmt: skip
+    trained = results["cnn"]["provenance"]
+    assert trained["git_commit"] and trained["machine"]["cpu_cores"] and trained["finished"]
+    # A row recorded before rows kept their provenance (as the H100 rows were).
+    legacy = {**results["cnn"], "name": "legacy"}
+    del legacy["provenance"]
+    read_back = run_suite(suite, protocol, data=small_manifest, runs=runs, train_missing=False)
+    md = publish(suite, protocol, {**read_back, "legacy": legacy}, out, seconds=0.0,
+                 rendered=True).read_text()  # fmt: skip
+    assert f"| cnn | {results['cnn']['training']['device']} | `{trained['git_commit']}` |" in md
+    assert "| legacy | " in md and "`not recorded` | not recorded | not recorded |" in md
+    assert "\nRe-rendered (figures computed by the runs named in the file) by: `" in md
+    assert json.loads((out / "benchmark-tiny.json").read_text())["rendered_only"] is True
 
 
 def test_a_changed_declaration_refuses_the_old_run_directory(suite, small_manifest, tmp_path):

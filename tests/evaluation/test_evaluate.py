@@ -1,0 +1,32 @@
+import shutil
+
+import pytest
+
+from toontag.config import TrainConfig
+from toontag.evaluation.evaluate import evaluate_run, read_predictions
+from toontag.evaluation.predict import predict_files
+from toontag.training.run import train
+from toontag.training.rundir import load_trained
+
+
+def test_prediction_columns_follow_the_model_not_the_data(kral_sakir, small_manifest, tmp_path):
+    """Trained on the folder layout (classes in the paper's order), evaluated on a manifest
+    (classes sorted): every probability column must hold the class its header names."""
+    folder = tmp_path / "folder"
+    for split in ("train", "test"):
+        for path in sorted((kral_sakir / split).rglob("*.jpg"))[::60]:
+            target = folder / path.relative_to(kral_sakir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+    run = tmp_path / "run"
+    config = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=1, lr=1e-3)
+    train(config, data=folder, run=run, progress=False)
+    trained = load_trained(run)
+    assert list(trained.classes) == ["kral_sakir", "remzi", "fil_necati", "canan"]
+
+    evaluate_run(run, data=small_manifest, split="test", resamples=10)
+    paths, _, classes, probs = read_predictions(run / "predictions-test.csv")
+    direct = predict_files(trained, [paths[0], paths[1]])
+    for i in (0, 1):
+        for c, p in zip(classes, probs[i], strict=True):
+            assert p == pytest.approx(direct[i]["probabilities"][c], abs=1e-3)
