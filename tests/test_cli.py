@@ -49,6 +49,14 @@ def test_data_stats_prints_the_papers_tables(monkeypatch, capsys, kral_sakir, tm
         ),
         (["evaluate", "{tmp}", "--data", "{data}"], "not a finished toontag run"),
         (["train", "--resume", "{tmp}", "--data", "{data}"], "nothing to resume"),
+        (
+            ["train", "--data", "{data}", "--out", "{tmp}/r", "--preset", "quick"],
+            "unknown preset 'quick'; known: paper, fast",
+        ),
+        (
+            ["train", "--data", "{data}", "--out", "{tmp}/r", "--set", "lr=fast"],
+            "--set 'lr=fast': 'fast' is not a valid float",
+        ),
     ],
 )
 def test_errors_are_one_line_and_exit_1(
@@ -78,8 +86,19 @@ def test_train_evaluate_predict_end_to_end(monkeypatch, capsys, small_manifest, 
         "--epochs",
         "1",
         "--no-pretrained",
+        "--preset",
+        "fast",
+        "--lr",
+        "1e-3",
     )
     assert code == 0 and "trained" in out
+    config = json.loads((run / "config.json").read_text())  # the preset, then the options
+    assert (config["optimizer"], config["schedule"], config["augment"]) == (
+        "adamw",
+        "cosine",
+        "flip_crop",
+    )
+    assert (config["lr"], config["max_epochs"], config["dropout"]) == (1e-3, 1, 0.1)
     code, out, _ = run_cli(
         monkeypatch, capsys, "evaluate", run, "--data", small_manifest, "--resamples", "20"
     )

@@ -190,22 +190,34 @@ def models() -> None:
 def train(
     data: Annotated[Path | None, typer.Option(help="Dataset folder or CSV manifest.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory to create.")] = None,
+    preset: Annotated[
+        str, typer.Option(help="Named recipe: paper (the default) or fast (see config.py).")
+    ] = "paper",
     model: Annotated[
-        str, typer.Option(help="baseline, a paper backbone or a timm name.")
-    ] = "efficientnet_lite0",
+        str | None,
+        typer.Option(help="baseline, a paper backbone or a timm name; default efficientnet_lite0."),
+    ] = None,
     pretrained: Annotated[bool, typer.Option(help="Start from ImageNet weights.")] = True,
     weights: Annotated[Path | None, typer.Option(help="Local backbone checkpoint.")] = None,
     freeze_backbone: Annotated[bool, typer.Option(help="Train the head only.")] = False,
-    image_size: Annotated[str, typer.Option(help="HEIGHTxWIDTH, or one number.")] = "224x224",
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 50,
-    batch_size: Annotated[int, typer.Option()] = 32,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-4,
-    dropout: Annotated[float, typer.Option(help="Head dropout.")] = 0.1,
+    image_size: Annotated[
+        str | None, typer.Option(help="HEIGHTxWIDTH, or one number; default 224x224.")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Maximum epochs; default the preset's (paper: 50).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Default 32.")] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Learning rate; default the preset's (paper: 1e-4).")
+    ] = None,
+    dropout: Annotated[float | None, typer.Option(help="Head dropout; default 0.1.")] = None,
     conv_layers: Annotated[int, typer.Option(help="Baseline conv layers: 4, or 2 (Table 6).")] = 4,
-    augment: Annotated[bool, typer.Option(help="Flip, zoom and colour jitter.")] = False,
+    augment: Annotated[
+        bool | None, typer.Option(help="Flip, zoom and colour jitter; default the preset's.")
+    ] = None,
     tune_thresholds: Annotated[
-        bool, typer.Option(help="Per-class thresholds tuned on validation (else 0.5).")
-    ] = True,
+        bool | None, typer.Option(help="Per-class thresholds tuned on validation (else 0.5).")
+    ] = None,
     val_fraction: Annotated[float, typer.Option(help="Train share held out by sequence.")] = 0.1,
     seed: Annotated[int, typer.Option()] = 0,
     devices: Annotated[int, typer.Option(help="Devices (processes on CPU).")] = 1,
@@ -221,8 +233,10 @@ def train(
     ] = None,
     cache: CacheOpt = None,
 ) -> None:
-    """Train a model with the paper's recipe (Adam, BCE, ReduceLROnPlateau, EarlyStopping)."""
-    from toontag.config import TrainConfig, parse_settings
+    """Train a model with the paper's recipe (Adam, BCE, ReduceLROnPlateau, EarlyStopping) or
+    another preset; options and --set change single fields of it."""
+    from toontag.config import parse_settings
+    from toontag.config import preset as named_preset
     from toontag.training.run import train as train_run
 
     if resume is not None:
@@ -236,24 +250,31 @@ def train(
         if conv_layers not in (2, 4):
             raise typer.BadParameter("--conv-layers is 4 (the paper's CNN) or 2 (its ablation)")
         run_dir = out_dir
-        config = TrainConfig(
-            model=model,
-            pretrained=pretrained,
-            weights=str(weights) if weights else None,
-            freeze_backbone=freeze_backbone,
-            image_size=parse_size(image_size),
-            max_epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            dropout=dropout,
-            conv_channels=(16, 32, 64, 64)[:conv_layers],
-            augment=augment,
-            tune_thresholds=tune_thresholds,
-            val_fraction=val_fraction,
-            seed=seed,
-            devices=devices,
-            strategy=strategy,
-        ).replace(**parse_settings(settings or []))
+        given = {
+            "model": model,
+            "image_size": parse_size(image_size) if image_size else None,
+            "max_epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "dropout": dropout,
+            "augment": augment,
+            "tune_thresholds": tune_thresholds,
+        }
+        config = (
+            named_preset(preset)
+            .replace(
+                pretrained=pretrained,
+                weights=str(weights) if weights else None,
+                freeze_backbone=freeze_backbone,
+                conv_channels=(16, 32, 64, 64)[:conv_layers],
+                val_fraction=val_fraction,
+                seed=seed,
+                devices=devices,
+                strategy=strategy,
+                **{k: v for k, v in given.items() if v is not None},
+            )
+            .replace(**parse_settings(settings or []))
+        )
     report = train_run(config, data=data, run=run_dir, resume=resume is not None, cache_root=cache)
     if report:
         out.print(

@@ -107,6 +107,32 @@ class TrainConfig:
             raise RunError(f"{path}: cannot read the run's config ({e})") from e
 
 
+# Named recipes. "paper" is the paper's (the default, and the paper suite's); "fast" is what
+# issue 13 measured to train well within a budget (results/cpu-recipe.md on 2 CPU cores at
+# 112x192, results/beat-paper-gpu.md on a GPU at 180x320): AdamW, warm-up then a cosine over
+# the epochs or `max_minutes`, flips/shifts/zooms on the uint8 batch, decisions at 0.5.
+PRESETS = {
+    "paper": {},
+    "fast": {
+        "optimizer": "adamw",
+        "lr": 5e-4,
+        "weight_decay": 0.05,
+        "schedule": "cosine",
+        "warmup_epochs": 0.2,
+        "augment": "flip_crop",
+        "tune_thresholds": False,
+        "max_epochs": 20,
+    },
+}
+
+
+def preset(name: str) -> TrainConfig:
+    """The recipe named `name` (see `PRESETS`)."""
+    if name not in PRESETS:
+        raise RunError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return TrainConfig(**PRESETS[name])
+
+
 CHOICES = {
     "augment": ("none", "flip_crop", "affine"),
     "optimizer": ("adam", "adamw"),
