@@ -89,6 +89,13 @@ def parse_combination(name: str, classes: tuple[str, ...]) -> tuple[str, ...] | 
     return tuple(c for c in classes if c in names)
 
 
+def listed_path(root: Path, text: str) -> Path:
+    """The resolved file a listing (a predictions CSV, an out-of-fold file) names: an absolute
+    path, one relative to the working directory, or one relative to the dataset's root."""
+    path = Path(text)
+    return (path if path.is_absolute() or path.exists() else Path(root) / path).resolve()
+
+
 def load_dataset(source: Path | str) -> LabelledData:
     """Read a folder tree or a CSV manifest; raises `DataError` naming what is wrong."""
     source = Path(source)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toontag.data.dataset import LabelledData
+from toontag.data.dataset import LabelledData, listed_path
 from toontag.errors import DataError
 from toontag.evaluation.evaluate import read_predictions
 
@@ -28,7 +28,7 @@ def distillation_targets(
         )
     columns = [classes.index(c) for c in data.classes]  # the file's order -> the data's
     # Paths relative to the data's root (as committed OOF files hold them) or absolute.
-    teacher = {str((data.root / p).resolve()): probs[i, columns] for i, p in enumerate(paths)}
+    teacher = {str(listed_path(data.root, p)): probs[i, columns] for i, p in enumerate(paths)}
     targets = data.targets.astype(np.float32).copy()
     missing = 0
     for row in rows:
