@@ -72,8 +72,8 @@ class ToonTagModule(L.LightningModule):
         x = self.model.normalize(pixels)
         if augment == "affine":
             x = affine_batch(x, self.rng(x.device))
-        # Channels-last on GPU and CPU alike (oneDNN: Lite0 at 112x192 trains at 29 img/s on
-        # 2 cores against 24 channels-first).
+        # Channels-last on GPU and CPU alike (oneDNN: Lite0 steps at 112x192 run at 23.5 img/s
+        # on 2 cores against 16.7 channels-first, results/cpu-step-speed.md).
         return x.contiguous(memory_format=torch.channels_last), targets
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
