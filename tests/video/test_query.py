@@ -47,3 +47,78 @@ def test_a_query_lists_the_characters_it_names():
 def test_bad_queries_say_what_is_wrong(text, message):
     with pytest.raises(QueryError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_query(text, CLASSES)
+
+
+def test_deep_queries_are_bounded_or_flat():
+    many_nots = parse_query("not " * 1001 + "remzi", CLASSES)
+    assert many_nots.evaluate(PRESENT).tolist() == (~PRESENT[:, 1]).tolist()
+    many_ands = parse_query(" and ".join(["remzi"] * 1000 + ["canan"]), CLASSES)
+    assert not many_ands.evaluate(PRESENT).any()
+    many_ors = parse_query(" or ".join(["canan"] * 2000), CLASSES)
+    assert many_ors.evaluate(PRESENT).tolist() == PRESENT[:, 3].tolist()
+    with pytest.raises(QueryError, match="nested deeper than 50 parentheses"):
+        parse_query("(" * 200 + "remzi" + ")" * 200, CLASSES)
+    assert parse_query("(" * 50 + "remzi" + ")" * 50, CLASSES).characters == ("remzi",)
+
+
+def test_names_with_capitals_and_other_scripts_are_searchable():
+    classes = ("Kral_Şakir", "Remzi", "Fil_Necati", "Canan")
+    q = parse_query("şakir and REMZI and not fil_necati", classes)
+    assert q.characters == ("Kral_Şakir", "Remzi", "Fil_Necati")
+    assert q.evaluate(PRESENT).tolist() == [True, False, False, False, False]
+
+
+# Property: any expression tree over the names, rendered as query text, parses to what a
+# direct evaluation of the tree gives (never of the parsed string, never via eval).
+NAMES = ("Kral_Şakir", "Remzi", "fil_necati", "canan")
+
+
+def _trees():
+    from hypothesis import strategies as st
+
+    leaves = st.integers(0, len(NAMES) - 1).map(lambda k: ("name", k))
+    return st.recursive(
+        leaves,
+        lambda kids: st.one_of(
+            kids.map(lambda t: ("not", t)),
+            st.tuples(st.sampled_from(["and", "or"]), st.lists(kids, min_size=2, max_size=4)),
+        ),
+        max_leaves=24,
+    )
+
+
+def _render(tree, draw_case) -> str:
+    kind = tree[0]
+    if kind == "name":
+        return draw_case(NAMES[tree[1]])
+    if kind == "not":
+        return f"{draw_case('not')} ({_render(tree[1], draw_case)})"
+    return f" {draw_case(kind)} ".join(f"({_render(t, draw_case)})" for t in tree[1])
+
+
+def _direct(tree, present: np.ndarray) -> np.ndarray:
+    kind = tree[0]
+    if kind == "name":
+        return present[:, tree[1]]
+    if kind == "not":
+        return ~_direct(tree[1], present)
+    parts = [_direct(t, present) for t in tree[1]]
+    return np.all(parts, axis=0) if kind == "and" else np.any(parts, axis=0)
+
+
+def test_parsed_queries_agree_with_their_expression_trees():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(
+        _trees(),
+        st.lists(st.lists(st.booleans(), min_size=4, max_size=4), min_size=1, max_size=12),
+        st.sampled_from([str, str.upper, str.lower]),  # names and operators in any case
+    )
+    def check(tree, rows, case):
+        present = np.array(rows, dtype=bool)
+        query = parse_query(_render(tree, case), NAMES)
+        assert query.evaluate(present).tolist() == _direct(tree, present).tolist()
+
+    check()

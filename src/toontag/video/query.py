@@ -17,8 +17,10 @@ import numpy as np
 
 from toontag.errors import ToontagError
 
-TOKEN = re.compile(r"\s*(?:(\()|(\))|([A-Za-z_][A-Za-z0-9_]*)|(\S))")
+# A name: letters of any script, digits and underscores, not starting with a digit ("Şakir").
+TOKEN = re.compile(r"\s*(?:(\()|(\))|([^\W\d]\w*)|(\S))")
 OPERATORS = {"and", "or", "not"}
+MAX_DEPTH = 50  # nested parentheses; deeper is an error, not a RecursionError
 
 
 class QueryError(ToontagError):
@@ -34,11 +36,13 @@ class Query:
 
 
 def resolve_name(word: str, classes: tuple[str, ...]) -> int:
-    """The class `word` names: exactly, or as the one class with `word` as a part."""
-    word = word.lower()
-    if word in classes:
-        return classes.index(word)
-    matches = [i for i, c in enumerate(classes) if word in c.split("_")]
+    """The class `word` names: exactly, or as the one class with `word` as a part, ignoring
+    case ("remzi" finds "Remzi", "şakir" finds "Kral_Şakir")."""
+    folded = [c.casefold() for c in classes]
+    word = word.casefold()
+    if word in folded:
+        return folded.index(word)
+    matches = [i for i, c in enumerate(folded) if word in c.split("_")]
     if len(matches) == 1:
         return matches[0]
     what = "is ambiguous" if matches else "is not a character"
@@ -51,7 +55,8 @@ def parse_query(text: str, classes) -> Query:
     for m in TOKEN.finditer(text):
         if m.group(4):
             raise QueryError(f"unexpected {m.group(4)!r} in {text!r}; use and, or, not, ( )")
-        tokens.append(m.group(1) or m.group(2) or m.group(3).lower())
+        token = m.group(1) or m.group(2) or m.group(3)
+        tokens.append(token.casefold() if token.casefold() in OPERATORS else token)
     if not tokens:
         raise QueryError("empty query; name one or more characters, e.g. 'remzi and necati'")
     pos = 0
@@ -74,27 +79,35 @@ def parse_query(text: str, classes) -> Query:
         return token
 
     def chain(word: str, operand, combine):
-        """`operand (word operand)*`, folded left with `combine`."""
-        left = operand()
+        """`operand (word operand)*`, combined in one reduction (no nesting, however long)."""
+        operands = [operand()]
         while peek() == word:
             take()
-            left = (lambda a, b: lambda x: combine(a(x), b(x)))(left, operand())
-        return left
+            operands.append(operand())
+        if len(operands) == 1:
+            return operands[0]
+        return lambda x: combine.reduce([f(x) for f in operands])
 
-    def either():
-        return chain("or", both, np.logical_or)
+    def either(depth: int = 0):
+        return chain("or", lambda: both(depth), np.logical_or)
 
-    def both():
-        return chain("and", negation, np.logical_and)
+    def both(depth: int):
+        return chain("and", lambda: negation(depth), np.logical_and)
 
-    def negation():
-        if peek() == "not":
+    def negation(depth: int):
+        flips = 0
+        while peek() == "not":  # a run of nots is a parity, not a recursion
             take()
-            inner = negation()
-            return lambda x: ~inner(x)
+            flips += 1
+        inner = atom(depth)
+        return (lambda x: ~inner(x)) if flips % 2 else inner
+
+    def atom(depth: int):
         if peek() == "(":
+            if depth >= MAX_DEPTH:
+                raise QueryError(f"query nested deeper than {MAX_DEPTH} parentheses")
             take("(")
-            inner = either()
+            inner = either(depth + 1)
             take(")")
             return inner
         word = take()
