@@ -82,3 +82,20 @@ def test_bad_files_get_one_line_reasons(tmp_path, clip_video):
     with pytest.raises(VideoError, match="truncated: frames stop at"):
         for _ in Video(truncated).frames():
             pass
+
+
+@pytest.mark.parametrize("suffix", ["mkv", "mp4"])
+def test_a_stream_starting_late_is_whole_and_a_cut_one_is_not(tmp_path, encode_video, suffix):
+    """A file cut from t=10 s (its first frame at 10 s) is a complete video; the same file
+    with its second half cut off is truncated (MKV declares durations from time 0)."""
+    images = [np.full((48, 64, 3), 12 * i, np.uint8) for i in range(20)]
+    path = encode_video(tmp_path / f"late.{suffix}", images, [10 + 0.5 * i for i in range(20)])
+    video = Video(path)
+    times = [t for t, _ in video.frames()]
+    assert times[0] == pytest.approx(0.0) and times[-1] == pytest.approx(9.5)
+    if suffix == "mkv":  # a cut-off MKV still declares its full duration in the header
+        cut = tmp_path / "cut.mkv"
+        cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        with pytest.raises(VideoError, match="truncated|corrupt"):
+            for _ in Video(cut).frames():
+                pass

@@ -53,9 +53,13 @@ class Video:
         )
 
     def _declared_duration(self) -> float | None:
+        """The stream's length when it declares one (MP4); else the container's duration
+        (MKV, WebM), which counts from time 0, not from the first frame: `declared_from_zero`."""
+        self.declared_from_zero = False
         if self.stream.duration is not None and self.stream.time_base:
             return float(self.stream.duration * self.stream.time_base)
         if self.container.duration is not None:
+            self.declared_from_zero = True
             return self.container.duration / av.time_base
         return None
 
@@ -78,7 +82,9 @@ class Video:
         if count == 0:
             raise VideoError(self.path, "no decodable frame (truncated or empty stream)")
         declared = self.declared_duration
-        if declared and self.end < declared - max(TRUNCATION_SLACK, 2.0 / (self.fps or 25.0)):
+        # A stream cut from t=10 s starts at 10 s: a duration counted from 0 ends at start + end.
+        last = self.end + (self.start if self.declared_from_zero else 0.0)
+        if declared and last < declared - max(TRUNCATION_SLACK, 2.0 / (self.fps or 25.0)):
             raise VideoError(
                 self.path,
                 f"truncated: frames stop at {self.end:.1f}s of a declared {declared:.1f}s",
