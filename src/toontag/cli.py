@@ -686,8 +686,12 @@ def serve(
 
 
 def quiet_libraries() -> None:
-    """Keep the terminal for toontag's own output: no tips or deprecation noise."""
-    warnings.filterwarnings("ignore")
+    """Keep the terminal for toontag's own output: no tips or deprecation noise from the
+    libraries. Other warnings (a decompression bomb, say) still show."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    for module in ("lightning", "pytorch_lightning", "torch", "timm", "torchmetrics"):
+        warnings.filterwarnings("ignore", category=UserWarning, module=module)
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -42,3 +42,36 @@ def test_other_modes_become_rgb(tmp_path, mode, ext):
     Image.new(mode, (4, 4)).save(path)
     image, note = open_rgb(path)
     assert image.mode == "RGB" and mode in note
+
+
+def test_a_16_bit_png_keeps_its_picture(tmp_path):
+    ramp = (np.linspace(0, 65535, 64 * 48).reshape(48, 64)).astype(np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(ramp).save(path)  # a 16-bit grayscale PNG
+    image, note = open_rgb(path)
+    pixels = np.asarray(image)
+    assert pixels.shape == (48, 64, 3) and "scaled to 8-bit" in note
+    assert pixels[0, 0, 0] == 0 and pixels[-1, -1, 0] == 255
+    assert abs(pixels.mean() - 127.5) < 2  # the ramp, not a white sheet
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    wide = np.zeros((20, 60, 3), np.uint8)
+    wide[:, :10] = 255  # a white band on the left
+    path = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(wide).save(path, exif=exif, quality=95)
+    pixels = np.asarray(open_rgb(path)[0])
+    assert pixels.shape == (60, 20, 3)  # shown upright: tall
+    assert pixels[:10].mean() > 200 and pixels[-10:].mean() < 50  # the band is now on top
+
+
+def test_a_picture_over_the_pixel_limit_is_refused_before_decoding(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    Image.new("L", (200, 100)).save(path)
+    monkeypatch.setenv("TOONTAG_MAX_PIXELS", "10000")
+    with pytest.raises(BadImageError, match=r"200x100 is over the limit of 10,000 pixels"):
+        open_rgb(path)
+    monkeypatch.setenv("TOONTAG_MAX_PIXELS", "20000")
+    assert open_rgb(path)[0].size == (200, 100)

@@ -21,7 +21,7 @@ from toontag.errors import BadImageError
 from toontag.io import write_json
 from toontag.parallel import map_chunks
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: EXIF orientation applied, 16-bit grayscale scaled
 CHUNK = 64  # images per worker task: large enough to amortise the hand-off
 
 

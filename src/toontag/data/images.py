@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from toontag.errors import BadImageError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+# Larger pictures are refused before decoding (a decompression bomb would exhaust memory):
+# 100 megapixels, about a 13,000 x 7,700 frame; $TOONTAG_MAX_PIXELS changes it.
+MAX_PIXELS = 100_000_000
+
+
+def max_pixels() -> int:
+    return int(os.environ.get("TOONTAG_MAX_PIXELS", MAX_PIXELS))
 
 
 def open_rgb(path: Path) -> tuple[Image.Image, str | None]:
@@ -21,8 +29,22 @@ def open_rgb(path: Path) -> tuple[Image.Image, str | None]:
     """
     try:
         with Image.open(path) as im:
+            width, height = im.size
+            if width * height > max_pixels():
+                raise BadImageError(
+                    path,
+                    f"{width}x{height} is over the limit of {max_pixels():,} pixels "
+                    "(a decompression bomb?); set TOONTAG_MAX_PIXELS to allow it",
+                )
             im.load()
+            rotated = ImageOps.exif_transpose(im)  # as a camera or editor meant it shown
+            im = rotated if rotated is not None else im
             mode = im.mode
+            if mode in ("I;16", "I;16L", "I;16B", "I"):  # 16-bit grayscale: scale, not clip
+                wide = np.asarray(im, dtype=np.float64)
+                top = 65535.0 if mode.startswith("I;16") or wide.max() > 255 else 255.0
+                gray = np.clip(wide / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+                return Image.fromarray(gray).convert("RGB"), f"{mode} scaled to 8-bit RGB"
             if mode == "RGB":
                 return im.copy(), None
             if "A" in mode or (mode == "P" and "transparency" in im.info):
@@ -36,6 +58,8 @@ def open_rgb(path: Path) -> tuple[Image.Image, str | None]:
         raise BadImageError(path, "file not found") from e
     except UnidentifiedImageError as e:
         raise BadImageError(path, "not a readable image") from e
+    except Image.DecompressionBombError as e:
+        raise BadImageError(path, f"refused: {e}") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise BadImageError(path, f"cannot decode ({e})") from e
 
