@@ -34,7 +34,7 @@ from toontag.data.cache import build_cache
 from toontag.data.dataset import load_dataset
 from toontag.data.split import SOURCE_SIZE
 from toontag.evaluation.evaluate import predictions_csv, split_rows
-from toontag.evaluation.metrics import multilabel_metrics
+from toontag.evaluation.metrics import multilabel_metrics, point_metrics
 from toontag.evaluation.predict import predict_arrays
 from toontag.evaluation.record import git_commit, machine, write_result
 from toontag.io import write_text
@@ -107,9 +107,7 @@ def mean_probs(probs: dict, members: tuple[str, ...], flip: bool) -> np.ndarray:
 
 
 def micro_f1(y: np.ndarray, p: np.ndarray) -> float:
-    pred = p >= THRESHOLD
-    tp = (pred & (y == 1)).sum()
-    return float(2 * tp / (pred.sum() + (y == 1).sum()))
+    return point_metrics(y, p, (p >= THRESHOLD).astype(int))["f1_micro"]
 
 
 def headline(args, started: float) -> None:

@@ -76,7 +76,7 @@ class DeviceBatches:
     def __init__(self, images, targets, rows, *, batch_size, shuffle, seed, rank=0, world=1):
         self.images, self.targets, self.batch_size = images, targets, batch_size
         self.rows = torch.as_tensor(rows, device=images.device)
-        self.shuffle, self.rank, self.world, self.epoch = shuffle, rank, world, 0
+        self.shuffle, self.rank, self.world = shuffle, rank, world
         self.generator = torch.Generator(images.device).manual_seed(seed)
 
     def positions(self) -> torch.Tensor:

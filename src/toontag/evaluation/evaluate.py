@@ -12,7 +12,7 @@ import numpy as np
 
 from toontag.data.cache import build_cache
 from toontag.data.datamodule import make_parts
-from toontag.data.dataset import load_dataset
+from toontag.data.dataset import listed_path, load_dataset
 from toontag.errors import DataError, RunError
 from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES, metrics_markdown, multilabel_metrics
 from toontag.evaluation.predict import predict_arrays
@@ -106,6 +106,19 @@ def read_predictions(path: Path) -> tuple[list[str], list[set[str]], list[str], 
     probs = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
     labels = [set(filter(None, r["labels"].split(";"))) for r in rows]
     return [r["path"] for r in rows], labels, classes, probs
+
+
+def predictions_for(data, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A predictions CSV as dataset rows and probabilities in the data's class order; its
+    paths may be absolute, relative to the working directory or to the data's root."""
+    paths, _, classes, probs = read_predictions(path)
+    if set(classes) != set(data.classes):
+        raise DataError(f"{path}: classes {classes} differ from the data's {list(data.classes)}")
+    index = {str(Path(s.path).resolve()): i for i, s in enumerate(data.samples)}
+    rows = [index.get(str(listed_path(data.root, p)), -1) for p in paths]
+    if -1 in rows:
+        raise DataError(f"{path}: {paths[rows.index(-1)]} is not an image of {data.root}")
+    return np.array(rows), probs[:, [classes.index(c) for c in data.classes]]
 
 
 def predictions_csv(dataset, rows: np.ndarray, probs: np.ndarray, classes) -> str:

@@ -11,7 +11,7 @@ from toontag.data.audit import DISTANCE_STEPS, Audit
 from toontag.data.dataset import LabelledData
 from toontag.data.images import open_rgb
 from toontag.errors import RunError
-from toontag.evaluation.evaluate import PAPER_THRESHOLD, read_predictions
+from toontag.evaluation.evaluate import PAPER_THRESHOLD, predictions_for
 from toontag.evaluation.metrics import multilabel_metrics
 from toontag.evaluation.record import write_result
 
@@ -20,26 +20,23 @@ IDENTICAL = 2.0  # a thumbnail distance at which two frames look the same to the
 SHEET_PAIRS = 12  # examples on the contact sheet: 8 twins, 4 just above the threshold
 
 
-def run_predictions(run: Path, data: LabelledData) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A run's test probabilities from its ``predictions-test.csv``, as rows of `data`."""
+def run_predictions(run: Path, data: LabelledData) -> tuple[np.ndarray, np.ndarray]:
+    """A run's test probabilities from its ``predictions-test.csv``, as rows of `data` (columns
+    in the data's class order)."""
     path = Path(run) / "predictions-test.csv"
     if not path.is_file():
         raise RunError(f"{path}: missing; run `toontag evaluate {run} --split test` first")
-    paths, _, classes, probs = read_predictions(path)
-    index = {str(s.path): i for i, s in enumerate(data.samples)}
-    unknown = [p for p in paths if p not in index]
-    if unknown:
-        raise RunError(f"{path}: {unknown[0]} is not in {data.root}")
-    return np.array([index[p] for p in paths]), probs, classes
+    return predictions_for(data, path)
 
 
 def scores_without_twins(audit: Audit, data: LabelledData, run: Path) -> dict:
     """Test metrics of a run (at the paper's 0.5) on all test frames, on those without a
     near-twin in train, and on the near-twins alone."""
-    rows, probs, classes = run_predictions(run, data)
+    rows, probs = run_predictions(run, data)
+    classes = data.classes
     twin_rows = set(audit.test_rows[audit.twins].tolist())
     is_twin = np.array([r in twin_rows for r in rows])
-    targets = data.targets[rows][:, [data.classes.index(c) for c in classes]]
+    targets = data.targets[rows]
     out = {"run": str(run)}
     for name, mask in (("all", np.ones_like(is_twin)), ("without_twins", ~is_twin),
                        ("twins_only", is_twin)):  # fmt: skip

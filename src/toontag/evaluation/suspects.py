@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from toontag.data.audit import Audit
-from toontag.data.dataset import LabelledData, listed_path
+from toontag.data.dataset import LabelledData
 from toontag.data.images import open_rgb
 from toontag.errors import DataError
-from toontag.evaluation.evaluate import PAPER_THRESHOLD, read_predictions
+from toontag.evaluation.evaluate import PAPER_THRESHOLD, predictions_for
 from toontag.evaluation.metrics import multilabel_metrics
 
 SHEET = 24  # suspects on the contact sheet, the most confident first
@@ -33,25 +33,12 @@ class Suspects:
     flagged: np.ndarray  # cleanlab's confident-learning verdict: a label issue
 
 
-def matched_rows(data: LabelledData, predictions: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Dataset rows and probabilities (data's class order) of a predictions CSV whose paths are
-    absolute or relative to the data's root."""
-    paths, _, classes, probs = read_predictions(predictions)
-    if set(classes) != set(data.classes):
-        raise DataError(f"{predictions}: classes {classes} differ from {list(data.classes)}")
-    index = {str(Path(s.path).resolve()): i for i, s in enumerate(data.samples)}
-    rows = [index.get(str(listed_path(data.root, p)), -1) for p in paths]
-    if -1 in rows:
-        raise DataError(f"{predictions}: {paths[rows.index(-1)]} is not an image of {data.root}")
-    return np.array(rows), probs[:, [classes.index(c) for c in data.classes]]
-
-
 def find_suspects(data: LabelledData, oof: Path) -> Suspects:
     """Confident learning per split (train and test have their own noise rates)."""
     from cleanlab.multilabel_classification.filter import find_label_issues
     from cleanlab.multilabel_classification.rank import get_label_quality_scores
 
-    rows, probs = matched_rows(data, oof)
+    rows, probs = predictions_for(data, oof)
     quality, flagged = np.ones(len(rows)), np.zeros(len(rows), bool)
     splits = np.array([data.samples[r].split or "" for r in rows])
     for split in np.unique(splits):
@@ -124,7 +111,7 @@ def twins_flagged(audit: Audit, data: LabelledData, s: Suspects) -> dict:
 
 def score_without(data: LabelledData, s: Suspects, predictions: Path) -> dict:
     """A model's test micro-F1 on the official labels and without the test suspects."""
-    rows, probs = matched_rows(data, predictions)
+    rows, probs = predictions_for(data, predictions)
     drop = set(s.rows[s.flagged].tolist())
     keep = np.array([r not in drop for r in rows])
     out = {"predictions": str(predictions)}

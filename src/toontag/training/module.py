@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import lightning as L
 import torch
@@ -129,17 +130,14 @@ class ToonTagModule(L.LightningModule):
 class CosineBudget:
     """Learning-rate factor: linear warm-up, then cosine to zero as training progresses, where
     progress is the larger of the steps after warm-up done / all of them and the seconds spent
-    / the time budget. A
-    time-capped run thus still anneals fully before the cap stops it (the schedule then
-    depends on the machine's speed, which the run's report records)."""
+    / the time budget. A time-capped run thus still anneals fully before the cap stops it
+    (the schedule then depends on the machine's speed, which the run's report records)."""
 
     def __init__(self, *, total_steps: int, warmup_steps: float, seconds: float | None):
         self.total, self.warmup, self.seconds = max(1, total_steps), warmup_steps, seconds
         self.start: float | None = None
 
     def progress(self, step: int) -> float:
-        import time
-
         if self.start is None:
             self.start = time.monotonic()
         done = (step - self.warmup) / max(1.0, self.total - self.warmup)

@@ -45,23 +45,21 @@ class Video:
         if not self.width or not self.height:
             self.close()
             raise VideoError(self.path, "video stream has no picture size")
-        self.declared_duration = self._declared_duration()
+        self.declared_duration, self.declared_from_zero = self._declared_duration()
         self.start = (
             float(self.stream.start_time * self.stream.time_base)
             if self.stream.start_time is not None
             else 0.0
         )
 
-    def _declared_duration(self) -> float | None:
+    def _declared_duration(self) -> tuple[float | None, bool]:
         """The stream's length when it declares one (MP4); else the container's duration
-        (MKV, WebM), which counts from time 0, not from the first frame: `declared_from_zero`."""
-        self.declared_from_zero = False
+        (MKV, WebM), which counts from time 0, not from the first frame (then True)."""
         if self.stream.duration is not None and self.stream.time_base:
-            return float(self.stream.duration * self.stream.time_base)
+            return float(self.stream.duration * self.stream.time_base), False
         if self.container.duration is not None:
-            self.declared_from_zero = True
-            return self.container.duration / av.time_base
-        return None
+            return self.container.duration / av.time_base, True
+        return None, False
 
     def frames(self) -> Iterator[tuple[float, av.VideoFrame]]:
         """Every frame with its time in seconds from the start; checks the file ends where
