@@ -141,7 +141,7 @@ def test_no_path_traversal_reaches_a_file_outside_the_index(server):
 def test_the_server_binds_to_this_machine_by_default():
     import inspect
 
-    from toontag.cli import serve
+    from toontag.cli.serving import serve
 
     assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
 

@@ -1,0 +1,161 @@
+"""`toontag data ...`: inspect a dataset, audit its split and labels, make test videos."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from toontag.cli._app import CacheOpt, DataArg, data_app, out, parse_size
+
+
+@data_app.command("stats")
+def data_stats(
+    data: DataArg,
+    check: Annotated[
+        bool, typer.Option(help="Decode and hash every file to find problems.")
+    ] = True,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the stats here.")
+    ] = None,
+) -> None:
+    """Images per character and per combination for each split (the paper's Tables 2 and 4),
+    and the problems found: unreadable files, converted images, duplicates by content."""
+    from toontag.data.dataset import load_dataset
+    from toontag.data.stats import dataset_stats
+    from toontag.io import write_json
+
+    dataset = load_dataset(data)
+    stats = dataset_stats(dataset, check=check)
+    splits = stats["splits"]
+    table = Table(title=f"{data}: images per character")
+    for col in ["split", "images", *dataset.classes]:
+        table.add_column(col, justify="left" if col == "split" else "right")
+    max_count = len(dataset.classes)
+    for n in range(1, max_count + 1):
+        table.add_column(f"{n} char", justify="right")
+    for name, s in splits.items():
+        by_count = [f"{s['by_count'].get(n, 0):,}" for n in range(1, max_count + 1)]
+        table.add_row(
+            name, f"{s['images']:,}", *(f"{v:,}" for v in s["characters"].values()), *by_count
+        )
+    out.print(table)
+    combos = Table(title="images per combination")
+    combos.add_column("combination")
+    for name in splits:
+        combos.add_column(name, justify="right")
+    for combo in next(iter(splits.values()))["combinations"]:
+        combos.add_row(combo, *(f"{s['combinations'][combo]:,}" for s in splits.values()))
+    out.print(combos)
+    problems = stats["problems"]
+    found = {k: v for k, v in problems.items() if v}
+    if not found:
+        out.print("[green]no problems found[/]" + ("" if check else " (files not checked)"))
+    for kind, items in found.items():
+        out.print(f"[yellow]{kind.replace('_', ' ')}: {len(items)}[/]")
+        for item in items[:10]:
+            out.print("  " + (" = ".join(item) if isinstance(item, list) else str(item)))
+    if json_out:
+        write_json(json_out, stats)
+
+
+@data_app.command("audit")
+def data_audit(
+    data: DataArg,
+    threshold: Annotated[
+        float, typer.Option(help="Thumbnail distance (0-255) at or under which frames are twins.")
+    ] = 10.0,
+    run: Annotated[
+        list[Path] | None, typer.Option(help="Runs whose test score to split by near-twins.")
+    ] = None,
+    results: Annotated[Path, typer.Option(help="Where the result files go.")] = Path("results"),
+    cache: CacheOpt = None,
+) -> None:
+    """Near-duplicate frames across train and test: how many test frames have a near-twin in
+    train, a contact sheet of examples, and each run's test F1 without them."""
+
+    from toontag.data.audit import audit_split
+    from toontag.data.dataset import load_dataset
+    from toontag.evaluation.leakage import publish_audit
+
+    started = time.perf_counter()
+    dataset = load_dataset(data)
+    audit = audit_split(dataset, threshold=threshold, cache_root=cache)
+    path = publish_audit(audit, dataset, run or [], results, seconds=time.perf_counter() - started)
+    n, twins = len(audit.distance), int(audit.twins.sum())
+    out.print(f"{twins} of {n} test frames ({twins / n:.1%}) have a near-twin in train")
+    out.print(f"written: {path}, .json and .png")
+
+
+@data_app.command("suspects")
+def data_suspects(
+    data: DataArg,
+    oof: Annotated[Path, typer.Option(help="Out-of-fold predictions CSV (path, labels, p_*).")],
+    predictions: Annotated[
+        list[Path] | None,
+        typer.Option(help="A model's predictions-test.csv to score without the suspects."),
+    ] = None,
+    twins: Annotated[bool, typer.Option(help="Check against the split audit's twins.")] = True,
+    results: Annotated[Path, typer.Option(help="Where the result files go.")] = Path("results"),
+    cache: CacheOpt = None,
+) -> None:
+    """Frames whose labels disagree most with out-of-fold predictions (confident learning),
+    as a CSV to review and a contact sheet."""
+
+    from toontag.data.audit import audit_split
+    from toontag.data.dataset import load_dataset
+    from toontag.evaluation.suspects import publish_suspects
+
+    started = time.perf_counter()
+    dataset = load_dataset(data)
+    audit = audit_split(dataset, cache_root=cache) if twins else None
+    path = publish_suspects(dataset, oof, predictions or [], results, audit=audit,
+                            seconds=time.perf_counter() - started)  # fmt: skip
+    out.print(f"written: {path}, .json, .csv and .png")
+
+
+@data_app.command("correct")
+def data_correct(
+    data: DataArg,
+    reviewed: Annotated[
+        Path, typer.Argument(help="suspects.csv with its corrected column filled.")
+    ],
+    manifest: Annotated[Path, typer.Option("--out", help="The corrected manifest to write.")],
+) -> None:
+    """A manifest of the whole dataset with a reviewer's corrections applied (train on it)."""
+    from toontag.data.dataset import load_dataset
+    from toontag.evaluation.suspects import corrected_manifest
+    from toontag.io import write_text
+
+    write_text(manifest, corrected_manifest(load_dataset(data), reviewed))
+    out.print(f"written: {manifest}")
+
+
+@data_app.command("video")
+def data_video(
+    data: DataArg,
+    out_file: Annotated[Path, typer.Option("--out", help="The MP4 to write.")],
+    split: Annotated[str, typer.Option(help="Take frames from this split.")] = "test",
+    seconds: Annotated[float, typer.Option(min=1, help="About this long.")] = 60.0,
+    hold: Annotated[float, typer.Option(min=0.05, help="Seconds each frame is shown.")] = 0.5,
+    fps: Annotated[int, typer.Option(min=1, help="Frame rate of the file.")] = 24,
+    size: Annotated[
+        str | None, typer.Option(help="HEIGHTxWIDTH of the video (default: the frames').")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Which sequences, in which order.")] = 0,
+) -> None:
+    """A test video from labelled frames: real animation sequences strung together, each
+    frame held `--hold` seconds; the true timeline goes beside it as <out>.truth.json."""
+    from toontag.data.dataset import load_dataset
+    from toontag.video.synth import make_clip, truth_path, write_clip
+
+    frames = load_dataset(data).subset(split)
+    clip = make_clip(frames, seconds=seconds, hold=hold, seed=seed)
+    write_clip(clip, out_file, fps=fps, size=parse_size(size) if size else None)
+    out.print(
+        f"written: {out_file} ({clip.duration:.1f} s, {len(clip.frames)} frames of {split}) "
+        f"and {truth_path(out_file)}"
+    )

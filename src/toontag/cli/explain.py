@@ -1,0 +1,78 @@
+"""Explanations: Grad-CAM heatmaps and the HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toontag.cli._app import CacheOpt, app, out, report_files
+from toontag.errors import ToontagError
+
+
+@app.command()
+def explain(
+    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the heatmap PNGs.")],
+    character: Annotated[
+        str | None, typer.Option(help="Explain this character (default: those predicted).")
+    ] = None,
+    layer: Annotated[
+        str | None, typer.Option(help="Backbone layer for Grad-CAM (default: its feature map).")
+    ] = None,
+) -> None:
+    """Grad-CAM heatmaps over each image for each predicted character, and a sheet."""
+    from toontag.explain.gradcam import Explainer
+    from toontag.explain.render import explain_files
+    from toontag.training.rundir import load_trained
+
+    trained = load_trained(run)
+    explainer = Explainer(trained.model, trained.classes, trained.image_size, layer)
+    results = explain_files(
+        explainer, images, out_dir, thresholds=trained.thresholds, character=character
+    )
+    out.print(f"written: {out_dir} (Grad-CAM layer {explainer.layer!r}; sheet.png)")
+    report_files(
+        results,
+        lambda r: f"{r['path']}: " + ", ".join(f"{c} {p:.2f}" for c, p in r["explained"].items()),
+    )
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    data: Annotated[Path, typer.Option(help="Dataset folder or CSV manifest.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html.")],
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    check: Annotated[
+        bool, typer.Option(help="Open it in headless Chromium; keep a screenshot.")
+    ] = False,
+    cache: CacheOpt = None,
+) -> None:
+    """One self-contained HTML page: curves, per-class figures, ROC/PR, confusions, the most
+    confident errors and a Grad-CAM per character."""
+    from toontag.evaluation.evaluate import evaluate_run
+    from toontag.explain.gradcam import Explainer
+    from toontag.explain.report import build_report
+    from toontag.training.rundir import load_trained
+
+    trained = load_trained(run)
+    explainer = Explainer(trained.model, trained.classes, trained.image_size)
+    metrics = evaluate_run(run, data=data, split=split, cache_root=cache)
+    page = build_report(run, metrics, explainer, out_dir)
+    out.print(f"written: {page}")
+    if check:
+        from toontag.explain.browser import check_page
+
+        seen = check_page(page, screenshot=out_dir / "screenshot.png")
+        broken = [alt for alt, ok in seen["images"] if not ok]
+        if broken or seen["errors"]:
+            raise ToontagError(
+                f"{page}: {len(broken)} images did not load, console: {seen['errors']}"
+            )
+        out.print(
+            f"checked in Chromium: {len(seen['images'])} images load, no console error; "
+            f"{out_dir / 'screenshot.png'}"
+        )

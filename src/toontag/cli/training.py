@@ -1,0 +1,262 @@
+"""Training and evaluation: train, evaluate, predict, ensemble, export, benchmark, models."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toontag.cli._app import CacheOpt, app, out, parse_size, report_files
+
+
+@app.command()
+def models() -> None:
+    """List the model names toontag knows (any timm model name works too)."""
+    from toontag.models import PAPER_BACKBONES, list_models
+
+    for name in list_models():
+        out.print(f"{name:20s} {PAPER_BACKBONES.get(name, 'the paper CNN, from scratch')}")
+
+
+@app.command()
+def train(
+    data: Annotated[Path | None, typer.Option(help="Dataset folder or CSV manifest.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory to create.")] = None,
+    preset: Annotated[
+        str, typer.Option(help="Named recipe: paper (the default) or fast (see config.py).")
+    ] = "paper",
+    model: Annotated[
+        str | None,
+        typer.Option(help="baseline, a paper backbone or a timm name; default efficientnet_lite0."),
+    ] = None,
+    pretrained: Annotated[bool, typer.Option(help="Start from ImageNet weights.")] = True,
+    weights: Annotated[Path | None, typer.Option(help="Local backbone checkpoint.")] = None,
+    freeze_backbone: Annotated[bool, typer.Option(help="Train the head only.")] = False,
+    image_size: Annotated[
+        str | None, typer.Option(help="HEIGHTxWIDTH, or one number; default 224x224.")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Maximum epochs; default the preset's (paper: 50).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Default 32.")] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Learning rate; default the preset's (paper: 1e-4).")
+    ] = None,
+    dropout: Annotated[float | None, typer.Option(help="Head dropout; default 0.1.")] = None,
+    conv_layers: Annotated[int, typer.Option(help="Baseline conv layers: 4, or 2 (Table 6).")] = 4,
+    augment: Annotated[
+        bool | None, typer.Option(help="Flip, zoom and colour jitter; default the preset's.")
+    ] = None,
+    tune_thresholds: Annotated[
+        bool | None, typer.Option(help="Per-class thresholds tuned on validation (else 0.5).")
+    ] = None,
+    val_fraction: Annotated[float, typer.Option(help="Train share held out by sequence.")] = 0.1,
+    seed: Annotated[int, typer.Option()] = 0,
+    devices: Annotated[int, typer.Option(help="Devices (processes on CPU).")] = 1,
+    strategy: Annotated[str, typer.Option(help="Lightning strategy, e.g. ddp.")] = "auto",
+    resume: Annotated[Path | None, typer.Option(help="Continue this killed run.")] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Any recipe field, KEY=VALUE (repeatable): e.g. schedule=cosine, "
+            "augment=flip_crop, optimizer=adamw, ema_decay=0.999; see src/toontag/config.py.",
+        ),
+    ] = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Train a model with the paper's recipe (Adam, BCE, ReduceLROnPlateau, EarlyStopping) or
+    another preset; options and --set change single fields of it."""
+    from toontag.config import parse_settings
+    from toontag.config import preset as named_preset
+    from toontag.training.run import train as train_run
+
+    if resume is not None:
+        run_dir = resume
+        config = None
+        if data is None:
+            data = Path(json.loads((resume / "split.json").read_text())["data"])
+    else:
+        if data is None or out_dir is None:
+            raise typer.BadParameter("--data and --out are required (or --resume RUN)")
+        if conv_layers not in (2, 4):
+            raise typer.BadParameter("--conv-layers is 4 (the paper's CNN) or 2 (its ablation)")
+        run_dir = out_dir
+        given = {
+            "model": model,
+            "image_size": parse_size(image_size) if image_size else None,
+            "max_epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "dropout": dropout,
+            "augment": augment,
+            "tune_thresholds": tune_thresholds,
+        }
+        config = (
+            named_preset(preset)
+            .replace(
+                pretrained=pretrained,
+                weights=str(weights) if weights else None,
+                freeze_backbone=freeze_backbone,
+                conv_channels=(16, 32, 64, 64)[:conv_layers],
+                val_fraction=val_fraction,
+                seed=seed,
+                devices=devices,
+                strategy=strategy,
+                **{k: v for k, v in given.items() if v is not None},
+            )
+            .replace(**parse_settings(settings or []))
+        )
+    report = train_run(config, data=data, run=run_dir, resume=resume is not None, cache_root=cache)
+    if report:
+        out.print(
+            f"[green]trained[/] {run_dir}: best epoch {report['best_epoch']} of "
+            f"{report['epochs_run']}, val loss {report['best_val_loss']:.4f}, "
+            f"{report['fit_seconds']:.0f} s"
+        )
+        if report["skipped_images"]:
+            out.print(
+                f"[yellow]skipped {len(report['skipped_images'])} unreadable images "
+                f"(listed in {run_dir / 'report.json'})[/]"
+            )
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    data: Annotated[Path, typer.Option(help="Dataset folder or CSV manifest.")],
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    cache: CacheOpt = None,
+) -> None:
+    """Metrics of a run on one split, with 95% bootstrap intervals, written into the run."""
+    from toontag.evaluation.evaluate import evaluate_run
+
+    m = evaluate_run(run, data=data, split=split, cache_root=cache, resamples=resamples)
+    ci = m["ci95"]
+    out.print(
+        f"{m['model']} on {split} ({m['images']} images): micro-F1 {m['f1_micro']:.4f} "
+        f"[{ci['f1_micro'][0]:.4f}, {ci['f1_micro'][1]:.4f}], accuracy {m['accuracy']:.4f}, "
+        f"subset accuracy {m['subset_accuracy']:.4f}, AUC {m['auc_micro']:.4f}, "
+        f"loss {m['loss']:.4f}"
+    )
+    out.print(f"written: {run / f'metrics-{split}.json'} and .md")
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """The characters present in each image, with probabilities."""
+    from toontag.evaluation.predict import predict_files
+    from toontag.training.rundir import load_trained
+
+    results = predict_files(load_trained(run), images)
+
+    def line(r: dict) -> str:
+        probs = ", ".join(f"{c} {p:.2f}" for c, p in r["probabilities"].items())
+        found = ", ".join(r["characters"]) or "(none)"
+        note = f"  [dim]({r['note']})[/]" if "note" in r else ""
+        return f"{r['path']}: [bold]{found}[/]  ({probs}){note}"
+
+    if as_json:
+        print(json.dumps(results, indent=2))
+    report_files(results, None if as_json else line)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",  # noqa: A002
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Where to write (default RUN/model.onnx).")
+    ] = None,
+) -> None:
+    """The trained model as ONNX (class names and thresholds in its metadata), checked
+    against PyTorch on the same inputs."""
+    from toontag.models.onnx import export_onnx
+    from toontag.training.rundir import load_trained
+
+    if format != "onnx":
+        raise typer.BadParameter(f"{format!r}: the one export format is onnx")
+    result = export_onnx(load_trained(run), out_file or run / "model.onnx")
+    out.print(
+        f"written: {result['path']}; ONNX Runtime vs PyTorch on {result['images']} images: "
+        f"max probability difference {result['max_probability_difference']:.2e}"
+    )
+
+
+@app.command()
+def ensemble(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more finished run directories.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Ensemble directory to write.")],
+) -> None:
+    """One model from several runs: the mean of their probabilities. `evaluate` and
+    `predict` take the ensemble directory like any run."""
+    from toontag.training.rundir import write_ensemble
+
+    trained = write_ensemble(out_dir, runs)
+    out.print(f"[green]ensemble[/] {out_dir}: {trained.config.model}")
+
+
+@app.command()
+def benchmark(
+    suite: Annotated[str, typer.Option(help="paper, or a suite TOML file.")] = "paper",
+    protocol: Annotated[str, typer.Option(help="cpu (2 cores, reduced size) or gpu.")] = "cpu",
+    only: Annotated[list[str] | None, typer.Option(help="Run just these rows.")] = None,
+    data: Annotated[Path, typer.Option(help="The Kral Sakir dataset.")] = Path(
+        "../shared/data/kral_sakir"
+    ),
+    runs: Annotated[Path, typer.Option(help="Where the rows' run directories go.")] = Path(
+        "runs/benchmark"
+    ),
+    results: Annotated[Path, typer.Option(help="Where the result files go.")] = Path("results"),
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Cap each row's fitting time (reported as such).")
+    ] = None,
+    report_only: Annotated[
+        bool, typer.Option(help="Publish the finished rows; train nothing.")
+    ] = False,
+    note: Annotated[
+        str | None, typer.Option(help="A sentence for the result file, e.g. how rows ran.")
+    ] = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Run a suite's rows one after another (finished rows are kept, killed ones resume)
+    and write results/benchmark-<protocol>.md and .json beside the paper's figures."""
+
+    from toontag.benchmark.report import paper_rule, publish
+    from toontag.benchmark.runner import run_suite
+    from toontag.benchmark.suite import load_suite
+
+    started = time.perf_counter()
+    spec = load_suite(suite)
+    if protocol not in spec.protocols:
+        raise typer.BadParameter(f"{protocol!r}: protocols are {', '.join(spec.protocols)}")
+    found = run_suite(
+        spec,
+        spec.protocols[protocol],
+        data=data,
+        runs=runs,
+        only=only,
+        cache_root=cache,
+        overrides={"max_minutes": max_minutes} if max_minutes else None,
+        train_missing=not report_only,
+        progress=sys.stderr.isatty(),
+    )
+    for name, r in found.items():
+        f1 = ""
+        if r["status"] == "done":
+            at_half, tuned = paper_rule(r["test"])["f1_micro"], r["test"]["f1_micro"]
+            f1 = f"  test micro-F1 {at_half:.4f} at 0.5, {tuned:.4f} at tuned thresholds"
+        out.print(f"{name:28s} {r['status']}{f1}")
+    seconds = time.perf_counter() - started
+    path = publish(spec, spec.protocols[protocol], found, results, seconds=seconds, note=note,
+                   rendered=report_only)  # fmt: skip
+    out.print(f"written: {path} and .json")

@@ -1,0 +1,145 @@
+"""Video: index videos, list them, search the index, export a timeline."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from toontag.cli._app import DbOpt, app, out, report_files
+
+
+@app.command()
+def index(
+    run: Annotated[Path, typer.Argument(help="A finished run (or ensemble) directory.")],
+    videos: Annotated[list[Path], typer.Argument(help="Video files or folders of them.")],
+    db: DbOpt,
+    fps: Annotated[float, typer.Option(min=0.1, max=60, help="Frames sampled per second.")] = 2.0,
+    engine: Annotated[str, typer.Option(help="onnx (ONNX Runtime) or torch.")] = "onnx",
+    min_segment: Annotated[
+        float, typer.Option(min=0, help="Drop on-screen stretches shorter than this (s).")
+    ] = 1.0,
+    max_gap: Annotated[
+        float, typer.Option(min=0, help="Close gaps in a character's presence up to this (s).")
+    ] = 1.0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Frames per inference batch.")] = 32,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """Who is on screen when, for each video, into an index (SQLite). Unchanged videos are
+    skipped; a killed run resumes at the video it was on; a bad file does not stop the rest."""
+    from toontag.models.engine import load_engine
+    from toontag.video.db import Index
+    from toontag.video.indexer import expand, index_videos
+    from toontag.video.search import display_name
+    from toontag.video.segments import Smoothing
+
+    model = load_engine(run, engine)
+    store = Index.create(db, model)
+    smoothing = Smoothing(min_segment=min_segment, max_gap=max_gap)
+    outcomes = index_videos(
+        store, model, expand(videos), fps=fps, smoothing=smoothing, batch_size=batch_size
+    )
+    results = []
+    for o in outcomes:
+        r = {**o.to_dict(), "error": o.detail} if o.status == "failed" else o.to_dict()
+        if o.video_id is not None:
+            r["screen_time"] = store.screen_time(o.video_id)
+        results.append(r)
+
+    def line(r: dict) -> str:
+        shown = ", ".join(f"{display_name(c)} {t:.1f}s" for c, t in r["screen_time"].items() if t)
+        speed = ""
+        if r["status"] == "indexed":
+            speed = f" ({r['duration']:.1f}s of video in {r['seconds']:.1f}s, "
+            speed += f"{r['duration'] / max(r['seconds'], 1e-9):.0f}x real time)"
+        return f"{r['path']}: [bold]{r['status']}[/]{speed}: {shown or 'no character'}"
+
+    if as_json:
+        print(json.dumps(results, indent=2))
+    report_files(results, None if as_json else line)
+
+
+@app.command()
+def videos(
+    db: DbOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """The indexed videos, with each character's screen time."""
+    from toontag.video.db import Index
+    from toontag.video.search import display_name
+
+    store = Index(db)
+    rows = [{**v, "screen_time": store.screen_time(v["id"])} for v in store.videos()]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "video", "duration", *(display_name(c) for c in store.classes))
+    for r in rows:
+        times = (f"{t:.1f}s" for t in r["screen_time"].values())
+        table.add_row(str(r["id"]), r["path"], f"{r['duration']:.1f}s", *times)
+    out.print(table)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='e.g. "remzi and necati", "sakir and not canan"')],
+    db: DbOpt,
+    min_duration: Annotated[
+        float, typer.Option(min=0, help="Leave out ranges shorter than this (s).")
+    ] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
+) -> None:
+    """The time ranges, per video, where a query over character names holds (and, or,
+    not, parentheses; a name may be a unique part of one: necati = fil_necati)."""
+
+    from toontag.video.db import Index
+    from toontag.video.search import clock
+    from toontag.video.search import search as run_search
+
+    hits = [h.to_dict() for h in run_search(Index(db), query, min_duration=min_duration)]
+    if as_json:
+        print(json.dumps({"query": query, "hits": hits}, indent=2))
+    elif as_csv:
+        writer = csv.DictWriter(sys.stdout, ["video_id", "path", "start", "end", "duration"])
+        writer.writeheader()
+        writer.writerows(hits)
+    else:
+        table = Table("video", "start", "end", "duration", title=f"{query}: {len(hits)} ranges")
+        for h in hits:
+            table.add_row(
+                h["path"], clock(h["start"], "."), clock(h["end"], "."), f"{h['duration']:.1f}s"
+            )
+        out.print(table)
+
+
+@app.command()
+def timeline(
+    video: Annotated[str, typer.Argument(help="An indexed video: its path, file name or id.")],
+    db: DbOpt,
+    format: Annotated[str, typer.Option("--format", help="srt, vtt or csv.")] = "srt",  # noqa: A002
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here, not stdout.")] = None,
+) -> None:
+    """Who is on screen when in one video, as a subtitle track (SRT, WebVTT) or CSV."""
+    from toontag.errors import IndexDbError
+    from toontag.io import write_text
+    from toontag.video.db import Index
+    from toontag.video.search import TIMELINE_FORMATS, cues, format_timeline
+
+    if format not in TIMELINE_FORMATS:
+        raise typer.BadParameter(f"{format!r}: formats are {', '.join(TIMELINE_FORMATS)}")
+    store = Index(db)
+    found = store.video(int(video) if video.isdigit() else video)
+    if found is None:
+        raise IndexDbError(f"{video}: not in {db} (toontag videos --db {db} lists them)")
+    text = format_timeline(cues(store, found["id"], found["duration"]), format)
+    if out_file:
+        write_text(out_file, text)
+        out.print(f"written: {out_file}")
+    else:
+        sys.stdout.write(text)
