@@ -99,3 +99,30 @@ def test_a_stream_starting_late_is_whole_and_a_cut_one_is_not(tmp_path, encode_v
         with pytest.raises(VideoError, match="truncated|corrupt"):
             for _ in Video(cut).frames():
                 pass
+
+
+def still_images(folder, encode_video) -> dict[str, object]:
+    """One picture under a video's name, in each way a still can come: an image file
+    renamed (PNG, JPEG, GIF) and one-frame H.264 MP4 and MJPEG AVI files."""
+    from PIL import Image
+
+    image = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    stills = {}
+    for name, format in [("png", "PNG"), ("jpeg", "JPEG"), ("gif", "GIF")]:
+        stills[name] = folder / f"{name}.mp4"
+        Image.fromarray(image).save(stills[name], format=format)
+    stills["h264"] = encode_video(folder / "h264.mp4", [image], [0.0])
+    stills["mjpeg"] = encode_video(folder / "mjpeg.avi", [image], [0.0], codec="mjpeg",
+                                   pix_fmt="yuvj444p")  # fmt: skip
+    return stills
+
+
+def test_a_still_image_is_not_a_video(tmp_path, encode_video):
+    """Issue 10 item 3: a picture named .mp4 used to be indexed as a video of 0.0 s."""
+    for name, path in still_images(tmp_path, encode_video).items():
+        with pytest.raises(VideoError, match=r"not a video \(a still image") as info:
+            for _ in Video(path).frames():
+                pass
+        assert str(info.value).startswith(str(path)) and "\n" not in str(info.value), name
+    two = encode_video(tmp_path / "two.mp4", gray(2), [0.0, 0.5])
+    assert len(list(Video(two).frames())) == 2  # the shortest video there is

@@ -100,6 +100,53 @@ def test_bad_files_fail_alone(tmp_path, clip_video, oracle):
     assert outcomes[0].detail.startswith("not a readable video")
 
 
+def test_any_error_on_one_file_fails_that_file_only(tmp_path, clip_video, oracle, monkeypatch):
+    """Item 6: an engine error (ONNX Runtime's own exception type) or a file the system
+    refuses used to abort the batch; now that file fails in one line and the next is indexed.
+    Root reads any file, so the refusal comes from a patched hash (where a real one is met)."""
+    import toontag.video.indexer as indexer
+
+    class Fail(Exception):  # as onnxruntime.capi.onnxruntime_pybind11_state.Fail
+        pass
+
+    refused, second = tmp_path / "refused.mp4", tmp_path / "second.mp4"
+    for path, extra in [(refused, b"\0"), (second, b"\0\0")]:
+        path.write_bytes(clip_video.read_bytes() + extra)  # other content, same frames
+    original, hash_file = oracle.probabilities, indexer.hash_file
+
+    def broken_once(images):
+        oracle.probabilities = original
+        raise Fail("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code\nmore")
+
+    def refusing(path):
+        if path == refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return hash_file(path)
+
+    oracle.probabilities = broken_once
+    monkeypatch.setattr(indexer, "hash_file", refusing)
+    store = Index.create(tmp_path / "index.db", oracle)
+    outcomes = index_videos(store, oracle, [clip_video, refused, second])
+    assert [o.status for o in outcomes] == ["failed", "failed", "indexed"]
+    assert outcomes[0].detail == (
+        "Fail: [ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code"
+    )
+    assert outcomes[1].detail == "permission denied"
+    assert [v["path"] for v in store.videos()] == [str(second)]
+
+
+def test_a_still_image_named_mp4_fails_as_not_a_video(tmp_path, oracle, encode_video):
+    """Item 3: a picture renamed .mp4 used to be 'indexed' as a video of 0.0 s."""
+    from test_decode import still_images
+
+    stills = list(still_images(tmp_path, encode_video).values())
+    store = Index.create(tmp_path / "index.db", oracle)
+    outcomes = index_videos(store, oracle, stills)
+    assert {o.status for o in outcomes} == {"failed"}
+    assert {o.detail for o in outcomes} == {"not a video (a still image)"}
+    assert store.videos() == []
+
+
 def test_an_index_refuses_another_model_another_schema_and_foreign_files(
     tmp_path, clip, oracle, make_oracle
 ):

@@ -1,7 +1,8 @@
 """Stream-decode a video with PyAV, a frame at a time, with one-line errors for bad files.
 
 Times come from each frame's presentation timestamp, so variable frame rate video is timed
-exactly; nothing but the current frame is held in memory.
+exactly; nothing but the current frame is held in memory. A file of one picture (an image
+renamed .mp4, a one-frame stream) is not a video.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from toontag.data.images import resize_rgb
 from toontag.errors import VideoError
 
 TRUNCATION_SLACK = 1.0  # seconds of declared duration that may lack frames at the end
+STILL = "not a video (a still image)"  # a file of one picture, whatever its name says
 
 
 class Video:
@@ -38,6 +40,9 @@ class Video:
             self.container.close()
             raise VideoError(self.path, "no video stream (audio or data only)")
         self.stream = self.container.streams.video[0]
+        if self.stream.frames == 1:  # declared by MP4, GIF: one picture, no need to decode it
+            self.close()
+            raise VideoError(self.path, STILL)
         self.stream.thread_type = "AUTO"
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.fps = float(rate) if rate else None
@@ -79,6 +84,8 @@ class Video:
             raise VideoError(self.path, f"corrupt after {self.end:.1f}s ({_reason(e)})") from e
         if count == 0:
             raise VideoError(self.path, "no decodable frame (truncated or empty stream)")
+        if count == 1:  # an image renamed .mp4 (PNG, JPEG), a one-frame MJPEG or H.264 file
+            raise VideoError(self.path, STILL)
         declared = self.declared_duration
         # A stream cut from t=10 s starts at 10 s: a duration counted from 0 ends at start + end.
         last = self.end + (self.start if self.declared_from_zero else 0.0)

@@ -2,8 +2,8 @@
 
 A video already in the index with the same content and settings is skipped (its size and
 mtime are checked first, its hash only when they changed); each finished video is committed
-alone, so a killed run resumes at the video it was on. A bad file is reported in one line
-and the others are still indexed.
+alone, so a killed run resumes at the video it was on. Anything that fails on one file is
+reported in one line and the others are still indexed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toontag.errors import VideoError
+from toontag.errors import FileError, IndexDbError, VideoError
 from toontag.io import hash_file
 from toontag.parallel import prefetch
 from toontag.progress import progress_bar
@@ -140,6 +140,21 @@ def index_video(
                    sampled=len(times))  # fmt: skip
 
 
+def _failure(error: Exception, path: Path) -> str:
+    """Why one file failed, in one line: a video's own reason, the system's (permission
+    denied), or the exception from the engine or decoder with its type."""
+    if isinstance(error, FileError) and Path(error.path) == path:
+        text = error.reason
+    elif isinstance(error, OSError) and error.strerror:
+        text = error.strerror[:1].lower() + error.strerror[1:]
+        if error.filename and Path(error.filename) != path:
+            text += f" ({error.filename})"
+    else:
+        first = str(error).strip().splitlines()
+        text = f"{type(error).__name__}: {first[0]}" if first else type(error).__name__
+    return " ".join(text.split())[:300]
+
+
 def index_videos(
     index: Index,
     model,
@@ -149,7 +164,9 @@ def index_videos(
     smoothing: Smoothing = DEFAULT_SMOOTHING,
     batch_size: int = 32,
 ) -> list[Outcome]:
-    """Index every video in `paths`; a bad one becomes a "failed" outcome, not an abort."""
+    """Index every video in `paths`. Whatever fails on one file (a bad video, a refused
+    read, an engine error) becomes its "failed" outcome and the next file is indexed; only an
+    index that cannot be written (`IndexDbError`: locked, read-only, full) stops the batch."""
     outcomes = []
     with progress_bar() as bar:
         overall = bar.add_task("videos", total=len(paths))
@@ -169,9 +186,12 @@ def index_videos(
                     batch_size=batch_size,
                     on_time=on_time,
                 )
-            except VideoError as e:
-                outcome = Outcome(path, "failed", e.reason)
-            bar.remove_task(task)
+            except IndexDbError:
+                raise  # the index cannot be read or written: every later video would fail too
+            except Exception as e:  # noqa: BLE001  (one file's failure, whatever it is, is its own)
+                outcome = Outcome(path, "failed", _failure(e, path))
+            finally:
+                bar.remove_task(task)
             bar.advance(overall)
             outcomes.append(outcome)
     return outcomes
