@@ -3,58 +3,22 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
+import sys
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from toontag.cli import main
 from toontag.explain.browser import ARGS, chromium
 from toontag.serve.app import create_app
-from toontag.video.db import Index
-from toontag.video.indexer import index_videos
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-SECRET = "top secret, not indexed"
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, clip, clip_video, make_oracle) -> Path:
-    folder = tmp_path_factory.mktemp("served")
-    (folder / "secret.txt").write_text(SECRET)
-    (clip_video.parent / "secret.txt").write_text(SECRET)
-    oracle = make_oracle(clip)
-    store = Index.create(folder / "index.db", oracle)
-    index_videos(store, oracle, [clip_video])
-    store.close()
-    return folder / "index.db"
 
 
 @pytest.fixture(scope="module")
 def client(served) -> TestClient:
-    return TestClient(create_app(served))
-
-
-@pytest.fixture(scope="module")
-def server(served):
-    """The app under uvicorn on a free local port, as `toontag serve` runs it."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(served), host="127.0.0.1", port=port, log_level="warning")
-    app_server = uvicorn.Server(config)
-    thread = threading.Thread(target=app_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not app_server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert app_server.started
-    yield "127.0.0.1", port
-    app_server.should_exit = True
-    thread.join(10)
+    return TestClient(create_app(served), base_url="http://localhost")
 
 
 def test_search_api_answers_with_ranges_and_names(client, clip):
@@ -84,11 +48,11 @@ def test_every_parameter_is_validated(client):
         "/api/videos/abc/file",
         "/api/videos/1/thumbnail?t=-1",
         "/api/videos/1/thumbnail?t=nan",
-        "/api/videos/1/thumbnail?t=10000",
         "/api/videos/1/timeline?format=exe",
     ]:
         assert client.get(url).status_code == 422, url
     assert client.get("/api/videos/2/file").status_code == 404
+    assert client.get("/api/videos/1/thumbnail?t=10000").status_code == 404  # past its end
 
 
 def test_files_are_served_with_byte_ranges_and_thumbnails_as_jpeg(client, clip_video):
@@ -96,6 +60,16 @@ def test_files_are_served_with_byte_ranges_and_thumbnails_as_jpeg(client, clip_v
     assert part.status_code == 206 and part.content == clip_video.read_bytes()[:100]
     thumb = client.get("/api/videos/1/thumbnail", params={"t": 3.0})
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+
+
+def test_an_index_that_breaks_under_the_server_is_a_problem_without_its_path(served, tmp_path):
+    db = tmp_path / "index.db"
+    db.write_bytes(served.read_bytes())
+    client = TestClient(create_app(db), base_url="http://localhost")
+    db.write_text("no longer an index")
+    response = client.get("/api/videos")
+    assert response.status_code == 503 and "cannot be read" in response.json()["detail"]
+    assert str(tmp_path) not in response.text
 
 
 TRAVERSALS = [
@@ -125,7 +99,8 @@ def raw_get(host: str, port: int, target: str) -> bytes:
     return b"".join(chunks)
 
 
-def test_no_path_traversal_reaches_a_file_outside_the_index(server):
+def test_no_path_traversal_reaches_a_file_outside_the_index(server, served):
+    secret = (served.parent / "secret.txt").read_text()
     passwd = Path("/etc/passwd").read_bytes()[:40]
     for target in TRAVERSALS:
         response = raw_get(*server, target)
@@ -135,15 +110,43 @@ def test_no_path_traversal_reaches_a_file_outside_the_index(server):
             assert response.split(b"\r\n\r\n", 1)[1][4:8] == b"ftyp"
         else:
             assert status in (400, 404, 422), (target, status)
-        assert SECRET.encode() not in response and passwd not in response, target
+        assert secret.encode() not in response and passwd not in response, target
 
 
-def test_the_server_binds_to_this_machine_by_default():
-    import inspect
+def serve(monkeypatch, capsys, *args: str) -> tuple[int, str, list[dict]]:
+    """`toontag serve ARGS` through the entry point, uvicorn.run replaced by a recorder:
+    (exit code, stderr, the keyword arguments uvicorn.run was called with)."""
+    import uvicorn
 
-    from toontag.cli.serving import serve
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(sys, "argv", ["toontag", "serve", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return exit_info.value.code or 0, capsys.readouterr().err, calls
 
-    assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
+
+def test_serve_binds_this_machine_unless_told_and_never_openly_by_accident(
+    monkeypatch, capsys, served
+):
+    monkeypatch.delenv("TOONTAG_TOKEN", raising=False)
+    code, _, calls = serve(monkeypatch, capsys, "--db", str(served))
+    assert code == 0 and calls == [{"host": "127.0.0.1", "port": 8000, "log_level": "warning"}]
+
+    code, err, calls = serve(monkeypatch, capsys, "--db", str(served), "--host", "0.0.0.0")
+    assert code == 1 and calls == [] and len(err.strip().splitlines()) == 1
+    assert "--token" in err and "--expose" in err
+
+    code, _, calls = serve(monkeypatch, capsys, "--db", str(served), "--host", "0.0.0.0",
+                           "--expose")  # fmt: skip
+    assert code == 0 and calls[0]["host"] == "0.0.0.0"
+
+    monkeypatch.setenv("TOONTAG_TOKEN", "x" * 24)
+    code, _, calls = serve(monkeypatch, capsys, "--db", str(served), "--host", "0.0.0.0")
+    assert code == 0 and calls[0]["host"] == "0.0.0.0"
+
+    code, err, calls = serve(monkeypatch, capsys, "--db", str(served), "--token", "short")
+    assert code == 1 and calls == [] and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")

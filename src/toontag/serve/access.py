@@ -1,0 +1,153 @@
+"""Who may reach the app: the names it answers to, an optional token, and where it may bind.
+
+The API has no users or passwords. By default the server listens on 127.0.0.1 and answers only
+requests addressed to a loopback name (the Host header), so a web page whose DNS name is
+rebound to 127.0.0.1 cannot drive it from the browser. Listening on another interface
+(`--host 0.0.0.0`) shows every indexed video, its thumbnails and its file to anyone who can
+reach the port; toontag refuses that unless told so (`--expose`) or given a token that every
+request must then carry.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import re
+from collections.abc import Iterable
+from urllib.parse import parse_qs
+
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from toontag.errors import ToontagError
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")  # what a browser on this machine sends
+TOKEN_COOKIE = "toontag_token"  # set by visiting /?token=...; the page's requests carry it
+MIN_TOKEN_LENGTH = 16  # shorter tokens can be guessed over a LAN
+TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_-]+")  # URL-safe base64: no quoting anywhere
+TOKEN_HINT = "python -c 'import secrets; print(secrets.token_urlsafe())'"
+
+
+class ServeError(ToontagError):
+    """A server that must not start as asked: an open bind without a token, a weak token."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` keeps the server on this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to any interface
+
+
+def check_bind(host: str, port: int, *, expose: bool, token: str | None) -> None:
+    """Refuse to listen beyond this machine without a token, unless `expose` says so."""
+    if is_loopback(host) or expose or token:
+        return
+    raise ServeError(
+        f"--host {host} listens beyond this machine and the API has no login: anyone who can "
+        f"reach port {port} could list, search and download every indexed video. Require a "
+        "token with --token (or $TOONTAG_TOKEN), or pass --expose to serve it openly anyway"
+    )
+
+
+def check_token(token: str) -> None:
+    """A token must be hard to guess and travel unchanged in a URL, a header and a cookie."""
+    if len(token) < MIN_TOKEN_LENGTH or not TOKEN_CHARACTERS.fullmatch(token):
+        raise ServeError(
+            f"a token needs {MIN_TOKEN_LENGTH} or more letters, digits, '-' or '_' "
+            f"(this one has {len(token)} characters): make one with {TOKEN_HINT}"
+        )
+
+
+def trusted_hosts(host: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """The Host names requests may use: loopback names, the bound host unless it is a
+    wildcard (0.0.0.0, ::), and `extra` (`--allowed-host`)."""
+    names = [*LOOPBACK_NAMES, *extra]
+    try:
+        wildcard = ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        wildcard = False
+    if not wildcard:
+        names.append(host)
+    return tuple(dict.fromkeys(_bare(n) for n in names))
+
+
+def _bare(host: str) -> str:
+    """A Host header's name without its port or IPv6 brackets, lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    if host.count(":") == 1:
+        return host.split(":", 1)[0]
+    return host
+
+
+def _same(given: str, token: str) -> bool:
+    return hmac.compare_digest(given.encode(), token.encode())  # constant time
+
+
+class AccessGuard:
+    """ASGI middleware: 400 for a Host not allowed, 401 without the token (when one is set).
+
+    The token comes as `Authorization: Bearer TOKEN` or as the cookie that `/?token=TOKEN`
+    sets before redirecting to `/` (so the page's own requests carry it)."""
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: Iterable[str], token: str | None):
+        self.app = app
+        self.allowed = frozenset(_bare(h) for h in allowed_hosts)
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        if _bare(headers.get("host", "")) not in self.allowed:
+            refusal = JSONResponse(
+                {"detail": "this Host is not served: add it with toontag serve --allowed-host"},
+                status_code=400,
+            )
+            await refusal(scope, receive, send)
+            return
+        if self.token is not None:
+            response = self._authorize(scope, headers)
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _authorize(self, scope: Scope, headers: dict[str, str]) -> JSONResponse | None:
+        """None when the request carries the token; else the answer to send instead."""
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if scope["path"] == "/" and "token" in query:
+            if not _same(query["token"][-1], self.token):
+                return _unauthorized()
+            done = RedirectResponse("/", status_code=303)
+            done.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="lax")
+            return done
+        scheme, _, given = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and _same(given.strip(), self.token):
+            return None
+        cookie = _cookie(headers.get("cookie", ""), TOKEN_COOKIE)
+        if cookie is not None and _same(cookie, self.token):
+            return None
+        return _unauthorized()
+
+
+def _unauthorized() -> JSONResponse:
+    return JSONResponse(
+        {"detail": "a token is required: open /?token=TOKEN once, or send Authorization: Bearer"},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None

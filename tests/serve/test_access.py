@@ -1,0 +1,82 @@
+"""Who may reach the app: loopback Host names by default, a token when one is set."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from fastapi.testclient import TestClient
+
+from toontag.serve.access import ServeError, check_bind, is_loopback, trusted_hosts
+from toontag.serve.app import create_app
+
+TOKEN = "a-token-of-24-characters"
+PATHS = ["/", "/api/videos", "/api/videos/1/file", "/docs", "/openapi.json"]
+
+
+@pytest.fixture(scope="module")
+def client(served) -> TestClient:
+    return TestClient(create_app(served), base_url="http://localhost")
+
+
+def test_a_rebound_dns_name_cannot_drive_the_api(client):
+    for path in PATHS:
+        response = client.get(path, headers={"Host": "evil.example"})
+        assert response.status_code == 400, path
+        assert "--allowed-host" in response.json()["detail"]
+    for host in ["localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST"]:
+        assert client.get("/api/videos", headers={"Host": host}).status_code == 200, host
+
+
+def test_a_live_server_refuses_a_foreign_host(server):
+    with socket.create_connection(server, timeout=10) as s:
+        s.sendall(
+            b"GET /api/videos HTTP/1.1\r\nHost: evil.example:8000\r\nConnection: close\r\n\r\n"
+        )
+        answer = b"".join(iter(lambda: s.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 400") and b"episode.mp4" not in answer
+
+
+def test_allowed_hosts_widen_the_names(served):
+    hosts = trusted_hosts("0.0.0.0", ["tv.lan", "Media.Example:8000"])
+    assert hosts == ("localhost", "127.0.0.1", "::1", "tv.lan", "media.example")
+    client = TestClient(create_app(served, allowed_hosts=hosts), base_url="http://tv.lan")
+    assert client.get("/api/videos").status_code == 200
+    assert client.get("/api/videos", headers={"Host": "0.0.0.0"}).status_code == 400
+    assert "192.168.1.5" in trusted_hosts("192.168.1.5")
+
+
+def test_a_token_guards_every_request(served):
+    client = TestClient(create_app(served, token=TOKEN), base_url="http://localhost")
+    for path in PATHS:
+        response = client.get(path)
+        assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+        assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.get(path, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert client.get(f"/?token={TOKEN[:-1]}").status_code == 401
+
+    visit = client.get(f"/?token={TOKEN}", follow_redirects=False)
+    assert visit.status_code == 303 and visit.headers["location"] == "/"
+    cookie = visit.headers["set-cookie"]
+    assert cookie.startswith(f"toontag_token={TOKEN};") and "HttpOnly" in cookie
+    for path in PATHS:
+        assert client.get(path, cookies={"toontag_token": TOKEN}).status_code == 200, path
+    assert client.get("/", cookies={"toontag_token": "nope"}).status_code == 401
+
+
+def test_the_bind_is_loopback_unless_exposed_or_guarded():
+    for host in ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"]:
+        assert is_loopback(host), host
+        check_bind(host, 8000, expose=False, token=None)
+    for host in ["0.0.0.0", "::", "192.168.1.5", "media.example"]:
+        assert not is_loopback(host), host
+        with pytest.raises(ServeError, match="--expose"):
+            check_bind(host, 8000, expose=False, token=None)
+        check_bind(host, 8000, expose=True, token=None)
+        check_bind(host, 8000, expose=False, token=TOKEN)
+
+
+@pytest.mark.parametrize("token", ["short", "x" * 15, "with spaces in it, 24 chars", "é" * 20])
+def test_a_weak_or_unquotable_token_is_refused(served, token):
+    with pytest.raises(ServeError, match="16 or more"):
+        create_app(served, token=token)

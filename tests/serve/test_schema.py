@@ -1,0 +1,76 @@
+"""The OpenAPI document says what the API answers: every status, content type and error body,
+checked by reading it and by a bounded Schemathesis run against the live server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from toontag.serve.app import create_app
+
+EXAMPLES = 25  # per operation and generation phase: a bounded run (about a minute on 2 cores)
+# What valid input may get besides a 2xx: 400 for a query naming no character (a grammar the
+# schema cannot express), 404 for an id not in the index, 416 for a range past the end.
+SCHEMATHESIS_CONFIG = """
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "400", "404", "416"]
+"""
+ERROR_CODES = {
+    "/api/search": {400, 422},
+    "/api/videos/{video_id}": {400, 404, 409, 422},
+    "/api/videos/{video_id}/timeline": {400, 404, 409, 422},
+    "/api/videos/{video_id}/file": {400, 404, 409, 416, 422},
+    "/api/videos/{video_id}/thumbnail": {400, 404, 409, 422},
+}
+CONTENT = {
+    "/api/videos/{video_id}/file": {"video/mp4", "video/webm", "video/x-matroska"},
+    "/api/videos/{video_id}/thumbnail": {"image/jpeg"},
+    "/api/videos/{video_id}/timeline": {"text/vtt", "application/x-subrip", "text/csv"},
+}
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def test_openapi_declares_every_status_and_content_type(served):
+    document = create_app(served).openapi()
+    assert document["components"]["schemas"]["Problem"]["required"] == ["detail"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for path, codes in ERROR_CODES.items():
+        responses = document["paths"][path]["get"]["responses"]
+        assert codes <= {int(code) for code in responses}, path
+        for code in codes:
+            assert responses[str(code)]["content"] == {"application/json": {"schema": PROBLEM}}
+    for path, types in CONTENT.items():
+        ok = document["paths"][path]["get"]["responses"]["200"]["content"]
+        assert types <= set(ok) and "application/json" not in ok, path
+    partial = document["paths"]["/api/videos/{video_id}/file"]["get"]["responses"]["206"]
+    assert "Content-Range" in partial["headers"] and "video/mp4" in partial["content"]
+
+
+def test_a_guarded_app_documents_its_token(served):
+    document = create_app(served, token="t" * 20).openapi()
+    assert {"HTTPBearer", "APIKeyCookie"} <= set(document["components"]["securitySchemes"])
+    assert "401" in document["paths"]["/api/videos"]["get"]["responses"]
+
+
+def test_the_live_api_answers_as_its_schema_says(server, tmp_path):
+    """Schemathesis's own command, every check, a fixed seed and number of examples; its
+    report must count no failure and no error."""
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG)
+    report = tmp_path / "report.json"
+    host, port = server
+    run = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "--no-color",
+         "run", f"http://{host}:{port}/openapi.json", "--checks", "all",
+         "--max-examples", str(EXAMPLES), "--seed", "20240601", "--workers", "1",
+         "--generation-database", "none", "--request-timeout", "30",
+         "--report", "json", "--report-json-path", str(report)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    summary = json.loads(report.read_text())
+    assert summary["operations"]["tested"] == summary["operations"]["total"] == 7
+    assert summary["test_cases"]["generated"] > 7 * EXAMPLES
+    assert (summary["test_cases"]["with_failures"], summary["test_cases"]["errored"]) == (0, 0)
+    assert summary["failures"] == [] and summary["errors"] == []
