@@ -20,6 +20,14 @@ REPO = Path(__file__).resolve().parents[1]
 KRAL_SAKIR = Path(os.environ.get("TOONTAG_DATA", REPO.parent / "shared" / "data" / "kral_sakir"))
 
 
+def pytest_sessionstart(session):
+    """Under CI (TOONTAG_REQUIRE_BROWSER=1) the browser tests must run, not skip."""
+    from toontag.explain.browser import chromium
+
+    if os.environ.get("TOONTAG_REQUIRE_BROWSER") == "1" and chromium() is None:
+        raise pytest.UsageError("TOONTAG_REQUIRE_BROWSER=1 but Chromium is not installed")
+
+
 @pytest.fixture(scope="session")
 def kral_sakir() -> Path:
     if not (KRAL_SAKIR / "train").is_dir():

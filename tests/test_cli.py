@@ -107,9 +107,55 @@ def test_train_evaluate_predict_end_to_end(monkeypatch, capsys, small_manifest, 
     code, out, _ = run_cli(monkeypatch, capsys, "predict", run, image, "--json")
     result = json.loads(out)
     assert code == 0 and result[0]["path"] == str(image) and len(result[0]["probabilities"]) == 4
-    code, out, _ = run_cli(monkeypatch, capsys, "predict", run, tmp_path / "missing.jpg")
-    assert code == 1 and "missing.jpg: file not found" in out
+    code, _, err = run_cli(monkeypatch, capsys, "predict", run, tmp_path / "missing.jpg")
+    assert code == 1 and err.startswith("error: ") and "missing.jpg: file not found" in err
 
 
 def test_parse_size():
     assert parse_size("224") == (224, 224) and parse_size("112x192") == (112, 192)
+
+
+def typo_manifest(manifest, out):
+    """`manifest` with the first 'remzi' label misspelt 'remzzi'; returns it and that line."""
+    import csv
+
+    with manifest.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    row = next(i for i, r in enumerate(rows) if "remzi" in r["labels"].split(";"))
+    rows[row]["labels"] = rows[row]["labels"].replace("remzi", "remzzi")
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out, row + 2  # the header is line 1
+
+
+def test_evaluate_names_a_label_the_model_does_not_know(
+    monkeypatch, capsys, tiny_run, small_manifest, tmp_path
+):
+    manifest, line = typo_manifest(small_manifest, tmp_path / "typo.csv")
+    code, _, err = run_cli(monkeypatch, capsys, "evaluate", tiny_run, "--data", manifest)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error:") and f"typo.csv:{line}: unknown label 'remzzi'" in err
+    assert "did you mean 'remzi'?" in err and "from the model in" in err
+
+
+def test_data_stats_checks_labels_against_classes(monkeypatch, capsys, small_manifest, tmp_path):
+    manifest, line = typo_manifest(small_manifest, tmp_path / "typo.csv")
+    args = ["data", "stats", manifest, "--no-check", "--classes"]
+    code, _, err = run_cli(monkeypatch, capsys, *args, "kral_sakir,remzi,fil_necati,canan")
+    assert code == 1 and f"typo.csv:{line}: unknown label 'remzzi'" in err and "--classes" in err
+    code, out, _ = run_cli(monkeypatch, capsys, "data", "stats", manifest, "--no-check")
+    assert code == 0 and "warning: label 'remzzi' (1 images) looks like a misspelling" in out
+
+
+def test_train_shows_a_manifests_classes_and_likely_typos_first(
+    monkeypatch, capsys, small_manifest, tmp_path
+):
+    """Printed before anything else happens: here the model name is then refused."""
+    manifest, _ = typo_manifest(small_manifest, tmp_path / "typo.csv")
+    args = ["train", "--data", manifest, "--out", tmp_path / "r", "--model", "densenet12"]
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 1 and "unknown model 'densenet12'" in err
+    assert "classes from the manifest's labels (images): canan" in out and ", remzzi 1\n" in out
+    assert "'remzzi' (1 images) looks like a misspelling of 'remzi'" in out

@@ -73,6 +73,11 @@ class TrainConfig:
                 raise RunError(
                     f"{key} must be one of {', '.join(allowed)}, not {getattr(self, key)!r}"
                 )
+        for key, (low, high) in RANGES.items():
+            values = getattr(self, key)
+            for value in values if isinstance(values, tuple) else (values,):
+                if value is not None and not low <= value <= high:  # NaN fails both
+                    raise RunError(f"{key} must be from {low} to {high}, not {value!r}")
 
     @property
     def data_seed(self) -> int:
@@ -137,6 +142,36 @@ CHOICES = {
     "augment": ("none", "flip_crop", "affine"),
     "optimizer": ("adam", "adamw"),
     "schedule": ("plateau", "cosine"),
+    "precision": ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"),
+}
+
+# The numbers a recipe may hold, inclusive: beyond them a run cannot be meaningful (or a
+# library fails deep inside); NaN and infinities are refused by the same comparison.
+RANGES = {
+    "head_hidden": (1, 65536),
+    "dropout": (0.0, 0.99),
+    "conv_channels": (1, 4096),
+    "image_size": (8, 4096),
+    "batch_size": (1, 65536),
+    "lr": (1e-12, 10.0),
+    "weight_decay": (0.0, 10.0),
+    "max_epochs": (1, 100_000),
+    "warmup_epochs": (0.0, 100_000),
+    "label_smoothing": (0.0, 0.5),
+    "ema_decay": (0.0, 0.999999),
+    "distill_weight": (0.0, 1.0),
+    "lr_factor": (1e-6, 0.999),
+    "lr_patience": (0, 100_000),
+    "min_lr": (0.0, 10.0),
+    "early_stop_patience": (0, 100_000),
+    "val_fraction": (0.01, 0.9),
+    "seed": (0, 2**32 - 1),
+    "split_seed": (0, 2**32 - 1),
+    "fold": (0, 1000),
+    "folds": (2, 1000),
+    "threshold": (0.0, 1.0),
+    "devices": (1, 1024),
+    "max_minutes": (1e-3, 1e6),
 }
 
 

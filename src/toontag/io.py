@@ -23,18 +23,26 @@ def hash_file(path: Path, digest=None):
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and an atomic rename."""
+    """Write `data` to `path` through a temporary file and an atomic rename; a `FileError`
+    naming `path` (never the temporary file) when it cannot be written."""
+    from toontag.errors import FileError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise FileError(path, "is a folder; name a file to write")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from other users
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as e:
+        raise FileError(path, f"cannot write it ({e.strerror or e})") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -43,3 +51,26 @@ def write_text(path: Path, text: str) -> None:
 
 def write_json(path: Path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def read_csv(path: Path, *, columns: tuple[str, ...] = ()) -> list[dict]:
+    """The rows of a user's CSV file (UTF-8, with or without Excel's BOM) as dicts; a
+    `FileError` naming the file when it cannot be read, is not text, or lacks `columns`."""
+    import csv
+
+    from toontag.errors import FileError
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except UnicodeDecodeError:
+        raise FileError(path, "not a CSV file (not UTF-8 text)") from None
+    except csv.Error as e:
+        raise FileError(path, f"not a CSV file ({e})") from None
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise FileError(path, f"no column {', '.join(missing)} (a CSV with a header row "
+                              f"{','.join(columns)}, ...)")  # fmt: skip
+    return rows

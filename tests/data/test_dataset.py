@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset, parse_combination
+from toontag.data.dataset import (
+    FROM_LABELS,
+    KRAL_SAKIR_CLASSES,
+    likely_misspellings,
+    load_dataset,
+    parse_combination,
+    read_class_list,
+)
 from toontag.errors import DataError
 
 # The dataset README's table: images and images per character, per split.
@@ -97,3 +104,91 @@ def test_csv_manifest_errors(tmp_path):
     split.write_text("path,labels,split\na.jpg,tom,holdout\n")
     with pytest.raises(DataError, match=r"split.csv:2: split 'holdout'"):
         load_dataset(split)
+
+
+def _manifest(tmp_path: Path, rows: list[tuple[str, str]], name: str = "m.csv") -> Path:
+    for image, _ in rows:
+        if not (tmp_path / image).exists():
+            _image(tmp_path / image)
+    lines = ["path,labels", *(f"{image},{labels}" for image, labels in rows)]
+    manifest = tmp_path / name
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest
+
+
+def test_a_label_outside_classes_txt_is_one_line_naming_label_row_and_classes(tmp_path):
+    (tmp_path / "classes.txt").write_text("kral_sakir\nremzi\nfil_necati\ncanan\n")
+    manifest = _manifest(tmp_path, [("a.jpg", "kral_sakir"), ("b.jpg", "remzzi;canan")])
+    with pytest.raises(DataError) as error:
+        load_dataset(manifest)
+    message = str(error.value)
+    assert "\n" not in message
+    assert f"{manifest}:3:" in message and "'remzzi'" in message
+    assert "did you mean 'remzi'?" in message
+    assert "kral_sakir, remzi, fil_necati, canan" in message and "classes.txt" in message
+
+
+def test_classes_txt_beside_a_manifest_sets_the_classes_and_their_order(tmp_path):
+    (tmp_path / "classes.txt").write_text("tom\njerry\nspike\n")
+    data = load_dataset(_manifest(tmp_path, [("a.jpg", "jerry;tom"), ("b.jpg", "jerry")]))
+    assert data.classes == ("tom", "jerry", "spike")  # spike: known, in no row
+    assert data.targets.tolist() == [[1, 1, 0], [0, 1, 0]]
+
+
+def test_a_given_class_list_wins_and_is_checked(tmp_path):
+    manifest = _manifest(tmp_path, [("a.jpg", "canan"), ("b.jpg", "remzi;canan")])
+    data = load_dataset(manifest, classes=read_class_list("remzi,canan,kral_sakir"))
+    assert data.classes == ("remzi", "canan", "kral_sakir")
+    assert data.targets.tolist() == [[0, 1, 0], [1, 1, 0]]
+    with pytest.raises(DataError, match=r"m.csv:2: unknown label 'canan'.*--classes.*: remzi$"):
+        load_dataset(manifest, classes=("remzi",), classes_from="--classes")
+    listing = tmp_path / "names.txt"
+    listing.write_text("remzi\ncanan\n")
+    assert read_class_list(str(listing)) == ("remzi", "canan")
+    with pytest.raises(DataError, match="distinct class name"):
+        read_class_list("remzi,remzi")
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_manifest_saved_by_excel_reads_like_a_clean_one(tmp_path, delimiter):
+    """UTF-8 with a byte order mark, CRLF line ends, spaces after the label separator; a
+    Turkish Excel also separates the fields with ';' (and quotes the labels then)."""
+    rows = [("1.jpg", "remzi;canan", "train"), ("2.jpg", "kral_sakir", "test"), ("3.jpg", "", "")]
+    for image, _, _ in rows:
+        _image(tmp_path / image)
+    clean = tmp_path / "clean.csv"
+    clean.write_text("path,labels,split\n" + "".join(f"{p},{lab},{s}\n" for p, lab, s in rows))
+    d = delimiter
+    lines = [
+        f"path{d}labels{d}split",
+        *(f'{p}{d}"{lab.replace(";", "; ")}"{d}{s}' for p, lab, s in rows),
+    ]
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes("\r\n".join([*lines, ""]).encode("utf-8-sig"))
+    assert (
+        excel.read_bytes().startswith(b"\xef\xbb\xbfpath")
+        and b'"remzi; canan"' in excel.read_bytes()
+    )
+    a, b = load_dataset(clean), load_dataset(excel)
+    assert a.classes == b.classes == ("canan", "kral_sakir", "remzi")
+    assert a.samples == b.samples
+    assert b.targets.tolist() == [[1, 0, 1], [0, 1, 0], [0, 0, 0]]
+
+
+def test_a_manifest_not_in_utf8_says_how_to_save_it(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes("path,labels\nŞakir.jpg,kral_sakir\n".encode("cp1254"))
+    with pytest.raises(DataError, match=r"m.csv: not UTF-8 .*CSV UTF-8"):
+        load_dataset(manifest)
+
+
+def test_labels_define_the_classes_and_likely_misspellings_are_flagged(tmp_path):
+    rows = [(f"{i}.jpg", "remzi") for i in range(12)]
+    rows += [(f"c{i}.jpg", "canan;remzi") for i in range(5)]
+    rows += [("x.jpg", "remzzi"), ("y.jpg", "bob")]  # one typo, one rare but real character
+    data = load_dataset(_manifest(tmp_path, rows))
+    assert data.classes == ("bob", "canan", "remzi", "remzzi")
+    assert data.classes_from == FROM_LABELS
+    assert data.class_counts == {"bob": 1, "canan": 5, "remzi": 17, "remzzi": 1}
+    assert likely_misspellings(data.class_counts) == {"remzzi": "remzi"}
+    assert likely_misspellings({"tom": 10, "tim": 9}) == {}  # both common: two characters

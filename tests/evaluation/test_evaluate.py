@@ -3,6 +3,7 @@ import shutil
 import pytest
 
 from toontag.config import TrainConfig
+from toontag.data.dataset import load_dataset
 from toontag.evaluation.evaluate import evaluate_run, read_predictions
 from toontag.evaluation.predict import predict_files
 from toontag.training.run import train
@@ -30,3 +31,22 @@ def test_prediction_columns_follow_the_model_not_the_data(kral_sakir, small_mani
     for i in (0, 1):
         for c, p in zip(classes, probs[i], strict=True):
             assert p == pytest.approx(direct[i]["probabilities"][c], abs=1e-3)
+
+
+def test_a_subset_without_one_class_is_evaluated_with_its_auc_undefined(
+    tiny_run, small_manifest, tmp_path
+):
+    """The model knows canan, the data has none: scored with canan's AUC n/a, not refused."""
+    from conftest import write_manifest
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")  # the shared run stays as it is
+    test = load_dataset(small_manifest).subset("test").samples
+    subset = write_manifest(tmp_path / "no_canan.csv", [s for s in test if "canan" not in s.labels])
+    m = evaluate_run(run, data=subset, split="test", resamples=20)
+    canan = m["per_class"]["canan"]
+    assert canan["support"] == 0 and canan["auc"] is None and canan["ap"] is None
+    assert all(m["per_class"][c]["auc"] is not None for c in ("kral_sakir", "remzi"))
+    assert isinstance(m["auc_micro"], float) and isinstance(m["auc_macro"], float)
+    assert "AUC n/a: undefined for canan" in (run / "metrics-test.md").read_text()
+    _, _, classes, _ = read_predictions(run / "predictions-test.csv")
+    assert classes == list(load_trained(run).classes)

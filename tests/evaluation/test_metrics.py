@@ -57,3 +57,26 @@ def test_markdown_names_every_class(predictions):
     text = metrics_markdown(multilabel_metrics(y, p, CLASSES, resamples=50), "demo")
     assert text.startswith("# demo") and all(f"| {c} |" in text for c in CLASSES)
     assert "F1 micro" in text and "[" in text
+
+
+def test_a_class_without_positives_has_no_auc_and_the_rest_still_count(predictions):
+    """A subset in which one character never appears: its AUC and AP are undefined (None,
+    "n/a"), the other classes' are scikit-learn's, the macro figures average those."""
+    y, p = predictions
+    y = y.copy()
+    y[:, 2] = 0
+    m = multilabel_metrics(y, p, CLASSES, resamples=50)
+    assert m["per_class"]["c"]["auc"] is None and m["per_class"]["c"]["ap"] is None
+    assert m["per_class"]["c"]["support"] == 0
+    defined = [0, 1, 3]
+    for i in defined:
+        auc = skm.roc_auc_score(y[:, i], p[:, i])
+        assert m["per_class"][CLASSES[i]]["auc"] == pytest.approx(auc)
+    assert m["auc_micro"] == pytest.approx(skm.roc_auc_score(y, p, average="micro"))
+    assert m["auc_macro"] == pytest.approx(skm.roc_auc_score(y[:, defined], p[:, defined]))
+    assert m["map"] == pytest.approx(skm.average_precision_score(y[:, defined], p[:, defined]))
+    low, high = m["ci95"]["auc_micro"]
+    assert low < m["auc_micro"] < high
+    text = metrics_markdown(m, "subset")
+    row = next(line for line in text.splitlines() if line.startswith("| c |"))
+    assert row.split(" | ")[4] == "n/a" and "AUC n/a: undefined for c," in text

@@ -84,7 +84,7 @@ def test_bad_input_is_one_clear_line(run, dataset, monkeypatch, capsys, tmp_path
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not an image")
     code, io = cli(monkeypatch, capsys, "explain", run, bad, "--out", tmp_path)
-    assert code == 1 and f"{bad}: not a readable image" in io.out
+    assert code == 1 and f"error: {bad}: not a readable image" in io.err
     code, io = cli(monkeypatch, capsys, "explain", tmp_path, image, "--out", tmp_path)
     assert code == 1 and "not a finished toontag run" in io.err
 

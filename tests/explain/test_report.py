@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from toontag.data.dataset import load_dataset
 from toontag.evaluation.evaluate import evaluate_run
 from toontag.explain.browser import check_page, chromium
 from toontag.explain.gradcam import Explainer
@@ -38,3 +40,19 @@ def test_the_page_renders_in_headless_chromium(page):
     assert seen["images"] and all(ok for _, ok in seen["images"]), seen["images"]
     assert seen["errors"] == []
     assert (ARTIFACTS / "report.png").stat().st_size > 0
+
+
+def test_the_report_builds_for_a_subset_without_one_character(tiny_run, small_manifest, tmp_path):
+    """canan known to the model, absent from the images: its AUC is "n/a", no curve."""
+    from conftest import write_manifest
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")  # the shared run stays as it is
+    test = load_dataset(small_manifest).subset("test").samples
+    subset = write_manifest(tmp_path / "no_canan.csv", [s for s in test if "canan" not in s.labels])
+    trained = load_trained(run)
+    explainer = Explainer(trained.model, trained.classes, trained.image_size)
+    metrics = evaluate_run(run, data=subset, split="test", resamples=20)
+    text = build_report(run, metrics, explainer, tmp_path / "out").read_text()
+    row = text[text.index("canan</td>") :].split("</tr>")[0]
+    assert "<td>0</td>" in row and row.endswith("<td>n/a</td>")
+    assert "<h2>Grad-CAM per character" in text

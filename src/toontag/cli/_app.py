@@ -9,6 +9,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+
+from toontag.errors import FileError
 
 app = typer.Typer(
     help="Recognise which cartoon characters appear in images: train, evaluate, predict.",
@@ -19,20 +22,44 @@ app = typer.Typer(
 data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 out = Console(width=None if sys.stdout.isatty() else 160)  # tables stay whole in logs
+err = Console(stderr=True)
 
-DataArg = Annotated[
-    Path,
-    typer.Argument(
-        help="Dataset folder (<split>/<combination>/<id>.jpg) "
-        "or CSV manifest (path,labels[,split])."
-    ),
-]
+DATA_HELP = (
+    "Dataset folder (<split>/<combination>/<id>.jpg) or CSV manifest (path,labels[,split]); "
+    "default $TOONTAG_DATA, else ./kral_sakir, else ../shared/data/kral_sakir."
+)
+DataArg = Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)]
+DataOpt = Annotated[Path | None, typer.Option("--data", help=DATA_HELP, show_default=False)]
+
+
+def _folder(option: str):
+    """A Typer callback checking an output folder option before the command runs."""
+
+    def check(value: Path | None) -> Path | None:
+        return output_folder(value, option)
+
+    return check
+
+
 CacheOpt = Annotated[
     Path | None,
     typer.Option(
-        "--cache", help="Image cache folder (default $TOONTAG_CACHE or ~/.cache/toontag)."
+        "--cache",
+        help="Image cache folder (default $TOONTAG_CACHE or ~/.cache/toontag).",
+        callback=_folder("--cache"),
     ),
 ]
+ResultsOpt = Annotated[
+    Path,
+    typer.Option("--results", help="Where the result files go.", callback=_folder("--results")),
+]
+
+
+def out_dir_option(help: str) -> typer.models.OptionInfo:  # noqa: A002
+    """`--out` naming a folder to write into."""
+    return typer.Option("--out", help=help, callback=_folder("--out"))
+
+
 DbOpt = Annotated[Path, typer.Option("--db", help="The index: one SQLite file.")]
 
 
@@ -46,10 +73,63 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def report_files(results: list[dict], line) -> None:
-    """One line per file (`line(result)`, or the file's error in red); exit 1 after them if
-    any file failed, so one bad file never hides the others' results."""
+    """One line per file: `line(result)` on stdout, or `error: FILE: reason` on stderr; exit 1
+    after them if any file failed, so one bad file never hides the others' results."""
     for r in results:
-        if line is not None:
-            out.print(f"[red]{r['path']}: {r['error']}[/]" if "error" in r else line(r))
+        if "error" in r:
+            err.print(f"[red]error:[/] {escape(str(r['path']))}: {escape(str(r['error']))}",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+        elif line is not None:
+            out.print(line(r))
     if any("error" in r for r in results):
         raise typer.Exit(1)
+
+
+def output_folder(path: Path | None, option: str) -> Path | None:
+    """`path` as a folder to write into, refused before any work when it is a file or lies
+    under one (where no folder can be made)."""
+    if path is None:
+        return None
+    for place in (path, *path.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise FileError(place, f"is a file, not a folder ({option} names a folder)")
+            break
+    return path
+
+
+ClassesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--classes",
+        help="The classes, in order: a,b,c or a file naming one a line (default: classes.txt "
+        "beside the data, else a manifest's labels); a label outside them is an error.",
+        show_default=False,
+    ),
+]
+
+
+def class_list(text: str | None) -> dict:
+    """`load_dataset`'s keywords for a `--classes` value (none when it is not given)."""
+    from toontag.data.dataset import read_class_list
+
+    return {} if text is None else {"classes": read_class_list(text), "classes_from": "--classes"}
+
+
+def show_classes(dataset, *, counts: bool = True) -> None:
+    """When a manifest's labels made the classes: them with their counts, and a warning for
+    each label that looks like a misspelling of a far more frequent one."""
+    from toontag.data.dataset import FROM_LABELS, likely_misspellings
+
+    if dataset.classes_from != FROM_LABELS:
+        return
+    found = dataset.class_counts
+    if counts:
+        listed = ", ".join(f"{name} {n:,}" for name, n in found.items())
+        out.print(f"classes from the manifest's labels (images): {listed}")
+    for label, name in likely_misspellings(found).items():
+        out.print(
+            f"[yellow]warning: label {label!r} ({found[label]:,} images) looks like a misspelling "
+            f"of {name!r} ({found[name]:,}); correct it, or fix the classes with classes.txt "
+            "beside the manifest or --classes[/]"
+        )

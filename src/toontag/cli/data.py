@@ -9,18 +9,31 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from toontag.cli._app import CacheOpt, DataArg, data_app, out, parse_size
+from toontag.cli._app import (
+    DATA_HELP,
+    CacheOpt,
+    ClassesOpt,
+    DataArg,
+    ResultsOpt,
+    class_list,
+    data_app,
+    out,
+    parse_size,
+    show_classes,
+)
+from toontag.data.location import find_data
 
 
 @data_app.command("stats")
 def data_stats(
-    data: DataArg,
+    data: DataArg = None,
     check: Annotated[
         bool, typer.Option(help="Decode and hash every file to find problems.")
     ] = True,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the stats here.")
     ] = None,
+    classes: ClassesOpt = None,
 ) -> None:
     """Images per character and per combination for each split (the paper's Tables 2 and 4),
     and the problems found: unreadable files, converted images, duplicates by content."""
@@ -28,7 +41,9 @@ def data_stats(
     from toontag.data.stats import dataset_stats
     from toontag.io import write_json
 
-    dataset = load_dataset(data)
+    data = find_data(data)
+    dataset = load_dataset(data, **class_list(classes))
+    show_classes(dataset, counts=False)  # the table counts them
     stats = dataset_stats(dataset, check=check)
     splits = stats["splits"]
     table = Table(title=f"{data}: images per character")
@@ -64,14 +79,17 @@ def data_stats(
 
 @data_app.command("audit")
 def data_audit(
-    data: DataArg,
+    data: DataArg = None,
     threshold: Annotated[
-        float, typer.Option(help="Thumbnail distance (0-255) at or under which frames are twins.")
+        float,
+        typer.Option(
+            min=0, max=255, help="Thumbnail distance (0-255) at or under which frames are twins."
+        ),
     ] = 10.0,
     run: Annotated[
         list[Path] | None, typer.Option(help="Runs whose test score to split by near-twins.")
     ] = None,
-    results: Annotated[Path, typer.Option(help="Where the result files go.")] = Path("results"),
+    results: ResultsOpt = Path("results"),
     cache: CacheOpt = None,
 ) -> None:
     """Near-duplicate frames across train and test: how many test frames have a near-twin in
@@ -82,7 +100,7 @@ def data_audit(
     from toontag.evaluation.leakage import publish_audit
 
     started = time.perf_counter()
-    dataset = load_dataset(data)
+    dataset = load_dataset(find_data(data))
     audit = audit_split(dataset, threshold=threshold, cache_root=cache)
     path = publish_audit(audit, dataset, run or [], results, seconds=time.perf_counter() - started)
     n, twins = len(audit.distance), int(audit.twins.sum())
@@ -92,14 +110,14 @@ def data_audit(
 
 @data_app.command("suspects")
 def data_suspects(
-    data: DataArg,
     oof: Annotated[Path, typer.Option(help="Out-of-fold predictions CSV (path, labels, p_*).")],
+    data: DataArg = None,
     predictions: Annotated[
         list[Path] | None,
         typer.Option(help="A model's predictions-test.csv to score without the suspects."),
     ] = None,
     twins: Annotated[bool, typer.Option(help="Check against the split audit's twins.")] = True,
-    results: Annotated[Path, typer.Option(help="Where the result files go.")] = Path("results"),
+    results: ResultsOpt = Path("results"),
     cache: CacheOpt = None,
 ) -> None:
     """Frames whose labels disagree most with out-of-fold predictions (confident learning),
@@ -110,7 +128,7 @@ def data_suspects(
     from toontag.evaluation.suspects import publish_suspects
 
     started = time.perf_counter()
-    dataset = load_dataset(data)
+    dataset = load_dataset(find_data(data))
     audit = audit_split(dataset, cache_root=cache) if twins else None
     path = publish_suspects(dataset, oof, predictions or [], results, audit=audit,
                             seconds=time.perf_counter() - started)  # fmt: skip
@@ -119,7 +137,7 @@ def data_suspects(
 
 @data_app.command("correct")
 def data_correct(
-    data: DataArg,
+    data: Annotated[Path, typer.Argument(help=DATA_HELP)],
     reviewed: Annotated[
         Path, typer.Argument(help="suspects.csv with its corrected column filled.")
     ],
@@ -130,31 +148,35 @@ def data_correct(
     from toontag.evaluation.suspects import corrected_manifest
     from toontag.io import write_text
 
-    write_text(manifest, corrected_manifest(load_dataset(data), reviewed))
+    write_text(manifest, corrected_manifest(load_dataset(find_data(data)), reviewed))
     out.print(f"written: {manifest}")
 
 
 @data_app.command("video")
 def data_video(
-    data: DataArg,
     out_file: Annotated[Path, typer.Option("--out", help="The MP4 to write.")],
+    data: DataArg = None,
     split: Annotated[str, typer.Option(help="Take frames from this split.")] = "test",
-    seconds: Annotated[float, typer.Option(min=1, help="About this long.")] = 60.0,
-    hold: Annotated[float, typer.Option(min=0.05, help="Seconds each frame is shown.")] = 0.5,
-    fps: Annotated[int, typer.Option(min=1, help="Frame rate of the file.")] = 24,
+    seconds: Annotated[float, typer.Option(min=1, max=86400, help="About this long (s).")] = 60.0,
+    hold: Annotated[
+        float, typer.Option(min=0.05, max=3600, help="Seconds each frame is shown.")
+    ] = 0.5,
+    fps: Annotated[int, typer.Option(min=1, max=240, help="Frame rate of the file.")] = 24,
     size: Annotated[
         str | None, typer.Option(help="HEIGHTxWIDTH of the video (default: the frames').")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Which sequences, in which order.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**32 - 1, help="Which sequences, in which order.")
+    ] = 0,
 ) -> None:
     """A test video from labelled frames: real animation sequences strung together, each
     frame held `--hold` seconds; the true timeline goes beside it as <out>.truth.json."""
     from toontag.data.dataset import load_dataset
     from toontag.video.synth import make_clip, truth_path, write_clip
 
-    frames = load_dataset(data).subset(split)
+    frames = load_dataset(find_data(data)).subset(split)
     clip = make_clip(frames, seconds=seconds, hold=hold, seed=seed)
-    write_clip(clip, out_file, fps=fps, size=parse_size(size) if size else None)
+    write_clip(clip, out_file, fps=fps, size=parse_size(size) if size is not None else None)
     out.print(
         f"written: {out_file} ({clip.duration:.1f} s, {len(clip.frames)} frames of {split}) "
         f"and {truth_path(out_file)}"

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from toontag.cli._app import CacheOpt, app, out, report_files
+from toontag.cli._app import CacheOpt, DataOpt, app, out, out_dir_option, report_files
+from toontag.data.location import find_data
 from toontag.errors import ToontagError
 
 
@@ -15,7 +16,7 @@ from toontag.errors import ToontagError
 def explain(
     run: Annotated[Path, typer.Argument(help="A finished run directory.")],
     images: Annotated[list[Path], typer.Argument(help="Image files.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the heatmap PNGs.")],
+    out_dir: Annotated[Path, out_dir_option("Folder for the heatmap PNGs.")],
     character: Annotated[
         str | None, typer.Option(help="Explain this character (default: those predicted).")
     ] = None,
@@ -43,8 +44,8 @@ def explain(
 @app.command()
 def report(
     run: Annotated[Path, typer.Argument(help="A finished run directory.")],
-    data: Annotated[Path, typer.Option(help="Dataset folder or CSV manifest.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html.")],
+    out_dir: Annotated[Path, out_dir_option("Folder for report.html.")],
+    data: DataOpt = None,
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
     check: Annotated[
         bool, typer.Option(help="Open it in headless Chromium; keep a screenshot.")
@@ -60,7 +61,7 @@ def report(
 
     trained = load_trained(run)
     explainer = Explainer(trained.model, trained.classes, trained.image_size)
-    metrics = evaluate_run(run, data=data, split=split, cache_root=cache)
+    metrics = evaluate_run(run, data=find_data(data, run=run), split=split, cache_root=cache)
     page = build_report(run, metrics, explainer, out_dir)
     out.print(f"written: {page}")
     if check:

@@ -52,8 +52,8 @@ def serve(
     from toontag.serve.access import check_bind, trusted_hosts
     from toontag.serve.app import create_app
 
-    check_bind(host, port, expose=expose, token=token)
     hosts = trusted_hosts(host, allowed_host or ())
+    check_bind(host, port, expose=expose, token=token)
     application = create_app(db, allowed_hosts=hosts, token=token)
     where = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
     out.print(f"serving {db} at {where}{'?token=' + token if token else ''} (API docs at "

@@ -10,7 +10,21 @@ from typing import Annotated
 
 import typer
 
-from toontag.cli._app import CacheOpt, app, out, parse_size, report_files
+from toontag.cli._app import (
+    CacheOpt,
+    ClassesOpt,
+    DataOpt,
+    ResultsOpt,
+    _folder,
+    app,
+    class_list,
+    out,
+    out_dir_option,
+    parse_size,
+    report_files,
+    show_classes,
+)
+from toontag.data.location import find_data
 
 
 @app.command()
@@ -24,8 +38,8 @@ def models() -> None:
 
 @app.command()
 def train(
-    data: Annotated[Path | None, typer.Option(help="Dataset folder or CSV manifest.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory to create.")] = None,
+    data: DataOpt = None,
+    out_dir: Annotated[Path | None, out_dir_option("Run directory to create.")] = None,
     preset: Annotated[
         str, typer.Option(help="Named recipe: paper (the default) or fast (see config.py).")
     ] = "paper",
@@ -68,27 +82,31 @@ def train(
         ),
     ] = None,
     cache: CacheOpt = None,
+    classes: ClassesOpt = None,
 ) -> None:
     """Train a model with the paper's recipe (Adam, BCE, ReduceLROnPlateau, EarlyStopping) or
     another preset; options and --set change single fields of it."""
     from toontag.config import parse_settings
     from toontag.config import preset as named_preset
+    from toontag.data.dataset import load_dataset
     from toontag.training.run import train as train_run
 
     if resume is not None:
+        if classes is not None:
+            raise typer.BadParameter("--classes: a resumed run keeps the classes it started with")
         run_dir = resume
         config = None
-        if data is None:
-            data = Path(json.loads((resume / "split.json").read_text())["data"])
+        data = find_data(data, run=resume)
     else:
-        if data is None or out_dir is None:
-            raise typer.BadParameter("--data and --out are required (or --resume RUN)")
+        if out_dir is None:
+            raise typer.BadParameter("--out is required (or --resume RUN)")
+        data = find_data(data)
         if conv_layers not in (2, 4):
             raise typer.BadParameter("--conv-layers is 4 (the paper's CNN) or 2 (its ablation)")
         run_dir = out_dir
         given = {
             "model": model,
-            "image_size": parse_size(image_size) if image_size else None,
+            "image_size": parse_size(image_size) if image_size is not None else None,
             "max_epochs": epochs,
             "batch_size": batch_size,
             "lr": lr,
@@ -111,7 +129,12 @@ def train(
             )
             .replace(**parse_settings(settings or []))
         )
-    report = train_run(config, data=data, run=run_dir, resume=resume is not None, cache_root=cache)
+    known = class_list(classes)
+    if resume is None:  # the classes a manifest's labels make, shown before any training
+        show_classes(load_dataset(data, **known))
+    report = train_run(
+        config, data=data, run=run_dir, resume=resume is not None, cache_root=cache, **known
+    )
     if report:
         out.print(
             f"[green]trained[/] {run_dir}: best epoch {report['best_epoch']} of "
@@ -128,20 +151,23 @@ def train(
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="A finished run directory.")],
-    data: Annotated[Path, typer.Option(help="Dataset folder or CSV manifest.")],
+    data: DataOpt = None,
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    resamples: Annotated[int, typer.Option(min=1, max=100_000, help="Bootstrap resamples.")] = 1000,
     cache: CacheOpt = None,
 ) -> None:
     """Metrics of a run on one split, with 95% bootstrap intervals, written into the run."""
     from toontag.evaluation.evaluate import evaluate_run
 
-    m = evaluate_run(run, data=data, split=split, cache_root=cache, resamples=resamples)
+    m = evaluate_run(
+        run, data=find_data(data, run=run), split=split, cache_root=cache, resamples=resamples
+    )
     ci = m["ci95"]
+    auc = "n/a" if m["auc_micro"] is None else f"{m['auc_micro']:.4f}"  # no label, or all
     out.print(
         f"{m['model']} on {split} ({m['images']} images): micro-F1 {m['f1_micro']:.4f} "
         f"[{ci['f1_micro'][0]:.4f}, {ci['f1_micro'][1]:.4f}], accuracy {m['accuracy']:.4f}, "
-        f"subset accuracy {m['subset_accuracy']:.4f}, AUC {m['auc_micro']:.4f}, "
+        f"subset accuracy {m['subset_accuracy']:.4f}, AUC {auc}, "
         f"loss {m['loss']:.4f}"
     )
     out.print(f"written: {run / f'metrics-{split}.json'} and .md")
@@ -195,7 +221,7 @@ def export(
 @app.command()
 def ensemble(
     runs: Annotated[list[Path], typer.Argument(help="Two or more finished run directories.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Ensemble directory to write.")],
+    out_dir: Annotated[Path, out_dir_option("Ensemble directory to write.")],
 ) -> None:
     """One model from several runs: the mean of their probabilities. `evaluate` and
     `predict` take the ensemble directory like any run."""
@@ -210,15 +236,16 @@ def benchmark(
     suite: Annotated[str, typer.Option(help="paper, or a suite TOML file.")] = "paper",
     protocol: Annotated[str, typer.Option(help="cpu (2 cores, reduced size) or gpu.")] = "cpu",
     only: Annotated[list[str] | None, typer.Option(help="Run just these rows.")] = None,
-    data: Annotated[Path, typer.Option(help="The Kral Sakir dataset.")] = Path(
-        "../shared/data/kral_sakir"
-    ),
-    runs: Annotated[Path, typer.Option(help="Where the rows' run directories go.")] = Path(
-        "runs/benchmark"
-    ),
-    results: Annotated[Path, typer.Option(help="Where the result files go.")] = Path("results"),
+    data: DataOpt = None,
+    runs: Annotated[
+        Path, typer.Option(help="Where the rows' run directories go.", callback=_folder("--runs"))
+    ] = Path("runs/benchmark"),
+    results: ResultsOpt = Path("results"),
     max_minutes: Annotated[
-        float | None, typer.Option(help="Cap each row's fitting time (reported as such).")
+        float | None,
+        typer.Option(
+            min=0.001, max=1e6, help="Cap each row's fitting time in minutes (reported as such)."
+        ),
     ] = None,
     report_only: Annotated[
         bool, typer.Option(help="Publish the finished rows; train nothing.")
@@ -242,7 +269,7 @@ def benchmark(
     found = run_suite(
         spec,
         spec.protocols[protocol],
-        data=data,
+        data=find_data(data),
         runs=runs,
         only=only,
         cache_root=cache,

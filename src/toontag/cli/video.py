@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,12 +23,15 @@ def index(
     fps: Annotated[float, typer.Option(min=0.1, max=60, help="Frames sampled per second.")] = 2.0,
     engine: Annotated[str, typer.Option(help="onnx (ONNX Runtime) or torch.")] = "onnx",
     min_segment: Annotated[
-        float, typer.Option(min=0, help="Drop on-screen stretches shorter than this (s).")
+        float, typer.Option(min=0, max=3600, help="Drop on-screen stretches shorter than this (s).")
     ] = 1.0,
     max_gap: Annotated[
-        float, typer.Option(min=0, help="Close gaps in a character's presence up to this (s).")
+        float,
+        typer.Option(min=0, max=3600, help="Close gaps in a character's presence up to this (s)."),
     ] = 1.0,
-    batch_size: Annotated[int, typer.Option(min=1, help="Frames per inference batch.")] = 32,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=4096, help="Frames per inference batch.")
+    ] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
 ) -> None:
     """Who is on screen when, for each video, into an index (SQLite). Unchanged videos are
@@ -90,7 +94,7 @@ def search(
     query: Annotated[str, typer.Argument(help='e.g. "remzi and necati", "sakir and not canan"')],
     db: DbOpt,
     min_duration: Annotated[
-        float, typer.Option(min=0, help="Leave out ranges shorter than this (s).")
+        float, typer.Option(min=0, max=1e6, help="Leave out ranges shorter than this (s).")
     ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
@@ -134,7 +138,8 @@ def timeline(
     if format not in TIMELINE_FORMATS:
         raise typer.BadParameter(f"{format!r}: formats are {', '.join(TIMELINE_FORMATS)}")
     store = Index(db)
-    found = store.video(int(video) if video.isdigit() else video)
+    # an id is a few ASCII digits; anything else ("²", 20 digits) is looked up as a path
+    found = store.video(int(video) if re.fullmatch(r"[0-9]{1,18}", video) else video)
     if found is None:
         raise IndexDbError(f"{video}: not in {db} (toontag videos --db {db} lists them)")
     text = format_timeline(cues(store, found["id"], found["duration"]), format)

@@ -6,12 +6,21 @@ a folder name is parsed against the known class names, never split blindly. The 
 are those of Kral Sakir unless the root holds a ``classes.txt`` (one name a line).
 
 CSV manifest: a header ``path,labels[,split]``; paths relative to the manifest; labels
-separated by ``;`` (empty = no character). Row order is taken as capture order.
+separated by ``;`` (empty = no character). Row order is taken as capture order. What Excel
+writes reads the same: a byte order mark, CRLF, spaces after ``;``, fields separated by ``;``.
+
+The classes, first found: the list the caller gives (a trained model's, or ``--classes``), a
+``classes.txt`` in the folder or beside the manifest, else Kral Sakir's for a folder and the
+labels it uses for a manifest. Against a known list a label outside it is an error naming the
+row; labels that define the classes are counted, so that a caller can show them and the likely
+misspellings among them before training on them.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
+import io
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +32,9 @@ from toontag.errors import DataError
 
 KRAL_SAKIR_CLASSES = ("kral_sakir", "remzi", "fil_necati", "canan")
 SPLIT_NAMES = ("train", "val", "test")
+FROM_LABELS = "the manifest's labels"  # `classes_from` of a manifest without a class list
+CLOSE_NAME = 0.8  # difflib ratio at or over which a name reads as a misspelling of another
+MISSPELLING_RARITY = 5  # a close label this many times rarer than another is likely a typo
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ class LabelledData:
     classes: tuple[str, ...]
     samples: tuple[Sample, ...]
     ignored: tuple[Path, ...] = ()  # files that are not images, reported by `data stats`
+    classes_from: str = "the Kral Sakir classes"  # where `classes` came from, for messages
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -63,6 +76,36 @@ class LabelledData:
         for row, sample in enumerate(self.samples):
             y[row, [index[name] for name in sample.labels]] = 1.0
         return y
+
+    @cached_property
+    def class_counts(self) -> dict[str, int]:
+        """Images per class, in class order."""
+        return dict(zip(self.classes, self.targets.sum(axis=0).astype(int).tolist(), strict=True))
+
+
+def closest_name(name: str, names) -> str | None:
+    """The one of `names` that `name` most likely misspells, or None."""
+    found = difflib.get_close_matches(name, [n for n in names if n != name], 1, CLOSE_NAME)
+    return found[0] if found else None
+
+
+def likely_misspellings(counts: dict[str, int]) -> dict[str, str]:
+    """Labels that look like a typo of a much more frequent one: ``{"remzzi": "remzi"}``."""
+    out = {}
+    for name, n in counts.items():
+        common = [other for other, m in counts.items() if m >= MISSPELLING_RARITY * max(n, 1)]
+        close = closest_name(name, common)
+        if close is not None:
+            out[name] = close
+    return out
+
+
+def read_class_list(text: str) -> tuple[str, ...]:
+    """Class names from ``a,b,c`` or from a file naming one a line (like ``classes.txt``)."""
+    path = Path(text)
+    if path.is_file():
+        return _read_names(path)
+    return _distinct([name.strip() for name in text.split(",") if name.strip()], text)
 
 
 def parse_combination(name: str, classes: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -96,34 +139,50 @@ def listed_path(root: Path, text: str) -> Path:
     return (path if path.is_absolute() or path.exists() else Path(root) / path).resolve()
 
 
-def load_dataset(source: Path | str) -> LabelledData:
-    """Read a folder tree or a CSV manifest; raises `DataError` naming what is wrong."""
+def load_dataset(
+    source: Path | str, *, classes=None, classes_from: str = "the given class list"
+) -> LabelledData:
+    """Read a folder tree or a CSV manifest; raises `DataError` naming what is wrong.
+
+    `classes`, when given (a trained model's, say), are the known classes, in their order:
+    they replace ``classes.txt`` and a label outside them is an error citing `classes_from`.
+    """
     source = Path(source)
     if not source.exists():
         raise DataError(f"{source}: no such dataset folder or manifest")
+    known = None
+    if classes is not None:
+        known = (_distinct(list(classes), classes_from), classes_from)
     if source.is_file():
         if source.suffix.lower() != ".csv":
             raise DataError(f"{source}: a dataset is a folder or a .csv manifest (path,labels)")
-        return _load_manifest(source)
-    return _load_folder(source)
+        return _load_manifest(source, known or _classes_txt(source.parent))
+    return _load_folder(source, known or _classes_txt(source))
 
 
-def _read_classes(root: Path) -> tuple[str, ...]:
-    listing = root / "classes.txt"
-    if not listing.exists():
-        return KRAL_SAKIR_CLASSES
-    names = tuple(line.strip() for line in listing.read_text().splitlines() if line.strip())
+def _distinct(names: list[str], where) -> tuple[str, ...]:
     if not names or len(set(names)) != len(names):
-        raise DataError(f"{listing}: needs one distinct class name per line")
-    return names
+        raise DataError(f"{where}: needs one distinct class name per line (or a,b,c)")
+    return tuple(names)
+
+
+def _read_names(listing: Path) -> tuple[str, ...]:
+    lines = listing.read_text(encoding="utf-8-sig").splitlines()
+    return _distinct([line.strip() for line in lines if line.strip()], listing)
+
+
+def _classes_txt(folder: Path) -> tuple[tuple[str, ...], str] | None:
+    """The names in ``folder/classes.txt`` and where they came from, if it exists."""
+    listing = folder / "classes.txt"
+    return (_read_names(listing), str(listing)) if listing.exists() else None
 
 
 def _frame_id(path: Path, position: int) -> int:
     return int(path.stem) if path.stem.isdigit() else position
 
 
-def _load_folder(root: Path) -> LabelledData:
-    classes = _read_classes(root)
+def _load_folder(root: Path, known) -> LabelledData:
+    classes, classes_from = known or (KRAL_SAKIR_CLASSES, LabelledData.classes_from)
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     split_dirs = [p for p in subdirs if p.name in SPLIT_NAMES]
     groups = [(p.name, p) for p in split_dirs] if split_dirs else [(None, root)]
@@ -134,8 +193,8 @@ def _load_folder(root: Path) -> LabelledData:
             if labels is None:
                 raise DataError(
                     f"{combo_dir}: folder name is not a combination of the known classes "
-                    f"({', '.join(classes)}) joined by '_'; rename it or list the classes "
-                    f"in {root / 'classes.txt'}"
+                    f"({', '.join(classes)}, from {classes_from}) joined by '_'; rename it "
+                    f"or list the classes in {root / 'classes.txt'}"
                 )
             for file in sorted(combo_dir.iterdir()):
                 if file.suffix.lower() in IMAGE_SUFFIXES:
@@ -148,29 +207,65 @@ def _load_folder(root: Path) -> LabelledData:
             "(e.g. train/kral_sakir_remzi/17.jpg) or a CSV manifest"
         )
     samples.sort(key=lambda s: (s.frame_id, str(s.path)))
-    return LabelledData(root, classes, tuple(samples), tuple(ignored))
+    return LabelledData(root, classes, tuple(samples), tuple(ignored), classes_from)
 
 
-def _load_manifest(manifest: Path) -> LabelledData:
-    with manifest.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or not {"path", "labels"} <= set(reader.fieldnames):
-            raise DataError(f"{manifest}: the header must be path,labels[,split]")
-        rows = list(reader)
-    if not rows:
-        raise DataError(f"{manifest}: the manifest lists no images")
+def _manifest_rows(manifest: Path) -> csv.DictReader:
+    """A reader over the manifest's rows, fields named in lower case, whatever wrote it."""
+    try:
+        text = manifest.read_text(encoding="utf-8-sig")  # the BOM Excel puts first
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{manifest}: not UTF-8 (byte {e.start}); save it as 'CSV UTF-8' in Excel"
+        ) from None
+    header = text.split("\n", 1)[0]
+    for delimiter in (",", ";", "\t"):  # Excel separates fields by ';' in many languages
+        fields = [f.strip().lower() for f in next(csv.reader([header], delimiter=delimiter))]
+        if {"path", "labels"} <= set(fields):
+            reader = csv.DictReader(
+                io.StringIO(text, newline=""), fieldnames=fields, delimiter=delimiter
+            )
+            next(reader.reader)  # the header, named above
+            return reader
+    raise DataError(f"{manifest}: the header must be path,labels[,split]")
+
+
+def _load_manifest(manifest: Path, known) -> LabelledData:
+    reader = _manifest_rows(manifest)
     parsed = []
-    for line, row in enumerate(rows, start=2):
+    for row in reader:
+        line = reader.line_num
         labels = tuple(x.strip() for x in (row["labels"] or "").split(";") if x.strip())
         split = (row.get("split") or "").strip() or None
         if split is not None and split not in SPLIT_NAMES:
             raise DataError(f"{manifest}:{line}: split {split!r} is not one of {SPLIT_NAMES}")
-        parsed.append((manifest.parent / row["path"].strip(), labels, split))
-    classes = tuple(sorted({name for _, labels, _ in parsed for name in labels}))
-    if not classes:
-        raise DataError(f"{manifest}: no row has a label")
+        if not (row["path"] or "").strip():
+            raise DataError(f"{manifest}:{line}: the row names no image")
+        parsed.append((line, manifest.parent / row["path"].strip(), labels, split))
+    if not parsed:
+        raise DataError(f"{manifest}: the manifest lists no images")
+    if known is None:
+        classes = tuple(sorted({name for *_, labels, _ in parsed for name in labels}))
+        classes_from = FROM_LABELS
+        if not classes:
+            raise DataError(f"{manifest}: no row has a label")
+    else:
+        classes, classes_from = known
+        for line, _, labels, _ in parsed:
+            for label in labels:
+                if label not in classes:
+                    raise _unknown_label(f"{manifest}:{line}", label, classes, classes_from)
     samples = tuple(
         Sample(path, tuple(c for c in classes if c in labels), split, position)
-        for position, (path, labels, split) in enumerate(parsed)
+        for position, (_, path, labels, split) in enumerate(parsed)
     )
-    return LabelledData(manifest.parent, classes, samples)
+    return LabelledData(manifest.parent, classes, samples, classes_from=classes_from)
+
+
+def _unknown_label(where: str, label: str, classes, classes_from: str) -> DataError:
+    close = closest_name(label, classes)
+    guess = f" (did you mean {close!r}?)" if close else ""
+    return DataError(
+        f"{where}: unknown label {label!r}{guess}; the known classes, from {classes_from}, "
+        f"are: {', '.join(classes)}"
+    )

@@ -16,7 +16,7 @@ from toontag.data.dataset import listed_path, load_dataset
 from toontag.errors import DataError, RunError
 from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES, metrics_markdown, multilabel_metrics
 from toontag.evaluation.predict import predict_arrays
-from toontag.io import write_json, write_text
+from toontag.io import read_csv, write_json, write_text
 from toontag.models.inference import default_device
 from toontag.training.rundir import load_trained
 
@@ -49,12 +49,9 @@ def evaluate_run(
 ) -> dict:
     run = Path(run)
     trained = load_trained(run, device=device or default_device())
-    dataset = load_dataset(data)
-    if set(dataset.classes) != set(trained.classes):
-        raise DataError(
-            f"{data}: classes {list(dataset.classes)} differ from the model's "
-            f"{list(trained.classes)}"
-        )
+    # The data in the model's classes and order: a label the model does not know is an error
+    # naming its row; a class with no image in the data is scored as such (AUC n/a).
+    dataset = load_dataset(data, classes=trained.classes, classes_from=f"the model in {run}")
     cache = build_cache([s.path for s in dataset.samples], size=trained.image_size, root=cache_root)
     cfg = trained.config
     rows = split_rows(
@@ -70,8 +67,7 @@ def evaluate_run(
     start = time.perf_counter()
     probs = predict_arrays(trained.model, cache.images, rows, description=f"evaluating {split}")
     seconds = time.perf_counter() - start
-    columns = [dataset.classes.index(c) for c in trained.classes]  # the model's class order
-    targets = dataset.targets[rows][:, columns]
+    targets = dataset.targets[rows]
     metrics = multilabel_metrics(
         targets, probs, trained.classes, trained.thresholds, resamples=resamples, seed=cfg.seed
     )
@@ -98,12 +94,14 @@ def evaluate_run(
 
 def read_predictions(path: Path) -> tuple[list[str], list[set[str]], list[str], np.ndarray]:
     """A ``predictions-<split>.csv`` back: paths, label sets, class names and probabilities."""
-    with Path(path).open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv(path, columns=("path", "labels"))
     if not rows:
         raise RunError(f"{path}: no predictions in it")
     classes = [k[2:] for k in rows[0] if k.startswith("p_")]
-    probs = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
+    try:
+        probs = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
+    except (TypeError, ValueError):
+        raise RunError(f"{path}: a p_<class> column holds a value that is not a number") from None
     labels = [set(filter(None, r["labels"].split(";"))) for r in rows]
     return [r["path"] for r in rows], labels, classes, probs
 

@@ -2,6 +2,10 @@
 
 `accuracy` is label-wise (1 - hamming loss): what the paper's Keras "accuracy" measures on
 sigmoid outputs. `subset_accuracy` is the stricter exact match of all labels of an image.
+
+A class with no positive image on the data evaluated (or no negative) has no ROC-AUC, and with
+no positive no average precision: its value is None ("n/a"), and the macro AUC and the mean
+average precision average the classes that have one.
 """
 
 from __future__ import annotations
@@ -16,11 +20,33 @@ BOOTSTRAP_RESAMPLES = 1000  # the paper's count
 CI_METRICS = ("f1_micro", "precision_micro", "recall_micro", "accuracy", "auc_micro")
 
 
-def _auc(y: np.ndarray, p: np.ndarray, average: str | None):
+def _auc(y: np.ndarray, p: np.ndarray, average: str | None) -> float | None:
+    """ROC-AUC of one column, or the micro average of several; None where it is undefined:
+    the targets hold only positives or only negatives (scikit-learn raises or gives nan)."""
     try:
-        return skm.roc_auc_score(y, p, average=average)
-    except ValueError:  # a class with only positives or only negatives: AUC is undefined
+        auc = float(skm.roc_auc_score(y, p, average=average))
+    except ValueError:
         return None
+    return None if np.isnan(auc) else auc
+
+
+def class_auc(y: np.ndarray, p: np.ndarray) -> list[float | None]:
+    """ROC-AUC of each column; None where it is undefined."""
+    return [_auc(y[:, k], p[:, k], "macro") for k in range(y.shape[1])]
+
+
+def class_ap(y: np.ndarray, p: np.ndarray) -> list[float | None]:
+    """Average precision of each column; None for a column without a positive."""
+    return [
+        float(skm.average_precision_score(y[:, k], p[:, k])) if y[:, k].any() else None
+        for k in range(y.shape[1])
+    ]
+
+
+def defined_mean(values) -> float | None:
+    """The mean of the values that are not None (the macro average of the defined classes)."""
+    defined = [float(v) for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
 
 
 def point_metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray) -> dict:
@@ -36,9 +62,10 @@ def point_metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray) -> dict:
         )
         out |= {f"precision_{average}": float(prec), f"recall_{average}": float(rec)}
         out[f"f1_{average}"] = float(f1)
-        auc = _auc(y, p, average)
-        out[f"auc_{average}"] = None if auc is None else float(auc)
-    out["map"] = float(skm.average_precision_score(y, p, average="macro"))
+    auc = _auc(y, p, "micro")
+    out["auc_micro"] = auc
+    out["auc_macro"] = defined_mean(class_auc(y, p))
+    out["map"] = defined_mean(class_ap(y, p))
     return out
 
 
@@ -86,15 +113,14 @@ def multilabel_metrics(
     prec, rec, f1, support = skm.precision_recall_fscore_support(
         y, pred, average=None, zero_division=0
     )
-    auc = _auc(y, p, None)
-    ap = skm.average_precision_score(y, p, average=None)
+    auc, ap = class_auc(y, p), class_ap(y, p)
     out["per_class"] = {
         name: {
             "precision": float(prec[i]),
             "recall": float(rec[i]),
             "f1": float(f1[i]),
-            "auc": None if auc is None else float(auc[i]),
-            "ap": float(np.atleast_1d(ap)[i]),
+            "auc": auc[i],
+            "ap": ap[i],
             "support": int(support[i]),
             "threshold": float(thresholds[i]),
         }
@@ -149,6 +175,13 @@ def metrics_markdown(m: dict, title: str) -> str:
             f"| {name} | {fmt(c['precision'])} | {fmt(c['recall'])} | {fmt(c['f1'])} | "
             f"{fmt(c['auc'])} | {fmt(c['ap'])} | {c['support']} | {c['threshold']:.2f} |"
         )
+    undefined = [name for name, c in m["per_class"].items() if c["auc"] is None]
+    if undefined:
+        lines += [
+            "",
+            f"AUC n/a: undefined for {', '.join(undefined)}, present in none (or all) of "
+            "these images; the macro AUC and the mean average precision average the others.",
+        ]
     paper = m.get("at_0.5")
     if paper:
         ci = paper["ci95"]["f1_micro"]

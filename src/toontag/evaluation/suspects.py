@@ -21,6 +21,7 @@ from toontag.data.images import open_rgb
 from toontag.errors import DataError
 from toontag.evaluation.evaluate import PAPER_THRESHOLD, predictions_for
 from toontag.evaluation.metrics import multilabel_metrics
+from toontag.io import read_csv
 
 SHEET = 24  # suspects on the contact sheet, the most confident first
 
@@ -72,12 +73,11 @@ def suspects_csv(data: LabelledData, s: Suspects) -> str:
 def corrected_manifest(data: LabelledData, reviewed: Path) -> str:
     """A CSV manifest (path, labels, split) of the whole dataset with the reviewer's
     ``corrected`` labels applied where filled in ("-" for no character)."""
-    with Path(reviewed).open(newline="", encoding="utf-8-sig") as f:
-        fixes = {
-            str(Path(r["path"]).resolve()): r["corrected"].strip()
-            for r in csv.DictReader(f)
-            if r.get("corrected", "").strip()
-        }
+    fixes = {
+        str(Path(r["path"]).resolve()): (r["corrected"] or "").strip()
+        for r in read_csv(reviewed, columns=("path", "corrected"))
+        if (r["corrected"] or "").strip()
+    }
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["path", "labels", "split"])

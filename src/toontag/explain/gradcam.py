@@ -48,8 +48,10 @@ def default_target_layer(model: ToonNet, size: tuple[int, int]) -> str:
 
 
 def target_layer(model: ToonNet, size: tuple[int, int], layer: str | None) -> nn.Module:
-    name = layer or default_target_layer(model, size)
+    name = default_target_layer(model, size) if layer is None else layer
     try:
+        if not name.strip():  # "" would name the whole backbone
+            raise AttributeError(name)
         return model.backbone.get_submodule(name)
     except AttributeError as e:
         hint = ", ".join(n for n, _ in list(model.backbone.named_children())[:8])
@@ -63,7 +65,7 @@ class Explainer:
         if not isinstance(model, ToonNet):
             raise ModelError("Grad-CAM explains one network; explain an ensemble's members")
         self.model, self.classes, self.size = model.eval(), list(classes), tuple(size)
-        self.layer = layer or default_target_layer(model, self.size)
+        self.layer = default_target_layer(model, self.size) if layer is None else layer
         self.cam = GradCAM(model=model, target_layers=[target_layer(model, self.size, layer)])
 
     def index(self, character: str) -> int:

@@ -24,6 +24,7 @@ from sklearn import metrics as skm  # noqa: E402
 
 from toontag.data.images import open_rgb  # noqa: E402
 from toontag.evaluation.evaluate import read_predictions  # noqa: E402
+from toontag.evaluation.metrics import class_ap, class_auc  # noqa: E402
 from toontag.explain.gradcam import Explainer  # noqa: E402
 from toontag.explain.render import overlay  # noqa: E402
 from toontag.io import write_text  # noqa: E402
@@ -87,14 +88,17 @@ def curves(run: Path, colour: str) -> str:
 
 
 def roc_pr(y: np.ndarray, p: np.ndarray, classes, palette) -> str:
+    """ROC and precision-recall curves per character; one absent from the images (or in
+    all of them) has no curve, only its legend entry saying so."""
     fig, (roc, pr) = plt.subplots(1, 2, figsize=(9, 3.8))
-    for k, c in enumerate(classes):
-        fpr, tpr, _ = skm.roc_curve(y[:, k], p[:, k])
-        prec, rec, _ = skm.precision_recall_curve(y[:, k], p[:, k])
-        auc = skm.roc_auc_score(y[:, k], p[:, k])
-        ap = skm.average_precision_score(y[:, k], p[:, k])
-        roc.plot(fpr, tpr, color=palette[c], label=f"{c} (AUC {auc:.3f})")
-        pr.plot(rec, prec, color=palette[c], label=f"{c} (AP {ap:.3f})")
+    for k, (c, auc, ap) in enumerate(zip(classes, class_auc(y, p), class_ap(y, p), strict=True)):
+        fpr, tpr, prec, rec = [], [], [], []
+        if auc is not None:
+            fpr, tpr, _ = skm.roc_curve(y[:, k], p[:, k])
+        if ap is not None:
+            prec, rec, _ = skm.precision_recall_curve(y[:, k], p[:, k])
+        roc.plot(fpr, tpr, color=palette[c], label=f"{c} (AUC {_fmt(auc, 3)})")
+        pr.plot(rec, prec, color=palette[c], label=f"{c} (AP {_fmt(ap, 3)})")
     roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     pr.set(xlabel="recall", ylabel="precision", title="precision-recall")
     for ax in (roc, pr):
@@ -102,8 +106,22 @@ def roc_pr(y: np.ndarray, p: np.ndarray, classes, palette) -> str:
     return figure_tag(fig, "ROC and precision-recall curves")
 
 
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def with_interval(value: float | None, draws) -> str:
+    """A figure and its 95% percentile interval over the resamples where it is defined."""
+    defined = [d for d in draws if d is not None]
+    if value is None or not defined:
+        return _fmt(value)
+    low, high = np.percentile(defined, [2.5, 97.5])
+    return f"{value:.4f} <small>[{low:.4f}, {high:.4f}]</small>"
+
+
 def per_class_rows(y, pred, p, classes, palette, seed: int = 0) -> list[str]:
-    """Precision, recall, F1 and AUC per character with 95% percentile-bootstrap intervals."""
+    """Precision, recall, F1 and AUC per character with 95% percentile-bootstrap intervals;
+    AUC "n/a" for a character in none (or all) of the images."""
     rng = np.random.default_rng(seed)
     draws = {name: [] for name in ("precision", "recall", "f1", "auc")}
     for _ in range(RESAMPLES):
@@ -112,7 +130,7 @@ def per_class_rows(y, pred, p, classes, palette, seed: int = 0) -> list[str]:
         draws["precision"].append(pr)
         draws["recall"].append(rc)
         draws["f1"].append(f1)
-        draws["auc"].append([skm.roc_auc_score(y[i, k], p[i, k]) for k in range(len(classes))])
+        draws["auc"].append(class_auc(y[i], p[i]))
     point_pr, point_rc, point_f1, support = skm.precision_recall_fscore_support(
         y, pred, zero_division=0
     )
@@ -120,14 +138,11 @@ def per_class_rows(y, pred, p, classes, palette, seed: int = 0) -> list[str]:
         "precision": point_pr,
         "recall": point_rc,
         "f1": point_f1,
-        "auc": [skm.roc_auc_score(y[:, k], p[:, k]) for k in range(len(classes))],
+        "auc": class_auc(y, p),
     }
     out = []
     for k, c in enumerate(classes):
-        cells = []
-        for name in draws:
-            lo, hi = np.percentile(np.array(draws[name])[:, k], [2.5, 97.5])
-            cells.append(f"{point[name][k]:.4f} <small>[{lo:.4f}, {hi:.4f}]</small>")
+        cells = [with_interval(point[name][k], [d[k] for d in draws[name]]) for name in draws]
         swatch = f'<span class="sw" style="background:{palette[c]}"></span>'
         out.append(
             f"<tr><td>{swatch}{c}</td><td>{support[k]}</td><td>"

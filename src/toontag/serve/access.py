@@ -62,9 +62,31 @@ def check_token(token: str) -> None:
         )
 
 
+HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")  # one dot-separated part of a DNS name
+
+
+def check_host_name(name: str, option: str) -> None:
+    """An IP address or a DNS name (ASCII letters, digits and '-' between dots), else a
+    `ServeError` naming the option."""
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+        return
+    except ValueError:
+        pass
+    labels = name.lower().rstrip(".").split(".")
+    if not (0 < len(name) <= 253 and all(HOST_LABEL.fullmatch(label) for label in labels)):
+        raise ServeError(
+            f"{option} {name[:60]!r}: not a host name or IP address "
+            "(e.g. 192.168.1.20 or toontag.lan; an international name in its xn-- form)"
+        )
+
+
 def trusted_hosts(host: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
     """The Host names requests may use: loopback names, the bound host unless it is a
     wildcard (0.0.0.0, ::), and `extra` (`--allowed-host`)."""
+    check_host_name(host, "--host")
+    for name in extra:
+        check_host_name(_bare(name) if name.strip() else name, "--allowed-host")  # port ok
     names = [*LOOPBACK_NAMES, *extra]
     try:
         wildcard = ipaddress.ip_address(host.strip("[]")).is_unspecified

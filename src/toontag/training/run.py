@@ -8,6 +8,7 @@ and the last epoch (for ``--resume``). A killed run loses at most the epoch in p
 from __future__ import annotations
 
 import csv
+import json
 import os
 import platform
 import time
@@ -42,13 +43,25 @@ from toontag.training.rundir import (
     CHECKPOINTS,
     CONFIG,
     LAST,
+    MODEL_INFO,
     save_weights,
     write_model_info,
 )
 
 
+def check_strategy(name: str) -> None:
+    """A strategy name Lightning knows, else a `RunError` naming it."""
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    if name not in ("auto", *StrategyRegistry.available_strategies()):
+        raise RunError(
+            f"strategy {name!r} is not a Lightning strategy (e.g. auto, ddp, ddp_spawn, fsdp)"
+        )
+
+
 def accelerator_settings(config: TrainConfig) -> dict:
     """bf16 autocast on a GPU, full precision on CPU, unless the config says otherwise."""
+    check_strategy(config.strategy)
     on_gpu = torch.cuda.is_available()
     precision = config.precision
     if precision == "auto":
@@ -161,8 +174,13 @@ def train(
     cache_root: Path | None = None,
     progress: bool = True,
     callbacks: list | None = None,
+    classes=None,
+    classes_from: str = "the given class list",
 ) -> dict:
-    """Train into `run` (new, or resumed from its last checkpoint) and return its report."""
+    """Train into `run` (new, or resumed from its last checkpoint) and return its report.
+
+    The classes are `classes` when given, else the data's own (``classes.txt``, or a
+    manifest's labels); a resumed run keeps those it started with."""
     started = time.perf_counter()
     run = Path(run)
     last = run / CHECKPOINTS / LAST
@@ -170,13 +188,16 @@ def train(
         if not last.is_file():
             raise RunError(f"{run}: nothing to resume ({CHECKPOINTS}/{LAST} is missing)")
         config = TrainConfig.load(run / CONFIG)
+        classes = json.loads((run / MODEL_INFO).read_text())["classes"]
+        classes_from = f"the run being resumed, {run}"
     elif last.exists():
         raise RunError(f"{run}: already holds a run; pass --resume or choose another --out")
     assert config is not None
     resolve_model(config.model)  # an unknown name fails now, not after decoding the dataset
+    check_strategy(config.strategy)
     L.seed_everything(config.seed, workers=True, verbose=False)
 
-    dataset = load_dataset(data)
+    dataset = load_dataset(data, classes=classes, classes_from=classes_from)
     dm = ToonDataModule(
         dataset,
         image_size=config.image_size,

@@ -8,6 +8,7 @@ index such clips and score `search` against their truth.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 
 from toontag.data.dataset import LabelledData, Sample
 from toontag.data.images import open_rgb
-from toontag.errors import DataError
+from toontag.errors import DataError, FileError
 from toontag.io import write_json
 from toontag.video.segments import Segment
 
@@ -94,6 +95,9 @@ def make_clip(
     return Clip(tuple(frames), hold, data.classes)
 
 
+MAX_SIDE = 8192  # pixels; beyond 8K the encoders refuse or memory runs out
+
+
 def write_clip(
     clip: Clip,
     out: Path,
@@ -104,29 +108,28 @@ def write_clip(
 ) -> dict:
     """Encode `clip` to `out` (H.264 MP4 by default, playable in browsers) at `fps` and
     (height, width) `size` (the frames' own by default); write `<out>.truth.json` beside it."""
-    import av
-
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     repeat = round(clip.hold * fps)
     if repeat < 1 or abs(repeat / fps - clip.hold) > 1e-9:
         raise DataError(f"hold {clip.hold}s is not a whole number of frames at {fps} fps")
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    with av.open(str(tmp), "w", options={"movflags": "+faststart"}) as container:
-        stream = container.add_stream(codec, rate=Fraction(fps))
-        first, _ = open_rgb(clip.frames[0].path)
-        height, width = size or (first.height, first.width)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast"} if codec == "libx264" else {}
-        for sample in clip.frames:
-            image, _ = open_rgb(sample.path)
-            if image.size != (width, height):
-                image = image.resize((width, height))
-            frame = av.VideoFrame.from_image(image)
-            for _ in range(repeat):
-                container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    tmp.replace(out)
+    first, _ = open_rgb(clip.frames[0].path)
+    height, width = size or (first.height, first.width)
+    if not (2 <= height <= MAX_SIDE and 2 <= width <= MAX_SIDE):
+        raise DataError(f"{height}x{width}: a video side is 2 to {MAX_SIDE} pixels")
+    if codec == "libx264" and (height % 2 or width % 2):
+        raise DataError(
+            f"{height}x{width}: H.264 (4:2:0) needs an even height and width, "
+            f"e.g. {height // 2 * 2}x{width // 2 * 2}"
+        )
+    if out.is_dir():
+        raise FileError(out, "is a folder; --out names the video file to write")
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
+    try:
+        _encode(clip, tmp, fps=fps, size=(height, width), codec=codec, repeat=repeat)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     truth = {
         "video": out.name,
         "duration": clip.duration,
@@ -144,3 +147,22 @@ def write_clip(
 
 def truth_path(video: Path) -> Path:
     return Path(video).with_suffix(".truth.json")
+
+
+def _encode(clip: Clip, path: Path, *, fps: int, size: tuple[int, int], codec: str, repeat: int):
+    """Each frame of `clip`, `repeat` times over, into a new video file at `path`."""
+    import av
+
+    height, width = size
+    with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream(codec, rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "20", "preset": "veryfast"} if codec == "libx264" else {}
+        for sample in clip.frames:
+            image, _ = open_rgb(sample.path)
+            if image.size != (width, height):
+                image = image.resize((width, height))
+            frame = av.VideoFrame.from_image(image)
+            for _ in range(repeat):
+                container.mux(stream.encode(frame))
+        container.mux(stream.encode())
