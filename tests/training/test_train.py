@@ -1,15 +1,18 @@
 """Real training on a small slice of Kral Sakir at 32x48: run directory, resume, evaluation."""
 
 import json
+import shutil
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
 from conftest import crash_at_epoch
 
 from toontag.config import TrainConfig
+from toontag.data.images import load_resized
 from toontag.errors import RunError
-from toontag.evaluation.evaluate import evaluate_run
+from toontag.evaluation.evaluate import evaluate_run, read_predictions
 from toontag.evaluation.predict import predict_files
 from toontag.training.run import train
 from toontag.training.rundir import load_trained
@@ -17,11 +20,20 @@ from toontag.training.rundir import load_trained
 TINY = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=2, lr=1e-3)
 
 
+class RecordValidation(L.Callback):
+    """Notes the images training validates on, to hold evaluation's val split against."""
+
+    def on_fit_start(self, trainer, module):
+        dm = trainer.datamodule
+        self.paths = sorted(str(dm.data.samples[row].path) for row in dm.parts.val)
+
+
 @pytest.fixture(scope="module")
 def trained_run(small_manifest, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "tiny"
-    report = train(TINY, data=small_manifest, run=run, progress=False)
-    return run, report
+    recorder = RecordValidation()
+    report = train(TINY, data=small_manifest, run=run, progress=False, callbacks=[recorder])
+    return run, report | {"val_paths": recorder.paths}
 
 
 def test_run_directory_is_self_contained(trained_run):
@@ -58,17 +70,38 @@ def test_evaluate_writes_metrics_and_predictions(trained_run, small_manifest):
     assert m["ci95"]["f1_micro"][0] <= m["f1_micro"] <= m["ci95"]["f1_micro"][1]
     assert json.loads((run / "metrics-test.json").read_text())["f1_micro"] == m["f1_micro"]
     assert (run / "metrics-test.md").read_text().startswith("# baseline on test")
-    if m["per_class"]["canan"]["threshold"] != 0.5 or "at_0.5" in m:  # tuned: both reported
-        assert m["at_0.5"]["per_class"]["canan"]["threshold"] == 0.5
     rows = (run / "predictions-test.csv").read_text().splitlines()
     assert len(rows) == 85 and rows[0].startswith("path,labels,p_canan")
 
 
-def test_validation_split_is_reproduced_from_the_run(trained_run, small_manifest):
-    run, _ = trained_run
+def evaluated_at(thresholds, trained_run, small_manifest, tmp_path) -> tuple[dict, list]:
+    """Test metrics of a copy of the run whose model.json holds `thresholds`, and its classes."""
+    run = shutil.copytree(trained_run[0], tmp_path / "run", ignore=shutil.ignore_patterns("*.ckpt"))
+    info = json.loads((run / "model.json").read_text())
+    (run / "model.json").write_text(json.dumps(info | {"thresholds": thresholds}))
+    return evaluate_run(run, data=small_manifest, split="test", resamples=10), info["classes"]
+
+
+def test_tuned_thresholds_decide_and_the_papers_0_5_is_reported_beside(
+    trained_run, small_manifest, tmp_path
+):
+    m, classes = evaluated_at([0.3, 0.4, 0.5, 0.6], trained_run, small_manifest, tmp_path)
+    assert [m["per_class"][c]["threshold"] for c in classes] == [0.3, 0.4, 0.5, 0.6]
+    assert [m["at_0.5"]["per_class"][c]["threshold"] for c in classes] == [0.5] * 4
+
+
+def test_thresholds_of_0_5_are_reported_once(trained_run, small_manifest, tmp_path):
+    m, classes = evaluated_at([0.5] * 4, trained_run, small_manifest, tmp_path)
+    assert [m["per_class"][c]["threshold"] for c in classes] == [0.5] * 4
+    assert "at_0.5" not in m
+
+
+def test_evaluation_validates_on_the_images_training_validated_on(trained_run, small_manifest):
+    run, report = trained_run
     m = evaluate_run(run, data=small_manifest, split="val", resamples=10)
-    split = json.loads((run / "split.json").read_text())
-    assert m["images"] == split["sizes"]["val"]
+    paths, _, _, _ = read_predictions(run / "predictions-val.csv")
+    assert sorted(paths) == report["val_paths"] and len(paths) == m["images"]
+    assert m["loss"] == pytest.approx(report["val_metrics"]["loss"], abs=1e-4)
 
 
 def test_predict_needs_only_the_run_directory(trained_run, dataset, tmp_path):
@@ -76,10 +109,17 @@ def test_predict_needs_only_the_run_directory(trained_run, dataset, tmp_path):
     trained = load_trained(run)
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8 not really")
-    results = predict_files(trained, [dataset.samples[0].path, bad])
-    assert set(results[0]["probabilities"]) == set(trained.classes)
-    assert all(c in trained.classes for c in results[0]["characters"])
-    assert results[1] == {"path": str(bad), "error": "not a readable image"}
+    paths = [s.path for s in dataset.samples[::2000]]
+    results = predict_files(trained, [*paths, bad])
+    pixels = np.stack([load_resized(p, trained.image_size)[0] for p in paths])
+    with torch.no_grad():
+        expected = trained.model.probabilities(torch.from_numpy(pixels)).numpy()
+    for result, probs in zip(results[:-1], expected, strict=True):
+        assert list(result["probabilities"]) == list(trained.classes)
+        assert np.allclose(list(result["probabilities"].values()), probs, atol=5e-5)
+        rule = zip(trained.classes, probs, trained.thresholds, strict=True)
+        assert result["characters"] == [c for c, p, t in rule if p >= t]
+    assert results[-1] == {"path": str(bad), "error": "not a readable image"}
 
 
 def test_a_killed_run_resumes_from_its_last_epoch(small_manifest, tmp_path):
@@ -127,11 +167,9 @@ def test_frozen_backbone_trains_the_head_on_cached_features(small_manifest, tmp_
     report = train(config, data=small_manifest, run=run, progress=False)
     trained = load_trained(run)
     imagenet = lite_imagenet("tf_efficientnet_lite0").state_dict()
-    assert all(
-        torch.equal(v, imagenet[k])
-        for k, v in trained.model.backbone.state_dict().items()
-        if k in imagenet
-    )
+    backbone = trained.model.backbone.state_dict()
+    assert len(backbone) > 200 and set(backbone) <= set(imagenet)  # every tensor is compared
+    assert [k for k, v in backbone.items() if not torch.equal(v, imagenet[k])] == []
     val = evaluate_run(run, data=small_manifest, split="val", resamples=10)
     assert val["loss"] == pytest.approx(report["best_val_loss"], abs=1e-4)
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from test_cli import run_cli
 
+from toontag.data.dataset import Sample
 from toontag.video.db import Index
+from toontag.video.indexer import index_videos
+from toontag.video.synth import Clip
+
+EDGE = 0.05  # seconds: how far a found edge may sit from the true one
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +36,57 @@ def made(tmp_path_factory, kral_sakir):
         sys.argv = argv
     assert not done.value.code
     return path
+
+
+def oracle_index(made, make_oracle, db) -> dict:
+    """`made` indexed by a perfect tagger (it knows the video's frames from its truth file),
+    so the index holds the true timeline; the truth file's contents."""
+    truth = json.loads(made.with_suffix(".truth.json").read_text())
+    frames = tuple(Sample(Path(f["path"]), tuple(f["labels"]), "test", i)
+                   for i, f in enumerate(truth["frames"]))  # fmt: skip
+    oracle = make_oracle(Clip(frames, truth["hold"], tuple(truth["classes"])))
+    store = Index.create(db, oracle)
+    [outcome] = index_videos(store, oracle, [made])
+    store.close()
+    assert outcome.status == "indexed"
+    return truth
+
+
+def intersection(first, second) -> list[tuple[float, float]]:
+    pairs = [(max(a, c), min(b, d)) for a, b in first for c, d in second]
+    return sorted((a, b) for a, b in pairs if a < b)
+
+
+def present(truth: dict, t: float) -> list[str]:
+    return [c for c in truth["classes"] if any(a <= t < b for a, b in truth["segments"][c])]
+
+
+def test_search_and_timeline_csv_rows_are_the_true_timeline(
+    monkeypatch, capsys, made, make_oracle, tmp_path
+):
+    db = tmp_path / "oracle.db"
+    truth = oracle_index(made, make_oracle, db)
+    segments = truth["segments"]
+    for query, first, second in [("remzi and necati", "remzi", "fil_necati"),
+                                 ("sakir and canan", "kral_sakir", "canan")]:  # fmt: skip
+        expected = intersection(segments[first], segments[second])
+        code, out, _ = run_cli(monkeypatch, capsys, "search", query, "--db", db, "--csv")
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert code == 0 and len(expected) > 0 and len(rows) == len(expected), query
+        for row, (a, b) in zip(rows, expected, strict=True):
+            assert (row["video_id"], row["path"]) == ("1", str(made))
+            start, end, duration = float(row["start"]), float(row["end"]), float(row["duration"])
+            assert start == pytest.approx(a, abs=EDGE) and end == pytest.approx(b, abs=EDGE)
+            assert duration == pytest.approx(end - start, abs=2e-3)
+
+    code, out, _ = run_cli(monkeypatch, capsys, "timeline", "1", "--db", db, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) > 1
+    for t in np.arange(truth["hold"] / 2, truth["duration"], truth["hold"]):  # each frame's middle
+        here = [
+            r["characters"].split(";") for r in rows if float(r["start"]) <= t < float(r["end"])
+        ]
+        assert here == ([present(truth, t)] if present(truth, t) else []), t  # one row, the truth
 
 
 def test_index_search_timeline(monkeypatch, capsys, tiny_run, made, tmp_path):
@@ -63,8 +122,6 @@ def test_index_search_timeline(monkeypatch, capsys, tiny_run, made, tmp_path):
     code, out, _ = run_cli(monkeypatch, capsys, "timeline", made.name, "--db", db, "--format",
                            "vtt")  # fmt: skip
     assert code == 0 and out.startswith("WEBVTT\n\n")
-    code, out, _ = run_cli(monkeypatch, capsys, "timeline", "1", "--db", db, "--format", "csv")
-    assert out.startswith("start,end,characters\n")
     code, out, err = run_cli(monkeypatch, capsys, "timeline", "other.mp4", "--db", db)
     assert code == 1 and "other.mp4: not in" in err
     code, out, _ = run_cli(monkeypatch, capsys, "videos", "--db", db)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -72,14 +73,17 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, int(match[2] or height)
 
 
-def report_files(results: list[dict], line) -> None:
-    """One line per file: `line(result)` on stdout, or `error: FILE: reason` on stderr; exit 1
-    after them if any file failed, so one bad file never hides the others' results."""
+def report_files(results: list[dict], line, *, as_json: bool = False) -> None:
+    """All results as one JSON document on stdout (`as_json`), else one line per file
+    (`line(result)`); each failed file also as `error: FILE: reason` on stderr. Exit 1 after
+    them if any file failed, so one bad file never hides the others' results."""
+    if as_json:
+        print(json.dumps(results, indent=2))
     for r in results:
         if "error" in r:
             err.print(f"[red]error:[/] {escape(str(r['path']))}: {escape(str(r['error']))}",
                       highlight=False, soft_wrap=True)  # fmt: skip
-        elif line is not None:
+        elif line is not None and not as_json:
             out.print(line(r))
     if any("error" in r for r in results):
         raise typer.Exit(1)

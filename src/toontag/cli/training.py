@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -191,9 +190,7 @@ def predict(
         note = f"  [dim]({r['note']})[/]" if "note" in r else ""
         return f"{r['path']}: [bold]{found}[/]  ({probs}){note}"
 
-    if as_json:
-        print(json.dumps(results, indent=2))
-    report_files(results, None if as_json else line)
+    report_files(results, line, as_json=as_json)
 
 
 @app.command()
@@ -204,17 +201,21 @@ def export(
         Path | None, typer.Option("--out", help="Where to write (default RUN/model.onnx).")
     ] = None,
 ) -> None:
-    """The trained model as ONNX (class names and thresholds in its metadata), checked
-    against PyTorch on the same inputs."""
+    """The trained model as ONNX (class names and thresholds in its metadata), written only
+    when ONNX Runtime agrees with PyTorch within 1e-4 on 64 frames of the run's data."""
+    from toontag.data.location import run_data
     from toontag.models.onnx import export_onnx
     from toontag.training.rundir import load_trained
 
     if format != "onnx":
         raise typer.BadParameter(f"{format!r}: the one export format is onnx")
-    result = export_onnx(load_trained(run), out_file or run / "model.onnx")
+    path = out_file or run / "model.onnx"
+    result = export_onnx(load_trained(run), path, data=run_data(run))
     out.print(
-        f"written: {result['path']}; ONNX Runtime vs PyTorch on {result['images']} images: "
-        f"max probability difference {result['max_probability_difference']:.2e}"
+        f"written: {result['path']}; ONNX Runtime vs PyTorch on {result['source']}: max "
+        f"probability difference {result['max_probability_difference']:.2e}, decisions "
+        f"agree {result['decision_agreement']:.2%}",
+        soft_wrap=True,
     )
 
 

@@ -63,9 +63,7 @@ def index(
             speed += f"{r['duration'] / max(r['seconds'], 1e-9):.0f}x real time)"
         return f"{r['path']}: [bold]{r['status']}[/]{speed}: {shown or 'no character'}"
 
-    if as_json:
-        print(json.dumps(results, indent=2))
-    report_files(results, None if as_json else line)
+    report_files(results, line, as_json=as_json)
 
 
 @app.command()

@@ -2,7 +2,8 @@
 
 `load_engine(run)` gives an object with `classes`, `thresholds`, `image_size`, `model_id`,
 `model` (its name) and `probabilities(uint8 (N, H, W, 3)) -> (N, C)`. The ONNX engine uses
-``RUN/model.onnx``, exporting it first when it is missing or older than the run's weights.
+``RUN/model.onnx``, exporting it first when it is missing or older than the run's weights
+(checked on frames of the data the run was trained on, when that data is still there).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from toontag.data.location import run_data
 from toontag.errors import ModelError
 from toontag.models.inference import default_device
 from toontag.models.onnx import OnnxModel, export_onnx
@@ -36,12 +38,13 @@ class TorchEngine:
 
 
 def onnx_for(run: Path) -> Path:
-    """``RUN/model.onnx``, (re)exported when absent or older than the run's model."""
+    """``RUN/model.onnx``, (re)exported when absent or older than the run's model. Processes
+    that export the same run at once each rename a whole file into place."""
     path = run / ONNX_FILE
     sources = [p for p in (run / "model.json", run / "model.safetensors") if p.is_file()]
     stale = not path.is_file() or any(p.stat().st_mtime > path.stat().st_mtime for p in sources)
     if stale:
-        export_onnx(load_trained(run), path)
+        export_onnx(load_trained(run), path, data=run_data(run))
     return path
 
 
