@@ -38,6 +38,7 @@ KINDS = {
     "runs": INPUTS,
     "images": INPUTS,
     "videos": INPUTS,
+    "sources": INPUTS,
     "weights": INPUTS,
     "resume": INPUTS,
     "oof": INPUTS,
@@ -85,6 +86,7 @@ BASES = {
     "search": ["remzi", "--db", "{db}"],
     "timeline": ["1", "--db", "{db}"],
     "serve": ["--db", "{db}"],
+    "frames": ["{video}", "--out", "{new}"],
 }  # fmt: skip
 
 

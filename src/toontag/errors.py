@@ -36,3 +36,7 @@ class VideoError(FileError):
 
 class IndexDbError(ToontagError):
     """An index database that is missing, foreign, or made with another version or model."""
+
+
+class ProjectError(FileError):
+    """A labelling project folder, or one of its files, that cannot be read or written."""

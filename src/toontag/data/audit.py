@@ -52,14 +52,33 @@ def audit_split(
     ok = np.zeros(len(splits), bool)
     ok[source.ok] = True
     train, test = train[ok[train]], test[ok[test]]
-    thumbs = torch.from_numpy(thumbnails(source.images)).flatten(1)
+    thumbs = thumbnails(source.images)
     reference = thumbs[train]
     distance, nearest = [], []
     with progress_bar() as bar:
         for start in bar.track(range(0, len(test), CHUNK), description="nearest train frames"):
-            query = thumbs[test[start : start + CHUNK]]
-            d = torch.cdist(query, reference, p=1) / thumbs.shape[1]
-            best = d.min(dim=1)
-            distance.append(best.values.numpy())
-            nearest.append(train[best.indices.numpy()])
+            best, index = nearest_thumbnails(thumbs[test[start : start + CHUNK]], reference)
+            distance.append(best)
+            nearest.append(train[index])
     return Audit(test, np.concatenate(nearest), np.concatenate(distance), threshold)
+
+
+def thumbnail_distances(query, reference) -> torch.Tensor:
+    """(Q, R) distances between thumbnails (any shape per thumbnail, uint8 or float): the
+    mean absolute difference of their pixels, 0-255."""
+    query = torch.as_tensor(query).flatten(1).float()
+    reference = torch.as_tensor(reference).flatten(1).float()
+    return torch.cdist(query, reference, p=1) / query.shape[1]
+
+
+def nearest_thumbnails(query, reference) -> tuple[np.ndarray, np.ndarray]:
+    """For each query thumbnail, the distance to its nearest reference thumbnail and that
+    one's row (inf and -1 when there is no reference), `CHUNK` queries at a time."""
+    distance = np.full(len(query), np.inf, np.float32)
+    index = np.full(len(query), -1, np.int64)
+    if len(reference):
+        for start in range(0, len(query), CHUNK):
+            best = thumbnail_distances(query[start : start + CHUNK], reference).min(dim=1)
+            distance[start : start + CHUNK] = best.values.numpy()
+            index[start : start + CHUNK] = best.indices.numpy()
+    return distance, index

@@ -1,0 +1,87 @@
+"""Labelling: a project of candidate frames from the user's own episodes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from toontag.cli._app import app, out, out_dir_option, report_files
+
+
+@app.command()
+def frames(
+    sources: Annotated[
+        list[Path], typer.Argument(help="Videos, images, or folders of them (searched inside).")
+    ],
+    out_dir: Annotated[Path, out_dir_option("The project folder (made when new).")],
+    every: Annotated[
+        float, typer.Option(min=0.1, max=3600, help="Seconds between regular samples.")
+    ] = 2.0,
+    per_shot: Annotated[
+        int, typer.Option(min=1, max=100, help="Frames taken inside each shot.")
+    ] = 1,
+    max_distance: Annotated[
+        float,
+        typer.Option(
+            min=0, max=255, help="Drop a frame this close to one kept (thumbnail distance)."
+        ),
+    ] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """Candidate frames for labelling into a project's pool: each shot's middle and one
+    frame every --every seconds of each video, every image, near-duplicates dropped.
+    Sources already in the pool are skipped; a bad file does not stop the rest."""
+    from toontag.labelling.pool import add_to_pool
+    from toontag.progress import progress_bar
+
+    bar, tasks = progress_bar(), {}
+
+    def progress(source: Path, done: float, total: float | None) -> None:
+        if not tasks:
+            bar.start()  # only once there is work to show: an error alone stays one line
+        if source not in tasks:
+            tasks[source] = bar.add_task(source.name[:40], total=total)
+        bar.update(tasks[source], completed=done, total=total)
+
+    try:
+        summary = add_to_pool(
+            out_dir,
+            sources,
+            every=every,
+            per_shot=per_shot,
+            max_distance=max_distance,
+            progress=progress,
+        )
+    finally:
+        if tasks:
+            bar.stop()
+    results = []
+    for o in summary.sources:
+        results.append({**o.to_dict(), "error": o.detail} if o.status == "failed" else o.to_dict())
+        results.extend({"path": image, "error": reason} for image, reason in o.unreadable)
+
+    def line(r: dict) -> str:
+        if r["status"] != "added":
+            return f"{escape(r['path'])}: [bold]{r['status']}[/] ({escape(r['detail'])})"
+        found = f"{r['shots']} shots" if r["kind"] == "video" else f"{r['candidates']} images"
+        more = f"; {r['detail']}" if r["detail"] else ""
+        return (f"{escape(r['path'])}: [bold]added {r['added']} frames[/] ({found}, {r['dropped']} "
+                f"near-duplicates dropped{more})")  # fmt: skip
+
+    if as_json:
+        print(json.dumps({"project": str(summary.project), "total": summary.total,
+                          "sources": [o.to_dict() for o in summary.sources],
+                          "broken": summary.broken}, indent=2))  # fmt: skip
+    else:
+        for frame, reason in summary.broken:
+            out.print(f"[yellow]warning: {escape(frame)}: {escape(reason)} (a pool frame that "
+                      "cannot be read; left out of comparisons)[/]")  # fmt: skip
+    try:
+        report_files(results, None if as_json else line)
+    finally:
+        if not as_json:
+            out.print(f"pool: {summary.total:,} frames in {escape(str(summary.project))}")
