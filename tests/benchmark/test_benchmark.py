@@ -131,8 +131,7 @@ def test_a_changed_declaration_refuses_the_old_run_directory(suite, small_manife
 
 
 def test_a_killed_row_resumes(suite, small_manifest, tmp_path):
-    from conftest import crash_at_epoch
-
+    from tests.conftest import crash_at_epoch
     from toontag.benchmark.runner import row_dir
     from toontag.training.run import train
 

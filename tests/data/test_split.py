@@ -64,8 +64,7 @@ def test_make_parts_keeps_test_and_holds_out_val(dataset, small_manifest):
 
 
 def test_paper_80_20_split_when_the_dataset_has_none(dataset, tmp_path):
-    from conftest import write_manifest
-
+    from tests.conftest import write_manifest
     from toontag.data.dataset import load_dataset
 
     samples = dataset.subset("train").samples[:600]

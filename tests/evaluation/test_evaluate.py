@@ -37,7 +37,7 @@ def test_a_subset_without_one_class_is_evaluated_with_its_auc_undefined(
     tiny_run, small_manifest, tmp_path
 ):
     """The model knows canan, the data has none: scored with canan's AUC n/a, not refused."""
-    from conftest import write_manifest
+    from tests.conftest import write_manifest
 
     run = shutil.copytree(tiny_run, tmp_path / "run")  # the shared run stays as it is
     test = load_dataset(small_manifest).subset("test").samples

@@ -44,7 +44,7 @@ def test_the_page_renders_in_headless_chromium(page):
 
 def test_the_report_builds_for_a_subset_without_one_character(tiny_run, small_manifest, tmp_path):
     """canan known to the model, absent from the images: its AUC is "n/a", no curve."""
-    from conftest import write_manifest
+    from tests.conftest import write_manifest
 
     run = shutil.copytree(tiny_run, tmp_path / "run")  # the shared run stays as it is
     test = load_dataset(small_manifest).subset("test").samples

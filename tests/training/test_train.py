@@ -7,8 +7,8 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from conftest import crash_at_epoch
 
+from tests.conftest import crash_at_epoch
 from toontag.config import TrainConfig
 from toontag.data.images import load_resized
 from toontag.errors import RunError
@@ -143,7 +143,7 @@ def test_nothing_to_resume(tmp_path, small_manifest):
 
 
 def test_unreadable_training_images_are_skipped_and_listed(dataset, tmp_path):
-    from conftest import write_manifest
+    from tests.conftest import write_manifest
 
     samples = list(dataset.subset("train").samples[::60])
     broken = tmp_path / "broken.jpg"
