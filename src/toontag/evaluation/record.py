@@ -17,7 +17,8 @@ LAUNCH_FILE = "TOONTAG_LAUNCH"  # env: the launch record of a copied tree (no .g
 
 
 def git_commit(cwd: Path | None = None) -> str:
-    """HEAD's hash, with '+dirty' when code in the work tree has uncommitted changes. A tree
+    """HEAD's hash, with '+dirty' when the work tree has uncommitted changes or files git does
+    not track (a new benchmark script is code the commit does not hold). A tree
     copied to another machine has no ``.git``: there the commit comes from the launch record
     (``$TOONTAG_LAUNCH``, written by ``benchmarks/gpu_launch.sh`` before the copy), never typed."""
     launch = os.environ.get(LAUNCH_FILE)
@@ -31,7 +32,7 @@ def git_commit(cwd: Path | None = None) -> str:
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=normal"],
             cwd=cwd,
             capture_output=True,
             text=True,
