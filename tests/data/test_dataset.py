@@ -192,3 +192,16 @@ def test_labels_define_the_classes_and_likely_misspellings_are_flagged(tmp_path)
     assert data.class_counts == {"bob": 1, "canan": 5, "remzi": 17, "remzzi": 1}
     assert likely_misspellings(data.class_counts) == {"remzzi": "remzi"}
     assert likely_misspellings({"tom": 10, "tim": 9}) == {}  # both common: two characters
+
+
+def test_a_labelling_project_folder_reads_as_its_labels(dataset, tmp_path):
+    """`--data PROJECT` (a folder made by `toontag frames`) means the project's labels.csv."""
+    project = tmp_path / "myshow"
+    project.mkdir()
+    (project / "project.json").write_text('{"format": 1}')
+    rows = [s for s in dataset.samples if s.split == "train"][:3]
+    lines = ["path,labels", *(f"{s.path},{';'.join(s.labels)}" for s in rows)]
+    (project / "labels.csv").write_text("\n".join(lines) + "\n")
+    data = load_dataset(project)
+    assert [s.path for s in data.samples] == [s.path for s in rows]
+    assert [s.labels for s in data.samples] == [s.labels for s in rows]

@@ -32,6 +32,8 @@ from toontag.errors import DataError
 
 KRAL_SAKIR_CLASSES = ("kral_sakir", "remzi", "fil_necati", "canan")
 SPLIT_NAMES = ("train", "val", "test")
+PROJECT_FILE = "project.json"  # marks a labelling project (`toontag frames`) ...
+PROJECT_LABELS = "labels.csv"  # ... whose labels, a manifest, are its dataset
 FROM_LABELS = "the manifest's labels"  # `classes_from` of a manifest without a class list
 CLOSE_NAME = 0.8  # difflib ratio at or over which a name reads as a misspelling of another
 MISSPELLING_RARITY = 5  # a close label this many times rarer than another is likely a typo
@@ -150,6 +152,8 @@ def load_dataset(
     source = Path(source)
     if not source.exists():
         raise DataError(f"{source}: no such dataset folder or manifest")
+    if source.is_dir() and (source / PROJECT_FILE).is_file():
+        source = source / PROJECT_LABELS  # a labelling project: its labels are the dataset
     known = None
     if classes is not None:
         known = (_distinct(list(classes), classes_from), classes_from)

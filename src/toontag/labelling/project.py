@@ -27,16 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
+from toontag.data.dataset import PROJECT_FILE
+from toontag.data.dataset import PROJECT_LABELS as LABELS
 from toontag.data.split import THUMB_SIZE
 from toontag.errors import FileError, ProjectError
 from toontag.io import read_csv, write_bytes, write_json, write_text
 
 FORMAT = 1  # project.json's "format": raised when the layout changes incompatibly
-PROJECT_FILE = "project.json"
 FRAMES = "frames"
 POOL = "pool.csv"
 THUMBS = "thumbs.npy"
-LABELS = "labels.csv"
 POOL_COLUMNS = ("path", "source", "time", "shot", "reason", "width", "height")
 LABEL_COLUMNS = ("path", "labels")
 REASONS = ("shot", "regular", "image")  # why a frame is in the pool
