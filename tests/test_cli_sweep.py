@@ -44,6 +44,7 @@ KINDS = {
     "oof": INPUTS,
     "predictions": INPUTS,
     "reviewed": INPUTS,
+    "project": INPUTS,
     "db": INPUTS,  # an output of index, where a missing or empty file is a new index
     "out_file": OUT_FILES,
     "json_out": OUT_FILES,
@@ -87,6 +88,7 @@ BASES = {
     "timeline": ["1", "--db", "{db}"],
     "serve": ["--db", "{db}"],
     "frames": ["{video}", "--out", "{new}"],
+    "label serve": ["{project}"],
 }  # fmt: skip
 
 
@@ -170,6 +172,8 @@ def world(tmp_path_factory, dataset, kral_sakir, tiny_run, clip):
     code = cli(["index", run, video, "--db", root / "db.sqlite"])[0]
     assert code == 0
     values["db"] = root / "db.sqlite"
+    assert cli(["frames", video, "--out", root / "project"])[0] == 0
+    values["project"] = root / "project"
     return values, root
 
 

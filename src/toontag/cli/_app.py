@@ -137,3 +137,39 @@ def show_classes(dataset, *, counts: bool = True) -> None:
             f"of {name!r} ({found[name]:,}); correct it, or fix the classes with classes.txt "
             "beside the manifest or --classes[/]"
         )
+
+
+AllowedHostOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allowed-host",
+        help="A Host name the server answers to besides localhost, 127.0.0.1, ::1 and "
+        "--host (repeatable), e.g. the name or address others reach it by.",
+        show_default=False,
+    ),
+]
+ExposeOpt = Annotated[
+    bool, typer.Option("--expose", help="Serve beyond this machine without a token.")
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="TOONTAG_TOKEN",
+        help="Require this token on every request (16+ letters, digits, - or _): as "
+        "'Authorization: Bearer TOKEN', or open /?token=TOKEN once in the browser.",
+        show_default=False,
+    ),
+]
+
+
+def server_access(host: str, port: int, allowed: list[str] | None, *, expose: bool,
+                  token: str | None) -> tuple[tuple[str, ...], str]:  # fmt: skip
+    """The Host names a server answers to and the address to print, after refusing a bind
+    beyond this machine without a token or --expose (the rules of `toontag.serve.access`)."""
+    from toontag.serve.access import check_bind, trusted_hosts
+
+    hosts = trusted_hosts(host, allowed or ())
+    check_bind(host, port, expose=expose, token=token)
+    where = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    return hosts, where + (f"?token={token}" if token else "")

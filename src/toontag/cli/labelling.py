@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from toontag.cli._app import app, out, out_dir_option, report_files
+from toontag.cli._app import (
+    AllowedHostOpt,
+    ExposeOpt,
+    TokenOpt,
+    app,
+    out,
+    out_dir_option,
+    report_files,
+    server_access,
+)
 
 
 @app.command()
@@ -85,3 +94,38 @@ def frames(
     finally:
         if not as_json:
             out.print(f"pool: {summary.total:,} frames in {escape(str(summary.project))}")
+
+
+label = typer.Typer(help="Label a project's frames in the browser.", no_args_is_help=True)
+app.add_typer(label, name="label")
+
+
+@label.command("serve")
+def label_serve(
+    project: Annotated[Path, typer.Argument(help="The project folder (made by toontag frames).")],
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Interface to bind. 127.0.0.1: this machine only. Any other shows the frames "
+            "and takes labels from whoever reaches the port: it needs --token or --expose."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8001,
+    allowed_host: AllowedHostOpt = None,
+    expose: ExposeOpt = False,
+    token: TokenOpt = None,
+) -> None:
+    """A page to label a project's frames: the next frames to label with the model's
+    suggestions, a key per character, undo; every answer saved to labels.csv at once."""
+    import uvicorn
+
+    from toontag.labelling.server import create_label_app
+
+    hosts, where = server_access(host, port, allowed_host, expose=expose, token=token)
+    application = create_label_app(project, allowed_hosts=hosts, token=token)
+    out.print(f"labelling {project} at {where} (answers "
+              f"to {', '.join(hosts)}); Ctrl+C stops", soft_wrap=True, markup=False)  # fmt: skip
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+    finally:
+        application.state.close()

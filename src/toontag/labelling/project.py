@@ -199,7 +199,9 @@ class Project:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 raise ProjectError(
-                    self.root, "another toontag is adding frames to it; wait for it to finish"
+                    self.root,
+                    "in use by another toontag (adding frames, or a label server): wait for "
+                    "it or stop it",
                 ) from None
             self._refresh()
             yield

@@ -1,0 +1,208 @@
+"""A project's labels: PROJECT/labels.csv (one row per labelled frame) and PROJECT/classes.txt.
+
+    labels.csv   path,labels,audit,revision,updated
+                 path: the frame, relative to the project (pool.csv's path)
+                 labels: its characters joined by ';' (empty: a frame with no character)
+                 audit: 1 for a frame drawn at random to check the model, never fitted on
+                 revision: the store's counter when the answer was saved; a later answer to the
+                 same frame always has a higher one
+                 updated: when (UTC, ISO 8601)
+    classes.txt  the characters, one a line, in the order they were named
+
+labels.csv stays the manifest `train` and `evaluate` read (they ignore the extra columns), and
+a labels.csv of `path,labels` alone reads as answers with revision 0. Every answer rewrites the
+file whole through an atomic rename: a killed server loses nothing it has acknowledged, and at
+10,000 rows a rewrite takes a few milliseconds (an append-only journal would save little and
+need a compaction step). Undo restores a frame's previous answer, kept in memory: one history
+per frame, so two tabs undo their own answers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import threading
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from toontag.errors import FileError, ProjectError
+from toontag.io import read_csv, write_text
+from toontag.labelling.project import LABELS, Project
+
+CLASSES = "classes.txt"
+COLUMNS = ("path", "labels", "audit", "revision", "updated")
+MAX_NAME = 40  # characters in a class name: a checkbox label, not a sentence
+NAME = re.compile(rf"[^\W_][\w-]{{0,{MAX_NAME - 1}}}")  # letters or digits of any script, _ -
+
+
+class LabelError(ValueError):
+    """An answer or a class name that cannot be taken: the message says why, with no path."""
+
+
+class NoHistory(LabelError):
+    """An undo of a frame that has no earlier answer from this server."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    path: str
+    labels: tuple[str, ...]  # in class order; () is "none"
+    audit: bool
+    revision: int
+    updated: str
+
+    def row(self) -> list:
+        return [self.path, ";".join(self.labels), int(self.audit), self.revision, self.updated]
+
+
+@dataclass(frozen=True)
+class Saved:
+    answer: Answer
+    replaced_newer: bool  # another answer was saved after the one the page saw: this one won
+
+
+class LabelStore:
+    """The answers and classes of a project, each change on disk before it is acknowledged.
+    Thread-safe; one store per project at a time (the caller holds the project's lock)."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.labels_path = project.root / LABELS
+        self.classes_path = project.root / CLASSES
+        self._mutex = threading.Lock()
+        self.classes: tuple[str, ...] = self._read_classes()
+        self.answers: dict[str, Answer] = self._read_answers()
+        self.revision = max((a.revision for a in self.answers.values()), default=0)
+        self._history: dict[str, list[Answer | None]] = {}
+
+    # Reading
+
+    def _read_classes(self) -> tuple[str, ...]:
+        if not self.classes_path.exists():
+            return ()
+        try:
+            lines = self.classes_path.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ProjectError(self.classes_path, f"cannot read it ({e})") from None
+        return tuple(dict.fromkeys(line.strip() for line in lines if line.strip()))
+
+    def _read_answers(self) -> dict[str, Answer]:
+        if not self.labels_path.exists():
+            return {}
+        try:
+            rows = read_csv(self.labels_path, columns=("path", "labels"))
+        except FileError as e:
+            raise ProjectError(self.labels_path, e.reason) from None
+        answers = {}
+        known = {c.casefold(): c for c in self.classes}
+        for line, row in enumerate(rows, start=2):
+            path = (row.get("path") or "").strip()
+            if not path:
+                raise ProjectError(self.labels_path, f"line {line}: the row names no frame")
+            names = [x.strip() for x in (row.get("labels") or "").split(";") if x.strip()]
+            for name in names:  # a class named only in labels.csv (classes.txt lost) is kept
+                known.setdefault(name.casefold(), name)
+            revision = (row.get("revision") or "0").strip()
+            if not revision.isdigit():
+                raise ProjectError(self.labels_path, f"line {line}: revision {revision!r} "
+                                   "is not a whole number")  # fmt: skip
+            answers[path] = Answer(path, tuple(known[n.casefold()] for n in names),
+                                   (row.get("audit") or "").strip() == "1", int(revision),
+                                   (row.get("updated") or "").strip())  # fmt: skip
+        extra = tuple(n for n in known.values() if n not in self.classes)
+        self.classes += extra
+        return answers
+
+    # Writing
+
+    def answer(self, path: str, labels, *, seen: int, audit: bool = False) -> Saved:
+        """Save `labels` (class names; none for a frame without a character) as `path`'s
+        answer. `seen`: the revision the labeller was shown (0 when unlabelled); a newer one
+        stored means another tab answered meanwhile: this later answer wins and says so."""
+        with self._mutex:
+            chosen = self._checked(labels)
+            before = self.answers.get(path)
+            self.revision += 1
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            answer = Answer(path, chosen, audit, self.revision, now)
+            self._commit({**self.answers, path: answer})
+            self._history.setdefault(path, []).append(before)
+            return Saved(answer, before is not None and before.revision > seen)
+
+    def undo(self, path: str) -> Answer | None:
+        """Restore `path`'s answer before its last one (None: it is unlabelled again)."""
+        with self._mutex:
+            history = self._history.get(path)
+            if not history:
+                raise NoHistory("this frame has no earlier answer to go back to")
+            previous = history[-1]
+            answers = dict(self.answers)
+            if previous is None:
+                answers.pop(path, None)
+            else:
+                self.revision += 1
+                previous = replace(previous, revision=self.revision)
+                answers[path] = previous
+            self._commit(answers)
+            history.pop()
+            return previous
+
+    def add_class(self, name: str) -> tuple[str, ...]:
+        """Append a character to classes.txt (and to labels.csv's vocabulary)."""
+        with self._mutex:
+            name = check_name(name, self.classes)
+            classes = (*self.classes, name)
+            try:
+                write_text(self.classes_path, "".join(f"{c}\n" for c in classes))
+            except FileError as e:
+                raise ProjectError(self.classes_path, e.reason) from None
+            self.classes = classes
+            return classes
+
+    def _checked(self, labels) -> tuple[str, ...]:
+        names = list(labels)
+        unknown = [n for n in names if n not in self.classes]
+        if unknown:
+            raise LabelError(f"unknown character {unknown[0][:60]!r}: add it first")
+        if len(set(names)) != len(names):
+            raise LabelError("a character is named twice")
+        return tuple(c for c in self.classes if c in names)
+
+    def _commit(self, answers: dict[str, Answer]) -> None:
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows(a.row() for a in answers.values())
+        try:
+            write_text(self.labels_path, text.getvalue())
+        except FileError as e:
+            raise ProjectError(self.labels_path, e.reason) from None
+        self.answers = answers
+
+    # Summaries
+
+    def counts(self) -> dict[str, int]:
+        """Labelled frames per character (and "none" for frames without one)."""
+        counts = dict.fromkeys((*self.classes, "none"), 0)
+        for answer in self.answers.values():
+            for name in answer.labels or ("none",):
+                counts[name] += 1
+        return counts
+
+
+def check_name(name: str, classes=()) -> str:
+    """`name` stripped, if it can name a character: letters or digits (any script), '_' and
+    '-', 1 to `MAX_NAME` characters, starting with a letter or digit, not yet taken (case
+    aside) and not "none"."""
+    name = name.strip()
+    if not NAME.fullmatch(name):
+        raise LabelError(
+            f"a character's name is 1 to {MAX_NAME} letters, digits, '_' or '-', starting with "
+            "a letter or digit (e.g. remzi or kral_sakir)"
+        )
+    taken = {c.casefold() for c in classes} | {"none"}
+    if name.casefold() in taken:
+        raise LabelError(f"{name!r} is already a character" if name.casefold() != "none"
+                         else "'none' is the answer for a frame without a character")  # fmt: skip
+    return name

@@ -1,0 +1,291 @@
+"""The labelling app on a project of real dataset frames (Lite0 features computed once): answers
+saved at once and found again after a restart, later answers winning, undo, new characters,
+the access rules, refits, and the page driven with the keyboard in Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.serve.conftest import running
+from toontag.data.dataset import load_dataset
+from toontag.errors import ProjectError
+from toontag.explain.browser import ARGS, chromium
+from toontag.labelling.labels import LabelStore
+from toontag.labelling.pool import add_to_pool
+from toontag.labelling.project import Project
+from toontag.labelling.server import AUDIT_EVERY, create_label_app, wait_for_model
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TOKEN = "k" * 24
+
+
+def make_project(folder: Path, dataset, frames: int = 60) -> tuple[Path, dict[str, tuple]]:
+    """A project of `frames` test-split images (copied beside it) and each frame's true labels,
+    keyed by its pool path; the Lite0 features computed into PROJECT/features."""
+    from toontag.labelling.features import pool_features
+
+    stills = folder / "stills"
+    stills.mkdir(parents=True)
+    truth = {}
+    for i, sample in enumerate(dataset.subset("test").samples[:: 2400 // frames][:frames]):
+        name = f"{i:03d}.jpg"
+        shutil.copy(sample.path, stills / name)
+        truth[name] = sample.labels
+    project = folder / "project"
+    add_to_pool(project, [stills], max_distance=0)
+    pool = Project.open(project).read_pool()
+    pool_features([project / f.path for f in pool], project / "features", root=project)
+    return project, {f.path: truth[Path(f.source).name] for f in pool}
+
+
+@pytest.fixture(scope="module")
+def built(dataset, tmp_path_factory):
+    return make_project(tmp_path_factory.mktemp("label"), dataset)
+
+
+@pytest.fixture
+def project(built, tmp_path) -> tuple[Path, dict]:
+    """A fresh copy of the built project (its features stay valid: mtimes are kept)."""
+    root, truth = built
+    copy = tmp_path / "project"
+    shutil.copytree(root, copy)
+    return copy, truth
+
+
+@pytest.fixture
+def app(project):
+    application = create_label_app(project[0])
+    yield application
+    application.state.close()
+
+
+def client_of(app, **headers) -> TestClient:
+    return TestClient(app, base_url="http://localhost", headers=headers)
+
+
+def answer(client, frame, labels, seen=0, audit=False):
+    return client.post("/api/answers", json={"frame": frame, "labels": labels, "seen": seen,
+                                             "audit": audit})  # fmt: skip
+
+
+def test_answers_are_saved_at_once_and_found_after_a_restart(project):
+    root, truth = project
+    app = create_label_app(root)
+    client = client_of(app)
+    assert client.post("/api/classes", json={"name": "remzi"}).status_code == 201
+    assert client.post("/api/classes", json={"name": "necati"}).status_code == 201
+    started = time.perf_counter()
+    saved = answer(client, 3, ["necati", "remzi"]).json()
+    took = time.perf_counter() - started
+    assert saved["labels"] == ["remzi", "necati"] and not saved["replaced_newer"]
+    assert answer(client, 5, []).json()["counts"] == {"remzi": 1, "necati": 1, "none": 1}
+    # on disk before the answer came back: another reader sees it while the server runs
+    data = load_dataset(root / "labels.csv")
+    assert data.classes == ("remzi", "necati") and [s.labels for s in data.samples] == [
+        ("remzi", "necati"),
+        (),
+    ]
+    with pytest.raises(ProjectError, match="another toontag"):
+        create_label_app(root)  # one server per project: it holds the project's lock
+    app.state.close()
+    again = client_of(create_label_app(root))
+    state = again.get("/api/state").json()
+    assert state["counts"] == {"remzi": 1, "necati": 1, "none": 1} and state["labelled"] == 2
+    assert again.get("/api/frames/3").json()["labels"] == ["remzi", "necati"]
+    again.app.state.close()
+    print(f"answer saved in {took * 1000:.1f} ms (request included)")
+
+
+def test_a_later_answer_wins_and_says_it_replaced_a_newer_one(app):
+    client = client_of(app)
+    client.post("/api/classes", json={"name": "fil"})
+    first = answer(client, 7, ["fil"]).json()  # tab A, having seen frame 7 unlabelled
+    second = answer(client, 7, [], seen=0).json()  # tab B saw it unlabelled too
+    assert second["replaced_newer"] and "another tab" in second["message"]
+    assert second["revision"] > first["revision"]
+    assert client.get("/api/frames/7").json()["labels"] == []
+    third = answer(client, 7, ["fil"], seen=second["revision"]).json()
+    assert not third["replaced_newer"] and third["message"] is None
+
+
+def test_undo_restores_the_answer_before(app):
+    client = client_of(app)
+    client.post("/api/classes", json={"name": "fil"})
+    answer(client, 2, ["fil"])
+    answer(client, 2, [])
+    assert client.post("/api/undo", json={"frame": 2}).json()["labels"] == ["fil"]
+    assert client.post("/api/undo", json={"frame": 2}).json()["labels"] is None
+    assert client.get("/api/state").json()["labelled"] == 0
+    nothing = client.post("/api/undo", json={"frame": 2})
+    assert nothing.status_code == 409 and "earlier answer" in nothing.json()["detail"]
+
+
+def test_characters_are_validated_and_unique(app, project):
+    client = client_of(app)
+    assert client.post("/api/classes", json={"name": " Şakir_2 "}).json()["classes"] == ["Şakir_2"]
+    assert client.post("/api/classes", json={"name": "şAKIR_2"}).status_code == 409
+    for bad in ["", "a b", "../x", "-x", "x" * 41, "none", "a;b", "a,b"]:
+        response = client.post("/api/classes", json={"name": bad})
+        assert response.status_code in (409, 422), bad
+        assert "detail" in response.json()
+    assert (project[0] / "classes.txt").read_text() == "Şakir_2\n"
+
+
+def test_bad_input_is_a_problem_without_paths(app, project):
+    client = client_of(app)
+    client.post("/api/classes", json={"name": "fil"})
+    checks = [
+        (client.get("/api/frames/100000"), 404),
+        (client.get("/api/frames/100000/image"), 404),
+        (client.get("/api/frames/-1"), 422),
+        (client.get("/api/next?size=0"), 422),
+        (client.get("/api/next?policy=greedy"), 422),
+        (answer(client, 1, ["bob"]), 422),
+        (answer(client, 1, ["fil", "fil"]), 422),
+        (answer(client, 100000, ["fil"]), 404),
+        (client.post("/api/answers", json={"frame": "x"}), 422),
+        (client.post("/api/answers", content=b"frame=1", headers={"content-type": "text/plain"}),
+         422),
+    ]  # fmt: skip
+    for response, code in checks:
+        assert response.status_code == code, response.text
+        assert set(response.json()) == {"detail"}
+        assert str(project[0]) not in response.text and "frames/" not in response.text
+    image = client.get("/api/frames/0/image")
+    assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
+
+
+def test_writes_need_the_token_or_the_same_origin(project):
+    root, _ = project
+    app = create_label_app(root, token=TOKEN)
+    try:
+        assert client_of(app).get("/api/state").status_code == 401
+        bearer = {"authorization": f"Bearer {TOKEN}"}
+        assert client_of(app, **bearer).get("/api/state").status_code == 200
+        assert client_of(app, host="evil.example", **bearer).get("/api/state").status_code == 400
+        assert client_of(app).post("/api/classes", json={"name": "a"}).status_code == 401
+        evil = client_of(app, origin="http://evil.example", **bearer)
+        refused = evil.post("/api/classes", json={"name": "a"})
+        assert refused.status_code == 403 and "another site" in refused.json()["detail"]
+        referer = client_of(app, referer="http://localhost:9/", **bearer)
+        assert referer.post("/api/classes", json={"name": "a"}).status_code == 403
+        same = client_of(app, origin="http://localhost", **bearer)
+        assert same.post("/api/classes", json={"name": "a"}).status_code == 201
+    finally:
+        app.state.close()
+    app = create_label_app(root)  # no token: the Origin rule alone guards writes
+    try:
+        evil = client_of(app, origin="http://localhost.evil.example")
+        assert evil.post("/api/classes", json={"name": "b"}).status_code == 403
+        assert client_of(app).post("/api/classes", json={"name": "b"}).status_code == 201
+    finally:
+        app.state.close()
+
+
+def test_a_refit_suggests_labels_and_audit_frames_come_now_and_then(app, project):
+    _, truth = project
+    client = client_of(app)
+    pool = app.state.session.pool
+    for name in ("kral_sakir", "remzi", "necati"):
+        client.post("/api/classes", json={"name": name})
+    assert client.get("/api/next").json()["frames"][0]["suggestion"] is None
+    started = time.perf_counter()
+    for row in range(0, 40):  # sequential labels: no audit flag, so all are fitted on
+        labels = [c for c in ("kral_sakir", "remzi", "necati") if c in truth[pool[row].path]]
+        answer(client, row, labels)
+    assert wait_for_model(app, 1)
+    version = app.state.session.version
+    assert wait_for_model(app, version + 1) or app.state.session.version >= version
+    head = app.state.session.head[0]
+    took = time.perf_counter() - started
+    print(f"refit on {head.labelled} labels: {head.seconds:.2f} s (40 answers to it: {took:.1f} s)")
+    state = client.get("/api/state").json()
+    assert state["model"]["fitted_on"] >= 2 and state["model"]["status"].startswith("fitted")
+    audits = []
+    for _ in range(AUDIT_EVERY):
+        frames = client.get("/api/next", params={"size": 4}).json()["frames"]
+        assert all(f["suggestion"] is not None and f["labels"] is None for f in frames)
+        suggestion = frames[0]["suggestion"]["remzi"]
+        assert 0 <= suggestion["p"] <= 1 and isinstance(suggestion["ticked"], bool)
+        audits += [f for f in frames if f["audit"]]
+    assert len(audits) == 2
+    quality = state["model"]["quality"]
+    assert quality is None or quality["kind"] == "out-of-fold on the chosen labels (biased)"
+    random = client.get("/api/next", params={"policy": "random", "size": 3}).json()
+    assert len(random["frames"]) == 3
+
+
+def test_a_rewrite_of_ten_thousand_labels_takes_milliseconds(tmp_path):
+    root = tmp_path / "p"
+    Project.open(root, create=True)
+    rows = "".join(f"frames/x/{i:06d}.jpg,a;b,0,{i + 1},2024-01-01T00:00:00+00:00\n"
+                   for i in range(10_000))  # fmt: skip
+    (root / "labels.csv").write_text("path,labels,audit,revision,updated\n" + rows)
+    (root / "classes.txt").write_text("a\nb\n")
+    store = LabelStore(Project.open(root))
+    started = time.perf_counter()
+    for i in range(10):
+        store.answer(f"frames/x/{i:06d}.jpg", ["a"], seen=0)
+    each = (time.perf_counter() - started) / 10
+    print(f"an answer with 10,000 rows: {each * 1000:.1f} ms")
+    assert each < 0.5 and len(LabelStore(Project.open(root)).answers) == 10_000
+
+
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
+def test_label_with_the_keyboard_then_find_the_labels_after_a_restart(project):
+    from playwright.sync_api import sync_playwright
+
+    root, truth = project
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=ARGS)
+        app = create_label_app(root)
+        with running(app) as (host, port):
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://{host}:{port}/")
+            for name in ("remzi", "necati"):
+                page.fill("#name", name)
+                page.press("#name", "Enter")
+                page.wait_for_function(f"document.getElementById('status').textContent"
+                                       f".includes('Added {name}')")  # fmt: skip
+            page.wait_for_selector(".frame.current input[data-name='necati']")
+            saved = 0
+            while saved < 8:  # key 1 = remzi, 2 = necati, n = none, Enter saves
+                page.wait_for_selector(".frame.current:not(.done)")
+                frame = int(page.get_attribute(".frame.current", "data-id"))
+                labels = truth[app.state.session.pool[frame].path]
+                keys = [k for k, c in (("1", "remzi"), ("2", "necati")) if c in labels]
+                for key in keys:
+                    page.keyboard.press(key)
+                page.keyboard.press("Enter" if keys else "n")
+                saved += 1
+                page.wait_for_function(f"document.getElementById('status').textContent"
+                                       f".includes('Saved frame {frame}')")  # fmt: skip
+            page.keyboard.press("u")  # the last answer goes back
+            page.wait_for_function("document.getElementById('status').textContent"
+                                   ".includes('Undone')")  # fmt: skip
+            page.wait_for_selector(".frame .p", timeout=60_000)  # a refit's probabilities
+            page.wait_for_function("document.getElementById('model').textContent"
+                                   ".includes('fitted on')")  # fmt: skip
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "label.png"))
+            counts = page.inner_text("#counts")
+        app.state.close()
+        again = create_label_app(root)
+        with running(again) as (host, port):
+            page = browser.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://{host}:{port}/")
+            page.wait_for_function("document.getElementById('model').textContent"
+                                   ".includes('7 of')")  # fmt: skip
+            assert page.inner_text("#counts") == counts
+            assert page.locator("#recent li").count() == 7
+        again.state.close()
+        browser.close()
+    assert not errors
