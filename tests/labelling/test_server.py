@@ -18,7 +18,7 @@ from toontag.explain.browser import ARGS, chromium
 from toontag.labelling.labels import LabelStore
 from toontag.labelling.pool import add_to_pool
 from toontag.labelling.project import Project
-from toontag.labelling.server import AUDIT_EVERY, create_label_app, wait_for_model
+from toontag.serve.labelling import AUDIT_EVERY, create_label_app, wait_for_model
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TOKEN = "k" * 24

@@ -119,7 +119,7 @@ def label_serve(
     suggestions, a key per character, undo; every answer saved to labels.csv at once."""
     import uvicorn
 
-    from toontag.labelling.server import create_label_app
+    from toontag.serve.labelling import create_label_app
 
     hosts, where = server_access(host, port, allowed_host, expose=expose, token=token)
     application = create_label_app(project, allowed_hosts=hosts, token=token)

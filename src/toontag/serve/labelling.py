@@ -41,7 +41,7 @@ from toontag.labelling.labels import LabelError, LabelStore, NoHistory
 from toontag.labelling.project import Project
 from toontag.labelling.queue import POLICIES, next_batch
 from toontag.serve.access import LOOPBACK_NAMES, TOKEN_COOKIE, AccessGuard, check_token
-from toontag.serve.app import Problem, _invalid
+from toontag.serve.app import Problem, _invalid  # one error body for both apps
 
 log = logging.getLogger(__name__)
 REFIT_EVERY = 5  # answers between refits: a refit takes about a second, a label a few
@@ -363,7 +363,7 @@ def create_label_app(
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
-        return files("toontag.labelling").joinpath("page.html").read_text()
+        return files("toontag.serve").joinpath("labelling.html").read_text()
 
     @app.get("/api/state", summary="Characters, counts, the model and its quality estimate")
     def state() -> dict:
