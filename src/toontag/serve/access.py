@@ -173,3 +173,15 @@ def _cookie(header: str, name: str) -> str | None:
         if key == name:
             return value
     return None
+
+
+def token_security() -> list:
+    """How the OpenAPI document describes the token (a bearer header or the cookie);
+    `AccessGuard` is what enforces it, on every path."""
+    from fastapi import Security
+    from fastapi.security import APIKeyCookie, HTTPBearer
+
+    return [
+        Security(HTTPBearer(auto_error=False)),
+        Security(APIKeyCookie(name=TOKEN_COOKIE, auto_error=False)),
+    ]

@@ -13,16 +13,20 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Security
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from fastapi.security import APIKeyCookie, HTTPBearer
 from pydantic import BaseModel
 
 from toontag import __version__
 from toontag.errors import IndexDbError, VideoError
-from toontag.serve.access import LOOPBACK_NAMES, TOKEN_COOKIE, AccessGuard, check_token
+from toontag.serve.access import (
+    LOOPBACK_NAMES,
+    AccessGuard,
+    check_token,
+    token_security,
+)
 from toontag.serve.files import (
     FileChanged,
     FileGone,
@@ -104,17 +108,12 @@ def create_app(
     Index(db).close()  # a missing or foreign index fails here, before serving
     if token is not None:
         check_token(token)
-    # OpenAPI documents the token this way; AccessGuard enforces it on every path, /docs too.
-    documented = [
-        Security(HTTPBearer(auto_error=False)),
-        Security(APIKeyCookie(name=TOKEN_COOKIE, auto_error=False)),
-    ]
     app = FastAPI(
         title="toontag",
         version=__version__,
         description="Search an index of who is on screen when in a video library.",
         responses=problems(400, *([401] if token else []), 503),
-        dependencies=documented if token else None,
+        dependencies=token_security() if token else None,
     )
     app.state.db = db
     app.add_middleware(AccessGuard, allowed_hosts=allowed_hosts, token=token)

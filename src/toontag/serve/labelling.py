@@ -27,11 +27,10 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import numpy as np
-from fastapi import Body, FastAPI, HTTPException, Query, Request, Security
+from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from fastapi.security import APIKeyCookie, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from toontag import __version__
@@ -40,7 +39,12 @@ from toontag.labelling.head import audit_score, fit_head
 from toontag.labelling.labels import LabelError, LabelStore, NoHistory
 from toontag.labelling.project import Project
 from toontag.labelling.queue import POLICIES, next_batch
-from toontag.serve.access import LOOPBACK_NAMES, TOKEN_COOKIE, AccessGuard, check_token
+from toontag.serve.access import (
+    LOOPBACK_NAMES,
+    AccessGuard,
+    check_token,
+    token_security,
+)
 from toontag.serve.app import Problem, _invalid  # one error body for both apps
 
 log = logging.getLogger(__name__)
@@ -336,17 +340,13 @@ def create_label_app(
         finally:
             close()
 
-    documented = [
-        Security(HTTPBearer(auto_error=False)),
-        Security(APIKeyCookie(name=TOKEN_COOKIE, auto_error=False)),
-    ]
     app = FastAPI(
         title="toontag label",
         version=__version__,
         description="Label a project's frames: the next to label, suggestions, every answer "
         "saved at once.",
         responses=problems(400, *([401] if token else [])),
-        dependencies=documented if token else None,
+        dependencies=token_security() if token else None,
         lifespan=lifespan,
     )
     app.state.session = session
