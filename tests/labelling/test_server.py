@@ -289,3 +289,72 @@ def test_label_with_the_keyboard_then_find_the_labels_after_a_restart(project):
         again.state.close()
         browser.close()
     assert not errors
+
+
+def test_a_server_killed_mid_answering_loses_no_acknowledged_answer(project):
+    """kill -9 while answers stream in: every answer the server acknowledged is on disk, the
+    labels file still reads as a manifest, and a new server opens the project at once."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    import httpx
+
+    root, truth = project
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "toontag", "label", "serve", str(root), "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    acknowledged: dict[int, list[str]] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/api/state", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for name in ("remzi", "canan"):
+                assert client.post("/api/classes", json={"name": name}).status_code == 201
+            go, killed = threading.Event(), threading.Event()
+
+            def kill_soon():  # while the answers keep coming
+                go.wait()
+                time.sleep(0.05)
+                os.kill(server.pid, signal.SIGKILL)
+                killed.set()
+
+            threading.Thread(target=kill_soon, daemon=True).start()
+            choices = [["remzi"], ["canan"], [], ["remzi", "canan"]]
+            sent = 0
+            while not killed.is_set():  # frames answered again and again, the answers varied
+                frame = sent % len(truth)
+                labels = choices[(sent + sent // len(truth)) % 4]
+                try:
+                    reply = answer(client, frame, labels, seen=10**9)
+                except httpx.TransportError:
+                    break  # the server died under this request: it was never acknowledged
+                if reply.status_code == 200:
+                    acknowledged[frame] = labels
+                sent += 1
+                if sent == len(truth) + 17:
+                    go.set()
+        server.wait(10)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode == -signal.SIGKILL and sent > len(truth)  # killed mid-stream
+    assert len(acknowledged) == len(truth)  # every frame answered, most more than once
+    saved = {path: a.labels for path, a in LabelStore(Project.open(root)).answers.items()}
+    pool = Project.open(root).read_pool()
+    for frame, labels in acknowledged.items():
+        assert sorted(saved[pool[frame].path]) == sorted(labels), frame
+    load_dataset(root / "labels.csv")  # still a manifest train and evaluate read
+    app = create_label_app(root)  # the lock died with the process
+    app.state.close()

@@ -104,7 +104,7 @@ class LabelStore:
             for name in names:  # a class named only in labels.csv (classes.txt lost) is kept
                 known.setdefault(name.casefold(), name)
             revision = (row.get("revision") or "0").strip()
-            if not revision.isdigit():
+            if not (revision.isascii() and revision.isdigit()):
                 raise ProjectError(self.labels_path, f"line {line}: revision {revision!r} "
                                    "is not a whole number")  # fmt: skip
             answers[path] = Answer(path, tuple(known[n.casefold()] for n in names),
