@@ -114,6 +114,13 @@ def label_serve(
     allowed_host: AllowedHostOpt = None,
     expose: ExposeOpt = False,
     token: TokenOpt = None,
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="Which frames come next: active (uncertain, diverse), coverage (clusters of "
+            "the pool) or random (for comparison)."
+        ),
+    ] = "active",
 ) -> None:
     """A page to label a project's frames: the next frames to label with the model's
     suggestions, a key per character, undo; every answer saved to labels.csv at once."""
@@ -122,7 +129,7 @@ def label_serve(
     from toontag.serve.labelling import create_label_app
 
     hosts, where = server_access(host, port, allowed_host, expose=expose, token=token)
-    application = create_label_app(project, allowed_hosts=hosts, token=token)
+    application = create_label_app(project, allowed_hosts=hosts, token=token, policy=policy)
     out.print(f"labelling {project} at {where} (answers "
               f"to {', '.join(hosts)}); Ctrl+C stops", soft_wrap=True, markup=False)  # fmt: skip
     try:
