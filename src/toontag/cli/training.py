@@ -87,7 +87,6 @@ def train(
     another preset; options and --set change single fields of it."""
     from toontag.config import parse_settings
     from toontag.config import preset as named_preset
-    from toontag.data.dataset import load_dataset
     from toontag.training.run import train as train_run
 
     if resume is not None:
@@ -128,11 +127,14 @@ def train(
             )
             .replace(**parse_settings(settings or []))
         )
-    known = class_list(classes)
-    if resume is None:  # the classes a manifest's labels make, shown before any training
-        show_classes(load_dataset(data, **known))
     report = train_run(
-        config, data=data, run=run_dir, resume=resume is not None, cache_root=cache, **known
+        config,
+        data=data,
+        run=run_dir,
+        resume=resume is not None,
+        cache_root=cache,
+        on_dataset=None if resume else show_classes,  # a manifest's classes, before training
+        **class_list(classes),
     )
     if report:
         out.print(

@@ -176,11 +176,14 @@ def train(
     callbacks: list | None = None,
     classes=None,
     classes_from: str = "the given class list",
+    on_dataset=None,
 ) -> dict:
     """Train into `run` (new, or resumed from its last checkpoint) and return its report.
 
     The classes are `classes` when given, else the data's own (``classes.txt``, or a
-    manifest's labels); a resumed run keeps those it started with."""
+    manifest's labels); a resumed run keeps those it started with. `on_dataset(dataset)` is
+    called once the data is read, before anything else is checked or decoded (the CLI shows
+    the classes a manifest made there)."""
     started = time.perf_counter()
     run = Path(run)
     last = run / CHECKPOINTS / LAST
@@ -193,11 +196,13 @@ def train(
     elif last.exists():
         raise RunError(f"{run}: already holds a run; pass --resume or choose another --out")
     assert config is not None
+    dataset = load_dataset(data, classes=classes, classes_from=classes_from)  # lists, no decoding
+    if on_dataset is not None:
+        on_dataset(dataset)
     resolve_model(config.model)  # an unknown name fails now, not after decoding the dataset
     check_strategy(config.strategy)
     L.seed_everything(config.seed, workers=True, verbose=False)
 
-    dataset = load_dataset(data, classes=classes, classes_from=classes_from)
     dm = ToonDataModule(
         dataset,
         image_size=config.image_size,
