@@ -31,6 +31,8 @@ from toontag.data.images import IMAGE_SUFFIXES
 from toontag.errors import DataError
 
 KRAL_SAKIR_CLASSES = ("kral_sakir", "remzi", "fil_necati", "canan")
+KRAL_SAKIR_URL = "https://github.com/candantumer/kral_sakir"
+HOW_TO_GET = f"get Kral Sakir with `git clone {KRAL_SAKIR_URL}`"
 SPLIT_NAMES = ("train", "val", "test")
 PROJECT_FILE = "project.json"  # marks a labelling project (`toontag frames`) ...
 PROJECT_LABELS = "labels.csv"  # ... whose labels, a manifest, are its dataset
@@ -151,7 +153,7 @@ def load_dataset(
     """
     source = Path(source)
     if not source.exists():
-        raise DataError(f"{source}: no such dataset folder or manifest")
+        raise DataError(f"{source}: no such dataset folder or manifest ({HOW_TO_GET})")
     if source.is_dir() and (source / PROJECT_FILE).is_file():
         source = source / PROJECT_LABELS  # a labelling project: its labels are the dataset
     known = None

@@ -11,18 +11,17 @@ import json
 import os
 from pathlib import Path
 
+from toontag.data.dataset import HOW_TO_GET
 from toontag.errors import DataError
 
-KRAL_SAKIR_URL = "https://github.com/candantumer/kral_sakir"
 DEFAULT_LOCATIONS = (Path("kral_sakir"), Path("../shared/data/kral_sakir"))
-HOW_TO_GET = f"get Kral Sakir with `git clone {KRAL_SAKIR_URL}`"
 
 
 def find_data(given: Path | None = None, *, run: Path | None = None) -> Path:
     """The dataset to use: `given`, else the run's recorded data, else $TOONTAG_DATA, else
     the first default location that exists; a one-line `DataError` saying how to get it."""
     if given is not None:
-        if not Path(given).exists():
+        if not Path(given).exists():  # checked here too: benchmark --report-only reads no data
             raise DataError(f"{given}: no such dataset folder or manifest ({HOW_TO_GET})")
         return Path(given)
     if run is not None:
