@@ -133,11 +133,13 @@ def multilabel_metrics(
     return out
 
 
+def fmt(value: float | None, digits: int = 4) -> str:
+    """A figure for a table: `digits` decimals, or "n/a" where it is undefined (None)."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def metrics_markdown(m: dict, title: str) -> str:
     """A human table of `multilabel_metrics` output."""
-
-    def fmt(value) -> str:
-        return "n/a" if value is None else f"{value:.4f}"
 
     def with_ci(name: str) -> str:
         ci = m["ci95"].get(name)

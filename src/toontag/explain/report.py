@@ -24,7 +24,7 @@ from sklearn import metrics as skm  # noqa: E402
 
 from toontag.data.images import open_rgb  # noqa: E402
 from toontag.evaluation.evaluate import read_predictions  # noqa: E402
-from toontag.evaluation.metrics import class_ap, class_auc  # noqa: E402
+from toontag.evaluation.metrics import class_ap, class_auc, fmt  # noqa: E402
 from toontag.explain.gradcam import Explainer  # noqa: E402
 from toontag.explain.render import overlay  # noqa: E402
 from toontag.io import write_text  # noqa: E402
@@ -97,8 +97,8 @@ def roc_pr(y: np.ndarray, p: np.ndarray, classes, palette) -> str:
             fpr, tpr, _ = skm.roc_curve(y[:, k], p[:, k])
         if ap is not None:
             prec, rec, _ = skm.precision_recall_curve(y[:, k], p[:, k])
-        roc.plot(fpr, tpr, color=palette[c], label=f"{c} (AUC {_fmt(auc, 3)})")
-        pr.plot(rec, prec, color=palette[c], label=f"{c} (AP {_fmt(ap, 3)})")
+        roc.plot(fpr, tpr, color=palette[c], label=f"{c} (AUC {fmt(auc, 3)})")
+        pr.plot(rec, prec, color=palette[c], label=f"{c} (AP {fmt(ap, 3)})")
     roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     pr.set(xlabel="recall", ylabel="precision", title="precision-recall")
     for ax in (roc, pr):
@@ -106,15 +106,11 @@ def roc_pr(y: np.ndarray, p: np.ndarray, classes, palette) -> str:
     return figure_tag(fig, "ROC and precision-recall curves")
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def with_interval(value: float | None, draws) -> str:
     """A figure and its 95% percentile interval over the resamples where it is defined."""
     defined = [d for d in draws if d is not None]
     if value is None or not defined:
-        return _fmt(value)
+        return fmt(value)
     low, high = np.percentile(defined, [2.5, 97.5])
     return f"{value:.4f} <small>[{low:.4f}, {high:.4f}]</small>"
 
