@@ -51,11 +51,14 @@ def next_batch(
     policy: str = "active",
     groups: np.ndarray | None = None,
     seed: int = 0,
+    embedding: np.ndarray | None = None,
 ) -> np.ndarray:
     """Row indices of the next `size` unlabelled frames to label, most useful first.
 
     `labelled`: row indices (or a boolean mask) of the frames already labelled; `groups`: an int
-    per row (its source and shot), frames of one group being too alike to ask about twice.
+    per row (its source and shot), frames of one group being too alike to ask about twice;
+    `embedding`: the pool's `embed(features)` when the caller keeps it (a server asked batch
+    after batch), else coverage projects the pool again.
     """
     if policy not in POLICIES:
         raise ValueError(f"unknown queue policy {policy!r}; choose one of {', '.join(POLICIES)}")
@@ -85,7 +88,8 @@ def next_batch(
     with threadpool_limits(1):
         if active:
             return _active(features, probabilities, thresholds, done, size, groups, seed)
-        return _coverage(features, done, size, groups, seed)
+        emb = embed(features, seed=seed) if embedding is None else embedding
+        return _coverage(emb, done, size, groups, seed)
 
 
 def uncertainty(probabilities: np.ndarray, thresholds) -> np.ndarray:
@@ -109,8 +113,7 @@ def embed(features: np.ndarray, *, dims: int = EMBED_DIMS, seed: int = 0) -> np.
     return out
 
 
-def _coverage(features, done: np.ndarray, size: int, groups, seed: int) -> np.ndarray:
-    emb = embed(features, seed=seed)
+def _coverage(emb: np.ndarray, done: np.ndarray, size: int, groups, seed: int) -> np.ndarray:
     # As many clusters as labels plus the batch: at least `size` of them hold no label.
     k = int(min(size + done.sum(), MAX_CLUSTERS, len(emb)))
     km = MiniBatchKMeans(k, batch_size=2048, n_init=1, random_state=seed).fit(emb)

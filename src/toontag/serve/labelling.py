@@ -38,7 +38,7 @@ from toontag.errors import ToontagError
 from toontag.labelling.head import audit_score, fit_head
 from toontag.labelling.labels import LabelError, LabelStore, NoHistory
 from toontag.labelling.project import Project
-from toontag.labelling.queue import POLICIES, next_batch
+from toontag.labelling.queue import POLICIES, embed, next_batch
 from toontag.serve.access import (
     LOOPBACK_NAMES,
     AccessGuard,
@@ -112,6 +112,7 @@ class Session:
         keys = [(f.source, f.shot if f.shot is not None else f.path) for f in self.pool]
         self.groups = np.unique(np.array([f"{s}\t{k}" for s, k in keys]), return_inverse=True)[1]
         self.features: np.ndarray | None = None
+        self.embedding: np.ndarray | None = None  # coverage's PCA projection of the features
         self.progress = {"done": 0, "total": 0}
         self.error: str | None = None
         self.head = None  # (head, probabilities, classes it was fitted on, audit estimate)
@@ -174,6 +175,7 @@ class Session:
 
         paths = [self.root / f.path for f in self.pool]
         found = pool_features(paths, self.cache, root=self.root, progress=progress)
+        self.embedding = embed(found.features, seed=self.seed)  # coverage's, once per pool
         self.features = found.features
         self.progress = {"done": len(paths), "total": len(paths)}
 
@@ -284,6 +286,7 @@ class Session:
             policy=policy,
             groups=self.groups,
             seed=self.seed + self.batches,
+            embedding=self.embedding,
         )
 
     def counted(self) -> None:
