@@ -245,14 +245,14 @@ class ToonDataModule(L.LightningDataModule):
 
     def loader(self, rows: np.ndarray, *, shuffle: bool, train: bool = False):
         inputs = self.cache.images if self.features is None else self.features
-        targets = self.data.targets
+        targets = self.data.masked_targets  # -1 where a class is unknown: masked out
         if train and self.train_targets is not None:
             targets = self.train_targets
         device = self.gpu()
         if device is not None:
             if self.device_arrays is None:  # once: all rows, so every part indexes into it
                 self.device_arrays = {"images": to_device(inputs, device)}
-            key = "train_targets" if targets is not self.data.targets else "targets"
+            key = "train_targets" if targets is not self.data.masked_targets else "targets"
             if key not in self.device_arrays:
                 self.device_arrays[key] = torch.from_numpy(targets).to(device)
             trainer = self.trainer

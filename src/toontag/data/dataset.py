@@ -5,8 +5,10 @@ class names present joined by ``_``. Names may themselves contain ``_`` (``kral_
 a folder name is parsed against the known class names, never split blindly. The class names
 are those of Kral Sakir unless the root holds a ``classes.txt`` (one name a line).
 
-CSV manifest: a header ``path,labels[,split]``; paths relative to the manifest; labels
-separated by ``;`` (empty = no character). Row order is taken as capture order. What Excel
+CSV manifest: a header ``path,labels[,split][,unknown]``; paths relative to the manifest; labels
+separated by ``;`` (empty = no character). ``unknown`` names the classes nobody looked for in
+that image (a character added after it was labelled): neither present nor absent, they are
+masked out of training's loss. Row order is taken as capture order. What Excel
 writes reads the same: a byte order mark, CRLF, spaces after ``;``, fields separated by ``;``.
 
 The classes, first found: the list the caller gives (a trained model's, or ``--classes``), a
@@ -47,6 +49,7 @@ class Sample:
     labels: tuple[str, ...]  # class names present, in class order
     split: str | None  # "train", "val", "test" or None when the dataset has no split
     frame_id: int  # capture order: the numeric file stem, else the position in the listing
+    unknown: tuple[str, ...] = ()  # classes not looked for in this image: neither 0 nor 1
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,20 @@ class LabelledData:
         for row, sample in enumerate(self.samples):
             y[row, [index[name] for name in sample.labels]] = 1.0
         return y
+
+    @cached_property
+    def known(self) -> np.ndarray:
+        """(N, C) bool: False where a class's presence in an image is unknown."""
+        index = {name: i for i, name in enumerate(self.classes)}
+        known = np.ones((len(self.samples), len(self.classes)), dtype=bool)
+        for row, sample in enumerate(self.samples):
+            known[row, [index[name] for name in sample.unknown]] = False
+        return known
+
+    @cached_property
+    def masked_targets(self) -> np.ndarray:
+        """`targets` with -1 where the entry is unknown: what training fits (masked out)."""
+        return np.where(self.known, self.targets, np.float32(-1)).astype(np.float32)
 
     @cached_property
     def class_counts(self) -> dict[str, int]:
@@ -233,7 +250,7 @@ def _manifest_rows(manifest: Path) -> csv.DictReader:
             )
             next(reader.reader)  # the header, named above
             return reader
-    raise DataError(f"{manifest}: the header must be path,labels[,split]")
+    raise DataError(f"{manifest}: the header must be path,labels[,split][,unknown]")
 
 
 def _load_manifest(manifest: Path, known) -> LabelledData:
@@ -241,31 +258,51 @@ def _load_manifest(manifest: Path, known) -> LabelledData:
     parsed = []
     for row in reader:
         line = reader.line_num
-        labels = tuple(x.strip() for x in (row["labels"] or "").split(";") if x.strip())
+        labels = _names(row["labels"])
+        unknown = _names(row.get("unknown"))
+        if set(labels) & set(unknown):
+            both = sorted(set(labels) & set(unknown))[0]
+            raise DataError(f"{manifest}:{line}: {both!r} is both a label and unknown")
         split = (row.get("split") or "").strip() or None
         if split is not None and split not in SPLIT_NAMES:
             raise DataError(f"{manifest}:{line}: split {split!r} is not one of {SPLIT_NAMES}")
         if not (row["path"] or "").strip():
             raise DataError(f"{manifest}:{line}: the row names no image")
-        parsed.append((line, manifest.parent / row["path"].strip(), labels, split))
+        parsed.append((line, manifest.parent / row["path"].strip(), labels, split, unknown))
     if not parsed:
         raise DataError(f"{manifest}: the manifest lists no images")
     if known is None:
-        classes = tuple(sorted({name for *_, labels, _ in parsed for name in labels}))
+        classes = tuple(sorted({name for _, _, labels, *_ in parsed for name in labels}))
         classes_from = FROM_LABELS
         if not classes:
             raise DataError(f"{manifest}: no row has a label")
     else:
         classes, classes_from = known
-        for line, _, labels, _ in parsed:
-            for label in labels:
+        for line, _, labels, _, unknown in parsed:
+            for label in (*labels, *unknown):
                 if label not in classes:
                     raise _unknown_label(f"{manifest}:{line}", label, classes, classes_from)
+    if known is None:  # an unknown name outside the labels' classes names no class
+        for line, _, _, _, unknown in parsed:
+            for name in unknown:
+                if name not in classes:
+                    raise _unknown_label(f"{manifest}:{line}", name, classes, classes_from)
     samples = tuple(
-        Sample(path, tuple(c for c in classes if c in labels), split, position)
-        for position, (_, path, labels, split) in enumerate(parsed)
+        Sample(
+            path,
+            tuple(c for c in classes if c in labels),
+            split,
+            position,
+            tuple(c for c in classes if c in unknown),
+        )
+        for position, (_, path, labels, split, unknown) in enumerate(parsed)
     )
     return LabelledData(manifest.parent, classes, samples, classes_from=classes_from)
+
+
+def _names(field: str | None) -> tuple[str, ...]:
+    """The ``;``-separated names of a manifest field (spaces around them dropped)."""
+    return tuple(x.strip() for x in (field or "").split(";") if x.strip())
 
 
 def _unknown_label(where: str, label: str, classes, classes_from: str) -> DataError:

@@ -64,6 +64,12 @@ def evaluate_run(
     )
     if len(rows) == 0:
         raise DataError(f"{data}: split {split!r} has no readable images")
+    unsure = int((~dataset.known[rows]).any(axis=1).sum())
+    if unsure:
+        raise DataError(
+            f"{data}: {unsure} images of split {split!r} have classes marked unknown; "
+            "scoring needs every class answered (label them, or leave them out)"
+        )
     start = time.perf_counter()
     probs = predict_arrays(trained.model, cache.images, rows, description=f"evaluating {split}")
     seconds = time.perf_counter() - start

@@ -14,9 +14,13 @@ GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)  # candidate thresholds, 0.05 .
 
 def tune_thresholds(y: np.ndarray, p: np.ndarray, *, default: float = 0.5) -> list[float]:
     """The F1-optimal threshold of each class on (`y`, `p`); ties go to the one nearest
-    `default`, and a class with no positives keeps `default`."""
+    `default`, and a class with no positives keeps `default`. Entries of `y` below 0 are
+    unknown and left out of their class's choice."""
     y, p = np.asarray(y), np.asarray(p)
-    return [f1_optimal_threshold(y[:, k], p[:, k], default=default) for k in range(y.shape[1])]
+    return [
+        f1_optimal_threshold(y[y[:, k] >= 0, k], p[y[:, k] >= 0, k], default=default)
+        for k in range(y.shape[1])
+    ]
 
 
 def f1_optimal_threshold(y: np.ndarray, p: np.ndarray, *, default: float = 0.5) -> float:

@@ -25,14 +25,15 @@ def distillation_targets(
     absolute or relative to the data's root, as committed OOF files hold them)."""
     teacher_rows, probs = predictions_for(data, Path(soft_labels))
     teacher = dict(zip(teacher_rows.tolist(), probs, strict=True))
-    targets = data.targets.astype(np.float32).copy()
+    targets = data.masked_targets.copy()
     missing = 0
     for row in rows:
         p = teacher.get(int(row))
         if p is None:
             missing += 1
             continue
-        targets[row] = (1 - weight) * targets[row] + weight * p
+        known = targets[row] >= 0  # an unknown entry stays masked out
+        targets[row, known] = (1 - weight) * targets[row, known] + weight * p[known]
     if missing:
         raise DataError(f"{soft_labels}: no teacher probabilities for {missing} training frames")
     return targets

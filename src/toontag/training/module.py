@@ -38,10 +38,13 @@ class ToonTagModule(L.LightningModule):
             dropout=cfg.dropout,
             conv_channels=cfg.conv_channels,
         )
+        unknown = -1  # the target of an entry nobody answered: ignored
         self.val_f1 = (
-            MultilabelF1Score(len(classes), threshold=cfg.threshold, average="micro")
+            MultilabelF1Score(
+                len(classes), threshold=cfg.threshold, average="micro", ignore_index=unknown
+            )
             if len(classes) > 1
-            else BinaryF1Score(threshold=cfg.threshold)  # one character: present or not
+            else BinaryF1Score(threshold=cfg.threshold, ignore_index=unknown)  # present or not
         )
         self.val_loss = MeanMetric()  # weighted by images: exact when synced across processes
         # Accumulated on the device and logged once an epoch: `self.log` every step costs
@@ -83,8 +86,9 @@ class ToonTagModule(L.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
         if self.cfg.label_smoothing:
-            y = y * (1 - self.cfg.label_smoothing) + 0.5 * self.cfg.label_smoothing
-        loss = F.binary_cross_entropy_with_logits(self(x).float(), y)
+            smoothed = y * (1 - self.cfg.label_smoothing) + 0.5 * self.cfg.label_smoothing
+            y = torch.where(y >= 0, smoothed, y)
+        loss = masked_bce(self(x).float(), y)
         self.train_loss.update(loss.detach(), weight=len(y))
         return loss
 
@@ -96,7 +100,7 @@ class ToonTagModule(L.LightningModule):
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
         logits = self(x)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), y)
+        loss = masked_bce(logits.float(), y)
         self.val_f1.update(logits.float().sigmoid(), y.int())
         self.val_loss.update(loss, weight=len(y))
         self.log(VAL_LOSS, self.val_loss, prog_bar=True, batch_size=len(y))
@@ -125,6 +129,15 @@ class ToonTagModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "monitor": VAL_LOSS, "interval": "epoch"},
         }
+
+
+def masked_bce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy averaged over the known entries; a target below 0 is unknown (a
+    class nobody looked for in that image) and contributes nothing. Equal to the plain mean
+    when every entry is known."""
+    known = y >= 0
+    loss = F.binary_cross_entropy_with_logits(logits, y.clamp(min=0), reduction="none")
+    return (loss * known).sum() / known.sum().clamp(min=1)
 
 
 class CosineBudget:

@@ -158,7 +158,7 @@ def decision_thresholds(config: TrainConfig, module: ToonTagModule, dm: ToonData
     model = module.model.to(default_device()).eval()
     probs = predict_arrays(model, dm.cache.images, rows, description="tuning thresholds")
     module.model.cpu()
-    targets = dm.data.targets[rows]
+    targets = dm.data.masked_targets[rows]  # unknown entries (-1) are left out
     return {
         "thresholds": tune_thresholds(targets, probs, default=config.threshold),
         "thresholds_from": f"F1-optimal per class on the validation split ({len(rows)} images)",
@@ -224,7 +224,8 @@ def train(
     if not resume:
         config.save(run / CONFIG)
         write_model_info(run, config, dataset.classes)
-    write_json(run / "split.json", {"data": str(data), **dm.parts.how})
+    val_images = [str(dataset.samples[r].path) for r in dm.parts.val]  # for self-training
+    write_json(run / "split.json", {"data": str(data), **dm.parts.how, "val_images": val_images})
 
     module = ToonTagModule(config.to_dict(), list(dataset.classes), init_weights=not resume)
     if module.caches_features:

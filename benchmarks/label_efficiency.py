@@ -1,0 +1,435 @@
+"""Label efficiency on Kral Sakir: test micro-F1 against the number of labels a person gave.
+
+    python benchmarks/label_efficiency.py            # hours on 2 CPU cores; resumes
+    python benchmarks/label_efficiency.py --render   # the result files from what has finished
+
+A person is simulated by the true labels of the train split, which is the pool (its labels
+withheld until asked for); test frames are never in it. For each policy and seed the labelling
+loop picks frames in batches of 25: `random` (a seeded permutation of the pool) or `active`
+(the label server's queue: coverage batches until the head has fitted, then uncertainty near
+each class's threshold, kept diverse; the head refitted after every batch). A budget of N
+labels is the first N frames picked, and every human label the variant uses is among them:
+
+- ``head``: the label server's head (logistic regression on cached ImageNet Lite0 features at
+  112x192), thresholds from out-of-fold predictions inside the budget.
+- ``finetune``: `toontag train` on the budget's frames: ImageNet Lite0 at 112x192, the `fast`
+  recipe (AdamW 5e-4, warm-up and cosine, flips and crops), about 4,800 images seen; 20% of the
+  budget held out by sequences for validation (best checkpoint, thresholds tuned there).
+- ``selftrain``: that fine-tuned run as the teacher of `train_with_unlabelled`: up to 3,000
+  confident pseudo-labels from the rest of the pool, a student with the same recipe (about
+  3 epochs over labels + pseudo-labels), the teacher's validation frames for validation.
+
+Settings are fixed in advance (above). The headline variant at a budget is chosen from the
+runs' validation micro-F1 only (mean over seeds at the 0.5 threshold, validation frames inside
+the budget), never test; every trained model is then evaluated once on the test split (3,344
+frames; 95% bootstrap CIs), and the figures of variants not chosen are marked so. Each finished
+run is one line of ``WORK/records.jsonl`` with its own commit; a rerun skips those lines.
+Writes results/label-efficiency.json, .md and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from toontag.config import PRESETS, TrainConfig
+from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
+from toontag.evaluation.evaluate import evaluate_run
+from toontag.evaluation.metrics import fmt, multilabel_metrics
+from toontag.evaluation.record import git_commit, write_result
+from toontag.labelling.features import pool_features
+from toontag.labelling.head import fit_head
+from toontag.labelling.queue import next_batch
+from toontag.training.run import train
+from toontag.training.unlabelled import train_with_unlabelled
+
+sys.path.insert(0, str(Path(__file__).parent))
+from labelling_speed import runs_of_ids  # noqa: E402
+
+BATCH = 25  # frames per labelling batch; every budget is a multiple
+HEAD_BUDGETS = (25, 50, 100, 200, 400, 800)
+TUNE_BUDGETS = (100, 200, 400)
+SELF_BUDGETS = (100, 400)
+SELF_POLICY = "active"  # fixed in advance: self-training starts from the active runs
+POLICIES = ("random", "active")
+IMAGE_SIZE = (112, 192)
+SEEN = 4800  # images a fine-tuning run sees (epochs = SEEN / its training frames, >= 15)
+STUDENT_SEEN = 9600  # the same for a self-trained student (>= 3 epochs)
+PSEUDO_LIMIT = 3000
+UNCHOSEN = {"finetune": "not used for choice", "selftrain": "not used for choice"}
+GOAL = 0.95  # test micro-F1 at <= 400 labels
+ALL_LABELS = "results/cpu-lite0-112x192.json"  # fine-tuning on every train label (issue 13)
+
+
+def recipe(train_frames: int, seed: int, seen: int, least: int) -> TrainConfig:
+    epochs = max(least, math.ceil(seen / max(1, train_frames)))
+    return TrainConfig(**PRESETS["fast"]).replace(
+        image_size=IMAGE_SIZE,
+        max_epochs=epochs,
+        val_fraction=0.2,
+        tune_thresholds=True,
+        seed=seed,
+    )
+
+
+def pick_order(policy, features, targets, groups, *, budget: int, seed: int) -> np.ndarray:
+    """The pool rows a simulated person labels, in the order the policy asks for them."""
+    if policy == "random":
+        return np.random.default_rng(seed).permutation(len(targets))[:budget]
+    labelled = np.zeros(0, dtype=np.int64)
+    head = None
+    while len(labelled) < budget:
+        p = None if head is None else head.probabilities(features)
+        thresholds = (0.5,) * targets.shape[1] if head is None else head.thresholds
+        batch = next_batch(
+            features,
+            p,
+            thresholds,
+            labelled,
+            size=BATCH,
+            policy=policy,
+            groups=groups,
+            seed=seed + len(labelled),
+        )
+        labelled = np.concatenate([labelled, batch])
+        head = fit_head(features, labelled, targets[labelled], groups=groups[labelled], seed=seed)
+    return labelled
+
+
+def test_figures(metrics: dict) -> dict:
+    return {
+        "test_f1": round(metrics["f1_micro"], 4),
+        "test_ci95": [round(v, 4) for v in metrics["ci95"]["f1_micro"]],
+    }
+
+
+def write_manifest(path: Path, samples) -> None:
+    lines = ["path,labels"] + [f"{Path(s.path).resolve()},{';'.join(s.labels)}" for s in samples]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def finetune(run: Path, samples, seed: int, cache: Path) -> dict:
+    manifest = run.parent / f"{run.name}.csv"
+    write_manifest(manifest, samples)
+    config = recipe(int(len(samples) * 0.8), seed, SEEN, 15)
+    resume = (run / "checkpoints" / "last.ckpt").is_file()
+    report = train(
+        None if resume else config,
+        data=manifest,
+        run=run,
+        resume=resume,
+        cache_root=cache,
+        progress=False,
+        classes=KRAL_SAKIR_CLASSES,
+    )
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/kral_sakir"))
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/toontag/labelling")
+    parser.add_argument("--work", type=Path, default=Path.home() / ".cache/toontag/label-eff")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--render", action="store_true", help="only write the result files")
+    parser.add_argument("--out", type=Path, default=Path("results"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    data = load_dataset(args.data)
+    train_part, test_part = data.subset("train"), data.subset("test")
+    records_path = args.work / "records.jsonl"
+    args.work.mkdir(parents=True, exist_ok=True)
+    done = {}
+    if records_path.is_file():
+        for line in records_path.read_text().splitlines():
+            record = json.loads(line)
+            done[record["key"]] = record
+    if not args.render:
+        run_all(args, train_part, test_part, done, records_path)
+    render(args, done, len(train_part), len(test_part), started)
+
+
+def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None:
+    def keep(record: dict) -> None:
+        record |= {"commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        done[record["key"]] = record
+        with records_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+
+    features = pool_features([s.path for s in train_part.samples], args.cache).features
+    test_features = pool_features([s.path for s in test_part.samples], args.cache).features
+    targets = train_part.targets
+    groups = runs_of_ids(np.array([s.frame_id for s in train_part.samples]))
+    orders = {}
+    for seed in range(args.seeds):
+        for policy in POLICIES:
+            start = time.perf_counter()
+            orders[policy, seed] = pick_order(
+                policy, features, targets, groups, budget=max(HEAD_BUDGETS), seed=seed
+            )
+            pick_s = time.perf_counter() - start
+            for budget in HEAD_BUDGETS:
+                key = f"head/{policy}/{budget}/{seed}"
+                if key in done:
+                    continue
+                rows = orders[policy, seed][:budget]
+                head = fit_head(features, rows, targets[rows], groups=groups[rows], seed=seed)
+                probs = head.probabilities(test_features)
+                metrics = multilabel_metrics(
+                    test_part.targets, probs, KRAL_SAKIR_CLASSES, head.thresholds, seed=seed
+                )
+                keep(
+                    {
+                        "key": key,
+                        "variant": "head",
+                        "policy": policy,
+                        "budget": budget,
+                        "seed": seed,
+                        "val_f1": head.estimate and head.estimate.f1_micro,
+                        "pick_seconds": round(pick_s, 1),
+                        **test_figures(metrics),
+                    }
+                )
+    if "head/all" not in done:
+        everything = np.arange(len(targets))
+        head = fit_head(features, everything, targets, groups=groups)
+        metrics = multilabel_metrics(
+            test_part.targets,
+            head.probabilities(test_features),
+            KRAL_SAKIR_CLASSES,
+            head.thresholds,
+        )
+        keep(
+            {
+                "key": "head/all",
+                "variant": "head",
+                "policy": "all",
+                "budget": len(targets),
+                "seed": 0,
+                **test_figures(metrics),
+            }
+        )
+
+    # The order of the runs: the headline budget first, so that a cut-off keeps the most.
+    plan = []
+    for budget in sorted(TUNE_BUDGETS, key=lambda b: (b != max(TUNE_BUDGETS), b)):
+        for seed in range(args.seeds):
+            for policy in POLICIES:
+                plan.append(("finetune", policy, budget, seed))
+            if budget in SELF_BUDGETS:
+                plan.append(("selftrain", SELF_POLICY, budget, seed))
+    cache = args.work / "cache"
+    for variant, policy, budget, seed in plan:
+        key = f"{variant}/{policy}/{budget}/{seed}"
+        if key in done:
+            continue
+        start = time.perf_counter()
+        rows = orders[policy, seed][:budget]
+        samples = [train_part.samples[r] for r in rows]
+        folder = args.work / f"{policy}-{budget}-s{seed}"
+        if variant == "finetune":
+            run = folder / "teacher"  # the self-trained student's teacher, when there is one
+            report = finetune(run, samples, seed, cache)
+        else:
+            teacher = folder / "teacher"
+            if not (teacher / "report.json").is_file():
+                finetune(teacher, samples, seed, cache)
+            labelled = {str(s.path) for s in samples}
+            pool = [s.path for s in train_part.samples if str(s.path) not in labelled]
+            student = recipe(PSEUDO_LIMIT + int(budget * 0.8), seed, STUDENT_SEEN, 3)
+            private = folder / "cache"  # the pseudo-labelled frames' caches, deleted after
+            run = folder
+            report = train_with_unlabelled(
+                student,
+                data=teacher.parent / "teacher.csv",
+                run=run,
+                unlabelled=pool,
+                student=student,
+                limit=PSEUDO_LIMIT,
+                cache_root=private,
+                progress=False,
+                classes=KRAL_SAKIR_CLASSES,
+            )
+            shutil.rmtree(private, ignore_errors=True)
+        metrics = evaluate_run(run, data=args.data, split="test", cache_root=cache)
+        record = {
+            "key": key,
+            "variant": variant,
+            "policy": policy,
+            "budget": budget,
+            "seed": seed,
+            "val_f1": round(report["val_metrics"]["f1_micro"], 4),
+            "train_images": report["train_images"],
+            "val_images": report["val_images"],
+            "epochs": report["epochs_run"],
+            "fit_seconds": report["fit_seconds"],
+            "seconds": round(time.perf_counter() - start, 1),
+            **test_figures(metrics),
+        }
+        if variant == "selftrain":
+            record["pseudo_labels"] = report["pseudo_labels"]
+        keep(record)
+
+
+def mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def render(args, done: dict, pool_size: int, test_size: int, started: float) -> None:
+    records = list(done.values())
+    cells = {}  # (variant, policy, budget) -> records over seeds
+    for r in records:
+        cells.setdefault((r["variant"], r["policy"], r["budget"]), []).append(r)
+    summary = []
+    for (variant, policy, budget), runs in sorted(cells.items(), key=lambda kv: kv[0][2]):
+        summary.append(
+            {
+                "variant": variant,
+                "policy": policy,
+                "budget": budget,
+                "seeds": len(runs),
+                "val_f1": mean(r.get("val_f1") for r in runs),
+                "test_f1": mean(r["test_f1"] for r in runs),
+                "test_f1_min": min(r["test_f1"] for r in runs),
+                "test_f1_max": max(r["test_f1"] for r in runs),
+                "ci95_seed0": next((r["test_ci95"] for r in runs if r["seed"] == 0), None),
+            }
+        )
+    # The choice, from validation only: among the trained variants at each budget.
+    chosen = {}
+    for budget in TUNE_BUDGETS:
+        trained = [
+            s
+            for s in summary
+            if s["budget"] == budget
+            and s["variant"] in ("finetune", "selftrain")
+            and s["val_f1"] is not None
+        ]
+        if trained:
+            best = max(trained, key=lambda s: s["val_f1"])
+            chosen[budget] = (best["variant"], best["policy"])
+    for s in summary:
+        s["chosen"] = chosen.get(s["budget"]) == (s["variant"], s["policy"])
+    all_labels = json.loads(Path(ALL_LABELS).read_text()) if Path(ALL_LABELS).is_file() else None
+    headline = [s for s in summary if s["chosen"] and s["budget"] <= 400]
+    met = [s for s in headline if s["test_f1"] >= GOAL]
+    lines = [
+        "# Label efficiency on Kral Sakir",
+        "",
+        f"A person simulated by the true labels: the pool is the train split ({pool_size:,} "
+        f"frames), the test split ({test_size:,} frames) is never in it and is touched once per "
+        "trained model. A budget counts every label used (training, validation, thresholds). "
+        f"Mean test micro-F1 over seeds (min-max), and the 95% bootstrap CI of seed 0. "
+        "Validation micro-F1 (at 0.5, frames inside the budget) is what the headline variant is "
+        "chosen by; **bold** = chosen, other trained rows are not used for choice. "
+        "See the script's docstring for the variants and their fixed settings.",
+        "",
+        "| budget | variant | policy | seeds | val micro-F1 | **test micro-F1** | min-max | "
+        "CI (seed 0) | chosen |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summary:
+        ci = s["ci95_seed0"]
+        test = f"**{s['test_f1']:.4f}**" if s["chosen"] else f"{s['test_f1']:.4f}"
+        lines.append(
+            f"| {s['budget']:,} | {s['variant']} | {s['policy']} | {s['seeds']} | "
+            f"{fmt(s['val_f1'])} | {test} | "
+            f"{s['test_f1_min']:.4f}-{s['test_f1_max']:.4f} | "
+            f"{f'[{ci[0]:.4f}, {ci[1]:.4f}]' if ci else '-'} | "
+            f"{'yes' if s['chosen'] else UNCHOSEN.get(s['variant'], '')} |"
+        )
+    if all_labels:
+        lines += [
+            "",
+            f"Every train label ({pool_size:,}), fine-tuned (re-rendered from `{ALL_LABELS}`, "
+            f"computed by `{all_labels['command']}` at commit `{all_labels['git_commit'][:12]}`): "
+            f"test micro-F1 {all_labels['test']['f1_micro']:.4f}.",
+        ]
+    lines += [
+        "",
+        f"Goal: >= {GOAL} test micro-F1 with at most 400 labels for the chosen variant: "
+        + (
+            ", ".join(
+                f"{s['budget']} labels {s['variant']}/{s['policy']} {s['test_f1']:.4f}"
+                for s in headline
+            )
+            or "no chosen variant yet"
+        )
+        + (" - **met**." if met else " - **not met**."),
+    ]
+    plot(args.out / "label-efficiency.png", summary, all_labels)
+    payload = {
+        "goal": GOAL,
+        "pool_frames": pool_size,
+        "test_frames": test_size,
+        "settings": {
+            "batch": BATCH,
+            "image_size": IMAGE_SIZE,
+            "seen": SEEN,
+            "student_seen": STUDENT_SEEN,
+            "pseudo_limit": PSEUDO_LIMIT,
+            "self_policy": SELF_POLICY,
+            "recipe": "fast preset, val 20%",
+        },
+        "chosen": {str(b): list(v) for b, v in chosen.items()},
+        "summary": summary,
+        "runs": sorted(records, key=lambda r: r["key"]),
+        "all_labels": all_labels
+        and {k: all_labels[k] for k in ("command", "git_commit", "finished")}
+        | {"test_f1": all_labels["test"]["f1_micro"]},
+    }
+    write_result(
+        args.out / "label-efficiency",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
+
+
+def plot(path: Path, summary: list[dict], all_labels: dict | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for variant, style in (("head", ":"), ("finetune", "-"), ("selftrain", "--")):
+        for policy, marker in (("random", "o"), ("active", "s")):
+            points = sorted(
+                (s["budget"], s["test_f1"])
+                for s in summary
+                if s["variant"] == variant and s["policy"] == policy
+            )
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, style, marker=marker, label=f"{variant}, {policy}")
+    if all_labels:
+        ax.axhline(
+            all_labels["test"]["f1_micro"],
+            color="grey",
+            lw=0.8,
+            label="fine-tuned, every train label",
+        )
+    ax.axhline(GOAL, color="red", lw=0.8, ls="-.", label=f"goal {GOAL}")
+    ax.set_xscale("log")
+    ax.set_xlabel("labels (budget)")
+    ax.set_ylabel("test micro-F1 (mean over seeds)")
+    ax.set_title("Kral Sakir: label efficiency")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Self-training: learning from the unlabelled rest of a pool with confident pseudo-labels.
+
+`train_with_unlabelled` trains a teacher on the labelled frames (``RUN/teacher``, the plain
+`train`), predicts unlabelled frames with it, and keeps those it is sure about for every class
+(probability >= `confident` or <= 1 - `confident`: FixMatch's confidence rule, its 0.95 relaxed
+to 0.9 for a teacher trained on a few hundred frames) with those hard labels, at most `limit`
+of them drawn at random. A student with the same recipe and initialisation then trains on the
+labels and the pseudo-labels together (``RUN/self-training.csv``, a manifest). It validates,
+stops early and tunes its thresholds on the teacher's validation frames: labelled frames,
+never pseudo-labelled ones.
+
+The alternative the issue names, consistency under augmentation during training (FixMatch
+proper), needs a second loss on unlabelled batches inside every step; it is not built, so this
+module is the only measured variant (``results/label-efficiency.md``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from toontag.config import TrainConfig
+from toontag.data.cache import build_cache
+from toontag.data.dataset import load_dataset
+from toontag.errors import DataError
+from toontag.evaluation.predict import predict_arrays
+from toontag.io import write_json, write_text
+from toontag.models.inference import default_device
+from toontag.training.run import train
+from toontag.training.rundir import load_trained
+
+CONFIDENT = 0.9  # every class at least this sure (or 1 - this) for a pseudo-label
+LIMIT = 4000  # pseudo-labelled frames at most: each costs a training step per epoch
+CANDIDATES = 3  # unlabelled frames predicted per pseudo-label wanted (prediction costs too)
+TEACHER = "teacher"
+MANIFEST = "self-training.csv"
+PSEUDO_REPORT = "pseudo-labels.json"
+
+
+def pseudo_labels(
+    teacher: Path,
+    images: list[Path],
+    *,
+    confident: float = CONFIDENT,
+    limit: int = LIMIT,
+    seed: int = 0,
+    cache_root: Path | None = None,
+) -> tuple[list[Path], np.ndarray, dict]:
+    """The images among `images` the `teacher` run is confident about, their (N, C) 0/1
+    pseudo-labels, and what was done (counts, the rule)."""
+    if not images:
+        raise DataError("no unlabelled images to learn from")
+    trained = load_trained(teacher, device=default_device())
+    rng = np.random.default_rng(seed)
+    scored = [images[i] for i in rng.permutation(len(images))[: limit * CANDIDATES]]
+    cache = build_cache(scored, size=trained.image_size, root=cache_root)
+    rows = cache.ok
+    probs = predict_arrays(trained.model, cache.images, rows, description="pseudo-labelling")
+    sure = ((probs >= confident) | (probs <= 1 - confident)).all(axis=1)
+    kept = rows[sure][:limit]
+    labels = (probs[sure][:limit] >= confident).astype(np.float32)
+    how = {
+        "teacher": str(teacher),
+        "rule": f"every class p >= {confident} or <= {1 - confident:.2f}; hard labels",
+        "unlabelled": len(images),
+        "scored": len(scored),
+        "unreadable": len(scored) - len(rows),
+        "confident": int(sure.sum()),
+        "kept": len(kept),
+        "positives_per_class": dict(
+            zip(trained.classes, labels.sum(axis=0).astype(int).tolist(), strict=True)
+        ),
+    }
+    return [scored[r] for r in kept], labels, how
+
+
+def self_training_manifest(
+    data: Path, classes, val_images: set[str], pseudo: list[Path], pseudo_labels: np.ndarray
+) -> str:
+    """The student's manifest: every labelled image of `data` (in the teacher's validation
+    split or in train, test rows kept as test), then the pseudo-labelled images as train."""
+    dataset = load_dataset(data, classes=classes)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["path", "labels", "split", "unknown"])
+    for sample in dataset.samples:
+        path = str(Path(sample.path).resolve())
+        split = "test" if sample.split == "test" else "train"
+        if split == "train" and str(sample.path) in val_images:
+            split = "val"
+        writer.writerow([path, ";".join(sample.labels), split, ";".join(sample.unknown)])
+    for path, row in zip(pseudo, pseudo_labels, strict=True):
+        names = [c for c, on in zip(dataset.classes, row, strict=True) if on]
+        writer.writerow([str(Path(path).resolve()), ";".join(names), "train", ""])
+    return out.getvalue()
+
+
+def train_with_unlabelled(
+    config: TrainConfig,
+    *,
+    data: Path,
+    run: Path,
+    unlabelled: list[Path],
+    student: TrainConfig | None = None,
+    confident: float = CONFIDENT,
+    limit: int = LIMIT,
+    cache_root: Path | None = None,
+    progress: bool = True,
+    classes=None,
+    classes_from: str = "the given class list",
+    on_dataset=None,
+) -> dict:
+    """Teacher, pseudo-labels, student (see the module); the student's report, with the
+    teacher's and the pseudo-labels' summaries. A rerun after a kill reuses a finished
+    teacher and its pseudo-labels and resumes the student."""
+    run = Path(run)
+    teacher = run / TEACHER
+    if not (teacher / "report.json").is_file():
+        resume = (teacher / "checkpoints" / "last.ckpt").is_file()
+        train(
+            config,
+            data=data,
+            run=teacher,
+            resume=resume,
+            cache_root=cache_root,
+            progress=progress,
+            classes=classes,
+            classes_from=classes_from,
+            on_dataset=on_dataset,
+        )
+    trained_classes = json.loads((teacher / "model.json").read_text())["classes"]
+    manifest = run / MANIFEST
+    if not manifest.is_file():
+        split = json.loads((teacher / "split.json").read_text())
+        pseudo, labels, how = pseudo_labels(
+            teacher,
+            unlabelled,
+            confident=confident,
+            limit=limit,
+            seed=config.seed,
+            cache_root=cache_root,
+        )
+        text = self_training_manifest(
+            data, trained_classes, set(split["val_images"]), pseudo, labels
+        )
+        write_json(run / PSEUDO_REPORT, how)
+        write_text(manifest, text)  # last: its presence means the pseudo-labels are complete
+    resume = (run / "checkpoints" / "last.ckpt").is_file()
+    report = train(
+        None if resume else (student or config),
+        data=manifest,
+        run=run,
+        resume=resume,
+        cache_root=cache_root,
+        progress=progress,
+        classes=trained_classes,
+        classes_from=f"the teacher, {teacher}",
+    )
+    report["teacher"] = json.loads((teacher / "report.json").read_text())
+    report["pseudo_labels"] = json.loads((run / PSEUDO_REPORT).read_text())
+    write_json(run / "report.json", report)
+    return report

@@ -1,0 +1,118 @@
+"""Labels that are unknown for a class, masked out of training; self-training from a pool."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from toontag.config import TrainConfig
+from toontag.data.dataset import load_dataset
+from toontag.errors import DataError
+from toontag.evaluation.thresholds import tune_thresholds
+from toontag.training.module import masked_bce
+from toontag.training.run import train
+from toontag.training.unlabelled import MANIFEST, train_with_unlabelled
+
+TINY = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=2, lr=1e-3)
+
+
+def write(path, rows, header=("path", "labels", "unknown")):
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_an_unknown_column_marks_entries_neither_present_nor_absent(dataset, tmp_path):
+    a, b = (str(s.path) for s in dataset.samples[:2])
+    data = load_dataset(
+        write(tmp_path / "m.csv", [[a, "remzi", "canan"], [b, "canan", ""]]),
+        classes=("remzi", "canan"),
+    )
+    assert data.known.tolist() == [[True, False], [True, True]]
+    assert data.masked_targets.tolist() == [[1, -1], [0, 1]]
+    assert data.targets.tolist() == [[1, 0], [0, 1]]
+
+
+def test_a_class_both_labelled_and_unknown_is_one_line_naming_the_row(dataset, tmp_path):
+    a = str(dataset.samples[0].path)
+    with pytest.raises(DataError, match=r"m.csv:2: 'remzi' is both a label and unknown"):
+        load_dataset(write(tmp_path / "m.csv", [[a, "remzi", "remzi"]]))
+
+
+def test_an_unknown_name_outside_the_classes_is_named(dataset, tmp_path):
+    a = str(dataset.samples[0].path)
+    with pytest.raises(DataError, match=r"m.csv:2: unknown label 'cannan' \(did you mean"):
+        load_dataset(
+            write(tmp_path / "m.csv", [[a, "remzi", "cannan"]]), classes=("remzi", "canan")
+        )
+
+
+def test_the_loss_ignores_unknown_entries_exactly():
+    logits = torch.tensor([[2.0, -1.0], [0.5, 3.0]])
+    y = torch.tensor([[1.0, -1.0], [0.0, 1.0]])
+    known = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits[[0, 1, 1], [0, 0, 1]], y[[0, 1, 1], [0, 0, 1]]
+    )
+    assert torch.isclose(masked_bce(logits, y), known)
+    full = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    plain = torch.nn.functional.binary_cross_entropy_with_logits(logits, full)
+    assert torch.isclose(masked_bce(logits, full), plain)
+    # whatever the unknown entry's logit, the loss and its gradient there are unchanged / zero
+    moved = logits.clone().requires_grad_()
+    masked_bce(moved, y).backward()
+    assert moved.grad[0, 1] == 0
+
+
+def test_thresholds_are_tuned_on_known_entries_only():
+    y = np.array([[1, -1], [0, -1], [1, 1], [0, 0]], dtype=float)
+    p = np.array([[0.8, 0.99], [0.2, 0.99], [0.7, 0.9], [0.1, 0.1]])
+    only_known = tune_thresholds(y[2:, 1:], p[2:, 1:])
+    assert tune_thresholds(y, p)[1] == only_known[0]
+
+
+def test_training_masks_a_class_unknown_in_most_images(small_manifest, tmp_path):
+    """A class unknown in every training image but a few: training runs, and the stored
+    thresholds come from the known entries."""
+    data = load_dataset(small_manifest)
+    rows = []
+    for i, s in enumerate(data.samples):
+        unknown = "canan" if i % 3 and "canan" not in s.labels else ""
+        rows.append([str(s.path), ";".join(s.labels), s.split, unknown])
+    manifest = write(tmp_path / "m.csv", rows, ("path", "labels", "split", "unknown"))
+    report = train(TINY, data=manifest, run=tmp_path / "run", progress=False)
+    assert np.isfinite(report["val_metrics"]["loss"])
+    assert len(report["thresholds"]) == 4
+
+
+def test_self_training_adds_confident_pool_frames_and_validates_on_labels(dataset, tmp_path):
+    train_split = [s for s in dataset.samples if s.split == "train"]
+    labelled, pool = train_split[::60], [s.path for s in train_split[7::90]]
+    manifest = write(
+        tmp_path / "labels.csv", [[str(s.path), ";".join(s.labels), ""] for s in labelled]
+    )
+    run = tmp_path / "run"
+    # no bar (the tiny teacher is sure of nothing): every scored frame is pseudo-labelled
+    report = train_with_unlabelled(
+        TINY, data=manifest, run=run, unlabelled=pool, confident=0.5, limit=40, progress=False
+    )
+    how = report["pseudo_labels"]
+    assert how["scored"] == min(len(pool), 40 * 3) and how["kept"] == 40
+    student = load_dataset(run / MANIFEST)
+    val = {str(s.path) for s in student.samples if s.split == "val"}
+    teacher_val = set(json.loads((run / "teacher" / "split.json").read_text())["val_images"])
+    assert val == teacher_val  # validation: the teacher's labelled frames, never pseudo-labelled
+    assert report["train_images"] + report["val_images"] == len(labelled) + how["kept"]
+    assert (run / "model.json").is_file() and (run / "teacher" / "model.json").is_file()
+    # killed before the student finished: a rerun reuses the teacher and the pseudo-labels
+    shutil.rmtree(run / "checkpoints")
+    before = [(run / f).stat().st_mtime_ns for f in (MANIFEST, "teacher/model.json")]
+    train_with_unlabelled(
+        TINY, data=manifest, run=run, unlabelled=pool, confident=0.5, limit=40, progress=False
+    )
+    assert [(run / f).stat().st_mtime_ns for f in (MANIFEST, "teacher/model.json")] == before
+    assert (run / "checkpoints" / "best.ckpt").is_file()
