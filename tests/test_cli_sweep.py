@@ -45,6 +45,10 @@ KINDS = {
     "predictions": INPUTS,
     "reviewed": INPUTS,
     "project": INPUTS,
+    "unlabelled": INPUTS,
+    "examples": INPUTS,
+    "negatives": INPUTS,
+    "confirmed": INPUTS,
     "db": INPUTS,  # an output of index, where a missing or empty file is a new index
     "out_file": OUT_FILES,
     "json_out": OUT_FILES,
@@ -64,6 +68,8 @@ VALID = {
     ("benchmark", "data", "{empty}"): "--report-only (the base) reads no data",
     ("benchmark", "data", "{garbage}"): "--report-only (the base) reads no data",
     ("index", "db", "{empty}"): "an empty file is an empty SQLite database: a new index",
+    ("enrol", "negatives", "{folder}"): "an empty folder adds no negatives",
+    ("enrol", "character", "²"): "a digit of any script may name a character",
 }
 
 BASES = {
@@ -80,6 +86,8 @@ BASES = {
     "explain": ["{run}", "{image}", "--out", "{new}"],
     "report": ["{run}", "--data", "{manifest}", "--out", "{new}"],
     "export": ["{run}", "--out", "{new}.onnx"],
+    "enrol": ["{run}", "--character", "newcomer", "--out", "{new}", "--examples", "{image}",
+              "--examples", "{image2}", "--confirm", "3"],
     "ensemble": ["{run}", "{run}", "--out", "{new}"],
     "benchmark": ["--report-only", "--runs", "{new}", "--results", "{new}"],
     "index": ["{run}", "{video}", "--db", "{new}.db"],
@@ -165,7 +173,8 @@ def world(tmp_path_factory, dataset, kral_sakir, tiny_run, clip):
     (root / "garbage").write_bytes(b"\x00\xffnot what you think" * 50)
     values = {
         "manifest": manifest, "run": run, "oof": oof, "reviewed": reviewed, "video": video,
-        "image": samples[0].path, "kral_sakir": kral_sakir, "missing": root / "missing" / "x",
+        "image": samples[0].path, "image2": samples[1].path, "kral_sakir": kral_sakir,
+        "missing": root / "missing" / "x",
         "folder": root / "folder", "empty": root / "empty", "garbage": root / "garbage",
         "under_file": root / "garbage" / "x",
     }  # fmt: skip

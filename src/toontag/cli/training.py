@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from toontag.cli._app import (
     CacheOpt,
@@ -82,6 +84,14 @@ def train(
     ] = None,
     cache: CacheOpt = None,
     classes: ClassesOpt = None,
+    unlabelled: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also learn from unlabelled images: a labelling project (its pool frames "
+            "without labels) or a folder. A teacher trained on the labels pseudo-labels the "
+            "ones it is sure of (RUN/teacher); the model is then trained on both."
+        ),
+    ] = None,
 ) -> None:
     """Train a model with the paper's recipe (Adam, BCE, ReduceLROnPlateau, EarlyStopping) or
     another preset; options and --set change single fields of it."""
@@ -127,11 +137,22 @@ def train(
             )
             .replace(**parse_settings(settings or []))
         )
+    if unlabelled is not None:
+        if resume is not None:
+            raise typer.BadParameter("--unlabelled: rerun the same command to continue it")
+        from toontag.data.dataset import load_dataset
+        from toontag.training.unlabelled import train_with_unlabelled, unlabelled_images
+
+        labelled = [s.path for s in load_dataset(data, **class_list(classes)).samples]
+        pool = unlabelled_images(unlabelled, labelled)
+        out.print(f"{len(pool):,} unlabelled images from {unlabelled}")
+        train_run = partial(train_with_unlabelled, unlabelled=pool)
+    else:
+        train_run = partial(train_run, resume=resume is not None)
     report = train_run(
         config,
         data=data,
         run=run_dir,
-        resume=resume is not None,
         cache_root=cache,
         on_dataset=None if resume else show_classes,  # a manifest's classes, before training
         **class_list(classes),
@@ -219,6 +240,68 @@ def export(
         f"agree {result['decision_agreement']:.2%}",
         soft_wrap=True,
     )
+
+
+@app.command()
+def enrol(
+    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    character: Annotated[str, typer.Option(help="The new character's name.")],
+    out_dir: Annotated[Path, out_dir_option("The new run directory to write.")],
+    examples: Annotated[
+        list[Path] | None,
+        typer.Option("--examples", help="Images showing it, or a folder of them (repeatable)."),
+    ] = None,
+    negatives: Annotated[
+        list[Path] | None,
+        typer.Option("--negatives", help="Images without it, or a folder (repeatable)."),
+    ] = None,
+    confirmed: Annotated[
+        Path | None,
+        typer.Option(help="A confirm.csv from an earlier enrol, its answer column filled in."),
+    ] = None,
+    project: Annotated[
+        Path | None,
+        typer.Option(help="A labelling project: its frames labelled with or without it."),
+    ] = None,
+    confirm: Annotated[int, typer.Option(help="Old frames to offer for confirmation.")] = 50,
+    cache: CacheOpt = None,
+) -> None:
+    """A new run with one more character, from a handful of examples: the base run's outputs
+    stay as they were (the new class is fitted on its frozen features). Old frames that may
+    show it are listed in NEWRUN/confirm.csv: answer yes or no there and enrol again with
+    --confirmed to use the answers."""
+    from toontag.training.enrol import enrol as enrol_run
+    from toontag.training.enrol import project_examples, read_confirmed
+
+    if not 0 <= confirm <= 10_000:
+        raise typer.BadParameter("--confirm is from 0 to 10000")
+    examples, negatives = list(examples or []), list(negatives or [])
+    if project is not None:
+        yes, no = project_examples(project, character)
+        examples, negatives = examples + yes, negatives + no
+    done = enrol_run(
+        run,
+        character=character,
+        examples=examples,
+        negatives=negatives,
+        confirmed=read_confirmed(confirmed) if confirmed else None,
+        out=out_dir,
+        confirm=confirm,
+        cache_root=cache,
+    )
+    out.print(
+        f"[green]enrolled[/] {escape(done['character'])} into {out_dir}: "
+        f"{done['positives']} examples, {done['negatives']} negatives, "
+        f"{done['unlabelled']:,} old frames as unlabelled; threshold {done['threshold']:.3f}; "
+        f"{done['unlabelled_over_threshold']:,} old frames over it",
+        soft_wrap=True,
+    )
+    if done["offered_for_confirmation"]:
+        out.print(
+            f"to confirm: {out_dir / 'confirm.csv'} ({done['offered_for_confirmation']} frames; "
+            "answer yes or no, then enrol again with --confirmed)",
+            soft_wrap=True,
+        )
 
 
 @app.command()

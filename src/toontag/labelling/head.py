@@ -186,3 +186,47 @@ def _score(y: np.ndarray, decided: np.ndarray, known: np.ndarray, source: str) -
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)
+
+
+def fit_new_class(
+    features: np.ndarray,
+    positives,
+    negatives,
+    unlabelled,
+    *,
+    c: float = C,
+    folds: int = FOLDS,
+    seed: int = 0,
+) -> tuple[Head, float]:
+    """One new class from a few `positives`, any `negatives` a person gave, and `unlabelled`
+    rows whose answer is unknown (frames labelled before the class existed): not negatives.
+
+    Labelled-positive against the rest is fitted, then read as the class's probability by
+    Elkan and Noto's rule (KDD 2008): p(y|x) = p(s|x) / k, where k, the share of the class's
+    frames that carry a positive label, is the mean out-of-fold p(s|x) over the positives.
+    The head's threshold decides p(y|x) >= 0.5, that is p(s|x) >= k / 2. Returns the head
+    (one class, its weights on raw features) and k."""
+    started = time.perf_counter()
+    positives, negatives, unlabelled = (np.asarray(r, dtype=np.int64) for r in
+                                        (positives, negatives, unlabelled))  # fmt: skip
+    if len(positives) < 2:
+        raise ValueError("a new class needs at least 2 positive examples")
+    rows = np.concatenate([positives, negatives, unlabelled])
+    s = np.zeros((len(rows), 1), np.float32)
+    s[: len(positives)] = 1
+    known = np.ones_like(s, dtype=bool)
+    mean, scale = _standardisation(features)
+    x = (np.asarray(features[rows], dtype=np.float32) - mean) / scale
+    weight, bias = _fit(x, s, known, c)
+    oof = _out_of_fold(x, s, known, c, min(folds, len(positives)), None, seed)
+    share = float(np.clip(oof[: len(positives), 0].mean(), 0.02, 1.0))
+    head = Head(
+        weight=(weight / scale[:, None]).astype(np.float32),
+        bias=(bias - (mean / scale) @ weight).astype(np.float32),
+        thresholds=(share / 2,),
+        tuned=(False,),
+        estimate=None,
+        labelled=len(positives) + len(negatives),
+        seconds=time.perf_counter() - started,
+    )
+    return head, share

@@ -41,6 +41,28 @@ MANIFEST = "self-training.csv"
 PSEUDO_REPORT = "pseudo-labels.json"
 
 
+def unlabelled_images(source: Path, labelled) -> list[Path]:
+    """The images of `source` (a labelling project's pool, or a folder of images, searched
+    recursively) that are not among the `labelled` paths."""
+    from toontag.data.dataset import PROJECT_FILE
+    from toontag.data.images import IMAGE_SUFFIXES
+    from toontag.labelling.project import Project
+
+    source = Path(source)
+    if (source / PROJECT_FILE).is_file():
+        project = Project.open(source)
+        paths = [project.root / frame.path for frame in project.read_pool()]
+    elif source.is_dir():
+        paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    else:
+        raise DataError(f"{source}: unlabelled images come from a labelling project or a folder")
+    taken = {Path(p).resolve() for p in labelled}
+    found = [p for p in paths if p.resolve() not in taken]
+    if not found:
+        raise DataError(f"{source}: no unlabelled images (every image there has labels)")
+    return found
+
+
 def pseudo_labels(
     teacher: Path,
     images: list[Path],

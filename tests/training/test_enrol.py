@@ -1,0 +1,161 @@
+"""Enrolling a new character into a trained run: one more class, old outputs unchanged."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import write_manifest
+from toontag.config import TrainConfig
+from toontag.data.dataset import Sample
+from toontag.data.images import load_resized
+from toontag.errors import DataError, RunError
+from toontag.training.enrol import CONFIRM_FILE, ENROL_FILE, enrol, read_confirmed
+from toontag.training.run import train
+from toontag.training.rundir import load_trained
+
+OLD = ("kral_sakir", "remzi", "fil_necati")
+
+
+@pytest.fixture(scope="module")
+def base_run(small_manifest, dataset, tmp_path_factory):
+    """A 3-class tiny run that never heard of canan (its labels dropped)."""
+    from toontag.data.dataset import load_dataset
+
+    data = load_dataset(small_manifest)
+    samples = [Sample(s.path, tuple(c for c in s.labels if c != "canan"), s.split, s.frame_id)
+               for s in data.samples]  # fmt: skip
+    folder = tmp_path_factory.mktemp("base")
+    manifest = write_manifest(folder / "no-canan.csv", samples)
+    run = folder / "run"
+    config = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=2, lr=1e-3)
+    train(config, data=manifest, run=run, progress=False, classes=OLD)
+    return run
+
+
+@pytest.fixture(scope="module")
+def canan(dataset):
+    train = [s for s in dataset.samples if s.split == "train"]
+    yes = [s.path for s in train if "canan" in s.labels][::300][:6]
+    no = [s.path for s in train if "canan" not in s.labels][::500][:4]
+    return yes, no
+
+
+@pytest.fixture(scope="module")
+def enrolled(base_run, canan, tmp_path_factory):
+    out = tmp_path_factory.mktemp("enrolled") / "run"
+    done = enrol(base_run, character="canan", examples=canan[0], negatives=canan[1], out=out,
+                 confirm=12)  # fmt: skip
+    return out, done
+
+
+def test_the_new_run_has_one_more_class_and_old_outputs_unchanged(base_run, enrolled, dataset):
+    out, done = enrolled
+    base, new = load_trained(base_run), load_trained(out)
+    assert new.classes == (*OLD, "canan")
+    assert new.thresholds[:3] == base.thresholds
+    assert 0 < new.thresholds[3] < 1
+    frames = [s.path for s in dataset.samples if s.split == "test"][::200]
+    pixels = torch.from_numpy(np.stack([load_resized(p, base.image_size)[0] for p in frames]))
+    with torch.no_grad():
+        before, after = base.model.probabilities(pixels), new.model.probabilities(pixels)
+    assert torch.allclose(after[:, :3], before, atol=1e-6)
+    assert after[:, 3].std() > 0  # the new class responds to the pictures
+    assert done["positives"] == 6 and done["negatives"] == 4 and done["unlabelled"] > 100
+    assert json.loads((out / ENROL_FILE).read_text())["character"] == "canan"
+    assert json.loads((out / "model.json").read_text())["enrolled"] == ["canan"]
+
+
+def test_the_new_class_logit_is_the_fitted_regression(base_run, enrolled, dataset, canan):
+    out, _ = enrolled
+    new = load_trained(out)
+    pixels = torch.from_numpy(np.stack([load_resized(p, new.image_size)[0] for p in canan[0]]))
+    with torch.no_grad():
+        logits = new.model(new.model.normalize(pixels))
+        feats = new.model.pooled_features(pixels)
+    hidden = new.model.head[2]
+    z = feats @ hidden.weight[-2] + hidden.bias[-2]
+    assert torch.allclose(logits[:, 3], z, atol=1e-4)
+
+
+def test_confirmation_frames_are_offered_and_answers_are_read_back(enrolled, canan, tmp_path):
+    out, _ = enrolled
+    rows = list(csv.DictReader((out / CONFIRM_FILE).open()))
+    assert len(rows) == 12 and all(r["answer"] == "" for r in rows)
+    taken = {str(p.resolve()) for p in canan[0] + canan[1]}
+    assert not taken & {r["path"] for r in rows}  # never a frame the person already answered
+    probs = [float(r["probability"]) for r in rows]
+    assert probs == sorted(probs, reverse=True)
+    rows[0]["answer"], rows[1]["answer"], rows[2]["answer"] = "yes", "No", ""
+    filled = tmp_path / "confirm.csv"
+    with filled.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["path", "probability", "answer"])
+        writer.writeheader()
+        writer.writerows(rows)
+    answers = read_confirmed(filled)
+    assert [str(p) for p in answers.yes] == [rows[0]["path"]]
+    assert [str(p) for p in answers.no] == [rows[1]["path"]]
+    rows[3]["answer"] = "maybe"
+    with filled.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["path", "probability", "answer"])
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(DataError, match=r"confirm.csv:5: answer 'maybe' is not yes or no"):
+        read_confirmed(filled)
+
+
+def test_confirmed_answers_count_as_labels(base_run, enrolled, canan, tmp_path):
+    out, _ = enrolled
+    rows = list(csv.DictReader((out / CONFIRM_FILE).open()))
+    filled = tmp_path / "confirm.csv"
+    filled.write_text(
+        "path,probability,answer\n"
+        + "".join(
+            f"{r['path']},{r['probability']},{'yes' if i % 2 else 'no'}\n"
+            for i, r in enumerate(rows)
+        )
+    )
+    done = enrol(base_run, character="canan", examples=canan[0], out=tmp_path / "again",
+                 confirmed=read_confirmed(filled), confirm=5)  # fmt: skip
+    assert done["positives"] == 6 + 6 and done["negatives"] == 6
+    assert done["confirmations_used"] == 12
+
+
+def test_enrolment_refuses_what_it_cannot_do_in_one_line(base_run, canan, tmp_path):
+    with pytest.raises(RunError, match="'remzi' is already a character"):
+        enrol(base_run, character="remzi", examples=canan[0], out=tmp_path / "a")
+    with pytest.raises(DataError, match="at least 2 example images"):
+        enrol(base_run, character="canan", examples=canan[0][:1], out=tmp_path / "b")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a picture")
+    with pytest.raises(DataError, match="broken.jpg: cannot be read as an image"):
+        enrol(base_run, character="canan", examples=[*canan[0], broken], out=tmp_path / "c")
+
+
+def test_a_folder_of_examples_stands_for_its_images(base_run, canan, tmp_path):
+    folder = tmp_path / "examples"
+    folder.mkdir()
+    for i, path in enumerate(canan[0]):
+        (folder / f"{i}.jpg").write_bytes(path.read_bytes())
+    done = enrol(base_run, character="canan", examples=[folder], out=tmp_path / "f", confirm=0)
+    assert done["positives"] == len(canan[0])
+
+
+def test_enrol_on_the_command_line_then_predict_and_export_the_larger_run(
+    monkeypatch, capsys, base_run, canan, tmp_path
+):
+    from tests.test_cli import run_cli
+
+    out = tmp_path / "new"
+    examples = [a for p in canan[0] for a in ("--examples", str(p))]
+    code, text, _ = run_cli(monkeypatch, capsys, "enrol", str(base_run), "--character", "canan",
+                         "--out", str(out), *examples, "--confirm", "4")  # fmt: skip
+    assert code == 0, text
+    assert "enrolled canan" in text and "confirm.csv (4 frames" in text
+    code, text, _ = run_cli(monkeypatch, capsys, "predict", str(out), str(canan[0][0]), "--json")
+    assert code == 0, text
+    assert "canan" in json.loads(text)[0]["probabilities"]
+    code, text, _ = run_cli(monkeypatch, capsys, "export", str(out))
+    assert code == 0 and "agree 100.00%" in text, text
