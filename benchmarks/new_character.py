@@ -1,0 +1,301 @@
+"""A new character from a few examples: enrolment on Kral Sakir, each character in turn.
+
+    python benchmarks/new_character.py            # about an hour on 2 CPU cores; resumes
+    python benchmarks/new_character.py --render   # the result files from what has finished
+
+For each of the 4 characters: a base run trained on the train split with that character's
+labels withheld (3 classes; ImageNet Lite0 at 112x192, the `fast` recipe, one epoch or
+--base-minutes, whichever ends first), then enrolment of the character from k = 5, 20, 50
+positives drawn at random from the pool, a simulated person answering the frames `enrol`
+offers for confirmation (rounds of 10 nearest the new class's threshold, a refit after each,
+50 in all), for --seeds seeds. The pool is a fixed random sample of --pool train frames
+(their features through the base run computed once); test frames are never in it.
+
+Settings are fixed in advance (`fit_new_class` defaults: C = 0.1, the Elkan-Noto threshold,
+50 confirmations); nothing is chosen, so there is no validation step. Reported on the test
+split (3,344 frames): the new class's F1 with k positives alone and with the confirmations
+(labels = k + confirmations), and the old classes' micro-F1 before and after, paired
+bootstrap over the same test images, from the enrolled run itself (k = 20, seed 0, written
+with `write_enrolled_run` and evaluated like any run). Writes results/new-character.*.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from toontag.config import PRESETS, TrainConfig
+from toontag.data.cache import build_cache
+from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
+from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES
+from toontag.evaluation.predict import predict_arrays
+from toontag.evaluation.record import git_commit, write_result
+from toontag.labelling.head import fit_new_class
+from toontag.training.enrol import pooled_features, write_enrolled_run
+from toontag.training.run import train
+from toontag.training.rundir import load_trained
+
+sys.path.insert(0, str(Path(__file__).parent))
+from label_efficiency import write_manifest  # noqa: E402
+
+KS = (5, 20, 50)
+CONFIRM, ROUND = 50, 10
+IMAGE_SIZE = (112, 192)
+GOAL_F1, GOAL_K, GOAL_LOSS = 0.90, 20, 0.005
+
+
+def f1(truth: np.ndarray, decided: np.ndarray) -> float:
+    tp = int((truth & decided).sum())
+    wrong = int((truth != decided).sum())
+    return 2 * tp / (2 * tp + wrong) if tp + wrong else 0.0
+
+
+def simulate(feats, truth, *, k: int, seed: int, test_feats, test_truth) -> dict:
+    """Enrol from k random positives of the pool, then CONFIRM answers in rounds of ROUND."""
+    rng = np.random.default_rng(seed)
+    positives = list(rng.choice(np.flatnonzero(truth), k, replace=False))
+    negatives: list[int] = []
+    steps = []
+    while True:
+        asked = set(positives) | set(negatives)
+        unlabelled = [i for i in range(len(feats)) if i not in asked]
+        head, share = fit_new_class(feats, positives, negatives, unlabelled, seed=seed)
+        decided = head.probabilities(test_feats)[:, 0] >= head.thresholds[0]
+        steps.append(
+            {
+                "confirmations": len(asked) - k,
+                "labels": len(asked),
+                "test_f1": round(f1(test_truth, decided), 4),
+                "threshold": round(head.thresholds[0], 4),
+                "k_share": round(share, 4),
+            }
+        )
+        if len(asked) - k >= CONFIRM:
+            return {"k": k, "seed": seed, "steps": steps, "head": head}
+        p = head.probabilities(feats[unlabelled])[:, 0]
+        nearest = np.argsort(np.abs(p - head.thresholds[0]), kind="stable")[:ROUND]
+        for i in (unlabelled[j] for j in nearest):  # the person answers from the truth
+            (positives if truth[i] else negatives).append(i)
+
+
+def paired_old_change(y, before, after, resamples: int, seed: int = 0) -> dict:
+    """Old classes' micro-F1 after minus before on the same test images, with a paired
+    percentile bootstrap (images resampled together)."""
+
+    def micro(rows, decided):
+        tp = (y[rows] & decided[rows]).sum()
+        return 2 * tp / (2 * tp + (y[rows] != decided[rows]).sum())
+
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    diffs = []
+    for _ in range(resamples):
+        rows = rng.integers(0, n, n)
+        diffs.append(micro(rows, after) - micro(rows, before))
+    everything = np.arange(n)
+    return {
+        "before": round(float(micro(everything, before)), 4),
+        "after": round(float(micro(everything, after)), 4),
+        "change": round(float(micro(everything, after) - micro(everything, before)), 5),
+        "ci95": [round(float(np.percentile(diffs, q)), 5) for q in (2.5, 97.5)],
+        "decisions_changed": int((before != after).sum()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/kral_sakir"))
+    parser.add_argument("--work", type=Path, default=Path.home() / ".cache/toontag/new-char")
+    parser.add_argument("--pool", type=int, default=4000, help="train frames in the pool")
+    parser.add_argument("--base-minutes", type=float, default=7.0)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--characters", default=",".join(KRAL_SAKIR_CLASSES))
+    parser.add_argument("--render", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("results"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    args.work.mkdir(parents=True, exist_ok=True)
+    records_path = args.work / "records.jsonl"
+    done = {}
+    if records_path.is_file():
+        for line in records_path.read_text().splitlines():
+            record = json.loads(line)
+            done[record["character"]] = record
+    if not args.render:
+        data = load_dataset(args.data)
+        for character in args.characters.split(","):
+            if character in done:
+                continue
+            record = one_character(args, data, character)
+            record |= {"commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            done[character] = record
+            with records_path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            print(json.dumps(record), flush=True)
+    render(args, done, started)
+
+
+def one_character(args, data, character: str) -> dict:
+    start = time.perf_counter()
+    old = tuple(c for c in KRAL_SAKIR_CLASSES if c != character)
+    train_part, test_part = data.subset("train"), data.subset("test")
+    folder = args.work / character
+    base = folder / "base"
+    if not (base / "report.json").is_file():
+        from toontag.data.dataset import Sample
+
+        samples = [
+            Sample(s.path, tuple(c for c in s.labels if c != character), s.split, s.frame_id)
+            for s in train_part.samples
+        ]
+        manifest = folder / "base.csv"
+        write_manifest(manifest, samples)
+        config = TrainConfig(**PRESETS["fast"]).replace(
+            image_size=IMAGE_SIZE, max_epochs=1, max_minutes=args.base_minutes, seed=0
+        )
+        resume = (base / "checkpoints" / "last.ckpt").is_file()
+        train(
+            None if resume else config,
+            data=manifest,
+            run=base,
+            resume=resume,
+            progress=False,
+            classes=old,
+            cache_root=args.work / "cache",
+        )
+    base_report = json.loads((base / "report.json").read_text())
+    trained = load_trained(base)
+    k_col = KRAL_SAKIR_CLASSES.index(character)
+    pool_rows = np.sort(np.random.default_rng(0).permutation(len(train_part))[: args.pool])
+    pool_paths = [train_part.samples[r].path for r in pool_rows]
+    feats, ok = pooled_features(trained, pool_paths, cache_root=args.work / "cache", what="pool")
+    truth = train_part.targets[pool_rows[ok], k_col] > 0.5
+    test_paths = [s.path for s in test_part.samples]
+    test_feats, test_ok = pooled_features(
+        trained, test_paths, cache_root=args.work / "cache", what="test"
+    )
+    assert len(test_ok) == len(test_paths)
+    test_truth = test_part.targets[:, k_col] > 0.5
+    runs = []
+    for k in KS:
+        for seed in range(args.seeds):
+            run = simulate(
+                feats, truth, k=k, seed=seed, test_feats=test_feats, test_truth=test_truth
+            )
+            head = run.pop("head")
+            runs.append(run)
+            if k == GOAL_K and seed == 0:
+                enrolled = folder / "enrolled"
+                write_enrolled_run(
+                    base, enrolled, trained, character, head, {"benchmark": "new_character", "k": k}
+                )
+    # The old classes through the written runs, on the same test images.
+    cache = build_cache(test_paths, size=IMAGE_SIZE, root=args.work / "cache")
+    rows = np.arange(len(test_paths))
+    before_p = predict_arrays(trained.model, cache.images, rows, description="base on test")
+    new = load_trained(folder / "enrolled")
+    after_p = predict_arrays(new.model, cache.images, rows, description="enrolled on test")
+    old_cols = [KRAL_SAKIR_CLASSES.index(c) for c in old]
+    y_old = test_part.targets[:, old_cols] > 0.5
+    before = before_p >= np.asarray(trained.thresholds)
+    after = after_p[:, :3] >= np.asarray(new.thresholds[:3])
+    change = paired_old_change(y_old, before, after, BOOTSTRAP_RESAMPLES)
+    change["max_probability_difference"] = float(np.abs(after_p[:, :3] - before_p).max())
+    new_decided = after_p[:, 3] >= new.thresholds[3]
+    return {
+        "character": character,
+        "pool": len(ok),
+        "pool_positives": int(truth.sum()),
+        "test_positives": int(test_truth.sum()),
+        "base": {
+            "run": str(base),
+            "minutes": round(base_report["fit_seconds"] / 60, 1),
+            "epochs": base_report["epochs_run"],
+            "val_f1": round(base_report["val_metrics"]["f1_micro"], 4),
+        },
+        "old_classes": change,
+        "enrolled_run_new_f1": round(f1(test_truth, new_decided), 4),
+        "runs": runs,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def render(args, done: dict, started: float) -> None:
+    table, goal_rows = [], []
+    for character, r in done.items():
+        row = {"character": character, "old_change": r["old_classes"]}
+        for k in KS:
+            runs = [x for x in r["runs"] if x["k"] == k]
+            first = [x["steps"][0]["test_f1"] for x in runs]
+            last = [x["steps"][-1]["test_f1"] for x in runs]
+            row[k] = {
+                "alone": round(float(np.mean(first)), 4),
+                "alone_range": [min(first), max(first)],
+                "confirmed": round(float(np.mean(last)), 4),
+                "confirmed_range": [min(last), max(last)],
+                "labels": runs[0]["steps"][-1]["labels"],
+                "seeds": len(runs),
+            }
+        goal_rows.append(
+            row[GOAL_K]["confirmed"] >= GOAL_F1 and -r["old_classes"]["change"] <= GOAL_LOSS
+        )
+        table.append(row)
+    lines = [
+        "# A new character from a few examples (enrolment)",
+        "",
+        "Each character in turn is withheld from a 3-class base run (ImageNet Lite0 112x192, "
+        f"`fast` recipe, one epoch or {args.base_minutes:g} minutes), then enrolled with "
+        "`fit_new_class` on the base run's pooled features. New class test F1, mean over seeds "
+        "(min-max): from k positives alone, and after 50 confirmations a person answered "
+        "(labels = k + 50). Old classes: micro-F1 on test before and after (the enrolled run "
+        "at k = 20, seed 0), paired bootstrap 95% CI of the change.",
+        "",
+        "| character | base val F1 | "
+        + " | ".join(f"k={k}: alone | k={k} + {CONFIRM}" for k in KS)
+        + " | old micro-F1 before -> after"
+        " | change [CI] | old decisions changed |",
+        "|---|---|" + "---|---|" * len(KS) + "---|---|---|",
+    ]
+    for row in table:
+        r = done[row["character"]]
+        cells = " | ".join(
+            f"{row[k]['alone']:.3f} ({row[k]['alone_range'][0]:.2f}-{row[k]['alone_range'][1]:.2f})"
+            f" | **{row[k]['confirmed']:.3f}** ({row[k]['confirmed_range'][0]:.2f}-"
+            f"{row[k]['confirmed_range'][1]:.2f})"
+            for k in KS
+        )
+        old = r["old_classes"]
+        lines.append(
+            f"| {row['character']} | {r['base']['val_f1']:.3f} | {cells} | {old['before']:.4f} "
+            f"-> {old['after']:.4f} | {old['change']:+.5f} [{old['ci95'][0]:+.5f}, "
+            f"{old['ci95'][1]:+.5f}] | {old['decisions_changed']} |"
+        )
+    met = all(goal_rows) and len(goal_rows) == len(KRAL_SAKIR_CLASSES)
+    lines += [
+        "",
+        f"Goal: new character F1 >= {GOAL_F1} from {GOAL_K} positives plus at most {CONFIRM} "
+        f"confirmations, old classes losing <= {GOAL_LOSS}: "
+        + ", ".join(f"{row['character']} {row[GOAL_K]['confirmed']:.3f}" for row in table)
+        + (" - **met** for every character." if met else " - **not met** for every character."),
+    ]
+    payload = {
+        "goals": {"new_f1": GOAL_F1, "k": GOAL_K, "confirmations": CONFIRM, "old_loss": GOAL_LOSS},
+        "settings": {"pool": args.pool, "base_minutes": args.base_minutes, "confirm_round": ROUND},
+        "table": table,
+        "characters": done,
+    }
+    write_result(
+        args.out / "new-character",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
+
+
+if __name__ == "__main__":
+    main()
