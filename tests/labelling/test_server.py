@@ -362,3 +362,26 @@ def test_a_server_killed_mid_answering_loses_no_acknowledged_answer(project):
     load_dataset(root / "labels.csv")  # still a manifest train and evaluate read
     app = create_label_app(root)  # the lock died with the process
     app.state.close()
+
+
+def test_a_character_added_later_is_unknown_for_frames_answered_before(tmp_path):
+    """Frames answered before "necati" existed were never looked at for him: labels.csv says
+    so, `train` reads those entries as unknown (masked), and a new answer clears it."""
+    root = tmp_path / "p"
+    Project.open(root, create=True)
+    store = LabelStore(Project.open(root))
+    store.add_class("remzi")
+    store.answer("frames/x/1.jpg", ["remzi"], seen=0)
+    store.answer("frames/x/2.jpg", [], seen=0)
+    store.add_class("necati")
+    store.answer("frames/x/3.jpg", ["necati"], seen=0)
+    reread = LabelStore(Project.open(root))
+    assert {p: a.unknown for p, a in reread.answers.items()} == {
+        "frames/x/1.jpg": ("necati",),
+        "frames/x/2.jpg": ("necati",),
+        "frames/x/3.jpg": (),
+    }
+    data = load_dataset(root / "labels.csv", classes=reread.classes)
+    assert data.known.tolist() == [[True, False], [True, False], [True, True]]
+    reread.answer("frames/x/2.jpg", ["necati"], seen=0)
+    assert LabelStore(Project.open(root)).answers["frames/x/2.jpg"].unknown == ()

@@ -1,12 +1,15 @@
 """A project's labels: PROJECT/labels.csv (one row per labelled frame) and PROJECT/classes.txt.
 
-    labels.csv   path,labels,audit,revision,updated
+    labels.csv   path,labels,audit,revision,updated,unknown
                  path: the frame, relative to the project (pool.csv's path)
                  labels: its characters joined by ';' (empty: a frame with no character)
                  audit: 1 for a frame drawn at random to check the model, never fitted on
                  revision: the store's counter when the answer was saved; a later answer to the
                  same frame always has a higher one
                  updated: when (UTC, ISO 8601)
+                 unknown: characters added after this answer, joined by ';': nobody looked
+                 for them in this frame, so they are neither present nor absent (training
+                 masks them out) until the frame is answered again
     classes.txt  the characters, one a line, in the order they were named
 
 labels.csv stays the manifest `train` and `evaluate` read (they ignore the extra columns), and
@@ -31,7 +34,7 @@ from toontag.io import read_csv, write_text
 from toontag.labelling.project import LABELS, Project
 
 CLASSES = "classes.txt"
-COLUMNS = ("path", "labels", "audit", "revision", "updated")
+COLUMNS = ("path", "labels", "audit", "revision", "updated", "unknown")
 MAX_NAME = 40  # characters in a class name: a checkbox label, not a sentence
 NAME = re.compile(rf"[^\W_][\w-]{{0,{MAX_NAME - 1}}}")  # letters or digits of any script, _ -
 
@@ -51,9 +54,11 @@ class Answer:
     audit: bool
     revision: int
     updated: str
+    unknown: tuple[str, ...] = ()  # characters added after this answer: not looked for
 
     def row(self) -> list:
-        return [self.path, ";".join(self.labels), int(self.audit), self.revision, self.updated]
+        return [self.path, ";".join(self.labels), int(self.audit), self.revision, self.updated,
+                ";".join(self.unknown)]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,8 @@ class LabelStore:
             if not path:
                 raise ProjectError(self.labels_path, f"line {line}: the row names no frame")
             names = [x.strip() for x in (row.get("labels") or "").split(";") if x.strip()]
-            for name in names:  # a class named only in labels.csv (classes.txt lost) is kept
+            unsure = [x.strip() for x in (row.get("unknown") or "").split(";") if x.strip()]
+            for name in (*names, *unsure):  # a class only in labels.csv (classes.txt lost) is kept
                 known.setdefault(name.casefold(), name)
             revision = (row.get("revision") or "0").strip()
             if not (revision.isascii() and revision.isdigit()):
@@ -109,7 +115,8 @@ class LabelStore:
                                    "is not a whole number")  # fmt: skip
             answers[path] = Answer(path, tuple(known[n.casefold()] for n in names),
                                    (row.get("audit") or "").strip() == "1", int(revision),
-                                   (row.get("updated") or "").strip())  # fmt: skip
+                                   (row.get("updated") or "").strip(),
+                                   tuple(known[n.casefold()] for n in unsure))  # fmt: skip
         extra = tuple(n for n in known.values() if n not in self.classes)
         self.classes += extra
         return answers
@@ -149,10 +156,13 @@ class LabelStore:
             return previous
 
     def add_class(self, name: str) -> tuple[str, ...]:
-        """Append a character to classes.txt (and to labels.csv's vocabulary)."""
+        """Append a character to classes.txt; every frame answered so far gets it as unknown
+        (written first: labels.csv alone names it, should the server die in between)."""
         with self._mutex:
             name = check_name(name, self.classes)
             classes = (*self.classes, name)
+            self._commit({path: replace(a, unknown=(*a.unknown, name))
+                          for path, a in self.answers.items()})  # fmt: skip
             try:
                 write_text(self.classes_path, "".join(f"{c}\n" for c in classes))
             except FileError as e:

@@ -189,13 +189,15 @@ class Session:
         try:
             rows = np.array([self.row_of[a.path] for a in fitted])
             head = fit_head(self.features, rows, _targets(fitted, classes),
-                            groups=self.groups[rows], seed=self.seed)  # fmt: skip
+                            _known(fitted, classes), groups=self.groups[rows],
+                            seed=self.seed)  # fmt: skip
             probabilities = head.probabilities(self.features)
             audits = [a for a in answers if a.audit]
             estimate = None
             if len(audits) >= AUDIT_MIN:
                 audit_rows = [self.row_of[a.path] for a in audits]
-                estimate = audit_score(head, self.features, audit_rows, _targets(audits, classes))
+                estimate = audit_score(head, self.features, audit_rows, _targets(audits, classes),
+                                       _known(audits, classes))  # fmt: skip
             self.head = (head, probabilities, classes, estimate)
             self.version += 1
         finally:
@@ -298,6 +300,11 @@ class Session:
 
 def _targets(answers, classes) -> np.ndarray:
     return np.array([[c in a.labels for c in classes] for a in answers], np.float32)
+
+
+def _known(answers, classes) -> np.ndarray:
+    """False where a character was added after the answer: not looked for, masked out."""
+    return np.array([[c not in a.unknown for c in classes] for a in answers], bool)
 
 
 def _quality(estimate, kind: str) -> dict:
