@@ -21,6 +21,7 @@ features per change of the pool, never per refit.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -32,7 +33,7 @@ import torch
 
 from toontag.data.images import load_resized
 from toontag.errors import BadImageError, DataError
-from toontag.io import write_json
+from toontag.io import write_bytes, write_json
 from toontag.parallel import prefetch
 
 FEATURES_VERSION = 1  # bump when decoding or pooling changes: old blocks are then ignored
@@ -166,10 +167,9 @@ def _block_name(keys: list[str]) -> str:
 
 def _write_block(folder: Path, keys: list[str], rows: np.ndarray, failed: dict) -> dict:
     name = _block_name(keys)
-    tmp = folder / f".{name}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        np.save(f, rows)
-    os.replace(tmp, folder / f"{name}.npy")
+    buffer = io.BytesIO()  # a block is a few MB
+    np.save(buffer, rows)
+    write_bytes(folder / f"{name}.npy", buffer.getvalue())
     return _publish(folder, name, keys, failed, rows.shape)
 
 
