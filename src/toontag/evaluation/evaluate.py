@@ -3,8 +3,6 @@ per-image predictions, written into the run directory."""
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from toontag.data.dataset import listed_path, load_dataset
 from toontag.errors import DataError, RunError
 from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES, metrics_markdown, multilabel_metrics
 from toontag.evaluation.predict import predict_arrays
-from toontag.io import read_csv, write_json, write_text
+from toontag.io import csv_text, read_csv, write_json, write_text
 from toontag.models.inference import default_device
 from toontag.training.rundir import load_trained
 
@@ -128,10 +126,8 @@ def predictions_for(data, path: Path) -> tuple[np.ndarray, np.ndarray]:
 def predictions_csv(dataset, rows: np.ndarray, probs: np.ndarray, classes) -> str:
     """Per image: path, given labels and one probability column per class, named in the
     order of `classes`, the model's order that `probs` columns come in."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["path", "labels", *(f"p_{c}" for c in classes)])
-    for row, p in zip(rows, probs, strict=True):
-        sample = dataset.samples[row]
-        writer.writerow([sample.path, ";".join(sample.labels), *(f"{v:.5f}" for v in p)])
-    return buf.getvalue()
+    lines = (
+        [dataset.samples[row].path, ";".join(dataset.samples[row].labels), *(f"{v:.5f}" for v in p)]
+        for row, p in zip(rows, probs, strict=True)
+    )
+    return csv_text(["path", "labels", *(f"p_{c}" for c in classes)], lines)

@@ -8,8 +8,6 @@ dropping the suspects raises a model's F1 by construction.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from toontag.data.images import open_rgb
 from toontag.errors import DataError
 from toontag.evaluation.evaluate import PAPER_THRESHOLD, predictions_for
 from toontag.evaluation.metrics import multilabel_metrics
-from toontag.io import read_csv
+from toontag.io import csv_text, read_csv
 
 SHEET = 24  # suspects on the contact sheet, the most confident first
 
@@ -58,16 +56,15 @@ def find_suspects(data: LabelledData, oof: Path) -> Suspects:
 def suspects_csv(data: LabelledData, s: Suspects) -> str:
     """The flagged frames, most suspect first: given and suggested labels, and an empty
     ``corrected`` column for the reviewer (see `corrected_manifest`)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["path", "split", "labels", "suggested", "quality", "corrected",
-                     *(f"p_{c}" for c in data.classes)])  # fmt: skip
+    rows = []
     for i in np.flatnonzero(s.flagged)[np.argsort(s.quality[s.flagged])]:
         sample = data.samples[s.rows[i]]
         suggested = [c for c, p in zip(data.classes, s.probs[i], strict=True) if p >= 0.5]
-        writer.writerow([sample.path, sample.split, ";".join(sample.labels), ";".join(suggested),
-                         f"{s.quality[i]:.4f}", "", *(f"{p:.4f}" for p in s.probs[i])])  # fmt: skip
-    return buf.getvalue()
+        rows.append([sample.path, sample.split, ";".join(sample.labels), ";".join(suggested),
+                     f"{s.quality[i]:.4f}", "", *(f"{p:.4f}" for p in s.probs[i])])  # fmt: skip
+    header = ["path", "split", "labels", "suggested", "quality", "corrected",
+              *(f"p_{c}" for c in data.classes)]  # fmt: skip
+    return csv_text(header, rows)
 
 
 def corrected_manifest(data: LabelledData, reviewed: Path) -> str:
@@ -78,9 +75,7 @@ def corrected_manifest(data: LabelledData, reviewed: Path) -> str:
         for r in read_csv(reviewed, columns=("path", "corrected"))
         if (r["corrected"] or "").strip()
     }
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["path", "labels", "split"])
+    rows = []
     for sample in data.samples:
         fix = fixes.pop(str(Path(sample.path).resolve()), None)
         labels = ";".join(sample.labels) if fix is None else ("" if fix == "-" else fix)
@@ -88,10 +83,10 @@ def corrected_manifest(data: LabelledData, reviewed: Path) -> str:
             if label not in data.classes:
                 raise DataError(f"{reviewed}: {sample.path}: unknown label {label!r} "
                                 f"(known: {', '.join(data.classes)})")  # fmt: skip
-        writer.writerow([sample.path, labels, sample.split or ""])
+        rows.append([sample.path, labels, sample.split or ""])
     if fixes:
         raise DataError(f"{reviewed}: {next(iter(fixes))} is not an image of {data.root}")
-    return buf.getvalue()
+    return csv_text(["path", "labels", "split"], rows)
 
 
 def twins_flagged(audit: Audit, data: LabelledData, s: Suspects) -> dict:

@@ -22,15 +22,13 @@ per frame, so two tabs undo their own answers.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from toontag.errors import FileError, ProjectError
-from toontag.io import read_csv, write_text
+from toontag.io import csv_text, read_csv, write_text
 from toontag.labelling.project import LABELS, Project
 
 CLASSES = "classes.txt"
@@ -180,12 +178,8 @@ class LabelStore:
         return tuple(c for c in self.classes if c in names)
 
     def _commit(self, answers: dict[str, Answer]) -> None:
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows(a.row() for a in answers.values())
         try:
-            write_text(self.labels_path, text.getvalue())
+            write_text(self.labels_path, csv_text(COLUMNS, (a.row() for a in answers.values())))
         except FileError as e:
             raise ProjectError(self.labels_path, e.reason) from None
         self.answers = answers

@@ -17,7 +17,6 @@ would stop `load_dataset` from reading labels.csv; it comes with the first class
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import math
@@ -31,7 +30,7 @@ from toontag.data.dataset import PROJECT_FILE
 from toontag.data.dataset import PROJECT_LABELS as LABELS
 from toontag.data.split import THUMB_SIZE
 from toontag.errors import FileError, ProjectError
-from toontag.io import read_csv, write_bytes, write_json, write_text
+from toontag.io import csv_text, read_csv, write_bytes, write_json, write_text
 
 FORMAT = 1  # project.json's "format": raised when the layout changes incompatibly
 FRAMES = "frames"
@@ -128,11 +127,8 @@ class Project:
         return [_frame(row, self.pool_path, line) for line, row in enumerate(rows, start=2)]
 
     def write_pool(self, frames: list[PoolFrame]) -> None:
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(POOL_COLUMNS)
-        writer.writerows(frame.row() for frame in frames)
-        self._write(self.pool_path, lambda: write_text(self.pool_path, text.getvalue()))
+        text = csv_text(POOL_COLUMNS, (frame.row() for frame in frames))
+        self._write(self.pool_path, lambda: write_text(self.pool_path, text))
 
     def read_thumbs(self) -> np.ndarray | None:
         """thumbs.npy as (N, 14, 24) uint8, or None when it is missing or not that."""

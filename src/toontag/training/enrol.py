@@ -19,8 +19,6 @@ with ``--confirmed``; those answers are labels (positives and negatives) for the
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import shutil
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from toontag.data.cache import build_cache
 from toontag.data.dataset import listed_path, load_dataset
 from toontag.data.location import run_data
 from toontag.errors import DataError, RunError
-from toontag.io import read_csv, write_json, write_text
+from toontag.io import csv_text, read_csv, write_json, write_text
 from toontag.labelling.head import Head, fit_new_class
 from toontag.labelling.labels import LabelError, check_name
 from toontag.models.inference import default_device, map_batches
@@ -228,10 +226,6 @@ def enrol(
         "unlabelled (Elkan-Noto); old outputs unchanged",
     }
     write_enrolled_run(run, out, trained, name, head, details)
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["path", "probability", "answer"])
-    for i in offered:
-        writer.writerow([str(Path(paths[background_rows[i]]).resolve()), f"{p[i]:.4f}", ""])
-    write_text(out / CONFIRM_FILE, text.getvalue())
+    rows = ([str(Path(paths[background_rows[i]]).resolve()), f"{p[i]:.4f}", ""] for i in offered)
+    write_text(out / CONFIRM_FILE, csv_text(["path", "probability", "answer"], rows))
     return details

@@ -16,8 +16,6 @@ module is the only measured variant (``results/label-efficiency.md``).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from toontag.data.cache import build_cache
 from toontag.data.dataset import load_dataset
 from toontag.errors import DataError
 from toontag.evaluation.predict import predict_arrays
-from toontag.io import write_json, write_text
+from toontag.io import csv_text, write_json, write_text
 from toontag.models.inference import default_device
 from toontag.training.run import train
 from toontag.training.rundir import load_trained
@@ -106,19 +104,17 @@ def self_training_manifest(
     """The student's manifest: every labelled image of `data` (in the teacher's validation
     split or in train, test rows kept as test), then the pseudo-labelled images as train."""
     dataset = load_dataset(data, classes=classes)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["path", "labels", "split", "unknown"])
+    rows = []
     for sample in dataset.samples:
         path = str(Path(sample.path).resolve())
         split = "test" if sample.split == "test" else "train"
         if split == "train" and str(sample.path) in val_images:
             split = "val"
-        writer.writerow([path, ";".join(sample.labels), split, ";".join(sample.unknown)])
+        rows.append([path, ";".join(sample.labels), split, ";".join(sample.unknown)])
     for path, row in zip(pseudo, pseudo_labels, strict=True):
         names = [c for c, on in zip(dataset.classes, row, strict=True) if on]
-        writer.writerow([str(Path(path).resolve()), ";".join(names), "train", ""])
-    return out.getvalue()
+        rows.append([str(Path(path).resolve()), ";".join(names), "train", ""])
+    return csv_text(["path", "labels", "split", "unknown"], rows)
 
 
 def train_with_unlabelled(

@@ -3,10 +3,9 @@ video's timeline of who is on screen, as SRT, WebVTT or CSV."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 
+from toontag.io import csv_text
 from toontag.video.db import Index
 from toontag.video.query import Query, parse_query
 from toontag.video.segments import Segment, elementary, merged_ranges
@@ -76,11 +75,8 @@ def clock(seconds: float, separator: str) -> str:
 def format_timeline(timeline: list[tuple[float, float, list[str]]], fmt: str) -> str:
     """The cues as an SRT or WebVTT subtitle track, or CSV (start,end,characters)."""
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["start", "end", "characters"])
-        writer.writerows((f"{a:.3f}", f"{b:.3f}", ";".join(names)) for a, b, names in timeline)
-        return buffer.getvalue()
+        rows = ((f"{a:.3f}", f"{b:.3f}", ";".join(names)) for a, b, names in timeline)
+        return csv_text(["start", "end", "characters"], rows)
     separator = "," if fmt == "srt" else "."
     blocks = [
         f"{clock(a, separator)} --> {clock(b, separator)}\n"
