@@ -33,9 +33,9 @@ from toontag.config import PRESETS, TrainConfig
 from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
 from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES
-from toontag.evaluation.predict import predict_arrays
 from toontag.evaluation.record import git_commit, write_result
 from toontag.labelling.head import fit_new_class
+from toontag.models.engine import engine_probabilities, load_engine
 from toontag.training.enrol import pooled_features, write_enrolled_run
 from toontag.training.run import train
 from toontag.training.rundir import load_trained
@@ -197,9 +197,9 @@ def one_character(args, data, character: str) -> dict:
     # The old classes through the written runs, on the same test images.
     cache = build_cache(test_paths, size=IMAGE_SIZE, root=args.work / "cache")
     rows = np.arange(len(test_paths))
-    before_p = predict_arrays(trained.model, cache.images, rows, description="base on test")
-    new = load_trained(folder / "enrolled")
-    after_p = predict_arrays(new.model, cache.images, rows, description="enrolled on test")
+    before_p = engine_probabilities(load_engine(base), cache.images, rows)  # ONNX, as shipped
+    new = load_engine(folder / "enrolled")
+    after_p = engine_probabilities(new, cache.images, rows)
     old_cols = [KRAL_SAKIR_CLASSES.index(c) for c in old]
     y_old = test_part.targets[:, old_cols] > 0.5
     before = before_p >= np.asarray(trained.thresholds)

@@ -116,3 +116,12 @@ def test_self_training_adds_confident_pool_frames_and_validates_on_labels(datase
     )
     assert [(run / f).stat().st_mtime_ns for f in (MANIFEST, "teacher/model.json")] == before
     assert (run / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_a_projects_audit_frames_are_its_test_split(dataset, tmp_path):
+    """labels.csv has no split column: audit frames (drawn at random, never fitted) are test,
+    every other labelled frame is train, so no label is held out unused."""
+    a, b, c = (str(s.path) for s in dataset.samples[:3])
+    rows = [[a, "remzi", "1"], [b, "", "0"], [c, "canan", ""]]
+    data = load_dataset(write(tmp_path / "labels.csv", rows, ("path", "labels", "audit")))
+    assert [s.split for s in data.samples] == ["test", "train", "train"]

@@ -48,6 +48,16 @@ def onnx_for(run: Path) -> Path:
     return path
 
 
+def engine_probabilities(engine, images: np.ndarray, rows, chunk: int = 256) -> np.ndarray:
+    """(len(rows), C) probabilities of `images[rows]` (a uint8 cache, memory-mapped), a chunk
+    at a time."""
+    rows = np.asarray(rows)
+    out = np.empty((len(rows), len(engine.classes)), np.float32)
+    for start in range(0, len(rows), chunk):
+        out[start : start + chunk] = engine.probabilities(images[rows[start : start + chunk]])
+    return out
+
+
 def load_engine(run: Path | str, engine: str = "onnx", threads: int | None = None):
     """The run's model under `engine` ("onnx" or "torch"), with its `model_id`."""
     run = Path(run)

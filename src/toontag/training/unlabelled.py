@@ -25,11 +25,9 @@ from toontag.config import TrainConfig
 from toontag.data.cache import build_cache
 from toontag.data.dataset import load_dataset
 from toontag.errors import DataError
-from toontag.evaluation.predict import predict_arrays
 from toontag.io import csv_text, write_json, write_text
-from toontag.models.inference import default_device
+from toontag.models.engine import engine_probabilities, load_engine
 from toontag.training.run import train
-from toontag.training.rundir import load_trained
 
 CONFIDENT = 0.9  # every class at least this sure (or 1 - this) for a pseudo-label
 LIMIT = 4000  # pseudo-labelled frames at most: each costs a training step per epoch
@@ -74,12 +72,12 @@ def pseudo_labels(
     pseudo-labels, and what was done (counts, the rule)."""
     if not images:
         raise DataError("no unlabelled images to learn from")
-    trained = load_trained(teacher, device=default_device())
+    engine = load_engine(teacher)  # ONNX Runtime: twice PyTorch's speed on a CPU
     rng = np.random.default_rng(seed)
     scored = [images[i] for i in rng.permutation(len(images))[: limit * CANDIDATES]]
-    cache = build_cache(scored, size=trained.image_size, root=cache_root)
+    cache = build_cache(scored, size=engine.image_size, root=cache_root)
     rows = cache.ok
-    probs = predict_arrays(trained.model, cache.images, rows, description="pseudo-labelling")
+    probs = engine_probabilities(engine, cache.images, rows)
     sure = ((probs >= confident) | (probs <= 1 - confident)).all(axis=1)
     kept = rows[sure][:limit]
     labels = (probs[sure][:limit] >= confident).astype(np.float32)
@@ -92,7 +90,7 @@ def pseudo_labels(
         "confident": int(sure.sum()),
         "kept": len(kept),
         "positives_per_class": dict(
-            zip(trained.classes, labels.sum(axis=0).astype(int).tolist(), strict=True)
+            zip(engine.classes, labels.sum(axis=0).astype(int).tolist(), strict=True)
         ),
     }
     return [scored[r] for r in kept], labels, how
