@@ -49,7 +49,7 @@ from toontag.labelling.features import pool_features
 from toontag.labelling.head import fit_head
 from toontag.labelling.queue import next_batch
 from toontag.models.engine import engine_probabilities, load_engine
-from toontag.training.run import train
+from toontag.training.run import train_or_resume
 from toontag.training.unlabelled import train_with_unlabelled
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -136,17 +136,8 @@ def finetune(run: Path, samples, seed: int, cache: Path) -> dict:
     manifest = run.parent / f"{run.name}.csv"
     write_manifest(manifest, samples)
     config = recipe(int(len(samples) * 0.8), seed, SEEN, 15)
-    resume = (run / "checkpoints" / "last.ckpt").is_file()
-    report = train(
-        None if resume else config,
-        data=manifest,
-        run=run,
-        resume=resume,
-        cache_root=cache,
-        progress=False,
-        classes=KRAL_SAKIR_CLASSES,
-    )
-    return report
+    return train_or_resume(config, data=manifest, run=run, cache_root=cache, progress=False,
+                           classes=KRAL_SAKIR_CLASSES)  # fmt: skip
 
 
 def main() -> None:

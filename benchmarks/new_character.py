@@ -4,8 +4,8 @@
     python benchmarks/new_character.py --render   # the result files from what has finished
 
 For each of the 4 characters: a base run trained on the train split with that character's
-labels withheld (3 classes; ImageNet Lite0 at 112x192, the `fast` recipe, one epoch or
---base-minutes, whichever ends first), then enrolment of the character from k = 5, 20, 50
+labels withheld (3 classes; ImageNet Lite0 at 112x192, the `fast` recipe, one epoch, or less
+with --base-minutes), then enrolment of the character from k = 5, 20, 50
 positives drawn at random from the pool, a simulated person answering the frames `enrol`
 offers for confirmation (rounds of 10 nearest the new class's threshold, a refit after each,
 50 in all), for --seeds seeds. The pool is a fixed random sample of --pool train frames
@@ -37,7 +37,7 @@ from toontag.evaluation.record import git_commit, write_result
 from toontag.labelling.head import fit_new_class
 from toontag.models.engine import engine_probabilities, load_engine
 from toontag.training.enrol import pooled_features, write_enrolled_run
-from toontag.training.run import train
+from toontag.training.run import train_or_resume
 from toontag.training.rundir import load_trained
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/kral_sakir"))
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache/toontag/new-char")
     parser.add_argument("--pool", type=int, default=4000, help="train frames in the pool")
-    parser.add_argument("--base-minutes", type=float, default=7.0)
+    parser.add_argument("--base-minutes", type=float, default=None, help="cap on the base's epoch")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--characters", default=",".join(KRAL_SAKIR_CLASSES))
     parser.add_argument("--render", action="store_true")
@@ -158,16 +158,8 @@ def one_character(args, data, character: str) -> dict:
         config = TrainConfig(**PRESETS["fast"]).replace(
             image_size=IMAGE_SIZE, max_epochs=1, max_minutes=args.base_minutes, seed=0
         )
-        resume = (base / "checkpoints" / "last.ckpt").is_file()
-        train(
-            None if resume else config,
-            data=manifest,
-            run=base,
-            resume=resume,
-            progress=False,
-            classes=old,
-            cache_root=args.work / "cache",
-        )
+        train_or_resume(config, data=manifest, run=base, progress=False, classes=old,
+                        cache_root=args.work / "cache")  # fmt: skip
     base_report = json.loads((base / "report.json").read_text())
     trained = load_trained(base)
     k_col = KRAL_SAKIR_CLASSES.index(character)
@@ -249,7 +241,7 @@ def render(args, done: dict, started: float) -> None:
         "# A new character from a few examples (enrolment)",
         "",
         "Each character in turn is withheld from a 3-class base run (ImageNet Lite0 112x192, "
-        f"`fast` recipe, one epoch or {args.base_minutes:g} minutes), then enrolled with "
+        "`fast` recipe, one epoch), then enrolled with "
         "`fit_new_class` on the base run's pooled features. New class test F1, mean over seeds "
         "(min-max): from k positives alone, and after 50 confirmations a person answered "
         "(labels = k + 50). Old classes: micro-F1 on test before and after (the enrolled run "

@@ -18,8 +18,8 @@ from toontag.evaluation.evaluate import evaluate_run
 from toontag.evaluation.record import provenance
 from toontag.io import write_json
 from toontag.models import pretrained_unavailable
-from toontag.training.run import train
-from toontag.training.rundir import CHECKPOINTS, CONFIG, LAST, load_trained
+from toontag.training.run import train_or_resume
+from toontag.training.rundir import CONFIG, load_trained
 
 ROW = "row.json"
 DONE, NOT_RUN, SKIPPED = "done", "not run", "not in this protocol"
@@ -81,17 +81,7 @@ def run_row(
 
     if (run / CONFIG).is_file():
         _same_experiment(run, TrainConfig.load(run / CONFIG), config)
-    if not (run / "report.json").is_file():
-        resume = (run / CHECKPOINTS / LAST).is_file()
-        train(
-            None if resume else config,
-            data=data,
-            run=run,
-            resume=resume,
-            cache_root=cache_root,
-            progress=progress,
-        )
-    report = json.loads((run / "report.json").read_text())
+    report = train_or_resume(config, data=data, run=run, cache_root=cache_root, progress=progress)
     started = time.perf_counter()
     metrics = {
         split: evaluate_run(run, data=data, split=split, cache_root=cache_root)

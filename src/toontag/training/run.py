@@ -285,6 +285,16 @@ def train(
     return report
 
 
+def train_or_resume(config: TrainConfig, *, run: Path, **options) -> dict:
+    """`train` made idempotent for jobs that may be killed: a finished run's report as it is,
+    a killed one resumed from its last checkpoint, else a new run (`options` go to `train`)."""
+    run = Path(run)
+    if (run / "report.json").is_file():
+        return json.loads((run / "report.json").read_text())
+    resume = (run / CHECKPOINTS / LAST).is_file()
+    return train(None if resume else config, run=run, resume=resume, **options)
+
+
 def write_fold_predictions(run: Path, module: ToonTagModule, dm: ToonDataModule) -> None:
     """``predictions-heldout.csv`` and ``predictions-test.csv`` of a cross-fitting run."""
     model = module.model.to(default_device()).eval()

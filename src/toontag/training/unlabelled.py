@@ -27,7 +27,7 @@ from toontag.data.dataset import load_dataset
 from toontag.errors import DataError
 from toontag.io import csv_text, write_json, write_text
 from toontag.models.engine import engine_probabilities, load_engine
-from toontag.training.run import train
+from toontag.training.run import train_or_resume
 
 CONFIDENT = 0.9  # every class at least this sure (or 1 - this) for a pseudo-label
 LIMIT = 4000  # pseudo-labelled frames at most: each costs a training step per epoch
@@ -135,19 +135,8 @@ def train_with_unlabelled(
     teacher and its pseudo-labels and resumes the student."""
     run = Path(run)
     teacher = run / TEACHER
-    if not (teacher / "report.json").is_file():
-        resume = (teacher / "checkpoints" / "last.ckpt").is_file()
-        train(
-            config,
-            data=data,
-            run=teacher,
-            resume=resume,
-            cache_root=cache_root,
-            progress=progress,
-            classes=classes,
-            classes_from=classes_from,
-            on_dataset=on_dataset,
-        )
+    train_or_resume(config, data=data, run=teacher, cache_root=cache_root, progress=progress,
+                    classes=classes, classes_from=classes_from, on_dataset=on_dataset)  # fmt: skip
     trained_classes = json.loads((teacher / "model.json").read_text())["classes"]
     manifest = run / MANIFEST
     if not manifest.is_file():
@@ -165,17 +154,9 @@ def train_with_unlabelled(
         )
         write_json(run / PSEUDO_REPORT, how)
         write_text(manifest, text)  # last: its presence means the pseudo-labels are complete
-    resume = (run / "checkpoints" / "last.ckpt").is_file()
-    report = train(
-        None if resume else (student or config),
-        data=manifest,
-        run=run,
-        resume=resume,
-        cache_root=cache_root,
-        progress=progress,
-        classes=trained_classes,
-        classes_from=f"the teacher, {teacher}",
-    )
+    report = train_or_resume(student or config, data=manifest, run=run, cache_root=cache_root,
+                             progress=progress, classes=trained_classes,
+                             classes_from=f"the teacher, {teacher}")  # fmt: skip
     report["teacher"] = json.loads((teacher / "report.json").read_text())
     report["pseudo_labels"] = json.loads((run / PSEUDO_REPORT).read_text())
     write_json(run / "report.json", report)
