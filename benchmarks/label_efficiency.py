@@ -405,6 +405,7 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
         payload,
         "\n".join(lines),
         wall_seconds=time.perf_counter() - started,
+        rendered=args.render,  # each run's figures carry the commit that computed them
     )
 
 

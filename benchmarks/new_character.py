@@ -270,7 +270,10 @@ def render(args, done: dict, started: float) -> None:
             f"{old['ci95'][1]:+.5f}] | {old['decisions_changed']} |"
         )
     met = all(goal_rows) and len(goal_rows) == len(KRAL_SAKIR_CLASSES)
+    missing = [c for c in KRAL_SAKIR_CLASSES if c not in done]
     lines += [
+        "",
+        f"Not run yet: {', '.join(missing)}." if missing else "Every character has run.",
         "",
         f"Goal: new character F1 >= {GOAL_F1} from {GOAL_K} positives plus at most {CONFIRM} "
         f"confirmations, old classes losing <= {GOAL_LOSS}: "
@@ -293,6 +296,7 @@ def render(args, done: dict, started: float) -> None:
         payload,
         "\n".join(lines),
         wall_seconds=time.perf_counter() - started,
+        rendered=args.render,  # each run's figures carry the commit that computed them
     )
 
 
