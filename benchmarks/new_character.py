@@ -243,7 +243,7 @@ def render(args, done: dict, started: float) -> None:
         "# A new character from a few examples (enrolment)",
         "",
         "Each character in turn is withheld from a 3-class base run (ImageNet Lite0 112x192, "
-        f"`fast` recipe, one epoch over every {args.base_stride}th train frame), then enrolled "
+        f"`fast` recipe, one epoch over one train frame in {args.base_stride}), then enrolled "
         "with `fit_new_class` on the base run's pooled features. New class test F1, mean over "
         "seeds (min-max): from k positives alone, and after 50 confirmations a person answered "
         "(labels = k + 50). Old classes: micro-F1 on test before and after (the enrolled run "
