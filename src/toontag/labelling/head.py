@@ -219,7 +219,7 @@ def fit_new_class(
     x = (np.asarray(features[rows], dtype=np.float32) - mean) / scale
     weight, bias = _fit(x, s, known, c)
     oof = _out_of_fold(x, s, known, c, min(folds, len(positives)), None, seed)
-    share = float(np.clip(oof[: len(positives), 0].mean(), 0.02, 1.0))
+    share = float(np.clip(oof[: len(positives), 0].mean(), 1e-6, 1.0))  # no floor: k can be tiny
     head = Head(
         weight=(weight / scale[:, None]).astype(np.float32),
         bias=(bias - (mean / scale) @ weight).astype(np.float32),
