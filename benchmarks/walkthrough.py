@@ -43,6 +43,15 @@ def toontag(*args, log: list) -> str:
     return done.stdout
 
 
+def reuse_or_run(output: Path, args: tuple, log: list) -> None:
+    """Run `toontag ARGS` unless `output` exists from an earlier run (logged as reused)."""
+    if output.is_file():
+        command = shlex.join(["toontag", *map(str, args)])
+        log.append({"command": command, "seconds": None, "exit": 0, "reused": True})
+    else:
+        toontag(*args, log=log)
+
+
 def truth_of(project: Path) -> dict[str, tuple[str, ...]]:
     """Each pool frame's true characters, from its episode's truth.json at the frame's time."""
     from toontag.labelling.project import Project
@@ -70,9 +79,10 @@ def label(project: Path, budget: int, log: list) -> dict:
     app = create_label_app(project)
     start = time.perf_counter()
     confirmed = changed = 0
-    try:
-        client = TestClient(app, base_url="http://localhost")
+    with TestClient(app, base_url="http://localhost") as client:  # runs the lifespan
         while app.state.session.features is None:  # the page waits for the features too
+            if app.state.session.error:
+                raise SystemExit(f"label server: {app.state.session.error}")
             time.sleep(0.2)
         pool = app.state.session.pool
         answered = 0
@@ -103,8 +113,6 @@ def label(project: Path, budget: int, log: list) -> dict:
                 ).raise_for_status()
                 answered += 1
         state = client.get("/api/state").json()
-    finally:
-        app.state.close()
     seconds = round(time.perf_counter() - start, 1)
     log.append(
         {
@@ -129,10 +137,12 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=200)
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache/toontag/walkthrough")
     parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--fresh", action="store_true", help="make the episodes and pool again")
     args = parser.parse_args()
     started = time.perf_counter()
-    shutil.rmtree(args.work, ignore_errors=True)
     work = args.work
+    if args.fresh:
+        shutil.rmtree(work, ignore_errors=True)
     episodes, project, run, db = (
         work / "episodes",
         work / "myshow",
@@ -141,21 +151,15 @@ def main() -> None:
     )
     log: list = []
     for seed, seconds in EPISODES:
-        toontag(
-            "data",
-            "video",
-            args.data,
-            "--split",
-            "train",
-            "--seed",
-            seed,
-            "--seconds",
-            seconds,
-            "--out",
-            episodes / f"ep{seed + 1}.mp4",
-            log=log,
-        )
-    toontag("frames", episodes, "--out", project, log=log)
+        episode = episodes / f"ep{seed + 1}.mp4"
+        make = ("data", "video", args.data, "--split", "train", "--seed", seed, "--seconds",
+                seconds, "--out", episode)  # fmt: skip
+        reuse_or_run(episode, make, log)  # the same seed makes the same video
+    reuse_or_run(project / "pool.csv", ("frames", episodes, "--out", project), log)
+    for stale in ("labels.csv", "classes.txt"):  # a new labelling session, a new model
+        (project / stale).unlink(missing_ok=True)
+    shutil.rmtree(work / "runs", ignore_errors=True)
+    db.unlink(missing_ok=True)
     labelled = label(project, args.labels, log)
     toontag(
         "train",
@@ -189,7 +193,10 @@ def main() -> None:
         "",
         "| step | wall time (s) |",
         "|---|---|",
-        *(f"| `{s['command']}` | {s['seconds']} |" for s in log),
+        *(
+            f"| `{s['command']}` | {s['seconds'] or 'made by an earlier run, reused'} |"
+            for s in log
+        ),
         "",
         f"Labels per character: {labelled['counts']}. Of the frames shown with a suggestion, "
         f"{labelled['suggestions_confirmed_as_is']} were confirmed as they were and "
