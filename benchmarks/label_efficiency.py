@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache/toontag/label-eff")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--render", action="store_true", help="only write the result files")
+    parser.add_argument("--variants", default="finetune,selftrain", help="trained variants to run")
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
     started = time.perf_counter()
@@ -242,7 +243,7 @@ def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None
     cache = args.work / "cache"
     for variant, policy, budget, seed in plan:
         key = f"{variant}/{policy}/{budget}/{seed}"
-        if key in done:
+        if key in done or variant not in args.variants.split(","):
             continue
         start = time.perf_counter()
         rows = orders[policy, seed][:budget]
