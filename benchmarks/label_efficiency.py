@@ -155,11 +155,7 @@ def main() -> None:
     train_part, test_part = data.subset("train"), data.subset("test")
     records_path = args.work / "records.jsonl"
     args.work.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if records_path.is_file():
-        for line in records_path.read_text().splitlines():
-            record = json.loads(line)
-            done[record["key"]] = record
+    done = read_records(records_path, "key")
     if not args.render:
         run_all(args, train_part, test_part, done, records_path)
     render(args, done, len(train_part), len(test_part), started)
@@ -291,6 +287,13 @@ def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None
         if variant == "selftrain":
             record["pseudo_labels"] = report["pseudo_labels"]
         keep(record)
+
+
+def read_records(path: Path, key: str) -> dict:
+    """The finished runs of a resumable benchmark, one JSON line each, by their `key` field."""
+    if not path.is_file():
+        return {}
+    return {r[key]: r for r in map(json.loads, path.read_text().splitlines())}
 
 
 def mean(values) -> float | None:

@@ -42,7 +42,7 @@ from toontag.training.run import train_or_resume
 from toontag.training.rundir import load_trained
 
 sys.path.insert(0, str(Path(__file__).parent))
-from label_efficiency import write_manifest  # noqa: E402
+from label_efficiency import read_records, write_manifest  # noqa: E402
 
 KS = (5, 20, 50)
 CONFIRM, ROUND = 50, 10
@@ -123,11 +123,7 @@ def main() -> None:
     started = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     records_path = args.work / "records.jsonl"
-    done = {}
-    if records_path.is_file():
-        for line in records_path.read_text().splitlines():
-            record = json.loads(line)
-            done[record["character"]] = record
+    done = read_records(records_path, "character")
     if not args.render:
         data = load_dataset(args.data)
         for character in args.characters.split(","):
