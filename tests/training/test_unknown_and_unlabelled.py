@@ -3,6 +3,7 @@
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,8 +104,9 @@ def test_self_training_adds_confident_pool_frames_and_validates_on_labels(datase
     how = report["pseudo_labels"]
     assert how["scored"] == min(len(pool), 40 * 3) and how["kept"] == 40
     student = load_dataset(run / MANIFEST)
-    val = {str(s.path) for s in student.samples if s.split == "val"}
-    teacher_val = set(json.loads((run / "teacher" / "split.json").read_text())["val_images"])
+    val = {Path(s.path).resolve() for s in student.samples if s.split == "val"}
+    teacher_split = json.loads((run / "teacher" / "split.json").read_text())
+    teacher_val = {Path(p).resolve() for p in teacher_split["val_images"]}
     assert val == teacher_val  # validation: the teacher's labelled frames, never pseudo-labelled
     assert report["train_images"] + report["val_images"] == len(labelled) + how["kept"]
     assert (run / "model.json").is_file() and (run / "teacher" / "model.json").is_file()

@@ -104,14 +104,14 @@ def self_training_manifest(
     dataset = load_dataset(data, classes=classes)
     rows = []
     for sample in dataset.samples:
-        path = str(Path(sample.path).resolve())
+        path = str(Path(sample.path).absolute())
         split = "test" if sample.split == "test" else "train"
         if split == "train" and str(sample.path) in val_images:
             split = "val"
         rows.append([path, ";".join(sample.labels), split, ";".join(sample.unknown)])
     for path, row in zip(pseudo, pseudo_labels, strict=True):
         names = [c for c, on in zip(dataset.classes, row, strict=True) if on]
-        rows.append([str(Path(path).resolve()), ";".join(names), "train", ""])
+        rows.append([str(Path(path).absolute()), ";".join(names), "train", ""])
     return csv_text(["path", "labels", "split", "unknown"], rows)
 
 
