@@ -250,8 +250,7 @@ def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None
             report = finetune(run, samples, seed, cache)
         else:
             teacher = folder / "teacher"
-            if not (teacher / "report.json").is_file():
-                finetune(teacher, samples, seed, cache)
+            finetune(teacher, samples, seed, cache)  # the finetune row's run, when it is done
             labelled = {str(s.path) for s in samples}
             pool = [s.path for s in train_part.samples if str(s.path) not in labelled]
             student = recipe(PSEUDO_LIMIT + int(budget * 0.8), seed, STUDENT_SEEN, 3)

@@ -260,8 +260,8 @@ def _load_manifest(manifest: Path, known) -> LabelledData:
     parsed = []
     for row in reader:
         line = reader.line_num
-        labels = _names(row["labels"])
-        unknown = _names(row.get("unknown"))
+        labels = split_names(row["labels"])
+        unknown = split_names(row.get("unknown"))
         if set(labels) & set(unknown):
             both = sorted(set(labels) & set(unknown))[0]
             raise DataError(f"{manifest}:{line}: {both!r} is both a label and unknown")
@@ -306,7 +306,7 @@ def _load_manifest(manifest: Path, known) -> LabelledData:
     return LabelledData(manifest.parent, classes, samples, classes_from=classes_from)
 
 
-def _names(field: str | None) -> tuple[str, ...]:
+def split_names(field: str | None) -> tuple[str, ...]:
     """The ``;``-separated names of a manifest field (spaces around them dropped)."""
     return tuple(x.strip() for x in (field or "").split(";") if x.strip())
 

@@ -64,6 +64,11 @@ def open_rgb(path: Path) -> tuple[Image.Image, str | None]:
         raise BadImageError(path, f"cannot decode ({e})") from e
 
 
+def images_under(folder: Path) -> list[Path]:
+    """The image files below `folder` (recursively, by suffix), in path order."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def load_resized(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:
     """Decode `path` and resize it to (height, width): a uint8 HxWx3 array and the note."""
     image, note = open_rgb(path)

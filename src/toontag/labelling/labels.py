@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from toontag.data.dataset import split_names
 from toontag.errors import FileError, ProjectError
 from toontag.io import csv_text, read_csv, write_text
 from toontag.labelling.project import LABELS, Project
@@ -103,8 +104,7 @@ class LabelStore:
             path = (row.get("path") or "").strip()
             if not path:
                 raise ProjectError(self.labels_path, f"line {line}: the row names no frame")
-            names = [x.strip() for x in (row.get("labels") or "").split(";") if x.strip()]
-            unsure = [x.strip() for x in (row.get("unknown") or "").split(";") if x.strip()]
+            names, unsure = split_names(row.get("labels")), split_names(row.get("unknown"))
             for name in (*names, *unsure):  # a class only in labels.csv (classes.txt lost) is kept
                 known.setdefault(name.casefold(), name)
             revision = (row.get("revision") or "0").strip()

@@ -29,6 +29,7 @@ import torch
 
 from toontag.data.cache import build_cache
 from toontag.data.dataset import listed_path, load_dataset
+from toontag.data.images import images_under
 from toontag.data.location import run_data
 from toontag.errors import DataError, RunError
 from toontag.io import csv_text, read_csv, write_json, write_text
@@ -121,12 +122,10 @@ def read_confirmed(path: Path) -> Confirmed:
 
 def image_files(paths) -> list[Path]:
     """The given image files, a folder standing for the images in it (recursively)."""
-    from toontag.data.images import IMAGE_SUFFIXES
-
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found += images_under(path)
         elif path.is_file():
             found.append(path)
         else:
@@ -153,7 +152,10 @@ def background_frames(run: Path, limit: int, seed: int) -> list[Path]:
     """Up to `limit` training frames of the run's data, drawn at random (the unlabelled)."""
     data = run_data(run)
     if data is None:
-        raise RunError(f"{run}: the data it was trained on is gone; pass --background FOLDER")
+        raise RunError(
+            f"{run}: the data it was trained on (named in its split.json) is gone; "
+            "enrolment uses its frames as the character's unlabelled background"
+        )
     dataset = load_dataset(data)
     train = [s.path for s in dataset.samples if s.split in ("train", None, "val")]
     order = np.random.default_rng(seed).permutation(len(train))[:limit]
@@ -196,21 +198,20 @@ def enrol(
     background = [p for p in background if Path(p).resolve() not in labelled]
     paths = [*positives, *negatives, *background]
     feats, ok = pooled_features(trained, paths, cache_root=cache_root, what="enrolment frames")
-    failed = sorted(set(range(len(paths))) - set(ok.tolist()))
-    if failed and any(i < len(positives) + len(negatives) for i in failed):
-        bad = paths[next(i for i in failed if i < len(positives) + len(negatives))]
-        raise DataError(f"{bad}: cannot be read as an image")
     where = {int(r): i for i, r in enumerate(ok)}  # path index -> feature row
     n_pos, n_neg = len(positives), len(negatives)
+    unreadable = [paths[i] for i in range(n_pos + n_neg) if i not in where]
+    if unreadable:  # an unreadable background frame is only left out
+        raise DataError(f"{unreadable[0]}: cannot be read as an image")
     pos = [where[i] for i in range(n_pos)]
     neg = [where[i] for i in range(n_pos, n_pos + n_neg)]
-    unl = [where[i] for i in range(n_pos + n_neg, len(paths)) if i in where]
+    background_rows = [i for i in range(n_pos + n_neg, len(paths)) if i in where]
+    unl = [where[i] for i in background_rows]
     head, share = fit_new_class(feats, pos, neg, unl, seed=seed)
     p = head.probabilities(feats[unl])[:, 0]
     threshold = head.thresholds[0]
     offered = np.argsort(np.abs(p - threshold), kind="stable")[:confirm]
     offered = offered[np.argsort(-p[offered], kind="stable")]
-    background_rows = [i for i in range(n_pos + n_neg, len(paths)) if i in where]
     details = {
         "base_run": str(run.resolve()),
         "character": name,

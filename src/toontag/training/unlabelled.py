@@ -28,6 +28,7 @@ from toontag.errors import DataError
 from toontag.io import csv_text, write_json, write_text
 from toontag.models.engine import engine_probabilities, load_engine
 from toontag.training.run import train_or_resume
+from toontag.training.rundir import MODEL_INFO
 
 CONFIDENT = 0.9  # every class at least this sure (or 1 - this) for a pseudo-label
 LIMIT = 4000  # pseudo-labelled frames at most: each costs a training step per epoch
@@ -41,7 +42,7 @@ def unlabelled_images(source: Path, labelled) -> list[Path]:
     """The images of `source` (a labelling project's pool, or a folder of images, searched
     recursively) that are not among the `labelled` paths."""
     from toontag.data.dataset import PROJECT_FILE
-    from toontag.data.images import IMAGE_SUFFIXES
+    from toontag.data.images import images_under
     from toontag.labelling.project import Project
 
     source = Path(source)
@@ -49,7 +50,7 @@ def unlabelled_images(source: Path, labelled) -> list[Path]:
         project = Project.open(source)
         paths = [project.root / frame.path for frame in project.read_pool()]
     elif source.is_dir():
-        paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths = images_under(source)
     else:
         raise DataError(f"{source}: unlabelled images come from a labelling project or a folder")
     taken = {Path(p).resolve() for p in labelled}
@@ -137,7 +138,7 @@ def train_with_unlabelled(
     teacher = run / TEACHER
     train_or_resume(config, data=data, run=teacher, cache_root=cache_root, progress=progress,
                     classes=classes, classes_from=classes_from, on_dataset=on_dataset)  # fmt: skip
-    trained_classes = json.loads((teacher / "model.json").read_text())["classes"]
+    trained_classes = json.loads((teacher / MODEL_INFO).read_text())["classes"]
     manifest = run / MANIFEST
     if not manifest.is_file():
         split = json.loads((teacher / "split.json").read_text())
