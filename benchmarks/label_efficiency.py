@@ -2,6 +2,9 @@
 
     python benchmarks/label_efficiency.py            # hours on 2 CPU cores; resumes
     python benchmarks/label_efficiency.py --render   # the result files from what has finished
+    python benchmarks/label_efficiency.py --orders orders.json --shard 0/6 --records r0.jsonl
+        # one of 6 processes sharing a GPU: the trained rows only, in the picking orders the
+        # full run saved (the head rows and the active orders need the cached pool features)
 
 A person is simulated by the true labels of the train split, which is the pool (its labels
 withheld until asked for); test frames are never in it. For each policy and seed the labelling
@@ -49,7 +52,7 @@ from toontag.labelling.features import pool_features
 from toontag.labelling.head import fit_head
 from toontag.labelling.queue import next_batch
 from toontag.models.engine import engine_probabilities, load_engine
-from toontag.training.run import train_or_resume
+from toontag.training.run import device_name, train_or_resume
 from toontag.training.unlabelled import train_with_unlabelled
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -57,8 +60,8 @@ from labelling_speed import runs_of_ids  # noqa: E402
 
 BATCH = 25  # frames per labelling batch; every budget is a multiple
 HEAD_BUDGETS = (25, 50, 100, 200, 400, 800)
-TUNE_BUDGETS = (100, 200, 400)
-SELF_BUDGETS = (400,)  # 100 too, where CPU time allows (a student costs ~20 min here)
+TUNE_BUDGETS = (50, 100, 200, 400)
+SELF_BUDGETS = (100, 400)
 SELF_POLICY = "active"  # fixed in advance: self-training starts from the active runs
 POLICIES = ("random", "active")
 IMAGE_SIZE = (112, 192)
@@ -148,14 +151,27 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--render", action="store_true", help="only write the result files")
     parser.add_argument("--variants", default="finetune,selftrain", help="trained variants to run")
+    parser.add_argument(
+        "--orders",
+        type=Path,
+        help="the picking orders: read if it exists "
+        "(then only trained rows run), else written once they are picked",
+    )
+    parser.add_argument("--shard", default="0/1", help="I/N: run every N-th trained row from I")
+    parser.add_argument(
+        "--records",
+        type=Path,
+        help="append finished rows here "
+        "(default WORK/records.jsonl, which is read for the rows done either way)",
+    )
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
     started = time.perf_counter()
     data = load_dataset(args.data)
     train_part, test_part = data.subset("train"), data.subset("test")
-    records_path = args.work / "records.jsonl"
     args.work.mkdir(parents=True, exist_ok=True)
-    done = read_records(records_path, "key")
+    records_path = args.records or args.work / "records.jsonl"
+    done = read_records(args.work / "records.jsonl", "key") | read_records(records_path, "key")
     if not args.render:
         run_all(args, train_part, test_part, done, records_path)
     render(args, done, len(train_part), len(test_part), started)
@@ -163,12 +179,32 @@ def main() -> None:
 
 def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None:
     def keep(record: dict) -> None:
-        record |= {"commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        record |= {"commit": git_commit(), "device": device_name(),
+                   "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
         done[record["key"]] = record
         with records_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
 
+    ids = [s.frame_id for s in train_part.samples]
+    if args.orders and args.orders.is_file():
+        saved = json.loads(args.orders.read_text())
+        if saved["pool_ids"] != ids:
+            raise SystemExit(f"{args.orders}: made for another pool")
+        orders = {(policy, seed): np.array(saved["orders"][f"{policy}/{seed}"])
+                  for policy in POLICIES for seed in range(args.seeds)}  # fmt: skip
+    else:
+        orders = pick_head_rows(args, train_part, test_part, done, keep)
+        if args.orders:
+            args.orders.write_text(json.dumps({
+                "pool_ids": ids,
+                "orders": {f"{p}/{s}": order.tolist() for (p, s), order in orders.items()},
+            }))  # fmt: skip
+    train_rows(args, train_part, test_part, done, keep, orders)
+
+
+def pick_head_rows(args, train_part, test_part, done: dict, keep) -> dict:
+    """Each policy's and seed's picking order, and the head rows over the budgets."""
     features = pool_features([s.path for s in train_part.samples], args.cache).features
     test_features = pool_features([s.path for s in test_part.samples], args.cache).features
     targets = train_part.targets
@@ -227,7 +263,12 @@ def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None
                 **test_figures(metrics),
             }
         )
+    return orders
 
+
+def train_rows(args, train_part, test_part, done: dict, keep, orders: dict) -> None:
+    """The fine-tuned and self-trained rows; a shard takes whole (policy, budget, seed) folders,
+    so a self-trained row and its teacher's fine-tuned row run in one process."""
     # The order of the runs: the headline budget first, so that a cut-off keeps the most.
     plan = []
     for budget in sorted(TUNE_BUDGETS, key=lambda b: (b != max(TUNE_BUDGETS), b)):
@@ -236,10 +277,19 @@ def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None
                 plan.append(("finetune", policy, budget, seed))
             if budget in SELF_BUDGETS:
                 plan.append(("selftrain", SELF_POLICY, budget, seed))
+    plan = [
+        (variant, policy, budget, seed)
+        for variant, policy, budget, seed in plan
+        if f"{variant}/{policy}/{budget}/{seed}" not in done
+        and variant in args.variants.split(",")
+    ]
+    shard, shards = map(int, args.shard.split("/"))
+    folders = list(dict.fromkeys((policy, budget, seed) for _, policy, budget, seed in plan))
+    mine = {folder for i, folder in enumerate(folders) if i % shards == shard}
     cache = args.work / "cache"
     for variant, policy, budget, seed in plan:
         key = f"{variant}/{policy}/{budget}/{seed}"
-        if key in done or variant not in args.variants.split(","):
+        if (policy, budget, seed) not in mine:
             continue
         start = time.perf_counter()
         rows = orders[policy, seed][:budget]

@@ -2,10 +2,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from toontag.config import TrainConfig, parse_settings
 from toontag.errors import DataError, RunError
-from toontag.training.module import CosineBudget
+from toontag.training.module import CosineBudget, ToonTagModule, masked_bce
 from toontag.training.run import train
 
 TINY = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=1, lr=1e-3)
@@ -39,6 +40,16 @@ def test_cosine_warms_up_then_anneals_to_zero_over_the_steps():
     assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False))
     assert factors[10] == pytest.approx(1.0, abs=0.01) and factors[99] < 0.01
     assert budget(100) == 0.0
+
+
+def test_the_epochs_training_loss_is_the_mean_over_images_of_uneven_batches():
+    module = ToonTagModule(TINY.replace(dropout=0.0).to_dict(), ["a", "b"]).eval()
+    batches = [(torch.randn(n, 3, 32, 48), torch.randint(0, 2, (n, 2)).float()) for n in (3, 1)]
+    losses = [module.training_step(batch, i).item() for i, batch in enumerate(batches)]
+    logged = module.train_loss_sum.compute() / module.train_images.compute()
+    expected = (3 * losses[0] + 1 * losses[1]) / 4  # per image, not the mean of the two batches
+    assert logged.item() == pytest.approx(expected, rel=1e-5)
+    assert masked_bce(module(batches[1][0]), batches[1][1]).item() == pytest.approx(losses[1])
 
 
 def test_a_time_budget_ends_the_schedule_before_the_steps_do(monkeypatch):

@@ -139,8 +139,8 @@ class OnnxModel:
                 raise ModelError(f"{path}: no such ONNX file (toontag export RUN --format onnx)")
             model = str(path)
         options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        # PyTorch's thread count (OMP_NUM_THREADS, torch.set_num_threads) governs both engines.
+        options.intra_op_num_threads = threads or torch.get_num_threads()
         try:
             self.session = ort.InferenceSession(model, options, ["CPUExecutionProvider"])
         except Exception as e:  # ORT raises its own types for every kind of bad file

@@ -8,7 +8,7 @@ import time
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, SumMetric
 from torchmetrics.classification import BinaryF1Score, MultilabelF1Score
 
 from toontag.config import TrainConfig
@@ -47,9 +47,11 @@ class ToonTagModule(L.LightningModule):
             else BinaryF1Score(threshold=cfg.threshold, ignore_index=unknown)  # present or not
         )
         self.val_loss = MeanMetric()  # weighted by images: exact when synced across processes
-        # Accumulated on the device and logged once an epoch: `self.log` every step costs
-        # milliseconds of Python, as much as a small model's whole step on a GPU.
-        self.train_loss = MeanMetric()
+        # The epoch's training loss: sums kept on the device and logged once an epoch (`self.log`
+        # every step costs milliseconds of Python, as much as a small model's whole step on a
+        # GPU), with no NaN check (MeanMetric's reads the value back: a GPU sync every step).
+        self.train_loss_sum = SumMetric(nan_strategy="disable")
+        self.train_images = SumMetric(nan_strategy="disable")
         self.augment_rng: torch.Generator | None = None  # made on the batches' device
         self.on_features = False  # True: batches are cached pooled backbone features
 
@@ -89,12 +91,16 @@ class ToonTagModule(L.LightningModule):
             smoothed = y * (1 - self.cfg.label_smoothing) + 0.5 * self.cfg.label_smoothing
             y = torch.where(y >= 0, smoothed, y)
         loss = masked_bce(self(x).float(), y)
-        self.train_loss.update(loss.detach(), weight=len(y))
+        self.train_loss_sum.update(loss.detach() * len(y))
+        self.train_images.update(torch.full_like(loss, len(y), dtype=torch.float32))
         return loss
 
     def on_train_epoch_end(self) -> None:
         """The epoch's mean training loss and its learning rate, in the per-epoch log."""
-        self.log(TRAIN_LOSS, self.train_loss, on_epoch=True)
+        images = self.train_images.compute()  # summed across processes under DDP
+        self.log(TRAIN_LOSS, self.train_loss_sum.compute() / images.clamp(min=1), on_epoch=True)
+        self.train_loss_sum.reset()
+        self.train_images.reset()
         self.log(LR, self.optimizers().param_groups[0]["lr"], on_epoch=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:
