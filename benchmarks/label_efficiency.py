@@ -280,8 +280,7 @@ def train_rows(args, train_part, test_part, done: dict, keep, orders: dict) -> N
     plan = [
         (variant, policy, budget, seed)
         for variant, policy, budget, seed in plan
-        if f"{variant}/{policy}/{budget}/{seed}" not in done
-        and variant in args.variants.split(",")
+        if f"{variant}/{policy}/{budget}/{seed}" not in done and variant in args.variants.split(",")
     ]
     shard, shards = map(int, args.shard.split("/"))
     folders = list(dict.fromkeys((policy, budget, seed) for _, policy, budget, seed in plan))
