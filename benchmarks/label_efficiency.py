@@ -283,8 +283,7 @@ def train_rows(args, train_part, test_part, done: dict, keep, orders: dict) -> N
         if f"{variant}/{policy}/{budget}/{seed}" not in done and variant in args.variants.split(",")
     ]
     shard, shards = map(int, args.shard.split("/"))
-    folders = list(dict.fromkeys((policy, budget, seed) for _, policy, budget, seed in plan))
-    mine = {folder for i, folder in enumerate(folders) if i % shards == shard}
+    mine = shard_folders(plan, shards)[shard]
     cache = args.work / "cache"
     for variant, policy, budget, seed in plan:
         key = f"{variant}/{policy}/{budget}/{seed}"
@@ -337,6 +336,23 @@ def train_rows(args, train_part, test_part, done: dict, keep, orders: dict) -> N
         keep(record)
 
 
+def shard_folders(plan: list, shards: int) -> list[set]:
+    """The (policy, budget, seed) folders of `plan` dealt out to `shards` processes, the
+    costliest first to the least loaded (a self-trained row costs about twice a fine-tuned one;
+    small budgets run more epochs). Every process computes the same deal from the same plan."""
+    cost: dict = {}
+    for variant, policy, budget, seed in plan:
+        epochs = max(15, math.ceil(SEEN / max(1, int(budget * 0.8))))
+        runs = 1 + epochs / 60 if variant == "finetune" else 2.5
+        cost[policy, budget, seed] = cost.get((policy, budget, seed), 0) + runs
+    loads, deal = [0.0] * shards, [set() for _ in range(shards)]
+    for folder in sorted(cost, key=lambda f: -cost[f]):  # stable: plan order among equals
+        least = loads.index(min(loads))
+        deal[least].add(folder)
+        loads[least] += cost[folder]
+    return deal
+
+
 def read_records(path: Path, key: str) -> dict:
     """The finished runs of a resumable benchmark, one JSON line each, by their `key` field."""
     if not path.is_file():
@@ -350,6 +366,7 @@ def mean(values) -> float | None:
 
 
 def render(args, done: dict, pool_size: int, test_size: int, started: float) -> None:
+    args.out.mkdir(parents=True, exist_ok=True)
     records = list(done.values())
     cells = {}  # (variant, policy, budget) -> records over seeds
     for r in records:
