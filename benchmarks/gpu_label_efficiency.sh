@@ -20,8 +20,9 @@ STEP_ARGS=${STEP_ARGS:-"--models baseline efficientnet_lite0 densenet121 --round
 export TOONTAG_LAUNCH=${TOONTAG_LAUNCH:-$PWD/gpu-launch.json} PYTHONUNBUFFERED=1
 export PYTHONPATH=$PWD/src:/root/site${PYTHONPATH:+:$PYTHONPATH}
 mkdir -p "$OUT" "$WORK/logs"
-exec > >(tee -a "$OUT/job.log") 2>&1
-log() { echo "[$(date +%T)] $*"; }
+# Not `exec > >(tee ...)`: a bare `wait` also waits for that process substitution, which never
+# ends (it cost one GPU session the whole call).
+log() { echo "[$(date +%T)] $*" | tee -a "$OUT/job.log"; }
 
 log "label efficiency: $SHARDS shards for at most $LE_SECONDS s"
 cp stage/le-records.jsonl "$WORK/records.jsonl"
@@ -33,17 +34,19 @@ from toontag.data.dataset import load_dataset
 test = [s.path for s in load_dataset(sys.argv[1]).subset("test").samples]
 print("test cache", len(build_cache(test, size=(112, 192), root=Path(sys.argv[2])).ok), "frames")
 PY
+pids=()
 for i in $(seq 0 $((SHARDS - 1))); do
   OMP_NUM_THREADS=2 timeout "$LE_SECONDS" python3 benchmarks/label_efficiency.py --data "$DATA" \
     --work "$WORK" --orders stage/orders.json --shard "$i/$SHARDS" \
     --records "$WORK/records-$i.jsonl" --out "$WORK/results" >"$WORK/logs/shard-$i.log" 2>&1 &
+  pids+=($!)
 done
-wait
+wait "${pids[@]}"
 cat "$WORK"/records-*.jsonl > "$OUT/label-efficiency-records.jsonl" 2>/dev/null
 log "label efficiency: $(wc -l < "$OUT/label-efficiency-records.jsonl") rows finished"
 tar czf "$OUT/le-logs.tgz" -C "$WORK" logs
 
 log "step throughput"
 # shellcheck disable=SC2086
-python3 benchmarks/step_throughput.py --data "$DATA" --out "$OUT" $STEP_ARGS
+python3 benchmarks/step_throughput.py --data "$DATA" --out "$OUT" $STEP_ARGS 2>&1 | tail -n 20 >> "$OUT/job.log"
 log "done"
