@@ -360,6 +360,13 @@ def read_records(path: Path, key: str) -> dict:
     return {r[key]: r for r in map(json.loads, path.read_text().splitlines())}
 
 
+def ran_on(record: dict) -> str:
+    """Where a row ran, shortly: the GPU's name, or "CPU" (rows written before the device was
+    recorded all ran on this project's 2-core CPU machine)."""
+    device = record.get("device", "CPU")
+    return "CPU" if device.startswith("CPU") else device.replace("NVIDIA ", "")
+
+
 def mean(values) -> float | None:
     values = [v for v in values if v is not None]
     return round(float(np.mean(values)), 4) if values else None
@@ -384,6 +391,7 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
                 "test_f1_min": min(r["test_f1"] for r in runs),
                 "test_f1_max": max(r["test_f1"] for r in runs),
                 "ci95_seed0": next((r["test_ci95"] for r in runs if r["seed"] == 0), None),
+                "ran_on": sorted({ran_on(r) for r in runs}),
             }
         )
     # The choice, from validation only: among the trained variants at each budget.
@@ -414,11 +422,15 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
         "Validation micro-F1 (at 0.5, frames inside the budget) is what the headline variant is "
         "chosen by; **bold** = chosen, other trained rows are not used for choice. For the "
         "head, (in brackets) its out-of-fold estimate on the chosen frames, biased. "
-        "See the script's docstring for the variants and their fixed settings.",
+        "See the script's docstring for the variants and their fixed settings. Trained rows "
+        "ran on this 2-core CPU machine or, sharing one GPU 8 processes at a time, on an H200 "
+        "(bf16 autocast there, fp32 here; same recipe and epochs; `benchmarks/"
+        "gpu_label_efficiency.sh`); each record names its device. A self-trained row's teacher "
+        "is its budget's active fine-tuned run, retrained where that ran elsewhere.",
         "",
         "| budget | variant | policy | seeds | val micro-F1 | **test micro-F1** | min-max | "
-        "CI (seed 0) | chosen |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "CI (seed 0) | chosen | ran on |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
         ci = s["ci95_seed0"]
@@ -429,7 +441,8 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
             f"{val} | {test} | "
             f"{s['test_f1_min']:.4f}-{s['test_f1_max']:.4f} | "
             f"{f'[{ci[0]:.4f}, {ci[1]:.4f}]' if ci else '-'} | "
-            f"{'yes' if s['chosen'] else UNCHOSEN.get(s['variant'], '')} |"
+            f"{'yes' if s['chosen'] else UNCHOSEN.get(s['variant'], '')} | "
+            f"{', '.join(s['ran_on'])} |"
         )
     if all_labels:
         lines += [

@@ -5,19 +5,21 @@
 
 For each of the 4 characters: a base run trained on the train split with that character's
 labels withheld (3 classes; ImageNet Lite0 at 112x192, the `fast` recipe, one epoch over every
---base-stride-th train frame, 2: half the split, for CPU time), then enrolment of the
-character from k = 5, 20, 50
-positives drawn at random from the pool, a simulated person answering the frames `enrol`
-offers for confirmation (rounds of 10 nearest the new class's threshold, a refit after each,
-50 in all), for --seeds seeds. The pool is a fixed random sample of --pool train frames
-(their features through the base run computed once); test frames are never in it.
+--base-stride-th train frame, 2: half the split, for CPU time), then enrolment of the character
+from k = 5, 20, 50 positives drawn at random from the pool, a simulated person answering the
+frames `enrol` offers for confirmation (rounds of 10, half nearest the new class's threshold
+and half at random, a refit after each, 50 in all), for --seeds seeds. The pool is a fixed
+random sample of --pool train frames (their features through the base run computed once); test
+frames are never in it.
 
-Settings are fixed in advance (`fit_new_class` defaults: C = 0.1, the Elkan-Noto threshold,
-50 confirmations); nothing is chosen, so there is no validation step. Reported on the test
-split (3,344 frames): the new class's F1 with k positives alone and with the confirmations
-(labels = k + confirmations), and the old classes' micro-F1 before and after, paired
-bootstrap over the same test images, from the enrolled run itself (k = 20, seed 0, written
-with `write_enrolled_run` and evaluated like any run). Writes results/new-character.*.
+Settings: `fit_new_class`'s defaults (C = 0.1; positive-unlabelled with the Elkan-Noto
+threshold until 5 yes and 5 no, then the labels alone with an out-of-fold threshold) and
+`enrol`'s offers, chosen on validation frames by `benchmarks/enrol_choice.py`
+(results/enrol-choice.md), never on test. Reported on the test split (3,344 frames): the new
+class's F1 with k positives alone and with the confirmations (labels = k + confirmations), and
+the old classes' micro-F1 before and after, paired bootstrap over the same test images, from
+the enrolled run itself (k = 20, seed 0, written with `write_enrolled_run` and evaluated like
+any run). Writes results/new-character.*.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES
 from toontag.evaluation.record import git_commit, write_result
 from toontag.labelling.head import fit_new_class
 from toontag.models.engine import engine_probabilities, load_engine
-from toontag.training.enrol import pooled_features, write_enrolled_run
+from toontag.training.enrol import offer_for_confirmation, pooled_features, write_enrolled_run
 from toontag.training.run import train_or_resume
 from toontag.training.rundir import load_trained
 
@@ -56,16 +58,31 @@ def f1(truth: np.ndarray, decided: np.ndarray) -> float:
     return 2 * tp / (2 * tp + wrong) if tp + wrong else 0.0
 
 
-def simulate(feats, truth, *, k: int, seed: int, test_feats, test_truth) -> dict:
-    """Enrol from k random positives of the pool, then CONFIRM answers in rounds of ROUND."""
+def simulate(
+    feats,
+    truth,
+    *,
+    k: int,
+    seed: int,
+    test_feats,
+    test_truth,
+    random_share: float | None = None,
+    enough: int | None = None,
+) -> dict:
+    """Enrol from k random positives of the pool, then CONFIRM answers in rounds of ROUND, each
+    round offered as `enrol` offers them (or with `random_share` of them drawn at random and the
+    rest nearest the threshold); `enough` overrides how many yes and no answers
+    the supervised fit needs (a huge number keeps the positive-unlabelled fit throughout).
+    `test_feats`/`test_truth`: the frames scored (test here, validation for the choice)."""
     rng = np.random.default_rng(seed)
     positives = list(rng.choice(np.flatnonzero(truth), k, replace=False))
     negatives: list[int] = []
     steps = []
+    options = {} if enough is None else {"enough": enough}
     while True:
         asked = set(positives) | set(negatives)
         unlabelled = [i for i in range(len(feats)) if i not in asked]
-        head, share = fit_new_class(feats, positives, negatives, unlabelled, seed=seed)
+        head, share = fit_new_class(feats, positives, negatives, unlabelled, seed=seed, **options)
         decided = head.probabilities(test_feats)[:, 0] >= head.thresholds[0]
         steps.append(
             {
@@ -73,14 +90,15 @@ def simulate(feats, truth, *, k: int, seed: int, test_feats, test_truth) -> dict
                 "labels": len(asked),
                 "test_f1": round(f1(test_truth, decided), 4),
                 "threshold": round(head.thresholds[0], 4),
-                "k_share": round(share, 4),
+                "k_share": None if share is None else round(share, 4),
             }
         )
         if len(asked) - k >= CONFIRM:
             return {"k": k, "seed": seed, "steps": steps, "head": head}
         p = head.probabilities(feats[unlabelled])[:, 0]
-        nearest = np.argsort(np.abs(p - head.thresholds[0]), kind="stable")[:ROUND]
-        for i in (unlabelled[j] for j in nearest):  # the person answers from the truth
+        share = {} if random_share is None else {"random_share": random_share}
+        offered = offer_for_confirmation(p, head.thresholds[0], ROUND, seed + len(asked), **share)
+        for i in (unlabelled[j] for j in offered):  # the person answers from the truth
             (positives if truth[i] else negatives).append(i)
 
 
@@ -112,7 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/kral_sakir"))
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache/toontag/new-char")
-    parser.add_argument("--pool", type=int, default=4000, help="train frames in the pool")
+    parser.add_argument("--pool", type=int, default=3000, help="train frames in the pool")
     parser.add_argument("--base-stride", type=int, default=2, help="every Nth train frame")
     parser.add_argument("--base-minutes", type=float, default=None, help="cap on the base's epoch")
     parser.add_argument("--seeds", type=int, default=3)
@@ -138,10 +156,10 @@ def main() -> None:
     render(args, done, started)
 
 
-def one_character(args, data, character: str) -> dict:
-    start = time.perf_counter()
+def base_run(args, data, character: str) -> Path:
+    """The 3-class run that never heard of `character` (trained once, then reused)."""
     old = tuple(c for c in KRAL_SAKIR_CLASSES if c != character)
-    train_part, test_part = data.subset("train"), data.subset("test")
+    train_part = data.subset("train")
     folder = args.work / character
     base = folder / "base"
     if not (base / "report.json").is_file():
@@ -158,17 +176,47 @@ def one_character(args, data, character: str) -> dict:
         )
         train_or_resume(config, data=manifest, run=base, progress=False, classes=old,
                         cache_root=args.work / "cache")  # fmt: skip
+    return base
+
+
+def base_features(base: Path, trained, paths: list, args, what: str):
+    """`pooled_features` through the base run, kept beside it (``<what>-features.npz``, for the
+    same paths and weights) so the choice and the test benchmark compute them once."""
+    import hashlib
+
+    key = hashlib.sha256("\n".join(map(str, paths)).encode()).hexdigest()[:16]
+    stamp = (base / "model.safetensors").stat().st_mtime_ns
+    kept = base.parent / f"{what}-features.npz"
+    if kept.is_file():
+        saved = np.load(kept)
+        if str(saved["key"]) == key and int(saved["stamp"]) == stamp:
+            return saved["features"], saved["ok"]
+    feats, ok = pooled_features(trained, paths, cache_root=args.work / "cache", what=what)
+    np.savez(kept.with_suffix(".tmp.npz"), features=feats, ok=ok, key=key, stamp=stamp)
+    kept.with_suffix(".tmp.npz").replace(kept)
+    return feats, ok
+
+
+def pool_rows(train_size: int, pool: int) -> np.ndarray:
+    """The benchmark's pool: a fixed random sample of the train split's rows."""
+    return np.sort(np.random.default_rng(0).permutation(train_size)[:pool])
+
+
+def one_character(args, data, character: str) -> dict:
+    start = time.perf_counter()
+    old = tuple(c for c in KRAL_SAKIR_CLASSES if c != character)
+    train_part, test_part = data.subset("train"), data.subset("test")
+    folder = args.work / character
+    base = base_run(args, data, character)
     base_report = json.loads((base / "report.json").read_text())
     trained = load_trained(base)
     k_col = KRAL_SAKIR_CLASSES.index(character)
-    pool_rows = np.sort(np.random.default_rng(0).permutation(len(train_part))[: args.pool])
-    pool_paths = [train_part.samples[r].path for r in pool_rows]
-    feats, ok = pooled_features(trained, pool_paths, cache_root=args.work / "cache", what="pool")
-    truth = train_part.targets[pool_rows[ok], k_col] > 0.5
+    pool = pool_rows(len(train_part), args.pool)
+    pool_paths = [train_part.samples[r].path for r in pool]
+    feats, ok = base_features(base, trained, pool_paths, args, "pool")
+    truth = train_part.targets[pool[ok], k_col] > 0.5
     test_paths = [s.path for s in test_part.samples]
-    test_feats, test_ok = pooled_features(
-        trained, test_paths, cache_root=args.work / "cache", what="test"
-    )
+    test_feats, test_ok = base_features(base, trained, test_paths, args, "test")
     assert len(test_ok) == len(test_paths)
     test_truth = test_part.targets[:, k_col] > 0.5
     runs = []

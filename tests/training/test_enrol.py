@@ -12,7 +12,14 @@ from toontag.config import TrainConfig
 from toontag.data.dataset import Sample
 from toontag.data.images import load_resized
 from toontag.errors import DataError, RunError
-from toontag.training.enrol import CONFIRM_FILE, ENROL_FILE, enrol, read_confirmed
+from toontag.labelling.head import fit_head, fit_new_class
+from toontag.training.enrol import (
+    CONFIRM_FILE,
+    ENROL_FILE,
+    enrol,
+    offer_for_confirmation,
+    read_confirmed,
+)
 from toontag.training.run import train
 from toontag.training.rundir import load_trained
 
@@ -121,6 +128,34 @@ def test_confirmed_answers_count_as_labels(base_run, enrolled, canan, tmp_path):
                  confirmed=read_confirmed(filled), confirm=5)  # fmt: skip
     assert done["positives"] == 6 + 6 and done["negatives"] == 6
     assert done["confirmations_used"] == 12
+    assert done["labelled_share_k"] is None and "examples and answers" in done["method"]
+
+
+def test_with_enough_answers_the_new_class_is_fitted_on_them_alone():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(300, 8)).astype(np.float32)
+    features[:40, 0] += 3  # the new character's frames
+    pos, neg = np.arange(0, 6), np.arange(200, 206)
+    head, share = fit_new_class(features, pos, neg, np.arange(6, 200), seed=1)
+    other, _ = fit_new_class(features, pos, neg, np.arange(206, 300), seed=1)
+    alone = fit_head(features, np.r_[pos, neg], np.r_[np.ones(6), np.zeros(6)][:, None], seed=1)
+    assert share is None  # not the positive-unlabelled rule
+    np.testing.assert_allclose(head.weight, alone.weight, rtol=1e-6)
+    np.testing.assert_allclose(head.weight, other.weight, rtol=1e-6)  # unlabelled rows unused
+    assert head.thresholds == alone.thresholds and head.tuned == (True,)
+    few, k = fit_new_class(features, pos, neg[:4], np.arange(6, 200), seed=1)
+    assert k is not None and 0 < k <= 1  # too few answers: positive-unlabelled
+
+
+def test_offers_are_half_nearest_the_threshold_and_half_at_random():
+    p = np.linspace(0, 1, 201)
+    offered = offer_for_confirmation(p, 0.3, 20, seed=0)
+    assert len(offered) == len(set(offered)) == 20
+    nearest = set(np.argsort(np.abs(p - 0.3))[:10])
+    assert nearest <= set(offered)
+    assert len(set(offered) - nearest) == 10 and max(abs(p[offered] - 0.3)) > 0.1
+    assert list(p[offered]) == sorted(p[offered], reverse=True)
+    assert len(offer_for_confirmation(p[:7], 0.3, 20, seed=0)) == 7
 
 
 def test_enrolment_refuses_what_it_cannot_do_in_one_line(base_run, canan, tmp_path):

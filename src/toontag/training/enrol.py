@@ -3,8 +3,10 @@
 The new class is a logistic regression on the run's own pooled backbone features
 (`labelling.head.fit_new_class`): a few positive examples, any negatives a person gave, and a
 sample of the run's training frames. Those frames were labelled before the character existed,
-so for it they are unknown, not negative; the fit treats them as unlabelled and reads its
-output as the class's probability by Elkan and Noto's rule.
+so for it they are unknown, not negative: from positives alone the fit treats them as
+unlabelled and reads its output as the class's probability by Elkan and Noto's rule; once a
+person has answered (5 or more yes and no), the fit uses the answers and the examples alone,
+with a threshold tuned on out-of-fold predictions.
 
 The regression is folded into the run's own head, so the new run is an ordinary run that
 `export`, `predict`, `index` and `search` take as they are: two hidden units are added,
@@ -12,9 +14,10 @@ The regression is folded into the run's own head, so the new run is an ordinary 
 difference (``z`` itself). Old outputs have zero weight on them: their logits are the base
 run's (to float rounding), so the old classes cannot get worse. No backbone weight changes.
 
-Old frames that score near the new class's threshold are written to ``confirm.csv`` (path,
-probability, an empty ``answer`` column): a person fills in yes or no and passes the file back
-with ``--confirmed``; those answers are labels (positives and negatives) for the next fit.
+Old frames are offered in ``confirm.csv`` (path, probability, an empty ``answer`` column): half
+those scoring nearest the new class's threshold, half drawn at random (an unbiased look, which
+measured better than the nearest alone: see `fit_new_class`). A person fills in yes or no and
+passes the file back with ``--confirmed``; those answers are labels for the next fit.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from toontag.training.rundir import CONFIG, ENSEMBLE, MODEL_INFO, load_trained, 
 
 BACKGROUND = 3000  # the run's training frames sampled as unlabelled for the new class
 CONFIRM = 50  # old frames offered for confirmation
+RANDOM_SHARE = 0.5  # of them drawn at random, the rest nearest the threshold (enrol_choice.py)
 CONFIRM_FILE = "confirm.csv"
 ENROL_FILE = "enrol.json"
 ANSWERS = {"yes": True, "y": True, "1": True, "no": False, "n": False, "0": False}
@@ -104,6 +108,19 @@ def write_enrolled_run(base: Path, out: Path, trained, name: str, head: Head, de
     save_weights(out, model)
     write_json(out / MODEL_INFO, info)  # last: a run is finished when its model.json names it
     write_json(out / ENROL_FILE, details)
+
+
+def offer_for_confirmation(
+    p: np.ndarray, threshold: float, count: int, seed: int, random_share: float = RANDOM_SHARE
+) -> np.ndarray:
+    """Indices into `p` (the new class's probabilities of unanswered frames) to ask a person
+    about, highest probability first: those nearest the threshold, and `random_share` of them
+    drawn at random instead."""
+    near = np.argsort(np.abs(p - threshold), kind="stable")[: round(count * (1 - random_share))]
+    rest = np.setdiff1d(np.arange(len(p)), near)
+    drawn = np.random.default_rng(seed).choice(rest, min(count - len(near), len(rest)), False)
+    offered = np.concatenate([near, drawn])
+    return offered[np.argsort(-p[offered], kind="stable")]
 
 
 def read_confirmed(path: Path) -> Confirmed:
@@ -210,8 +227,7 @@ def enrol(
     head, share = fit_new_class(feats, pos, neg, unl, seed=seed)
     p = head.probabilities(feats[unl])[:, 0]
     threshold = head.thresholds[0]
-    offered = np.argsort(np.abs(p - threshold), kind="stable")[:confirm]
-    offered = offered[np.argsort(-p[offered], kind="stable")]
+    offered = offer_for_confirmation(p, threshold, confirm, seed)
     details = {
         "base_run": str(run.resolve()),
         "character": name,
@@ -219,12 +235,17 @@ def enrol(
         "negatives": n_neg,
         "confirmations_used": len(confirmed.yes) + len(confirmed.no),
         "unlabelled": len(unl),
-        "labelled_share_k": round(share, 4),
+        "labelled_share_k": None if share is None else round(share, 4),
         "threshold": round(threshold, 4),
         "unlabelled_over_threshold": int((p >= threshold).sum()),
         "offered_for_confirmation": len(offered),
-        "method": "logistic regression on the base run's pooled features; old frames as "
-        "unlabelled (Elkan-Noto); old outputs unchanged",
+        "method": "logistic regression on the base run's pooled features, "
+        + (
+            "on the examples and answers, threshold tuned out of fold"
+            if share is None
+            else "old frames as unlabelled (Elkan-Noto)"
+        )
+        + "; old outputs unchanged",
     }
     write_enrolled_run(run, out, trained, name, head, details)
     rows = ([str(Path(paths[background_rows[i]]).resolve()), f"{p[i]:.4f}", ""] for i in offered)
