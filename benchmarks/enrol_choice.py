@@ -32,7 +32,14 @@ from toontag.evaluation.record import write_result
 from toontag.training.rundir import load_trained
 
 sys.path.insert(0, str(Path(__file__).parent))
-from new_character import CONFIRM, base_features, base_run, pool_rows, simulate  # noqa: E402
+from new_character import (  # noqa: E402
+    CONFIRM,
+    base_features,
+    base_options,
+    base_run,
+    pool_rows,
+    simulate,
+)
 
 K = 20
 CANDIDATES = {  # name: (share of offers drawn at random, yes and no the supervised fit needs)
@@ -45,14 +52,8 @@ CANDIDATES = {  # name: (share of offers drawn at random, yes and no the supervi
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/kral_sakir"))
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache/toontag/new-char")
-    parser.add_argument("--pool", type=int, default=3000, help="as new_character.py's")
-    parser.add_argument("--base-stride", type=int, default=2, help="as new_character.py's")
-    parser.add_argument("--base-minutes", type=float, default=None)
+    base_options(parser)  # as benchmarks/new_character.py's
     parser.add_argument("--validation", type=int, default=1500, help="frames scored")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--characters", default=",".join(KRAL_SAKIR_CLASSES))
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
     started = time.perf_counter()

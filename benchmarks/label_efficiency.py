@@ -157,7 +157,7 @@ def main() -> None:
         help="the picking orders: read if it exists "
         "(then only trained rows run), else written once they are picked",
     )
-    parser.add_argument("--shard", default="0/1", help="I/N: run every N-th trained row from I")
+    parser.add_argument("--shard", default="0/1", help="I/N: process I's share of the trained rows")
     parser.add_argument(
         "--records",
         type=Path,

@@ -126,8 +126,8 @@ def paired_old_change(y, before, after, resamples: int, seed: int = 0) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def base_options(parser: argparse.ArgumentParser) -> None:
+    """The data, the bases and the pool: shared with benchmarks/enrol_choice.py."""
     parser.add_argument("--data", type=Path, default=Path("../shared/data/kral_sakir"))
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache/toontag/new-char")
     parser.add_argument("--pool", type=int, default=3000, help="train frames in the pool")
@@ -135,6 +135,11 @@ def main() -> None:
     parser.add_argument("--base-minutes", type=float, default=None, help="cap on the base's epoch")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--characters", default=",".join(KRAL_SAKIR_CLASSES))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    base_options(parser)
     parser.add_argument("--render", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
