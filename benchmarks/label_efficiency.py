@@ -22,6 +22,9 @@ labels is the first N frames picked, and every human label the variant uses is a
 - ``selftrain``: that fine-tuned run as the teacher of `train_with_unlabelled`: up to 3,000
   confident pseudo-labels from the rest of the pool, a student with the same recipe (about
   3 epochs over labels + pseudo-labels), the teacher's validation frames for validation.
+- ``consistency``: the same, but the 3,000 pool frames (drawn at random) join the student's
+  training with every class unknown and a FixMatch-style consistency loss (weight 1, decisions
+  at 0.95 on the weak view; `--set consistency=1`) instead of the teacher's pseudo-labels.
 
 Settings are fixed in advance (above). The headline variant at a budget is chosen from the
 runs' validation micro-F1 only (mean over seeds at the 0.5 threshold, validation frames inside
@@ -68,7 +71,8 @@ IMAGE_SIZE = (112, 192)
 SEEN = 4800  # images a fine-tuning run sees (epochs = SEEN / its training frames, >= 15)
 STUDENT_SEEN = 9600  # the same for a self-trained student (>= 3 epochs)
 PSEUDO_LIMIT = 3000  # 9,000 unlabelled frames scored for them
-UNCHOSEN = {"finetune": "not used for choice", "selftrain": "not used for choice"}
+TRAINED = ("finetune", "selftrain", "consistency")
+UNCHOSEN = dict.fromkeys(TRAINED, "not used for choice")
 HEAD_RESAMPLES = 200  # bootstrap resamples of a head row's CI (17 s per 1,000 here)
 GOAL = 0.95  # test micro-F1 at <= 400 labels
 ALL_LABELS = "results/cpu-lite0-112x192.json"  # fine-tuning on every train label (issue 13)
@@ -150,7 +154,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache/toontag/label-eff")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--render", action="store_true", help="only write the result files")
-    parser.add_argument("--variants", default="finetune,selftrain", help="trained variants to run")
+    parser.add_argument("--variants", default=",".join(TRAINED), help="trained variants to run")
     parser.add_argument(
         "--orders",
         type=Path,
@@ -277,6 +281,7 @@ def train_rows(args, train_part, test_part, done: dict, keep, orders: dict) -> N
                 plan.append(("finetune", policy, budget, seed))
             if budget in SELF_BUDGETS:
                 plan.append(("selftrain", SELF_POLICY, budget, seed))
+                plan.append(("consistency", SELF_POLICY, budget, seed))
     plan = [
         (variant, policy, budget, seed)
         for variant, policy, budget, seed in plan
@@ -304,6 +309,12 @@ def train_rows(args, train_part, test_part, done: dict, keep, orders: dict) -> N
             student = recipe(PSEUDO_LIMIT + int(budget * 0.8), seed, STUDENT_SEEN, 3)
             private = folder / "cache"  # the pseudo-labelled frames' caches, deleted after
             run = folder
+            if variant == "consistency":  # FixMatch-style; the same teacher gives validation
+                student = student.replace(consistency=1.0)
+                run = folder / "consistency"
+                run.mkdir(exist_ok=True)
+                if not (run / "teacher").exists():
+                    (run / "teacher").symlink_to(teacher.resolve())
             report = train_with_unlabelled(
                 student,
                 data=teacher.parent / "teacher.csv",
@@ -331,7 +342,7 @@ def train_rows(args, train_part, test_part, done: dict, keep, orders: dict) -> N
             "seconds": round(time.perf_counter() - start, 1),
             **test_figures(metrics),
         }
-        if variant == "selftrain":
+        if variant in ("selftrain", "consistency"):
             record["pseudo_labels"] = report["pseudo_labels"]
         keep(record)
 
@@ -400,9 +411,7 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
         trained = [
             s
             for s in summary
-            if s["budget"] == budget
-            and s["variant"] in ("finetune", "selftrain")
-            and s["val_f1"] is not None
+            if s["budget"] == budget and s["variant"] in TRAINED and s["val_f1"] is not None
         ]
         if trained:
             best = max(trained, key=lambda s: s["val_f1"])
@@ -500,7 +509,8 @@ def plot(path: Path, summary: list[dict], all_labels: dict | None) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for variant, style in (("head", ":"), ("finetune", "-"), ("selftrain", "--")):
+    styles = (("head", ":"), ("finetune", "-"), ("selftrain", "--"), ("consistency", "-."))
+    for variant, style in styles:
         for policy, marker in (("random", "o"), ("active", "s")):
             points = sorted(
                 (s["budget"], s["test_f1"])

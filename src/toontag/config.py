@@ -45,6 +45,12 @@ class TrainConfig:
     # class); training targets become (1 - distill_weight) * label + distill_weight * teacher.
     soft_labels: str | None = None
     distill_weight: float = 0.5
+    # Consistency on unlabelled frames (FixMatch-style; train --unlabelled): train rows with
+    # every class unknown add `consistency` x a loss pulling the prediction on a strongly
+    # augmented view (affine + colour jitter) to the weak view's confident decisions (>=
+    # `consistency_confidence` or <= 1 minus it), averaged over all their entries. 0: off.
+    consistency: float = 0.0
+    consistency_confidence: float = 0.95
     lr_factor: float = 0.015  # ReduceLROnPlateau factor, as printed in the paper
     lr_patience: int = 3  # ReduceLROnPlateau patience on val loss
     min_lr: float = 1e-7  # ReduceLROnPlateau floor (the paper's value is cut from the text)
@@ -163,6 +169,8 @@ RANGES = {
     "lr_factor": (1e-6, 0.999),
     "lr_patience": (0, 100_000),
     "min_lr": (0.0, 10.0),
+    "consistency": (0.0, 100.0),
+    "consistency_confidence": (0.5, 1.0),
     "early_stop_patience": (0, 100_000),
     "val_fraction": (0.01, 0.9),
     "seed": (0, 2**32 - 1),

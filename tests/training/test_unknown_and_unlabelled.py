@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from toontag.config import TrainConfig
 from toontag.data.dataset import load_dataset
 from toontag.errors import DataError
 from toontag.evaluation.thresholds import tune_thresholds
-from toontag.training.module import masked_bce
+from toontag.training.module import ToonTagModule, masked_bce
 from toontag.training.run import train
 from toontag.training.unlabelled import MANIFEST, train_with_unlabelled
 
@@ -119,6 +120,54 @@ def test_self_training_adds_confident_pool_frames_and_validates_on_labels(datase
     )
     assert [(run / f).stat().st_mtime_ns for f in (MANIFEST, "teacher/model.json")] == before
     assert (run / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_consistency_pulls_the_strong_view_to_the_weak_views_confident_decisions():
+    config = TINY.replace(consistency=1.0, consistency_confidence=0.9, dropout=0.0)
+    module = ToonTagModule(config.to_dict(), ["a", "b", "c"]).eval()
+    weak = torch.logit(torch.tensor([[0.95, 0.5, 0.05], [0.5, 0.92, 0.5]]))
+    strong = torch.randn(2, 3, 32, 48)
+    loss = module.consistency_loss(weak, strong)
+    logits = module(strong)
+    sure = {(0, 0): 1.0, (0, 2): 0.0, (1, 1): 1.0}  # the unsure entries count as 0
+    expected = (
+        sum(
+            F.binary_cross_entropy_with_logits(logits[i, j], torch.tensor(t))
+            for (i, j), t in sure.items()
+        )
+        / 6
+    )
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert module.consistency_loss(weak, strong[:0]).item() == 0.0
+    # only the rows with every class unknown get a strong view
+    pixels = torch.randint(0, 255, (3, 32, 48, 3), dtype=torch.uint8)
+    targets = torch.tensor([[1.0, 0, 0], [-1, -1, -1], [-1, 0, 1]])
+    module.train()
+    x, y, views = module.on_after_batch_transfer((pixels, targets), 0)
+    assert x.shape[0] == 3 and views.shape == (1, 3, 32, 48)
+    plain = ToonTagModule(TINY.to_dict(), ["a", "b", "c"]).train()
+    assert len(plain.on_after_batch_transfer((pixels, targets), 0)) == 2
+
+
+def test_consistency_training_adds_pool_frames_with_every_class_unknown(dataset, tmp_path):
+    train_split = [s for s in dataset.samples if s.split == "train"]
+    labelled, pool = train_split[::60], [s.path for s in train_split[7::90]]
+    manifest = write(
+        tmp_path / "labels.csv", [[str(s.path), ";".join(s.labels), ""] for s in labelled]
+    )
+    run = tmp_path / "run"
+    student = TINY.replace(consistency=1.0)
+    report = train_with_unlabelled(TINY, data=manifest, run=run, unlabelled=pool, student=student,
+                                   limit=30, progress=False)  # fmt: skip
+    assert report["pseudo_labels"]["kind"] == "consistency"
+    data = load_dataset(run / MANIFEST)
+    added = [s for s in data.samples if not s.labels and len(s.unknown) == len(data.classes)]
+    assert len(added) == 30 and all(s.split == "train" for s in added)
+    val = {Path(s.path).resolve() for s in data.samples if s.split == "val"}
+    teacher_val = json.loads((run / "teacher" / "split.json").read_text())["val_images"]
+    assert val == {Path(p).resolve() for p in teacher_val}
+    assert report["train_images"] + report["val_images"] == len(labelled) + 30
+    assert TrainConfig.load(run / "config.json").consistency == 1.0
 
 
 def test_a_projects_audit_frames_are_its_test_split(dataset, tmp_path):

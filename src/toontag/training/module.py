@@ -72,28 +72,56 @@ class ToonTagModule(L.LightningModule):
         pixels, targets = batch
         if self.on_features:
             return pixels[:, :, None, None], targets  # a 1x1 map: the head's GAP keeps it
-        augment = self.cfg.augment if self.training else "none"
+        x = self.view(pixels, self.cfg.augment if self.training else "none")
+        if self.training and self.cfg.consistency:
+            # The unlabelled rows (every class unknown) once more, strongly augmented; their
+            # weak view is their row of `x` (the recipe's augmentation), as in FixMatch.
+            unlabelled = (targets < 0).all(dim=1)
+            strong = self.view(pixels[unlabelled], "flip_crop")
+            return x, targets, affine_batch(strong, self.rng(strong.device))
+        return x, targets
+
+    def view(self, pixels: torch.Tensor, augment: str) -> torch.Tensor:
+        """The uint8 batch augmented by `augment`, normalised, channels-last (on GPU and CPU
+        alike: oneDNN runs Lite0 steps at 112x192 at 23.5 img/s on 2 cores against 16.7
+        channels-first, results/cpu-step-speed.md)."""
         if augment == "flip_crop":
             pixels = flip_crop_batch(pixels, self.rng(pixels.device))
         x = self.model.normalize(pixels)
         if augment == "affine":
             x = affine_batch(x, self.rng(x.device))
-        # Channels-last on GPU and CPU alike (oneDNN: Lite0 steps at 112x192 run at 23.5 img/s
-        # on 2 cores against 16.7 channels-first, results/cpu-step-speed.md).
-        return x.contiguous(memory_format=torch.channels_last), targets
+        return x.contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.head(x) if self.on_features else self.model(x)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y = batch
+        x, y, *strong = batch
+        logits = self(x).float()
+        if strong:
+            unlabelled = (y < 0).all(dim=1)
+            consistency = self.consistency_loss(logits[unlabelled].detach(), strong[0])
         if self.cfg.label_smoothing:
             smoothed = y * (1 - self.cfg.label_smoothing) + 0.5 * self.cfg.label_smoothing
             y = torch.where(y >= 0, smoothed, y)
-        loss = masked_bce(self(x).float(), y)
+        loss = masked_bce(logits, y)
+        if strong:
+            loss = loss + self.cfg.consistency * consistency
         self.train_loss_sum.update(loss.detach() * len(y))
         self.train_images.update(torch.full_like(loss, len(y), dtype=torch.float32))
         return loss
+
+    def consistency_loss(self, weak_logits: torch.Tensor, strong: torch.Tensor) -> torch.Tensor:
+        """FixMatch's unlabelled loss, per class: BCE of the strong view's logits against the
+        weak view's confident decisions, the unconfident entries counting as 0 in the mean."""
+        if len(strong) == 0:
+            return weak_logits.new_zeros(())
+        p, sure = weak_logits.sigmoid(), self.cfg.consistency_confidence
+        pseudo = torch.where(p >= sure, 1.0, torch.where(p <= 1 - sure, 0.0, -1.0))
+        loss = F.binary_cross_entropy_with_logits(
+            self(strong).float(), pseudo.clamp(min=0), reduction="none"
+        )
+        return (loss * (pseudo >= 0)).sum() / pseudo.numel()
 
     def on_train_epoch_end(self) -> None:
         """The epoch's mean training loss and its learning rate, in the per-epoch log."""

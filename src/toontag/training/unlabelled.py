@@ -9,9 +9,12 @@ labels and the pseudo-labels together (``RUN/self-training.csv``, a manifest). I
 stops early and tunes its thresholds on the teacher's validation frames: labelled frames,
 never pseudo-labelled ones.
 
-The alternative the issue names, consistency under augmentation during training (FixMatch
-proper), needs a second loss on unlabelled batches inside every step; it is not built, so this
-module is the only measured variant (``results/label-efficiency.md``).
+With ``consistency`` > 0 in the student's recipe (``--set consistency=1``), the student learns
+from the unlabelled frames by consistency under augmentation instead (FixMatch proper): up to
+`limit` of them, drawn at random, join its manifest with every class unknown, and each step
+adds a loss pulling the prediction on a strongly augmented view of them towards the confident
+decisions on the weak view (`ToonTagModule.consistency_loss`). The teacher is then trained only
+for its validation frames, which the student shares.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ def pseudo_labels(
     kept = rows[sure][:limit]
     labels = (probs[sure][:limit] >= confident).astype(np.float32)
     how = {
+        "kind": "pseudo-labels",
         "teacher": str(teacher),
         "rule": f"every class p >= {confident} or <= {1 - confident:.2f}; hard labels",
         "unlabelled": len(images),
@@ -98,10 +102,11 @@ def pseudo_labels(
 
 
 def self_training_manifest(
-    data: Path, classes, val_images: set[str], pseudo: list[Path], pseudo_labels: np.ndarray
+    data: Path, classes, val_images: set[str], pseudo: list[Path], pseudo_labels: np.ndarray | None
 ) -> str:
     """The student's manifest: every labelled image of `data` (in the teacher's validation
-    split or in train, test rows kept as test), then the pseudo-labelled images as train."""
+    split or in train, test rows kept as test), then the pseudo-labelled images as train
+    (`pseudo_labels` None: every class unknown, for the consistency loss)."""
     dataset = load_dataset(data, classes=classes)
     rows = []
     for sample in dataset.samples:
@@ -110,9 +115,13 @@ def self_training_manifest(
         if split == "train" and str(sample.path) in val_images:
             split = "val"
         rows.append([path, ";".join(sample.labels), split, ";".join(sample.unknown)])
-    for path, row in zip(pseudo, pseudo_labels, strict=True):
-        names = [c for c, on in zip(dataset.classes, row, strict=True) if on]
-        rows.append([str(Path(path).absolute()), ";".join(names), "train", ""])
+    if pseudo_labels is None:
+        unknown = ";".join(dataset.classes)
+        rows += [[str(Path(path).absolute()), "", "train", unknown] for path in pseudo]
+    else:
+        for path, row in zip(pseudo, pseudo_labels, strict=True):
+            names = [c for c, on in zip(dataset.classes, row, strict=True) if on]
+            rows.append([str(Path(path).absolute()), ";".join(names), "train", ""])
     return csv_text(["path", "labels", "split", "unknown"], rows)
 
 
@@ -142,14 +151,25 @@ def train_with_unlabelled(
     manifest = run / MANIFEST
     if not manifest.is_file():
         split = json.loads((teacher / "split.json").read_text())
-        pseudo, labels, how = pseudo_labels(
-            teacher,
-            unlabelled,
-            confident=confident,
-            limit=limit,
-            seed=config.seed,
-            cache_root=cache_root,
-        )
+        if (student or config).consistency:
+            order = np.random.default_rng(config.seed).permutation(len(unlabelled))[:limit]
+            pseudo, labels = [unlabelled[i] for i in order], None
+            how = {
+                "kind": "consistency",
+                "rule": f"every class unknown; FixMatch-style loss, weight "
+                f"{(student or config).consistency}",
+                "unlabelled": len(unlabelled),
+                "kept": len(pseudo),
+            }
+        else:
+            pseudo, labels, how = pseudo_labels(
+                teacher,
+                unlabelled,
+                confident=confident,
+                limit=limit,
+                seed=config.seed,
+                cache_root=cache_root,
+            )
         text = self_training_manifest(
             data, trained_classes, set(split["val_images"]), pseudo, labels
         )
