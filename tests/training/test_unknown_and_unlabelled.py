@@ -145,6 +145,8 @@ def test_consistency_pulls_the_strong_view_to_the_weak_views_confident_decisions
     module.train()
     x, y, views = module.on_after_batch_transfer((pixels, targets), 0)
     assert x.shape[0] == 3 and views.shape == (1, 3, 32, 48)
+    _, _, none = module.on_after_batch_transfer((pixels[[0]], targets[[0]]), 0)
+    assert none.shape[0] == 0 and module.consistency_loss(weak[:0], none).item() == 0.0
     plain = ToonTagModule(TINY.to_dict(), ["a", "b", "c"]).train()
     assert len(plain.on_after_batch_transfer((pixels, targets), 0)) == 2
 
@@ -156,9 +158,10 @@ def test_consistency_training_adds_pool_frames_with_every_class_unknown(dataset,
         tmp_path / "labels.csv", [[str(s.path), ";".join(s.labels), ""] for s in labelled]
     )
     run = tmp_path / "run"
-    student = TINY.replace(consistency=1.0)
-    report = train_with_unlabelled(TINY, data=manifest, run=run, unlabelled=pool, student=student,
-                                   limit=30, progress=False)  # fmt: skip
+    config = TINY.replace(consistency=1.0)  # as `train --set consistency=1` gives it
+    report = train_with_unlabelled(config, data=manifest, run=run, unlabelled=pool, limit=30,
+                                   progress=False)  # fmt: skip
+    assert TrainConfig.load(run / "teacher" / "config.json").consistency == 0.0
     assert report["pseudo_labels"]["kind"] == "consistency"
     data = load_dataset(run / MANIFEST)
     added = [s for s in data.samples if not s.labels and len(s.unknown) == len(data.classes)]

@@ -78,7 +78,9 @@ class ToonTagModule(L.LightningModule):
             # weak view is their row of `x` (the recipe's augmentation), as in FixMatch.
             unlabelled = (targets < 0).all(dim=1)
             strong = self.view(pixels[unlabelled], "flip_crop")
-            return x, targets, affine_batch(strong, self.rng(strong.device))
+            if len(strong):  # else empty: the batch has labelled frames only
+                strong = affine_batch(strong, self.rng(strong.device))
+            return x, targets, strong
         return x, targets
 
     def view(self, pixels: torch.Tensor, augment: str) -> torch.Tensor:

@@ -145,8 +145,10 @@ def train_with_unlabelled(
     teacher and its pseudo-labels and resumes the student."""
     run = Path(run)
     teacher = run / TEACHER
-    train_or_resume(config, data=data, run=teacher, cache_root=cache_root, progress=progress,
-                    classes=classes, classes_from=classes_from, on_dataset=on_dataset)  # fmt: skip
+    # The teacher learns from the labels alone (it never sees an unlabelled frame).
+    train_or_resume(config.replace(consistency=0.0), data=data, run=teacher,
+                    cache_root=cache_root, progress=progress, classes=classes,
+                    classes_from=classes_from, on_dataset=on_dataset)  # fmt: skip
     trained_classes = json.loads((teacher / MODEL_INFO).read_text())["classes"]
     manifest = run / MANIFEST
     if not manifest.is_file():
