@@ -91,12 +91,19 @@ def test_training_masks_a_class_unknown_in_most_images(small_manifest, tmp_path)
     assert len(report["thresholds"]) == 4
 
 
-def test_self_training_adds_confident_pool_frames_and_validates_on_labels(dataset, tmp_path):
+@pytest.fixture
+def few_labels(dataset, tmp_path):
+    """Every 60th train frame labelled (a manifest), every 90th from the 7th unlabelled."""
     train_split = [s for s in dataset.samples if s.split == "train"]
     labelled, pool = train_split[::60], [s.path for s in train_split[7::90]]
     manifest = write(
         tmp_path / "labels.csv", [[str(s.path), ";".join(s.labels), ""] for s in labelled]
     )
+    return labelled, pool, manifest
+
+
+def test_self_training_adds_confident_pool_frames_and_validates_on_labels(few_labels, tmp_path):
+    labelled, pool, manifest = few_labels
     run = tmp_path / "run"
     # no bar (the tiny teacher is sure of nothing): every scored frame is pseudo-labelled
     report = train_with_unlabelled(
@@ -151,12 +158,8 @@ def test_consistency_pulls_the_strong_view_to_the_weak_views_confident_decisions
     assert len(plain.on_after_batch_transfer((pixels, targets), 0)) == 2
 
 
-def test_consistency_training_adds_pool_frames_with_every_class_unknown(dataset, tmp_path):
-    train_split = [s for s in dataset.samples if s.split == "train"]
-    labelled, pool = train_split[::60], [s.path for s in train_split[7::90]]
-    manifest = write(
-        tmp_path / "labels.csv", [[str(s.path), ";".join(s.labels), ""] for s in labelled]
-    )
+def test_consistency_training_adds_pool_frames_with_every_class_unknown(few_labels, tmp_path):
+    labelled, pool, manifest = few_labels
     run = tmp_path / "run"
     config = TINY.replace(consistency=1.0)  # as `train --set consistency=1` gives it
     report = train_with_unlabelled(config, data=manifest, run=run, unlabelled=pool, limit=30,
