@@ -6,6 +6,11 @@
 #      the CPU run: stage/orders.json, stage/le-records.jsonl), stopped after LE_SECONDS;
 #   2. benchmarks/step_throughput.py, each model alone on the GPU.
 # Here, before the copy:   bash benchmarks/gpu_launch.sh   (the commit every result carries)
+#   the finished rows:  cp ~/.cache/toontag/label-eff/records.jsonl stage/le-records.jsonl, or on
+#     a fresh machine  python3 -c "import json; [print(json.dumps(r)) for r in json.load(open(
+#     'results/label-efficiency.json'))['runs']]" > stage/le-records.jsonl
+#   the picking orders: python benchmarks/label_efficiency.py --variants none \
+#     --orders stage/orders.json --out /tmp/le   (a few minutes; the head rows are done already)
 # There, with the dataset unpacked under /root (benchmarks/gpu_stage.py's parts):
 #   bash benchmarks/gpu_label_efficiency.sh
 # Writes into $OUT: label-efficiency-records.jsonl, le-logs.tgz, step-throughput-gpu.{json,md},
