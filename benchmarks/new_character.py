@@ -96,8 +96,8 @@ def simulate(
         if len(asked) - k >= CONFIRM:
             return {"k": k, "seed": seed, "steps": steps, "head": head}
         p = head.probabilities(feats[unlabelled])[:, 0]
-        share = {} if random_share is None else {"random_share": random_share}
-        offered = offer_for_confirmation(p, head.thresholds[0], ROUND, seed + len(asked), **share)
+        mix = {} if random_share is None else {"random_share": random_share}
+        offered = offer_for_confirmation(p, head.thresholds[0], ROUND, seed + len(asked), **mix)
         for i in (unlabelled[j] for j in offered):  # the person answers from the truth
             (positives if truth[i] else negatives).append(i)
 

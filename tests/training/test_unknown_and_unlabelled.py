@@ -150,9 +150,10 @@ def test_consistency_pulls_the_strong_view_to_the_weak_views_confident_decisions
     pixels = torch.randint(0, 255, (3, 32, 48, 3), dtype=torch.uint8)
     targets = torch.tensor([[1.0, 0, 0], [-1, -1, -1], [-1, 0, 1]])
     module.train()
-    x, y, views = module.on_after_batch_transfer((pixels, targets), 0)
+    x, y, views, rows = module.on_after_batch_transfer((pixels, targets), 0)
     assert x.shape[0] == 3 and views.shape == (1, 3, 32, 48)
-    _, _, none = module.on_after_batch_transfer((pixels[[0]], targets[[0]]), 0)
+    assert rows.tolist() == [False, True, False]
+    _, _, none, _ = module.on_after_batch_transfer((pixels[[0]], targets[[0]]), 0)
     assert none.shape[0] == 0 and module.consistency_loss(weak[:0], none).item() == 0.0
     plain = ToonTagModule(TINY.to_dict(), ["a", "b", "c"]).train()
     assert len(plain.on_after_batch_transfer((pixels, targets), 0)) == 2

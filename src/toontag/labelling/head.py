@@ -204,9 +204,9 @@ def fit_new_class(
 
     With at least `enough` positives and `enough` negatives (examples and a person's answers) the
     class is fitted on those labels alone, its threshold tuned on out-of-fold predictions, as
-    `fit_head` does. Chosen on validation frames (Kral Sakir's train split outside the
-    benchmark's pool; `benchmarks/new_character.py` reports test): from 20 positives and 50
-    answers, F1 0.80 against 0.50 for the positive-unlabelled fit below.
+    `fit_head` does. Chosen on validation frames (`benchmarks/enrol_choice.py`, each Kral
+    Sakir character in turn; `benchmarks/new_character.py` reports test): from 20 positives and
+    50 answers, mean F1 0.76 against 0.35-0.39 for the positive-unlabelled fit below.
 
     With positives only (or too few negatives), labelled-positive against the unlabelled rows
     is fitted and read as the class's probability by Elkan and Noto's rule (KDD 2008):

@@ -80,7 +80,7 @@ class ToonTagModule(L.LightningModule):
             strong = self.view(pixels[unlabelled], "flip_crop")
             if len(strong):  # else empty: the batch has labelled frames only
                 strong = affine_batch(strong, self.rng(strong.device))
-            return x, targets, strong
+            return x, targets, strong, unlabelled
         return x, targets
 
     def view(self, pixels: torch.Tensor, augment: str) -> torch.Tensor:
@@ -98,16 +98,16 @@ class ToonTagModule(L.LightningModule):
         return self.model.head(x) if self.on_features else self.model(x)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y, *strong = batch
+        x, y, *unlabelled = batch  # + (strong view, mask) of the unlabelled rows, if any
         logits = self(x).float()
-        if strong:
-            unlabelled = (y < 0).all(dim=1)
-            consistency = self.consistency_loss(logits[unlabelled].detach(), strong[0])
+        if unlabelled:
+            strong, rows = unlabelled
+            consistency = self.consistency_loss(logits[rows].detach(), strong)
         if self.cfg.label_smoothing:
             smoothed = y * (1 - self.cfg.label_smoothing) + 0.5 * self.cfg.label_smoothing
             y = torch.where(y >= 0, smoothed, y)
         loss = masked_bce(logits, y)
-        if strong:
+        if unlabelled:
             loss = loss + self.cfg.consistency * consistency
         self.train_loss_sum.update(loss.detach() * len(y))
         self.train_images.update(torch.full_like(loss, len(y), dtype=torch.float32))

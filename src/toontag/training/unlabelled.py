@@ -153,13 +153,13 @@ def train_with_unlabelled(
     manifest = run / MANIFEST
     if not manifest.is_file():
         split = json.loads((teacher / "split.json").read_text())
-        if (student or config).consistency:
+        weight = (student or config).consistency
+        if weight:
             order = np.random.default_rng(config.seed).permutation(len(unlabelled))[:limit]
             pseudo, labels = [unlabelled[i] for i in order], None
             how = {
                 "kind": "consistency",
-                "rule": f"every class unknown; FixMatch-style loss, weight "
-                f"{(student or config).consistency}",
+                "rule": f"every class unknown; FixMatch-style loss, weight {weight}",
                 "unlabelled": len(unlabelled),
                 "kept": len(pseudo),
             }
