@@ -312,13 +312,11 @@ def train_rows(args, train_part, test_part, done: dict, keep, orders: dict) -> N
             if variant == "consistency":  # FixMatch-style; the same teacher gives validation
                 student = student.replace(consistency=1.0)
                 run = folder / "consistency"
-                run.mkdir(exist_ok=True)
-                if not (run / "teacher").exists():
-                    (run / "teacher").symlink_to(teacher.resolve())
             report = train_with_unlabelled(
                 student,
                 data=teacher.parent / "teacher.csv",
                 run=run,
+                teacher=teacher,
                 unlabelled=pool,
                 student=student,
                 limit=PSEUDO_LIMIT,

@@ -175,6 +175,14 @@ def test_consistency_training_adds_pool_frames_with_every_class_unknown(few_labe
     assert val == {Path(p).resolve() for p in teacher_val}
     assert report["train_images"] + report["val_images"] == len(labelled) + 30
     assert TrainConfig.load(run / "config.json").consistency == 1.0
+    # a second student of the same teacher: the teacher is reused where it is, not retrained
+    before = (run / "teacher" / "model.json").stat().st_mtime_ns
+    second = train_with_unlabelled(config, data=manifest, run=tmp_path / "second",
+                                   teacher=run / "teacher", unlabelled=pool, limit=10,
+                                   progress=False)  # fmt: skip
+    assert (run / "teacher" / "model.json").stat().st_mtime_ns == before
+    assert not (tmp_path / "second" / "teacher").exists()
+    assert second["val_images"] == report["val_images"]
 
 
 def test_a_projects_audit_frames_are_its_test_split(dataset, tmp_path):

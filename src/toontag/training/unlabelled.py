@@ -132,6 +132,7 @@ def train_with_unlabelled(
     run: Path,
     unlabelled: list[Path],
     student: TrainConfig | None = None,
+    teacher: Path | None = None,
     confident: float = CONFIDENT,
     limit: int = LIMIT,
     cache_root: Path | None = None,
@@ -142,9 +143,10 @@ def train_with_unlabelled(
 ) -> dict:
     """Teacher, pseudo-labels, student (see the module); the student's report, with the
     teacher's and the pseudo-labels' summaries. A rerun after a kill reuses a finished
-    teacher and its pseudo-labels and resumes the student."""
+    teacher and its pseudo-labels and resumes the student. `teacher`: where the teacher's run
+    is (default ``RUN/teacher``; students of one teacher can share it)."""
     run = Path(run)
-    teacher = run / TEACHER
+    teacher = run / TEACHER if teacher is None else Path(teacher)
     # The teacher learns from the labels alone (it never sees an unlabelled frame).
     train_or_resume(config.replace(consistency=0.0), data=data, run=teacher,
                     cache_root=cache_root, progress=progress, classes=classes,
