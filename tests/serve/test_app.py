@@ -35,6 +35,15 @@ def test_search_api_answers_with_ranges_and_names(client, clip):
     assert "/api/search" in client.get("/openapi.json").json()["paths"]
 
 
+def test_editors_exports_name_the_file_never_its_path(client, clip_video):
+    edl = client.get("/api/videos/1/timeline", params={"format": "edl"})
+    assert edl.status_code == 200 and edl.headers["content-type"].startswith("text/plain")
+    assert "FROM CLIP: episode.mp4" in edl.text and str(clip_video.parent) not in edl.text
+    xml = client.get("/api/videos/1/timeline", params={"format": "fcp-xml"})
+    assert xml.headers["content-type"].startswith("application/xml") and "<marker>" in xml.text
+    assert "<pathurl>episode.mp4</pathurl>" in xml.text and str(clip_video.parent) not in xml.text
+
+
 def test_every_parameter_is_validated(client):
     bad = client.get("/api/search", params={"q": "remzi and bob"})
     assert bad.status_code == 400 and "valid names" in bad.json()["detail"]

@@ -26,7 +26,13 @@ ERROR_CODES = {
 CONTENT = {
     "/api/videos/{video_id}/file": {"video/mp4", "video/webm", "video/x-matroska"},
     "/api/videos/{video_id}/thumbnail": {"image/jpeg"},
-    "/api/videos/{video_id}/timeline": {"text/vtt", "application/x-subrip", "text/csv"},
+    "/api/videos/{video_id}/timeline": {
+        "text/vtt",
+        "application/x-subrip",
+        "text/csv",
+        "text/plain",
+        "application/xml",
+    },  # fmt: skip
 }
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 

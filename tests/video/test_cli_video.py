@@ -145,3 +145,61 @@ def test_a_database_that_is_not_an_index_is_one_line(monkeypatch, capsys, tiny_r
     db.write_text("hello")
     code, _, err = run_cli(monkeypatch, capsys, "index", tiny_run, made, "--db", db)
     assert code == 1 and err.count("\n") == 1 and "not a toontag index" in err
+
+
+def test_timeline_exports_for_editors_hold_every_segment(
+    monkeypatch, capsys, made, make_oracle, tmp_path
+):
+    """`timeline --format edl / fcp-xml` through OpenTimelineIO: read back, each character
+    segment of the index is one event (EDL) or one marker (FCP XML), at the video's frames."""
+    import opentimelineio as otio
+
+    from toontag.video.editorial import timecode_rate
+    from toontag.video.search import display_name
+
+    db = tmp_path / "oracle.db"
+    oracle_index(made, make_oracle, db)
+    store = Index(db)
+    video = store.video(1)
+    rate = timecode_rate(video["fps"])  # 10 fps has no SMPTE timecode: counted in 30
+    expected = sorted((display_name(store.classes[s.character]), round(s.start * rate),
+                       round(s.end * rate) - round(s.start * rate))
+                      for s in store.segments(1))  # fmt: skip
+    assert video["fps"] == 10 and rate == 30 and len(expected) >= 4
+    for fmt, adapter in [("edl", "cmx_3600"), ("fcp-xml", "fcp_xml")]:
+        out_file = tmp_path / f"episode.{fmt}"
+        code, _, err = run_cli(monkeypatch, capsys, "timeline", "1", "--db", db, "--format", fmt,
+                             "--out", out_file)  # fmt: skip
+        assert code == 0, err
+        options = {"rate": rate} if fmt == "edl" else {}  # FCP XML states its rate
+        back = otio.adapters.read_from_file(str(out_file), adapter_name=adapter, **options)
+        if fmt == "edl":
+            found = [(c.name, c.source_range) for c in back.find_clips()]
+            assert all(c.media_reference.target_url == made.absolute().as_uri()
+                       for c in back.find_clips())  # fmt: skip
+        else:
+            found = [(m.name, m.marked_range) for m in back.tracks.markers]
+        frames = sorted((name, r.start_time.value, r.duration.value) for name, r in found)
+        assert frames == expected, fmt
+    code, out, _ = run_cli(monkeypatch, capsys, "timeline", "1", "--db", db, "--format", "json")
+    document = json.loads(out)
+    assert code == 0 and document["path"] == str(made) and document["fps"] == 10
+    assert len(document["segments"]) == len(expected) and document["shots"][0]["start"] == 0.0
+
+
+def test_videos_report_writes_screen_time_per_character_as_csv_and_a_chart(
+    monkeypatch, capsys, made, make_oracle, tmp_path
+):
+    db = tmp_path / "oracle.db"
+    truth = oracle_index(made, make_oracle, db)
+    report = tmp_path / "report"
+    code, out, err = run_cli(monkeypatch, capsys, "videos", "--db", db, "--report", report,
+                             "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)[0]["id"] == 1 and "screen-time.png" in err
+    [row] = list(csv.DictReader((report / "screen-time.csv").open()))
+    assert row["path"] == str(made) and float(row["duration"]) == pytest.approx(20.0, abs=0.05)
+    for c, spans in truth["segments"].items():
+        seconds = sum(b - a for a, b in spans)
+        assert float(row[c]) == pytest.approx(seconds, abs=0.2), c
+        assert float(row[f"{c}_percent"]) == pytest.approx(100 * seconds / 20.0, abs=1.0), c
+    assert (report / "screen-time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from toontag.cli._app import DbOpt, app, out, report_files
+from toontag.cli._app import DbOpt, app, err, out, report_files
 
 
 @app.command()
@@ -70,12 +70,23 @@ def index(
 def videos(
     db: DbOpt,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write a library report into this folder: screen-time.csv (seconds and "
+            "share per character per video) and screen-time.png (a chart)."
+        ),
+    ] = None,
 ) -> None:
     """The indexed videos, with each character's screen time."""
     from toontag.video.db import Index
+    from toontag.video.report import write_library_report
     from toontag.video.search import display_name
 
     store = Index(db)
+    if report:
+        table, chart = write_library_report(store, report)
+        (err if as_json else out).print(f"written: {table} and {chart}", soft_wrap=True)
     rows = [{**v, "screen_time": store.screen_time(v["id"])} for v in store.videos()]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -124,14 +135,22 @@ def search(
 def timeline(
     video: Annotated[str, typer.Argument(help="An indexed video: its path, file name or id.")],
     db: DbOpt,
-    format: Annotated[str, typer.Option("--format", help="srt, vtt or csv.")] = "srt",  # noqa: A002
+    format: Annotated[  # noqa: A002
+        str,
+        typer.Option(
+            "--format",
+            help="srt, vtt (subtitles), csv, json (the API's document), edl (CMX3600: one "
+            "event per character segment) or fcp-xml (FCP 7 XML: one marker per segment).",
+        ),
+    ] = "srt",
     out_file: Annotated[Path | None, typer.Option("--out", help="Write here, not stdout.")] = None,
 ) -> None:
-    """Who is on screen when in one video, as a subtitle track (SRT, WebVTT) or CSV."""
+    """Who is on screen when in one video: a subtitle track (SRT, WebVTT), CSV, JSON, or an
+    editor's import (CMX3600 EDL, FCP 7 XML) at the video's frame rate."""
     from toontag.errors import IndexDbError
     from toontag.io import write_text
     from toontag.video.db import Index
-    from toontag.video.search import TIMELINE_FORMATS, cues, format_timeline
+    from toontag.video.search import TIMELINE_FORMATS, timeline_text
 
     if format not in TIMELINE_FORMATS:
         raise typer.BadParameter(f"{format!r}: formats are {', '.join(TIMELINE_FORMATS)}")
@@ -140,7 +159,7 @@ def timeline(
     found = store.video(int(video) if re.fullmatch(r"[0-9]{1,18}", video) else video)
     if found is None:
         raise IndexDbError(f"{video}: not in {db} (toontag videos --db {db} lists them)")
-    text = format_timeline(cues(store, found["id"], found["duration"]), format)
+    text = timeline_text(store, found, format)
     if out_file:
         write_text(out_file, text)
         out.print(f"written: {out_file}")

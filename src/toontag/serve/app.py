@@ -37,14 +37,26 @@ from toontag.serve.files import (
 )
 from toontag.serve.thumbnails import Thumbnails
 from toontag.video.db import Index
+from toontag.video.editorial import NoFrameRate
 from toontag.video.query import QueryError
-from toontag.video.search import TIMELINE_FORMATS, cues, display_name, format_timeline, search
+from toontag.video.search import (
+    display_name,
+    search,
+    timeline_text,
+    video_document,
+)
 
 log = logging.getLogger(__name__)
 VideoId = Annotated[int, PathParam(ge=1, le=2**62, description="A video's id in the index.")]
 MEDIA_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm",
                ".mkv": "video/x-matroska", ".mov": "video/quicktime"}  # fmt: skip
-TIMELINE_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip", "csv": "text/csv"}
+TIMELINE_TYPES = {  # the timeline formats but JSON, which is /api/videos/{video_id}
+    "vtt": "text/vtt",
+    "srt": "application/x-subrip",
+    "csv": "text/csv",
+    "edl": "text/plain",  # CMX3600 has no registered media type
+    "fcp-xml": "application/xml",
+}
 
 
 class Problem(BaseModel):
@@ -196,18 +208,12 @@ def create_app(
         responses=problems(404, 409, 422),
     )
     def video_detail(store: Store, video_id: VideoId) -> dict:
-        video = indexed(store, video_id)
-        segments = [
-            {"character": store.classes[s.character], "start": s.start, "end": s.end,
-             "confidence": round(s.confidence, 4)}
-            for s in store.segments(video_id)
-        ]  # fmt: skip
-        shots = [{"start": a, "end": b} for a, b in store.shots(video_id)]
-        return {**_public(video, store), "segments": segments, "shots": shots}
+        return _named(video_document(store, indexed(store, video_id)))
 
     @app.get(
         "/api/videos/{video_id}/timeline",
-        summary="Who is on screen when, as subtitles (vtt, srt) or a table (csv)",
+        summary="Who is on screen when: subtitles (vtt, srt), a table (csv), or an editor's "
+        "import (edl: CMX3600, fcp-xml: FCP 7 XML); the JSON is /api/videos/{video_id}",
         response_class=Response,  # no text/plain default: the formats are declared below
         responses={
             200: {
@@ -220,10 +226,13 @@ def create_app(
     def timeline(
         store: Store,
         video_id: VideoId,
-        format: Annotated[str, Query(pattern="^(" + "|".join(TIMELINE_FORMATS) + ")$")] = "vtt",
+        format: Annotated[str, Query(pattern="^(" + "|".join(TIMELINE_TYPES) + ")$")] = "vtt",
     ) -> PlainTextResponse:
         video = indexed(store, video_id)
-        text = format_timeline(cues(store, video_id, video["duration"]), format)
+        try:
+            text = timeline_text(store, video, format, public=True)
+        except NoFrameRate:
+            raise HTTPException(422, f"video {video_id} has no frame rate: no timecode") from None
         return PlainTextResponse(text, media_type=TIMELINE_TYPES[format])
 
     @app.get(

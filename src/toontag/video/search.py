@@ -1,16 +1,20 @@
 """Answer a query over an index: the merged time ranges where it holds, per video; and a
-video's timeline of who is on screen, as SRT, WebVTT or CSV."""
+video's timeline of who is on screen, as SRT, WebVTT, CSV, JSON, a CMX3600 EDL or FCP 7 XML
+(`timeline_text`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from toontag.io import csv_text
 from toontag.video.db import Index
+from toontag.video.editorial import EDITORIAL_FORMATS, editorial_text
 from toontag.video.query import Query, parse_query
 from toontag.video.segments import Segment, elementary, merged_ranges
 
-TIMELINE_FORMATS = ("srt", "vtt", "csv")
+TIMELINE_FORMATS = ("srt", "vtt", "csv", "json", *EDITORIAL_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -86,3 +90,33 @@ def format_timeline(timeline: list[tuple[float, float, list[str]]], fmt: str) ->
     if fmt == "srt":
         return "".join(f"{i}\n{block}\n\n" for i, block in enumerate(blocks, 1))
     return "WEBVTT\n\n" + "".join(f"{block}\n\n" for block in blocks)
+
+
+def video_document(index: Index, video: dict) -> dict:
+    """One indexed video as JSON: its row, screen time, character segments and shots."""
+    segments = [
+        {"character": index.classes[s.character], "start": s.start, "end": s.end,
+         "confidence": round(s.confidence, 4)}
+        for s in index.segments(video["id"])
+    ]  # fmt: skip
+    shots = [{"start": a, "end": b} for a, b in index.shots(video["id"])]
+    return {**video, "screen_time": index.screen_time(video["id"]), "segments": segments,
+            "shots": shots}  # fmt: skip
+
+
+def timeline_text(index: Index, video: dict, fmt: str, *, public: bool = False) -> str:
+    """`video`'s timeline in `fmt` (one of `TIMELINE_FORMATS`). `public`: name the file, never
+    its path (the API's rule); else the exports point at the file itself."""
+    path = Path(video["path"])
+    if fmt == "json":
+        document = video_document(index, video)
+        if public:
+            document = {**{k: v for k, v in document.items() if k != "path"}, "name": path.name}
+        return json.dumps(document, indent=2) + "\n"
+    if fmt in EDITORIAL_FORMATS:
+        segments = [(display_name(index.classes[s.character]), s.start, s.end)
+                    for s in index.segments(video["id"])]  # fmt: skip
+        media = path.name if public else path.absolute().as_uri()
+        return editorial_text(name=path.name, media=media, duration=video["duration"],
+                              fps=video["fps"], segments=segments, fmt=fmt)  # fmt: skip
+    return format_timeline(cues(index, video["id"], video["duration"]), fmt)
