@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from toontag.errors import IndexDbError
-from toontag.video.db import Index
+from toontag.video.db import SCHEMA_VERSION, Index
 
 ROOT = os.geteuid() == 0  # chmod stops nobody's writes as root: such checks deny another way
 
@@ -75,7 +75,7 @@ def test_processes_creating_the_same_new_index_at_once_all_succeed(tmp_path):
     assert [w.exitcode for w in workers] == [0] * 4
     for path in paths:
         index = Index(path)
-        assert index.model_id == "stub-1" and index.meta["schema"] == "1"
+        assert index.model_id == "stub-1" and index.meta["schema"] == str(SCHEMA_VERSION)
         assert index.db.execute("SELECT COUNT(*) FROM meta").fetchone()[0] == len(index.meta)
 
 

@@ -156,7 +156,7 @@ def test_an_index_refuses_another_model_another_schema_and_foreign_files(
         Index.create(path, make_oracle(clip, model_id="other-2"))
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
-    with pytest.raises(IndexDbError, match="index schema 99 .* reads schema 1"):
+    with pytest.raises(IndexDbError, match="index schema 99 .* reads schema 2"):
         Index(path)
     text = tmp_path / "notes.db"
     text.write_text("hello")

@@ -32,6 +32,13 @@ def index(
     batch_size: Annotated[
         int, typer.Option(min=1, max=4096, help="Frames per inference batch.")
     ] = 32,
+    borders: Annotated[
+        bool,
+        typer.Option(
+            help="Find black borders that stay all through a video (letterbox, pillarbox) and "
+            "crop them before the model; `videos` shows what was found."
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
 ) -> None:
     """Who is on screen when, for each video, into an index (SQLite). Unchanged videos are
@@ -46,7 +53,13 @@ def index(
     store = Index.create(db, model)
     smoothing = Smoothing(min_segment=min_segment, max_gap=max_gap)
     outcomes = index_videos(
-        store, model, expand(videos), fps=fps, smoothing=smoothing, batch_size=batch_size
+        store,
+        model,
+        expand(videos),
+        fps=fps,
+        smoothing=smoothing,
+        batch_size=batch_size,
+        borders=borders,
     )
     results = []
     for o in outcomes:
@@ -91,10 +104,10 @@ def videos(
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table("id", "video", "duration", *(display_name(c) for c in store.classes))
+    table = Table("id", "video", "duration", "picture", *(display_name(c) for c in store.classes))
     for r in rows:
         times = (f"{t:.1f}s" for t in r["screen_time"].values())
-        table.add_row(str(r["id"]), r["path"], f"{r['duration']:.1f}s", *times)
+        table.add_row(str(r["id"]), r["path"], f"{r['duration']:.1f}s", picture_text(r), *times)
     out.print(table)
 
 
@@ -165,3 +178,14 @@ def timeline(
         out.print(f"written: {out_file}")
     else:
         sys.stdout.write(text)
+
+
+def picture_text(video: dict) -> str:
+    """'letterbox 1440x810 of 1440x1080' / 'full frame' / '-' (indexed without looking)."""
+    picture = video.get("picture")
+    if not picture:
+        return "-"
+    if picture["kind"] == "full frame":
+        return "full frame"
+    width, height = picture["picture"]
+    return f"{picture['kind']} {width}x{height} of {video['width']}x{video['height']}"

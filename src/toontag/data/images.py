@@ -15,6 +15,10 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".ti
 # 100 megapixels, about a 13,000 x 7,700 frame; $TOONTAG_MAX_PIXELS changes it.
 MAX_PIXELS = 100_000_000
 
+# The width / height of the pictures a run was trained on, for runs that do not record it:
+# they were all trained on Kral Sakir's 320x180 frames.
+PICTURE_ASPECT = 16 / 9
+
 
 def max_pixels() -> int:
     return int(os.environ.get("TOONTAG_MAX_PIXELS", MAX_PIXELS))
@@ -73,6 +77,22 @@ def load_resized(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | N
     """Decode `path` and resize it to (height, width): a uint8 HxWx3 array and the note."""
     image, note = open_rgb(path)
     return resize_rgb(image, size), note
+
+
+def picture_aspect(paths: list[Path], sample: int = 64) -> float:
+    """The median width / height of (up to `sample` of) `paths`, read from their headers;
+    PICTURE_ASPECT when none can be read."""
+    step = max(1, len(paths) // sample)
+    aspects = []
+    for path in paths[::step][:sample]:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue
+        if width and height:
+            aspects.append(width / height)
+    return float(np.median(aspects)) if aspects else PICTURE_ASPECT
 
 
 def resize_rgb(image: Image.Image, size: tuple[int, int]) -> np.ndarray:

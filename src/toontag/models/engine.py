@@ -29,7 +29,7 @@ class TorchEngine:
         trained = load_trained(run, self.device)
         self.net, self.model = trained.model, trained.config.model
         self.classes, self.thresholds = trained.classes, trained.thresholds
-        self.image_size = trained.image_size
+        self.image_size, self.picture_aspect = trained.image_size, trained.picture_aspect
 
     @torch.inference_mode()
     def probabilities(self, images: np.ndarray) -> np.ndarray:

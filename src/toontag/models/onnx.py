@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from toontag.data.images import PICTURE_ASPECT
 from toontag.errors import BadImageError, ModelError
 from toontag.io import write_bytes
 
@@ -118,6 +119,7 @@ def _graph(model: nn.Module, trained) -> bytes:
         "classes": list(trained.classes),
         "thresholds": [float(t) for t in trained.thresholds],
         "image_size": [height, width],
+        "picture_aspect": trained.picture_aspect,
     }
     for key, value in meta.items():
         graph.metadata_props.add(key=f"toontag.{key}", value=json.dumps(value))
@@ -154,6 +156,8 @@ class OnnxModel:
         self.classes = tuple(meta["classes"])
         self.thresholds = tuple(meta["thresholds"])
         self.image_size = tuple(meta["image_size"])
+        aspect = props.get("toontag.picture_aspect")  # exports before it was recorded lack it
+        self.picture_aspect = json.loads(aspect) if aspect else PICTURE_ASPECT
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """(N, C) probabilities of uint8 (N, H, W, 3) images at `image_size`."""

@@ -29,6 +29,7 @@ from lightning.pytorch.loggers import CSVLogger
 from toontag.config import TrainConfig
 from toontag.data.datamodule import ToonDataModule
 from toontag.data.dataset import load_dataset
+from toontag.data.images import picture_aspect
 from toontag.errors import RunError
 from toontag.evaluation.evaluate import predictions_csv
 from toontag.evaluation.predict import predict_arrays
@@ -221,9 +222,10 @@ def train(
             dataset, dm.parts.train, Path(config.soft_labels), config.distill_weight
         )
     run.mkdir(parents=True, exist_ok=True)
+    aspect = picture_aspect([dataset.samples[r].path for r in dm.parts.train])  # for `index`
     if not resume:
         config.save(run / CONFIG)
-        write_model_info(run, config, dataset.classes)
+        write_model_info(run, config, dataset.classes, picture_aspect=aspect)
     val_images = [str(dataset.samples[r].path) for r in dm.parts.val]  # for self-training
     write_json(run / "split.json", {"data": str(data), **dm.parts.how, "val_images": val_images})
 
@@ -253,7 +255,7 @@ def train(
     module.load_state_dict(best_state["state_dict"])
     save_weights(run, module.model)
     thresholds = decision_thresholds(config, module, dm)
-    write_model_info(run, config, dataset.classes, thresholds["thresholds"])
+    write_model_info(run, config, dataset.classes, thresholds["thresholds"], aspect)
     epochs = trainer.current_epoch
     report = {
         "model": config.model,

@@ -1,7 +1,7 @@
 """A run directory: everything needed to predict without the training data.
 
 config.json        the resolved TrainConfig
-model.json         class names, thresholds, input size, model name
+model.json         class names, thresholds, input size, model name, training pictures' aspect
 model.safetensors  the best weights (written when training ends)
 checkpoints/       Lightning's best.ckpt and last.ckpt (resume from last)
 metrics.csv        per-epoch log
@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from toontag.config import TrainConfig
+from toontag.data.images import PICTURE_ASPECT
 from toontag.errors import RunError
 from toontag.io import hash_file, write_json
 from toontag.models import create_model
@@ -39,19 +40,22 @@ class TrainedModel:
     thresholds: tuple[float, ...]
     image_size: tuple[int, int]
     config: TrainConfig
+    picture_aspect: float = PICTURE_ASPECT  # width / height of the training pictures
 
 
-def write_model_info(run: Path, config: TrainConfig, classes, thresholds=None) -> None:
+def write_model_info(
+    run: Path, config: TrainConfig, classes, thresholds=None, picture_aspect: float | None = None
+) -> None:
     thresholds = thresholds or [config.threshold] * len(classes)
-    write_json(
-        run / MODEL_INFO,
-        {
-            "model": config.model,
-            "classes": list(classes),
-            "thresholds": [float(t) for t in thresholds],
-            "image_size": list(config.image_size),
-        },
-    )
+    info = {
+        "model": config.model,
+        "classes": list(classes),
+        "thresholds": [float(t) for t in thresholds],
+        "image_size": list(config.image_size),
+    }
+    if picture_aspect is not None:
+        info["picture_aspect"] = round(float(picture_aspect), 4)
+    write_json(run / MODEL_INFO, info)
 
 
 def save_weights(run: Path, model: ToonNet) -> None:
@@ -85,6 +89,7 @@ def load_trained(run: Path | str, device: str | torch.device = "cpu") -> Trained
         tuple(info["thresholds"]),
         tuple(info["image_size"]),
         config,
+        info.get("picture_aspect", PICTURE_ASPECT),
     )
 
 
@@ -105,7 +110,8 @@ def write_ensemble(out: Path, runs: list[Path]) -> TrainedModel:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / ENSEMBLE, {"members": [str(Path(r).resolve()) for r in runs]})
     name = "ensemble(" + ", ".join(m.config.model for m in members) + ")"
-    write_model_info(out, first.config.replace(model=name), first.classes)
+    write_model_info(out, first.config.replace(model=name), first.classes,
+                     picture_aspect=first.picture_aspect)  # fmt: skip
     return load_trained(out)
 
 
@@ -116,9 +122,9 @@ def _load_ensemble(run: Path, device) -> TrainedModel:
     info = json.loads((run / MODEL_INFO).read_text())
     model = Ensemble([m.model for m in members]).to(device).eval()
     config = members[0].config.replace(model=info["model"])
-    return TrainedModel(
-        model, tuple(info["classes"]), tuple(info["thresholds"]), tuple(info["image_size"]), config
-    )
+    return TrainedModel(model, tuple(info["classes"]), tuple(info["thresholds"]),
+                        tuple(info["image_size"]), config,
+                        info.get("picture_aspect", PICTURE_ASPECT))  # fmt: skip
 
 
 def model_id(run: Path | str) -> str:

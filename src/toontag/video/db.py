@@ -1,7 +1,8 @@
 """The index: one SQLite file (WAL mode) holding who is on screen when, for many videos.
 
     meta      schema version, toontag version, the model's id, name, classes, thresholds
-    videos    path, content hash, size, mtime, duration, frame rate, sampling, wall time
+    videos    path, content hash, size, mtime, duration, frame rate, sampling, wall time, and
+              where the picture is (black borders found and cropped: `borders.Picture`)
     shots     shot boundaries (PySceneDetect)
     segments  per-character time ranges with their mean confidence
     frames    every sampled frame's probabilities (float32, class order)
@@ -33,7 +34,7 @@ from toontag import __version__
 from toontag.errors import IndexDbError
 from toontag.video.segments import Segment
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: videos.picture
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS videos (
@@ -50,7 +51,8 @@ CREATE TABLE IF NOT EXISTS videos (
     sample_fps REAL NOT NULL,
     settings TEXT NOT NULL,
     seconds REAL NOT NULL,
-    indexed_at TEXT NOT NULL
+    indexed_at TEXT NOT NULL,
+    picture TEXT
 );
 CREATE TABLE IF NOT EXISTS shots (
     video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
@@ -69,7 +71,7 @@ CREATE INDEX IF NOT EXISTS segments_video ON segments(video_id, character);
 CREATE INDEX IF NOT EXISTS frames_video ON frames(video_id, time);
 """
 TABLES = frozenset({"meta", "videos", "shots", "segments", "frames"})
-VIDEO_COLUMNS = "id, path, duration, fps, width, height, sample_fps"  # what readers get
+VIDEO_COLUMNS = "id, path, duration, fps, width, height, sample_fps, picture"  # what readers get
 BUSY_TIMEOUT = 60.0  # seconds to wait for another process's write; TOONTAG_DB_TIMEOUT overrides
 # SQLite's primary result codes (an error's sqlite_errorcode & 0xFF)
 READONLY, BUSY, LOCKED, CANTOPEN, FULL, NOTADB = 8, 5, 6, 14, 13, 26
@@ -95,6 +97,7 @@ class VideoRecord:
     probabilities: np.ndarray = field(repr=False)
     shots: list[tuple[float, float]] = field(repr=False)
     segments: list[Segment] = field(repr=False)
+    picture: dict | None = None  # `Picture.to_dict()`: the borders cropped, if any
 
 
 class Index:
@@ -317,8 +320,8 @@ class Index:
             self.db.execute("DELETE FROM videos WHERE path = ?", (record.path,))
             cursor = self.db.execute(
                 "INSERT INTO videos (path, sha256, bytes, mtime_ns, duration, fps, width, height,"
-                " frames, sample_fps, settings, seconds, indexed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " frames, sample_fps, settings, seconds, indexed_at, picture)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.path,
                     record.sha256,
@@ -333,6 +336,7 @@ class Index:
                     json.dumps(record.settings, sort_keys=True),
                     record.seconds,
                     _now(),
+                    None if record.picture is None else json.dumps(record.picture),
                 ),
             )
             video_id = cursor.lastrowid
@@ -360,7 +364,7 @@ class Index:
 
     def videos(self) -> list[dict]:
         cursor = self.db.execute(f"SELECT {VIDEO_COLUMNS} FROM videos ORDER BY path")
-        return [_row(cursor, r) for r in cursor.fetchall()]
+        return [_video(cursor, r) for r in cursor.fetchall()]
 
     def video(self, key: int | str) -> dict | None:
         """A video by id, by its path, or by a unique end of its path (a file name)."""
@@ -373,7 +377,7 @@ class Index:
         if row is None and isinstance(key, str):
             like = [v for v in self.videos() if v["path"].endswith("/" + key.lstrip("/"))]
             return like[0] if len(like) == 1 else None
-        return _row(cursor, row) if row else None
+        return _video(cursor, row) if row else None
 
     def segments(self, video_id: int) -> list[Segment]:
         rows = self.db.execute(
@@ -442,3 +446,8 @@ def _names(tables: set[str]) -> str:
 
 def _row(cursor: sqlite3.Cursor, row) -> dict:
     return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
+
+
+def _video(cursor: sqlite3.Cursor, row) -> dict:
+    video = _row(cursor, row)
+    return {**video, "picture": json.loads(video["picture"]) if video["picture"] else None}

@@ -15,8 +15,9 @@ import av
 import numpy as np
 from PIL import Image
 
-from toontag.data.images import resize_rgb
+from toontag.data.images import PICTURE_ASPECT, resize_rgb
 from toontag.errors import VideoError
+from toontag.video.borders import Picture, fit_picture
 
 TRUNCATION_SLACK = 1.0  # seconds of declared duration that may lack frames at the end
 STILL = "not a video (a still image)"  # a file of one picture, whatever its name says
@@ -116,6 +117,31 @@ class Video:
             raise VideoError(self.path, f"no frame at {seconds:.1f}s")
         return found.to_image()
 
+    def spread_frames(self, count: int) -> list[av.VideoFrame]:
+        """About `count` frames spread over the video, each the keyframe at or before an even
+        step (one seek and one decode each); without a declared duration, every tenth of the
+        first frames. Call it on a `Video` of its own: it moves the read position."""
+        found: dict[int, av.VideoFrame] = {}
+        try:
+            if not self.declared_duration:
+                for k, (_, frame) in enumerate(self.frames()):
+                    if k % 10 == 0:
+                        found[k] = frame
+                    if len(found) == count:
+                        break
+                return list(found.values())
+            for k in range(count):
+                target = self.start + (k + 0.5) / count * self.declared_duration
+                self.container.seek(max(0, math.floor(target / self.stream.time_base)),
+                                    stream=self.stream, backward=True)  # fmt: skip
+                frame = next((f for f in self.container.decode(self.stream)
+                              if f.pts is not None), None)  # fmt: skip
+                if frame is not None:
+                    found.setdefault(frame.pts, frame)
+        except (av.error.FFmpegError, VideoError):
+            pass  # a damaged part: the main decoding names it; these frames are enough
+        return list(found.values())
+
     def close(self) -> None:
         self.container.close()
 
@@ -126,9 +152,18 @@ class Video:
         self.close()
 
 
-def to_pixels(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
-    """A frame as the model saw its training images: RGB, resized to (height, width) uint8."""
-    return resize_rgb(frame.to_image(), size)
+def to_pixels(
+    frame: av.VideoFrame,
+    size: tuple[int, int],
+    picture: Picture | None = None,
+    aspect: float = PICTURE_ASPECT,
+) -> np.ndarray:
+    """A frame as the model saw its training images: RGB, resized to (height, width) uint8;
+    with a `picture` that has borders, cropped to it and fitted to `aspect` first."""
+    image = frame.to_image()
+    if picture is not None and picture.cropped:
+        image = fit_picture(image, picture, aspect)
+    return resize_rgb(image, size)
 
 
 def _reason(error: Exception) -> str:

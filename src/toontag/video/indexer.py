@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from toontag.data.images import PICTURE_ASPECT
 from toontag.errors import FileError, IndexDbError, VideoError
 from toontag.io import hash_file
 from toontag.parallel import prefetch
 from toontag.progress import progress_bar
+from toontag.video.borders import Picture, detect_picture
 from toontag.video.db import Index, VideoRecord
 from toontag.video.decode import Video, to_pixels
 from toontag.video.segments import Smoothing, smooth
@@ -58,26 +60,29 @@ def expand(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in found))
 
 
-def decoded(video: Video, detector: ShotDetector, fps: float, size: tuple[int, int]) -> Iterator:
+def decoded(
+    video: Video, detector: ShotDetector, fps: float, model, picture: Picture | None = None
+) -> Iterator:
     """Per frame: its time, its shrunk copy for shot detection, and, for the frames sampled
-    at `fps`, the model's input (else None). All PyAV and PIL work, so it can run in the
-    decoding thread."""
+    at `fps`, the model's input (else None): the `picture` inside any borders, fitted to the
+    model's training pictures. All PyAV and PIL work, so it can run in the decoding thread."""
     next_time = 0.0
+    size, aspect = model.image_size, getattr(model, "picture_aspect", PICTURE_ASPECT)
     for t, frame in video.frames():
         pixels = None
         if t >= next_time - 1e-6:
-            pixels = to_pixels(frame, size)
+            pixels = to_pixels(frame, size, picture, aspect)
             next_time = (np.floor(t * fps + 1e-6) + 1) / fps
         yield t, detector.shrink(frame), pixels
 
 
-def scan(video: Video, model, *, fps: float, batch_size: int = 32, on_time=None):
+def scan(video: Video, model, *, fps: float, batch_size: int = 32, on_time=None, picture=None):
     """Decode `video` once: sampled times, their (T, C) probabilities, the shots, and the
     number of frames decoded. Decoding runs a thread ahead of detection and inference."""
     detector = ShotDetector(video.fps)
     times, batch, probabilities = [], [], []
     count = 0
-    for t, shrunk, pixels in prefetch(decoded(video, detector, fps, model.image_size)):
+    for t, shrunk, pixels in prefetch(decoded(video, detector, fps, model, picture)):
         count += 1
         detector.add(shrunk)
         if pixels is None:
@@ -104,10 +109,12 @@ def index_video(
     smoothing: Smoothing,
     batch_size: int = 32,
     on_time=None,
+    borders: bool = True,
 ) -> Outcome:
-    """Index one file unless it is already there with the same content and settings."""
+    """Index one file unless it is already there with the same content and settings.
+    `borders`: find black borders that stay all through it and crop them (`video.borders`)."""
     start = time.perf_counter()
-    settings = {"fps": fps, "smoothing": smoothing.to_dict()}
+    settings = {"fps": fps, "smoothing": smoothing.to_dict(), "borders": borders}
     if not path.is_file():
         raise VideoError(path, "no such file")
     stat = path.stat()
@@ -119,9 +126,13 @@ def index_video(
     if same_settings and known["sha256"] == digest:
         index.touch(known["id"], stat.st_mtime_ns)
         return Outcome(path, "unchanged", "same content", known["id"])
+    picture = None
+    if borders:
+        with Video(path) as probe:
+            picture = detect_picture(probe)
     with Video(path) as video:
         times, probabilities, shots, count = scan(
-            video, model, fps=fps, batch_size=batch_size, on_time=on_time
+            video, model, fps=fps, batch_size=batch_size, on_time=on_time, picture=picture
         )
         duration = video.end
         segments = smooth(
@@ -132,7 +143,7 @@ def index_video(
             duration=duration, fps=video.fps, width=video.width, height=video.height,
             frames=count, sample_fps=fps, settings=settings,
             seconds=time.perf_counter() - start, times=times, probabilities=probabilities,
-            shots=shots, segments=segments,
+            shots=shots, segments=segments, picture=picture and picture.to_dict(),
         )  # fmt: skip
     video_id = index.write(record)
     detail = f"{len(times)} frames sampled, {len(segments)} segments"
@@ -163,6 +174,7 @@ def index_videos(
     fps: float = 2.0,
     smoothing: Smoothing = DEFAULT_SMOOTHING,
     batch_size: int = 32,
+    borders: bool = True,
 ) -> list[Outcome]:
     """Index every video in `paths`. Whatever fails on one file (a bad video, a refused
     read, an engine error) becomes its "failed" outcome and the next file is indexed; only an
@@ -185,6 +197,7 @@ def index_videos(
                     smoothing=smoothing,
                     batch_size=batch_size,
                     on_time=on_time,
+                    borders=borders,
                 )
             except IndexDbError:
                 raise  # the index cannot be read or written: every later video would fail too
