@@ -128,12 +128,12 @@ def test_the_model_sees_the_original_picture_only_when_borders_are_cropped(clip,
     distance = {}
     for borders in (True, False):
         seen = []
-        probabilities = oracle.probabilities
-        oracle.probabilities = lambda images, seen=seen: seen.append(images) or probabilities(
-            images)  # fmt: skip
+        honest = oracle.probabilities
+        oracle.probabilities = lambda images, seen=seen, honest=honest: (
+            seen.append(images) or honest(images))  # fmt: skip
         index_videos(Index.create(tmp_path / f"{borders}.db", oracle), oracle, [video],
                      borders=borders)  # fmt: skip
-        oracle.probabilities = probabilities
+        oracle.probabilities = honest
         images = np.concatenate(seen).astype(np.int16)
         nearest = np.abs(images[:, None] - oracle.refs[None]).mean(axis=(2, 3, 4)).min(axis=1)
         distance[borders] = float(nearest.mean())

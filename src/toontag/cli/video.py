@@ -39,6 +39,24 @@ def index(
             "crop them before the model; `videos` shows what was found."
         ),
     ] = True,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Spread the videos over a Ray cluster: local (start one here), auto, or "
+            "HOST:PORT; this process only checks and writes the index.",
+        ),
+    ] = None,
+    ray_workers: Annotated[
+        int | None, typer.Option(min=1, max=100_000, help="Ray workers (default: one per CPU).")
+    ] = None,
+    path_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="HERE=THERE",
+            help="Where Ray workers see a folder this machine sees as HERE (repeatable).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
 ) -> None:
     """Who is on screen when, for each video, into an index (SQLite). Unchanged videos are

@@ -100,6 +100,78 @@ def scan(video: Video, model, *, fps: float, batch_size: int = 32, on_time=None,
     return np.array(times), np.concatenate(probabilities), shots, count
 
 
+def index_settings(fps: float, smoothing: Smoothing, borders: bool) -> dict:
+    """What decides a video's rows besides its content and the model (stored per video)."""
+    return {"fps": fps, "smoothing": smoothing.to_dict(), "borders": borders}
+
+
+def known_state(index: Index, path: Path, settings: dict) -> tuple[Outcome | None, str | None]:
+    """The driver's look before any work: an "unchanged" outcome when the index holds `path`
+    with the same size, mtime and settings; else the content hash it holds under the same
+    settings (a moved mtime may hide the same content), or None."""
+    if not path.is_file():
+        raise VideoError(path, "no such file")
+    stat = path.stat()
+    known = index.lookup(str(path))
+    same_settings = known is not None and known["settings"] == json.dumps(settings, sort_keys=True)
+    if same_settings and (known["bytes"], known["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns):
+        return Outcome(path, "unchanged", "same size and mtime", known["id"]), None
+    return None, known["sha256"] if same_settings else None
+
+
+def analyse_video(
+    model,
+    path: Path,
+    *,
+    settings: dict,
+    key: str | None = None,
+    known_sha256: str | None = None,
+    batch_size: int = 32,
+    on_time=None,
+) -> VideoRecord | str:
+    """The work on one file (a worker's part: reading, hashing, decoding, inference): its
+    `VideoRecord` under `key` (the path the index knows it by; default `path`), or its hash
+    alone when that is `known_sha256` (same content: nothing to do)."""
+    start = time.perf_counter()
+    stat = path.stat()
+    digest = hash_file(path).hexdigest()
+    if digest == known_sha256:
+        return digest
+    fps, smoothing = settings["fps"], Smoothing(**settings["smoothing"])
+    picture = None
+    if settings["borders"]:
+        with Video(path) as probe:
+            picture = detect_picture(probe)
+    with Video(path) as video:
+        times, probabilities, shots, count = scan(
+            video, model, fps=fps, batch_size=batch_size, on_time=on_time, picture=picture
+        )
+        duration = video.end
+        segments = smooth(
+            times, probabilities, model.thresholds, duration, shots=shots, smoothing=smoothing
+        )
+        return VideoRecord(
+            path=key or str(path), sha256=digest, bytes=stat.st_size, mtime_ns=stat.st_mtime_ns,
+            duration=duration, fps=video.fps, width=video.width, height=video.height,
+            frames=count, sample_fps=fps, settings=settings,
+            seconds=time.perf_counter() - start, times=times, probabilities=probabilities,
+            shots=shots, segments=segments, picture=picture and picture.to_dict(),
+        )  # fmt: skip
+
+
+def commit(index: Index, path: Path, result: VideoRecord | str, seconds: float) -> Outcome:
+    """The driver's part: write a video's record in one transaction (or, for the same
+    content, note its new mtime) and say what was done."""
+    if isinstance(result, str):
+        known = index.lookup(str(path))
+        index.touch(known["id"], path.stat().st_mtime_ns)
+        return Outcome(path, "unchanged", "same content", known["id"])
+    video_id = index.write(result)
+    detail = f"{len(result.times)} frames sampled, {len(result.segments)} segments"
+    return Outcome(path, "indexed", detail, video_id, result.duration, seconds,
+                   sampled=len(result.times))  # fmt: skip
+
+
 def index_video(
     index: Index,
     model,
@@ -114,41 +186,13 @@ def index_video(
     """Index one file unless it is already there with the same content and settings.
     `borders`: find black borders that stay all through it and crop them (`video.borders`)."""
     start = time.perf_counter()
-    settings = {"fps": fps, "smoothing": smoothing.to_dict(), "borders": borders}
-    if not path.is_file():
-        raise VideoError(path, "no such file")
-    stat = path.stat()
-    known = index.lookup(str(path))
-    same_settings = known is not None and known["settings"] == json.dumps(settings, sort_keys=True)
-    if same_settings and (known["bytes"], known["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns):
-        return Outcome(path, "unchanged", "same size and mtime", known["id"])
-    digest = hash_file(path).hexdigest()
-    if same_settings and known["sha256"] == digest:
-        index.touch(known["id"], stat.st_mtime_ns)
-        return Outcome(path, "unchanged", "same content", known["id"])
-    picture = None
-    if borders:
-        with Video(path) as probe:
-            picture = detect_picture(probe)
-    with Video(path) as video:
-        times, probabilities, shots, count = scan(
-            video, model, fps=fps, batch_size=batch_size, on_time=on_time, picture=picture
-        )
-        duration = video.end
-        segments = smooth(
-            times, probabilities, model.thresholds, duration, shots=shots, smoothing=smoothing
-        )
-        record = VideoRecord(
-            path=str(path), sha256=digest, bytes=stat.st_size, mtime_ns=stat.st_mtime_ns,
-            duration=duration, fps=video.fps, width=video.width, height=video.height,
-            frames=count, sample_fps=fps, settings=settings,
-            seconds=time.perf_counter() - start, times=times, probabilities=probabilities,
-            shots=shots, segments=segments, picture=picture and picture.to_dict(),
-        )  # fmt: skip
-    video_id = index.write(record)
-    detail = f"{len(times)} frames sampled, {len(segments)} segments"
-    return Outcome(path, "indexed", detail, video_id, duration, time.perf_counter() - start,
-                   sampled=len(times))  # fmt: skip
+    settings = index_settings(fps, smoothing, borders)
+    done, known_sha256 = known_state(index, path, settings)
+    if done:
+        return done
+    result = analyse_video(model, path, settings=settings, known_sha256=known_sha256,
+                           batch_size=batch_size, on_time=on_time)  # fmt: skip
+    return commit(index, path, result, time.perf_counter() - start)
 
 
 def _failure(error: Exception, path: Path) -> str:
