@@ -30,16 +30,14 @@ SIZES = {"320x180": None, "1280x720": (720, 1280)}
 STAGES = ("decode", "+preprocess", "+shots", "+shots, threaded")
 
 
-def stages(path: Path, image_size, fps: float) -> dict:
+def stages(path: Path, model, fps: float) -> dict:
     """Frames per second of growing prefixes of the pipeline, without inference."""
     found = {}
     for stage in STAGES:
         start = time.perf_counter()
         with Video(path) as video:
             detector, count = ShotDetector(video.fps), 0
-            frames = (
-                video.frames() if stage == "decode" else decoded(video, detector, fps, image_size)
-            )
+            frames = video.frames() if stage == "decode" else decoded(video, detector, fps, model)
             for item in prefetch(frames) if stage.endswith("threaded") else frames:
                 count += 1
                 if "shots" in stage:
@@ -65,7 +63,7 @@ def main() -> None:
     for name, size in SIZES.items():
         video = work / f"clip-{name}.mp4"
         write_clip(clip, video, fps=24, size=size)
-        breakdown[name] = stages(video, models["onnx"].image_size, args.fps)
+        breakdown[name] = stages(video, models["onnx"], args.fps)
         for engine, model in models.items():
             best = None
             for repeat in range(args.repeats):
