@@ -54,6 +54,7 @@ KINDS = {
     "json_out": OUT_FILES,
     "manifest": OUT_FILES,
     "out_dir": OUT_DIRS,
+    "report": OUT_DIRS,
     "results": OUT_DIRS,
     "cache": OUT_DIRS,
 }

@@ -132,3 +132,17 @@ def test_workers_see_the_videos_through_the_path_map(cluster, tiny_run, videos, 
                          path_map=[(str(videos[0].parent), str(mount))])  # fmt: skip
     assert [o.status for o in outcomes] == ["indexed"] * 4
     assert rows(db) == reference  # indexed under the driver's paths
+
+
+def test_index_ray_on_the_command_line(cluster, tiny_run, videos, reference, tmp_path,
+                                       monkeypatch, capsys):  # fmt: skip
+    from test_cli import run_cli
+
+    db = tmp_path / "cli.db"
+    code, out, err = run_cli(monkeypatch, capsys, "index", tiny_run, videos[0].parent, "--db", db,
+                             "--ray", "auto", "--ray-workers", "2", "--json")  # fmt: skip
+    assert code == 0, err
+    assert rows(db) == reference
+    code, _, err = run_cli(monkeypatch, capsys, "index", tiny_run, videos[0], "--db", db,
+                           "--path-map", "/a=/b")  # fmt: skip
+    assert code == 2 and "go with --ray" in err

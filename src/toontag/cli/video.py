@@ -63,22 +63,28 @@ def index(
     skipped; a killed run resumes at the video it was on; a bad file does not stop the rest."""
     from toontag.models.engine import load_engine
     from toontag.video.db import Index
-    from toontag.video.indexer import expand, index_videos
+    from toontag.video.indexer import expand, index_settings, index_videos
     from toontag.video.search import display_name
     from toontag.video.segments import Smoothing
 
     model = load_engine(run, engine)
     store = Index.create(db, model)
     smoothing = Smoothing(min_segment=min_segment, max_gap=max_gap)
-    outcomes = index_videos(
-        store,
-        model,
-        expand(videos),
-        fps=fps,
-        smoothing=smoothing,
-        batch_size=batch_size,
-        borders=borders,
-    )
+    paths = expand(videos)
+    if ray is not None:
+        from toontag.video.distributed import index_on_ray
+
+        pairs = [tuple(m.split("=", 1)) for m in path_map or []]
+        if any(len(pair) != 2 or not all(pair) for pair in pairs):
+            raise typer.BadParameter("--path-map takes HERE=THERE, two paths")
+        outcomes = index_on_ray(store, run, paths, address=ray, batch_size=batch_size,
+                                settings=index_settings(fps, smoothing, borders),
+                                workers=ray_workers, path_map=pairs)  # fmt: skip
+    elif path_map or ray_workers:
+        raise typer.BadParameter("--path-map and --ray-workers go with --ray")
+    else:
+        outcomes = index_videos(store, model, paths, fps=fps, smoothing=smoothing,
+                                batch_size=batch_size, borders=borders)  # fmt: skip
     results = []
     for o in outcomes:
         r = {**o.to_dict(), "error": o.detail} if o.status == "failed" else o.to_dict()

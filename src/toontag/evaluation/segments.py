@@ -1,8 +1,8 @@
 """Segment-level precision and recall of time ranges against a known timeline.
 
 A predicted range is correct when it overlaps a true range with intersection over union at
-least `iou` (each true range matched once, best overlaps first); time precision and recall
-weigh by seconds instead.
+least `iou` (each true range matched once, best overlaps first); time precision, recall and
+IoU weigh by seconds instead.
 """
 
 from __future__ import annotations
@@ -46,4 +46,5 @@ def segment_scores(predicted: Ranges, truth: Ranges, *, min_iou: float = 0.5) ->
         "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
         "time_precision": inter / p_time if p_time else float(not t_time),
         "time_recall": inter / t_time if t_time else 1.0,
+        "time_iou": inter / (p_time + t_time - inter) if p_time + t_time else 1.0,
     }

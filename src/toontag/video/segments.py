@@ -1,11 +1,14 @@
 """From per-frame probabilities to who is on screen when.
 
 Each sampled frame stands for the time until the next sample. Per character, hysteresis
-switches it on at its decision threshold and off only below `low_ratio` of it (a flicker
-around the threshold is not a cut). A character appears somewhere between the sample before a
-segment and its first one: a shot boundary in that window is where, so the edge moves onto it
-(and likewise at the end). Gaps shorter than `max_gap` close; segments shorter than
-`min_segment` go.
+switches it on at its decision threshold (or at `floor`, if that is higher: a very low tuned
+threshold makes for long false tails) and off only below `low_ratio` of it (a flicker around
+the threshold is not a cut). A shot holding at most `shot_samples` samples is decided as a
+whole: its samples all take their mean probability, so a character is on for the whole shot
+or not at all, and its edges land on the shot's cuts. A character appears somewhere between
+the sample before a segment and its first one: a shot boundary in that window is where, so
+the edge moves onto it (and likewise at the end). Gaps shorter than `max_gap` close;
+segments shorter than `min_segment` go.
 
 Searching works on time intervals, not samples: the segments' edges cut a video into
 elementary intervals in which the set of characters on screen is constant.
@@ -24,6 +27,8 @@ class Smoothing:
     min_segment: float = 1.0  # seconds; shorter segments are dropped
     max_gap: float = 1.0  # seconds; shorter gaps inside a character's presence are closed
     snap_to_shots: bool = True  # edges move onto a shot boundary between their samples
+    shot_samples: int = 0  # shots with at most this many samples are decided whole (0: none)
+    floor: float = 0.0  # the lowest on-threshold, whatever the tuned one
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,9 +84,12 @@ def smooth(
     times = np.asarray(times, dtype=np.float64)
     ends = np.append(times[1:], duration)
     cuts = np.array([start for start, _ in shots[1:]] if smoothing.snap_to_shots else [])
+    if smoothing.shot_samples:
+        probabilities = shot_means(times, probabilities, shots, smoothing.shot_samples)
     segments = []
-    for c, threshold in enumerate(thresholds):
+    for c, tuned in enumerate(thresholds):
         p = probabilities[:, c]
+        threshold = max(tuned, smoothing.floor)
         spans: list[list] = []  # [start, end, first sample, last sample + 1]
         for first, last in runs(hysteresis(p, threshold, threshold * smoothing.low_ratio)):
             before = times[first - 1] if first else times[first]
@@ -95,6 +103,17 @@ def smooth(
             if end - start >= smoothing.min_segment:
                 segments.append(Segment(c, start, end, float(p[first:last].mean())))
     return sorted(segments, key=lambda s: (s.start, s.character))
+
+
+def shot_means(times: np.ndarray, probabilities: np.ndarray, shots, most: int) -> np.ndarray:
+    """`probabilities` with the samples of every shot holding 1 to `most` of them replaced by
+    their mean."""
+    out = np.array(probabilities, dtype=np.float64)
+    for start, end in shots:
+        inside = np.flatnonzero((times >= start - 1e-9) & (times < end - 1e-9))
+        if 0 < len(inside) <= most:
+            out[inside] = out[inside].mean(axis=0)
+    return out
 
 
 def elementary(

@@ -1,8 +1,9 @@
 """A test video made from labelled frames, with the timeline of who is on screen in it.
 
 Runs of consecutive frame ids that share their labels are real animation sequences; a clip
-strings some of them together in a shuffled order, each frame held for `hold` seconds, so
-that the true timeline is known to the frame. Tests, benchmarks and the README's walkthrough
+strings some of them together in a shuffled order, each frame held for `hold` seconds (or,
+with `holds`, each sequence for its own time a frame), so that the true timeline is known to
+the frame. Tests, benchmarks and the README's walkthrough
 index such clips and score `search` against their truth.
 """
 
@@ -25,18 +26,28 @@ from toontag.video.segments import Segment
 @dataclass(frozen=True)
 class Clip:
     frames: tuple[Sample, ...]
-    hold: float  # seconds each frame stays on screen
+    hold: float  # seconds each frame stays on screen (unless `holds` says otherwise)
     classes: tuple[str, ...]
+    holds: tuple[float, ...] = ()  # per frame, when they differ
+
+    def held(self) -> np.ndarray:
+        """Each frame's time on screen."""
+        return np.array(self.holds) if self.holds else np.full(len(self.frames), self.hold)
+
+    def starts(self) -> np.ndarray:
+        """Each frame's start, and the end of the last: (len(frames) + 1,) seconds."""
+        return np.concatenate([[0.0], np.cumsum(self.held())])
 
     @property
     def duration(self) -> float:
-        return len(self.frames) * self.hold
+        return float(self.starts()[-1])
 
     def truth(self) -> dict[str, list[tuple[float, float]]]:
         """Per class, the merged (start, end) seconds in which it is on screen."""
         ranges: dict[str, list[tuple[float, float]]] = {c: [] for c in self.classes}
+        bounds = self.starts()
         for i, frame in enumerate(self.frames):
-            start, end = i * self.hold, (i + 1) * self.hold
+            start, end = float(bounds[i]), float(bounds[i + 1])
             for name in frame.labels:
                 spans = ranges[name]
                 if spans and abs(spans[-1][1] - start) < 1e-9:
@@ -47,8 +58,8 @@ class Clip:
 
     def cuts(self) -> list[float]:
         """The times at which one sequence gives way to the next: the clip's shot changes."""
-        frames = self.frames
-        return [i * self.hold for i in range(1, len(frames))
+        frames, bounds = self.frames, self.starts()
+        return [float(bounds[i]) for i in range(1, len(frames))
                 if frames[i].frame_id != frames[i - 1].frame_id + 1]  # fmt: skip
 
     def segments(self) -> list[Segment]:
@@ -81,18 +92,24 @@ def make_clip(
     min_frames: int = 4,
     max_frames: int = 12,
     seed: int = 0,
+    holds: tuple[float, ...] = (),
 ) -> Clip:
-    """About `seconds` of shuffled sequences of `data` (each cut to `max_frames`)."""
+    """About `seconds` of shuffled sequences of `data` (each cut to `max_frames`); with
+    `holds`, each sequence's frames are held one of them, drawn at random."""
     runs = sequences(data, min_frames)
     if not runs:
         raise DataError(f"{data.root}: no run of {min_frames} consecutive frames to make a clip")
     rng = np.random.default_rng(seed)
     frames: list[Sample] = []
+    held: list[float] = []
     for i in rng.permutation(len(runs)):
-        if len(frames) * hold >= seconds:
+        if (sum(held) if holds else len(frames) * hold) >= seconds:
             break
-        frames.extend(runs[i][:max_frames])
-    return Clip(tuple(frames), hold, data.classes)
+        run = runs[i][:max_frames]
+        frames.extend(run)
+        if holds:
+            held.extend([float(rng.choice(holds))] * len(run))
+    return Clip(tuple(frames), hold, data.classes, tuple(held))
 
 
 MAX_SIDE = 8192  # pixels; beyond 8K the encoders refuse or memory runs out
@@ -110,9 +127,10 @@ def write_clip(
     (height, width) `size` (the frames' own by default); write `<out>.truth.json` beside it."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    repeat = round(clip.hold * fps)
-    if repeat < 1 or abs(repeat / fps - clip.hold) > 1e-9:
-        raise DataError(f"hold {clip.hold}s is not a whole number of frames at {fps} fps")
+    repeats = [round(h * fps) for h in clip.held()]
+    for h, repeat in zip(clip.held(), repeats, strict=True):
+        if repeat < 1 or abs(repeat / fps - h) > 1e-9:
+            raise DataError(f"hold {h}s is not a whole number of frames at {fps} fps")
     first, _ = open_rgb(clip.frames[0].path)
     height, width = size or (first.height, first.width)
     if not (2 <= height <= MAX_SIDE and 2 <= width <= MAX_SIDE):
@@ -126,7 +144,7 @@ def write_clip(
         raise FileError(out, "is a folder; --out names the video file to write")
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
     try:
-        _encode(clip, tmp, fps=fps, size=(height, width), codec=codec, repeat=repeat)
+        _encode(clip, tmp, fps=fps, size=(height, width), codec=codec, repeats=repeats)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -137,8 +155,8 @@ def write_clip(
         "classes": list(clip.classes),
         "segments": {c: [list(r) for r in spans] for c, spans in clip.truth().items()},
         "frames": [
-            {"start": i * clip.hold, "path": str(s.path), "labels": list(s.labels)}
-            for i, s in enumerate(clip.frames)
+            {"start": float(start), "hold": float(h), "path": str(s.path), "labels": list(s.labels)}
+            for start, h, s in zip(clip.starts(), clip.held(), clip.frames, strict=False)
         ],
     }
     write_json(truth_path(out), truth)
@@ -149,8 +167,10 @@ def truth_path(video: Path) -> Path:
     return Path(video).with_suffix(".truth.json")
 
 
-def _encode(clip: Clip, path: Path, *, fps: int, size: tuple[int, int], codec: str, repeat: int):
-    """Each frame of `clip`, `repeat` times over, into a new video file at `path`."""
+def _encode(
+    clip: Clip, path: Path, *, fps: int, size: tuple[int, int], codec: str, repeats: list[int]
+):
+    """Each frame of `clip`, its `repeats` times over, into a new video file at `path`."""
     import av
 
     height, width = size
@@ -158,7 +178,7 @@ def _encode(clip: Clip, path: Path, *, fps: int, size: tuple[int, int], codec: s
         stream = container.add_stream(codec, rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "20", "preset": "veryfast"} if codec == "libx264" else {}
-        for sample in clip.frames:
+        for sample, repeat in zip(clip.frames, repeats, strict=True):
             image, _ = open_rgb(sample.path)
             if image.size != (width, height):
                 image = image.resize((width, height))
