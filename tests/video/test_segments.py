@@ -48,4 +48,62 @@ def test_segment_scores_match_by_overlap():
     scores = segment_scores([(0.5, 4.0), (6.0, 7.0)], truth)
     assert (scores["matched"], scores["precision"], scores["recall"]) == (1, 0.5, 0.5)
     assert scores["time_precision"] == 3.5 / 4.5 and scores["time_recall"] == 3.5 / 6.0
+    assert scores["time_iou"] == 3.5 / (4.5 + 6.0 - 3.5)
     assert segment_scores([], [])["f1"] == 1.0
+
+
+def test_a_short_shot_is_decided_whole_and_its_edges_are_its_cuts():
+    times = np.arange(12) * 0.5  # 6 s
+    p = np.full((12, 1), 0.1, np.float32)
+    p[3:7, 0] = 0.5, 0.1, 0.9, 0.2  # a 1.3-3.4 s shot holds samples 1.5-3.0: mean 0.425
+    shots = [(0.0, 1.3), (1.3, 3.4), (3.4, 6.0)]
+    plain = smooth(times, p, (0.5,), 6.0, shots=shots,
+                   smoothing=Smoothing(min_segment=0, max_gap=0))  # fmt: skip
+    assert [(s.start, s.end) for s in plain] == [(1.3, 2.0), (2.5, 3.0)]  # two flickers
+    whole = Smoothing(min_segment=0, max_gap=0, shot_samples=4)
+    assert smooth(times, p, (0.5,), 6.0, shots=shots, smoothing=whole) == []  # mean 0.425
+    p[4, 0] = 0.9  # now the shot's mean is 0.625: on for the whole shot, cut to cut
+    [segment] = smooth(times, p, (0.5,), 6.0, shots=shots, smoothing=whole)
+    assert (segment.start, segment.end) == (1.3, 3.4)
+    longer = Smoothing(min_segment=0, max_gap=0, shot_samples=3)  # 4 samples: not short
+    assert [
+        (s.start, s.end) for s in smooth(times, p, (0.5,), 6.0, shots=shots, smoothing=longer)
+    ] == [(1.3, 3.0)]
+
+
+def test_a_floor_keeps_a_very_low_tuned_threshold_from_long_tails():
+    times = np.arange(10) * 0.5
+    p = np.full((10, 1), 0.14, np.float32)
+    p[2:4, 0] = 0.9
+    low = smooth(times, p, (0.13,), 5.0, smoothing=Smoothing(min_segment=0))
+    assert [(s.start, s.end) for s in low] == [(0.0, 5.0)]  # 0.14 >= 0.13: always on
+    floored = smooth(times, p, (0.13,), 5.0, smoothing=Smoothing(min_segment=0, floor=0.3))
+    assert [(s.start, s.end) for s in floored] == [(1.0, 2.0)]
+
+
+def test_a_clip_with_varied_holds_keeps_its_timeline(dataset, tmp_path):
+    import json
+
+    from toontag.video.decode import Video
+    from toontag.video.synth import make_clip, write_clip
+
+    clip = make_clip(dataset.subset("test"), seconds=10, holds=(0.32, 0.8), seed=4)
+    assert set(clip.held()) == {0.32, 0.8} and clip.duration == sum(clip.held())
+    assert (
+        clip.cuts()[0]
+        == clip.starts()[
+            len(clip.frames)
+            - len(clip.frames)
+            + next(
+                i
+                for i in range(1, len(clip.frames))
+                if clip.frames[i].frame_id != clip.frames[i - 1].frame_id + 1
+            )
+        ]
+    )
+    truth = write_clip(clip, tmp_path / "v.mp4", fps=25)
+    with Video(tmp_path / "v.mp4") as video:
+        frames = sum(1 for _ in video.frames())
+    assert frames == round(clip.duration * 25) and truth["frames"][1]["start"] == clip.held()[0]
+    saved = json.loads((tmp_path / "v.truth.json").read_text())
+    assert saved["duration"] == clip.duration
