@@ -63,11 +63,14 @@ def val_frames(run: Path, data: Path):
     return dataset.select(dm.parts.val)
 
 
-def indexed_clip(frames, model, work: Path, name: str, seed: int):
-    """All of `frames`' sequences as one video, indexed; its clip and stored samples."""
-    clip = make_clip(frames, seconds=1e9, seed=seed)
+def indexed_clip(frames, model, work: Path, name: str, seed: int, *, seconds=1e9, fps=24,
+                 size=None, holds=()):  # fmt: skip
+    """`frames`' sequences (all, or about `seconds` of them) as one video at `fps` and
+    (height, width) `size`, each sequence held one of `holds` a frame (default 0.5 s),
+    indexed; its clip and stored samples."""
+    clip = make_clip(frames, seconds=seconds, seed=seed, holds=holds)
     video = work / f"{name}.mp4"
-    write_clip(clip, video, fps=24)
+    write_clip(clip, video, fps=fps, size=size)
     store = Index.create(work / f"{name}.db", model)
     [outcome] = index_videos(store, model, [video])
     times, probabilities = store.frame_probabilities(outcome.video_id)
@@ -89,7 +92,7 @@ def score(clip, stored, thresholds, smoothing: Smoothing) -> list[dict]:
 
 
 def mean_of(rows: list[dict]) -> dict:
-    keys = ("precision", "recall", "f1", "time_precision", "time_recall")
+    keys = ("precision", "recall", "f1", "time_precision", "time_recall", "time_iou")
     return {k: sum(r[k] for r in rows) / len(rows) for k in keys}
 
 
