@@ -186,3 +186,25 @@ def test_folders_expand_to_their_videos(tmp_path, clip_video):
     (tmp_path / "empty").mkdir()
     with pytest.raises(VideoError, match="empty: a folder without video files"):
         expand([tmp_path / "empty"])
+
+
+def test_cut_samples_put_a_sample_at_the_start_of_every_shot(dataset, oracle, tmp_path):
+    from toontag.video.synth import make_clip, write_clip
+
+    clip = make_clip(dataset.subset("test"), seconds=20, holds=(0.32, 0.56, 0.8), seed=2)
+    video = tmp_path / "varied.mp4"
+    write_clip(clip, video, fps=25)
+    oracle = type(oracle)(clip)
+    found = {}
+    for extra in (False, True):
+        store = Index.create(tmp_path / f"{extra}.db", oracle)
+        [outcome] = index_videos(store, oracle, [video], cut_samples=extra)
+        times, _ = store.frame_probabilities(outcome.video_id)
+        found[extra] = (times, [a for a, _ in store.shots(outcome.video_id)[1:]])
+    grid, cuts = found[False]
+    times, same_cuts = found[True]
+    assert same_cuts == cuts and len(cuts) >= 3
+    assert set(np.round(grid, 3)) <= set(np.round(times, 3))  # the grid, plus
+    for cut in cuts:  # a sample at every shot's first frame
+        assert np.isclose(times, cut, atol=1e-3).any(), cut
+    assert len(times) > len(grid)

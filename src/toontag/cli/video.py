@@ -39,6 +39,13 @@ def index(
             "crop them before the model; `videos` shows what was found."
         ),
     ] = True,
+    cut_samples: Annotated[
+        bool,
+        typer.Option(
+            help="Also sample the first frame of every shot the shot detector finds, so "
+            "short shots are seen and their edges land on the cuts."
+        ),
+    ] = False,
     ray: Annotated[
         str | None,
         typer.Option(
@@ -78,13 +85,14 @@ def index(
         if any(len(pair) != 2 or not all(pair) for pair in pairs):
             raise typer.BadParameter("--path-map takes HERE=THERE, two paths")
         outcomes = index_on_ray(store, run, paths, address=ray, batch_size=batch_size,
-                                settings=index_settings(fps, smoothing, borders),
+                                settings=index_settings(fps, smoothing, borders, cut_samples),
                                 workers=ray_workers, path_map=pairs)  # fmt: skip
     elif path_map or ray_workers:
         raise typer.BadParameter("--path-map and --ray-workers go with --ray")
     else:
         outcomes = index_videos(store, model, paths, fps=fps, smoothing=smoothing,
-                                batch_size=batch_size, borders=borders)  # fmt: skip
+                                batch_size=batch_size, borders=borders,
+                                cut_samples=cut_samples)  # fmt: skip
     results = []
     for o in outcomes:
         r = {**o.to_dict(), "error": o.detail} if o.status == "failed" else o.to_dict()

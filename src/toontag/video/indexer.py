@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,31 +61,70 @@ def expand(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in found))
 
 
+CUT_LOOKBACK = 2.0  # seconds of decoded frames kept: the shot detector reports a cut late
+
+
 def decoded(
-    video: Video, detector: ShotDetector, fps: float, model, picture: Picture | None = None
+    video: Video,
+    detector: ShotDetector,
+    fps: float,
+    model,
+    picture: Picture | None = None,
+    cut_samples: bool = False,
 ) -> Iterator:
-    """Per frame: its time, its shrunk copy for shot detection, and, for the frames sampled
-    at `fps`, the model's input (else None): the `picture` inside any borders, fitted to the
-    model's training pictures. All PyAV and PIL work, so it can run in the decoding thread."""
+    """Per decoded frame: its time, its shrunk copy for shot detection (None when
+    `cut_samples`: then the shots are detected here), and, for the frames sampled at `fps`,
+    the model's input (else None): the `picture` inside any borders, fitted to the model's
+    training pictures. With `cut_samples`, the first frame of every shot is sampled too: the
+    detector names a cut some frames after it, so recent frames are kept and the one at the
+    cut is yielded then, out of time order, as (time, None, pixels, False); decoded frames
+    come as (..., True). All PyAV and PIL work, so it can run in the decoding thread."""
     next_time = 0.0
     size, aspect = model.image_size, getattr(model, "picture_aspect", PICTURE_ASPECT)
+    recent: deque = deque()  # (time, frame, sampled) of the last CUT_LOOKBACK seconds
     for t, frame in video.frames():
         pixels = None
-        if t >= next_time - 1e-6:
+        on_grid = t >= next_time - 1e-6
+        if on_grid:
             pixels = to_pixels(frame, size, picture, aspect)
             next_time = (np.floor(t * fps + 1e-6) + 1) / fps
-        yield t, detector.shrink(frame), pixels
+        shrunk = detector.shrink(frame)
+        if not cut_samples:
+            yield t, shrunk, pixels, True
+            continue
+        recent.append((t, frame, on_grid))
+        while recent[0][0] < t - CUT_LOOKBACK:
+            recent.popleft()
+        known = len(detector.cuts)
+        detector.add(shrunk)
+        yield t, None, pixels, True
+        for cut in detector.cuts[known:]:
+            at = cut - video.start
+            for when, old, sampled in recent:
+                if abs(when - at) < 1e-4 and not sampled:
+                    yield when, None, to_pixels(old, size, picture, aspect), False
 
 
-def scan(video: Video, model, *, fps: float, batch_size: int = 32, on_time=None, picture=None):
+def scan(
+    video: Video,
+    model,
+    *,
+    fps: float,
+    batch_size: int = 32,
+    on_time=None,
+    picture=None,
+    cut_samples: bool = False,
+):
     """Decode `video` once: sampled times, their (T, C) probabilities, the shots, and the
     number of frames decoded. Decoding runs a thread ahead of detection and inference."""
     detector = ShotDetector(video.fps)
     times, batch, probabilities = [], [], []
     count = 0
-    for t, shrunk, pixels in prefetch(decoded(video, detector, fps, model, picture)):
-        count += 1
-        detector.add(shrunk)
+    frames = decoded(video, detector, fps, model, picture, cut_samples)
+    for t, shrunk, pixels, new_frame in prefetch(frames):
+        count += new_frame
+        if shrunk is not None:
+            detector.add(shrunk)
         if pixels is None:
             continue
         times.append(t)
@@ -97,12 +137,16 @@ def scan(video: Video, model, *, fps: float, batch_size: int = 32, on_time=None,
     if batch:
         probabilities.append(model.probabilities(np.stack(batch)))
     shots = detector.shots(video.start, video.end)
-    return np.array(times), np.concatenate(probabilities), shots, count
+    order = np.argsort(times, kind="stable")  # samples at cuts came late
+    return np.array(times)[order], np.concatenate(probabilities)[order], shots, count
 
 
-def index_settings(fps: float, smoothing: Smoothing, borders: bool) -> dict:
+def index_settings(
+    fps: float, smoothing: Smoothing, borders: bool, cut_samples: bool = False
+) -> dict:
     """What decides a video's rows besides its content and the model (stored per video)."""
-    return {"fps": fps, "smoothing": smoothing.to_dict(), "borders": borders}
+    settings = {"fps": fps, "smoothing": smoothing.to_dict(), "borders": borders}
+    return settings | ({"cut_samples": True} if cut_samples else {})
 
 
 def known_state(index: Index, path: Path, settings: dict) -> tuple[Outcome | None, str | None]:
@@ -144,7 +188,13 @@ def analyse_video(
             picture = detect_picture(probe)
     with Video(path) as video:
         times, probabilities, shots, count = scan(
-            video, model, fps=fps, batch_size=batch_size, on_time=on_time, picture=picture
+            video,
+            model,
+            fps=fps,
+            batch_size=batch_size,
+            on_time=on_time,
+            picture=picture,
+            cut_samples=settings.get("cut_samples", False),
         )
         duration = video.end
         segments = smooth(
@@ -182,11 +232,13 @@ def index_video(
     batch_size: int = 32,
     on_time=None,
     borders: bool = True,
+    cut_samples: bool = False,
 ) -> Outcome:
     """Index one file unless it is already there with the same content and settings.
-    `borders`: find black borders that stay all through it and crop them (`video.borders`)."""
+    `borders`: find black borders that stay all through it and crop them (`video.borders`);
+    `cut_samples`: sample the first frame of every shot too."""
     start = time.perf_counter()
-    settings = index_settings(fps, smoothing, borders)
+    settings = index_settings(fps, smoothing, borders, cut_samples)
     done, known_sha256 = known_state(index, path, settings)
     if done:
         return done
@@ -219,6 +271,7 @@ def index_videos(
     smoothing: Smoothing = DEFAULT_SMOOTHING,
     batch_size: int = 32,
     borders: bool = True,
+    cut_samples: bool = False,
 ) -> list[Outcome]:
     """Index every video in `paths`. Whatever fails on one file (a bad video, a refused
     read, an engine error) becomes its "failed" outcome and the next file is indexed; only an
@@ -242,6 +295,7 @@ def index_videos(
                     batch_size=batch_size,
                     on_time=on_time,
                     borders=borders,
+                    cut_samples=cut_samples,
                 )
             except IndexDbError:
                 raise  # the index cannot be read or written: every later video would fail too
