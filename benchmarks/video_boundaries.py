@@ -7,12 +7,14 @@ upscaled), strings of shuffled sequences (up to 12 frames each) whose frames are
 of 0.32 to 0.8 s (8 to 20 frames; one hold per sequence): one of the run's validation
 sequences, for choosing, and one of the test split, scored once. Both are indexed as
 `toontag index` does (ONNX Runtime, 2 sampled frames per second, shot snapping, border check);
-the smoothing is then re-applied to the stored samples for every setting of the grid
-(hysteresis off-ratio, minimum segment, gap closing, short shots decided whole, a floor under
-the tuned thresholds) and the one with the best mean time IoU over the queries on the
-validation video is chosen, ties going to `toontag index`'s defaults. Test is scored for that
-choice; the defaults' test figures are shown beside it, marked not used for choice. Per query:
-time precision, recall and IoU, and segment precision / recall at IoU >= 0.5. Writes
+each is indexed twice, with and without a sample at the first frame of every shot
+(`--cut-samples`), and the smoothing is re-applied to the stored samples for every setting of
+the grid (hysteresis off-ratio, minimum segment, gap closing, short shots decided whole, a
+floor under the tuned thresholds); the sampling and setting with the best mean time IoU over
+the queries on the validation video are chosen, ties going to `toontag index`'s defaults.
+Test is scored for that choice; the defaults' test figures are shown beside it, marked not
+used for choice. Per query: time precision, recall and IoU, and segment precision / recall at
+IoU >= 0.5. Writes
 results/video-boundaries.json and .md.
 """
 
@@ -72,22 +74,28 @@ def main() -> None:
     default = Smoothing()
     video = {"seconds": args.seconds, "fps": 25, "size": SIZE, "holds": HOLDS}
 
-    val_clip, val_stored, val_outcome = indexed_clip(
-        val_frames(args.run, args.data), model, work, "val-sequences", args.seed, **video
-    )
+    frames = val_frames(args.run, args.data)
     trials = []
-    for values in itertools.product(*GRID.values()):
-        smoothing = Smoothing(**dict(zip(GRID, values, strict=True)))
-        val_mean = mean_of(score(val_clip, val_stored, model.thresholds, smoothing))
-        trials.append((round(val_mean["time_iou"], 4), smoothing == default, smoothing, val_mean))
+    for cuts in (False, True):
+        val_clip, val_stored, val_outcome = indexed_clip(
+            frames, model, work, "val-sequences", args.seed, cut_samples=cuts, **video
+        )
+        for values in itertools.product(*GRID.values()):
+            smoothing = Smoothing(**dict(zip(GRID, values, strict=True)))
+            val_mean = mean_of(score(val_clip, val_stored, model.thresholds, smoothing))
+            plain = smoothing == default and not cuts
+            trials.append((round(val_mean["time_iou"], 4), plain, cuts, smoothing, val_mean))
     best = max(trials, key=lambda t: t[:2])  # ties go to the defaults
-    chosen, val_mean = best[2], best[3]
-    default_val = next(t[3] for t in trials if t[1])
-    print("chosen on validation:", chosen.to_dict(), val_mean, flush=True)
+    cuts, chosen, val_mean = best[2], best[3], best[4]
+    default_val = next(t[4] for t in trials if t[1])
+    print("chosen on validation:", cuts, chosen.to_dict(), val_mean, flush=True)
 
     test = load_dataset(args.data).subset("test")
-    clip, stored, outcome = indexed_clip(test, model, work, "test-sequences", args.seed, **video)
+    clip, stored, outcome = indexed_clip(test, model, work, "test-sequences", args.seed,
+                                         cut_samples=cuts, **video)  # fmt: skip
     rows = score(clip, stored, model.thresholds, chosen)  # the choice: test, once
+    if cuts:  # the defaults' figures need the plain sampling
+        _, stored, _ = indexed_clip(test, model, work, "test-sequences", args.seed, **video)
     defaults_rows = score(clip, stored, model.thresholds, default)  # not used for choice
     mean = mean_of(rows)
     held = f"{min(HOLDS):.2f}-{max(HOLDS):.2f} s"
@@ -99,12 +107,14 @@ def main() -> None:
         f"frames each held {held} a frame: the run's validation sequences "
         f"({val_clip.duration:.0f} s) for choosing, the test split ({clip.duration:.0f} s, "
         f"{len(clip.frames)} frames, {len(clip.cuts()) + 1} sequences) scored once. Indexed "
-        f"with `{model.model}` ({args.run}, ONNX Runtime) at 2 sampled frames per second "
+        f"with `{model.model}` ({args.run}, ONNX Runtime) at 2 sampled frames per second"
+        f"{', plus the first frame of every shot,' if cuts else ''} "
         f"({outcome.sampled / clip.duration:.2f} inferred frames per second of video).",
         "",
         f"Smoothing chosen by mean time IoU on validation over {len(trials)} settings "
-        f"({GRID}): **{chosen.to_dict()}** (validation time IoU {val_mean['time_iou']:.3f}; "
-        f"`toontag index`'s defaults {default_val['time_iou']:.3f}).",
+        f"({GRID}) and two samplings (with and without `--cut-samples`): **{chosen.to_dict()}"
+        f"{', --cut-samples' if cuts else ''}** (validation time IoU "
+        f"{val_mean['time_iou']:.3f}; `toontag index`'s defaults {default_val['time_iou']:.3f}).",
         "",
         f"## Test, the chosen smoothing: mean time IoU **{mean['time_iou']:.3f}** "
         f"(goal >= {GOAL}: {met})",
@@ -118,7 +128,8 @@ def main() -> None:
     payload = {"run": str(args.run), "model": model.model, "sample_fps": 2.0,
                "video": {**video, "size": list(SIZE), "codec": "libx264 crf 20 veryfast"},
                "grid": GRID, "defaults": default.to_dict(), "chosen_on": "validation",
-               "smoothing": chosen.to_dict(), "val_seconds": val_clip.duration,
+               "smoothing": chosen.to_dict(), "cut_samples": cuts,
+               "val_seconds": val_clip.duration,
                "val_mean": val_mean, "default_val_mean": default_val,
                "val_index_seconds": val_outcome.seconds, "video_seconds": clip.duration,
                "frames": len(clip.frames), "index_seconds": outcome.seconds,

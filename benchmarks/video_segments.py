@@ -64,15 +64,17 @@ def val_frames(run: Path, data: Path):
 
 
 def indexed_clip(frames, model, work: Path, name: str, seed: int, *, seconds=1e9, fps=24,
-                 size=None, holds=()):  # fmt: skip
+                 size=None, holds=(), cut_samples=False):  # fmt: skip
     """`frames`' sequences (all, or about `seconds` of them) as one video at `fps` and
     (height, width) `size`, each sequence held one of `holds` a frame (default 0.5 s),
-    indexed; its clip and stored samples."""
+    indexed (with `cut_samples`: a sample at each shot's first frame too); its clip and
+    stored samples. The video is made once per name."""
     clip = make_clip(frames, seconds=seconds, seed=seed, holds=holds)
     video = work / f"{name}.mp4"
-    write_clip(clip, video, fps=fps, size=size)
-    store = Index.create(work / f"{name}.db", model)
-    [outcome] = index_videos(store, model, [video])
+    if not video.is_file():
+        write_clip(clip, video, fps=fps, size=size)
+    store = Index.create(work / f"{name}{'-cuts' if cut_samples else ''}.db", model)
+    [outcome] = index_videos(store, model, [video], cut_samples=cut_samples)
     times, probabilities = store.frame_probabilities(outcome.video_id)
     stored = (times, probabilities, store.shots(outcome.video_id), outcome.duration)
     return clip, stored, outcome
