@@ -403,13 +403,17 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
                 "ran_on": sorted({ran_on(r) for r in runs}),
             }
         )
-    # The choice, from validation only: among the trained variants at each budget.
+    # The choice, from validation only: among the trained variants at each budget that have
+    # every seed (a cell still running is shown, not chosen).
     chosen = {}
     for budget in TUNE_BUDGETS:
         trained = [
             s
             for s in summary
-            if s["budget"] == budget and s["variant"] in TRAINED and s["val_f1"] is not None
+            if s["budget"] == budget
+            and s["variant"] in TRAINED
+            and s["val_f1"] is not None
+            and s["seeds"] >= args.seeds
         ]
         if trained:
             best = max(trained, key=lambda s: s["val_f1"])
@@ -448,7 +452,7 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
             f"{val} | {test} | "
             f"{s['test_f1_min']:.4f}-{s['test_f1_max']:.4f} | "
             f"{f'[{ci[0]:.4f}, {ci[1]:.4f}]' if ci else '-'} | "
-            f"{'yes' if s['chosen'] else UNCHOSEN.get(s['variant'], '')} | "
+            f"{'yes' if s['chosen'] else unchosen(s, args.seeds)} | "
             f"{', '.join(s['ran_on'])} |"
         )
     if all_labels:
@@ -498,6 +502,13 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
         wall_seconds=time.perf_counter() - started,
         rendered=args.render,  # each run's figures carry the commit that computed them
     )
+
+
+def unchosen(cell: dict, seeds: int) -> str:
+    """Why a trained row is not the choice: not chosen, or not all its seeds have run."""
+    if cell["variant"] in TRAINED and cell["seeds"] < seeds:
+        return f"incomplete ({cell['seeds']} of {seeds} seeds), not used for choice"
+    return UNCHOSEN.get(cell["variant"], "")
 
 
 def plot(path: Path, summary: list[dict], all_labels: dict | None) -> None:
