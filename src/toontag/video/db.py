@@ -18,6 +18,7 @@ open an index on a read-only location too, as long as no write-ahead log is pend
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -387,6 +388,20 @@ class Index:
         )
         index = {name: i for i, name in enumerate(self.classes)}
         return [Segment(index[c], a, b, conf) for c, a, b, conf in rows]
+
+    def every_video_segments(self, characters=None) -> Iterator[tuple[int, list[Segment]]]:
+        """(video id, its segments) for every video with segments (of `characters` only, when
+        given), in one pass over the table (searching an archive asks this once, not once per
+        video)."""
+        names = list(self.classes if characters is None else characters)
+        rows = self.db.execute(
+            'SELECT video_id, character, start, "end", confidence FROM segments'
+            f" WHERE character IN ({', '.join('?' * len(names))}) ORDER BY video_id, start",
+            names,
+        )
+        index = {name: i for i, name in enumerate(self.classes)}
+        for video_id, group in itertools.groupby(rows, key=lambda r: r[0]):
+            yield video_id, [Segment(index[c], a, b, conf) for _, c, a, b, conf in group]
 
     def shots(self, video_id: int) -> list[tuple[float, float]]:
         rows = self.db.execute(

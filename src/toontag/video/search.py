@@ -37,12 +37,24 @@ class Hit:
 def search(index: Index, text: str, *, min_duration: float = 0.0) -> list[Hit]:
     """Every range, in every indexed video, where the query `text` holds."""
     query = parse_query(text, index.classes)
+    videos = {video["id"]: video for video in index.videos()}
+    found = dict.fromkeys(videos, ())  # a video without segments: the query may still hold
     hits = []
-    for video in index.videos():
-        segments = index.segments(video["id"])
+
+    def add(video_id: int, segments) -> None:
+        video = videos[video_id]
         for start, end in query_ranges(query, segments, video["duration"], min_duration):
-            hits.append(Hit(video["id"], video["path"], start, end))
-    return hits
+            hits.append(Hit(video_id, video["path"], start, end))
+
+    # one pass over the table, for the characters the query names
+    for video_id, segments in index.every_video_segments(query.characters):
+        if video_id in found:  # not one written since the videos were read
+            add(video_id, segments)
+            del found[video_id]
+    for video_id in found:
+        add(video_id, [])
+    order = {video_id: k for k, video_id in enumerate(videos)}  # path order, as listed
+    return sorted(hits, key=lambda h: (order[h.video_id], h.start))
 
 
 def query_ranges(

@@ -121,12 +121,17 @@ def elementary(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut [0, duration] at every segment edge: (K + 1,) edges and the (K, C) presence in
     each interval."""
-    edges = np.unique(
-        np.clip([0.0, duration, *(t for s in segments for t in (s.start, s.end))], 0, duration)
-    )
-    present = np.zeros((max(len(edges) - 1, 0), n_classes), dtype=bool)
-    for s in segments:
-        present[(edges[:-1] >= s.start) & (edges[1:] <= s.end), s.character] = True
+    spans = np.array([(s.start, s.end) for s in segments], dtype=np.float64).reshape(-1, 2)
+    characters = np.array([s.character for s in segments], dtype=np.int64)
+    edges = np.unique(np.clip(np.concatenate([[0.0, duration], spans.ravel()]), 0, duration))
+    # A segment covers the intervals from its start's edge to its end's: +1 / -1 per class,
+    # summed along time (one pass, whatever the number of segments).
+    count = np.zeros((len(edges), n_classes), dtype=np.int64)
+    first = np.searchsorted(edges, np.clip(spans[:, 0], 0, duration))
+    last = np.searchsorted(edges, np.clip(spans[:, 1], 0, duration))
+    np.add.at(count, (first, characters), 1)
+    np.add.at(count, (last, characters), -1)
+    present = np.cumsum(count, axis=0)[:-1] > 0
     return edges, present
 
 
