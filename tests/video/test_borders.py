@@ -138,3 +138,17 @@ def test_the_model_sees_the_original_picture_only_when_borders_are_cropped(clip,
         nearest = np.abs(images[:, None] - oracle.refs[None]).mean(axis=(2, 3, 4)).min(axis=1)
         distance[borders] = float(nearest.mean())
     assert distance[True] < 4 and distance[False] > 3 * distance[True], distance
+
+
+def test_a_frame_of_another_size_than_the_borders_were_found_at_is_not_cropped():
+    import av
+
+    from toontag.video.decode import to_pixels
+
+    picture = Picture(320, 240, top=30, bottom=30)
+    boxed = np.zeros((240, 320, 3), np.uint8)
+    boxed[30:210] = 200
+    frame = av.VideoFrame.from_ndarray(boxed, format="rgb24")
+    assert to_pixels(frame, (18, 32), picture, 16 / 9).min() > 150  # cropped: no black left
+    resized = av.VideoFrame.from_ndarray(np.zeros((480, 640, 3), np.uint8), format="rgb24")
+    assert to_pixels(resized, (18, 32), picture, 16 / 9).shape == (18, 32, 3)  # left whole

@@ -161,7 +161,8 @@ def to_pixels(
     """A frame as the model saw its training images: RGB, resized to (height, width) uint8;
     with a `picture` that has borders, cropped to it and fitted to `aspect` first."""
     image = frame.to_image()
-    if picture is not None and picture.cropped:
+    # a stream whose size changes mid-way: the borders were found at the size it started at
+    if picture is not None and picture.cropped and image.size == (picture.width, picture.height):
         image = fit_picture(image, picture, aspect)
     return resize_rgb(image, size)
 
