@@ -28,16 +28,11 @@ from toontag.evaluation.metrics import class_ap, class_auc, fmt  # noqa: E402
 from toontag.explain.gradcam import Explainer  # noqa: E402
 from toontag.explain.render import overlay  # noqa: E402
 from toontag.io import write_text  # noqa: E402
+from toontag.palette import colours  # noqa: E402
 from toontag.training.module import LR  # noqa: E402
 
 GALLERY = 6  # errors of each kind in the gallery
 RESAMPLES = 1000
-
-
-def colours(classes) -> dict[str, str]:
-    """One colour per character, the same in every plot."""
-    palette = plt.get_cmap("tab10").colors
-    return {c: matplotlib.colors.to_hex(palette[i % 10]) for i, c in enumerate(classes)}
 
 
 def figure_tag(fig, alt: str) -> str:

@@ -38,7 +38,7 @@ def write_library_report(index: Index, out: Path) -> tuple[Path, Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from toontag.explain.report import colours
+    from toontag.palette import colours
 
     header, rows = screen_time_rows(index)
     out = Path(out)
