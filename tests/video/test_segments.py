@@ -98,3 +98,32 @@ def test_a_clip_with_varied_holds_keeps_its_timeline(dataset, tmp_path):
     assert frames == round(clip.duration * 25) and truth["frames"][1]["start"] == clip.held()[0]
     saved = json.loads((tmp_path / "v.truth.json").read_text())
     assert saved["duration"] == clip.duration
+
+
+def test_a_hard_rendition_moves_and_grains_every_frame_under_a_fixed_gop(dataset, tmp_path):
+    from av.video.frame import PictureType
+
+    from toontag.video.decode import Video
+    from toontag.video.synth import make_clip, write_clip
+
+    clip = make_clip(dataset.subset("test"), seconds=3, holds=(0.4,), seed=2)
+    options = {"crf": "23", "preset": "veryfast",
+               "x264-params": "keyint=10:min-keyint=10:scenecut=0:bframes=3"}  # fmt: skip
+    write_clip(clip, tmp_path / "hard.mp4", fps=25, size=(90, 160), options=options,
+               motion=0.1, grain=2.0)  # fmt: skip
+    write_clip(clip, tmp_path / "plain.mp4", fps=25, size=(90, 160))
+    with Video(tmp_path / "hard.mp4") as video:
+        hard = [(f.key_frame, PictureType(f.pict_type).name,
+                 f.to_ndarray(format="rgb24").astype(int)) for _, f in video.frames()]  # fmt: skip
+    with Video(tmp_path / "plain.mp4") as video:
+        plain = [f.to_ndarray(format="rgb24").astype(int) for _, f in video.frames()]
+    assert len(hard) == len(plain) == round(clip.duration * 25)
+    # every GOP is 10 frames, whatever the picture does; B-frames are used
+    assert [k for k, (key, _, _) in enumerate(hard) if key] == list(range(0, len(hard), 10))
+    assert any(kind == "B" for _, kind, _ in hard)
+    # no two consecutive frames alike (a still is held 10 frames in the plain rendition)
+    assert min(np.abs(a[2] - b[2]).mean() for a, b in zip(hard, hard[1:], strict=False)) > 0.3
+    still = sum(np.abs(a - b).mean() < 0.3 for a, b in zip(plain, plain[1:], strict=False))
+    assert still >= len(plain) // 2
+    # the zoom stays on the still: the picture is near the plain rendition's
+    assert np.mean([np.abs(h[2] - p).mean() for h, p in zip(hard, plain, strict=True)]) < 25

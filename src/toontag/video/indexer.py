@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from toontag.data.images import PICTURE_ASPECT
 from toontag.errors import FileError, IndexDbError, VideoError
@@ -82,11 +83,12 @@ def decoded(
     next_time = 0.0
     size, aspect = model.image_size, getattr(model, "picture_aspect", PICTURE_ASPECT)
     recent: deque = deque()  # (time, frame, sampled) of the last CUT_LOOKBACK seconds
+    scaler = VideoReformatter()
     for t, frame in video.frames():
         pixels = None
         on_grid = t >= next_time - 1e-6
         if on_grid:
-            pixels = to_pixels(frame, size, picture, aspect)
+            pixels = to_pixels(frame, size, picture, aspect, scaler)
             next_time = (np.floor(t * fps + 1e-6) + 1) / fps
         shrunk = detector.shrink(frame)
         if not cut_samples:
@@ -102,7 +104,7 @@ def decoded(
             at = cut - video.start
             for when, old, sampled in recent:
                 if abs(when - at) < 1e-4 and not sampled:
-                    yield when, None, to_pixels(old, size, picture, aspect), False
+                    yield when, None, to_pixels(old, size, picture, aspect, scaler), False
 
 
 def scan(

@@ -122,9 +122,17 @@ def write_clip(
     fps: int = 10,
     size: tuple[int, int] | None = None,
     codec: str = "libx264",
+    options: dict[str, str] | None = None,
+    motion: float = 0.0,
+    grain: float = 0.0,
 ) -> dict:
     """Encode `clip` to `out` (H.264 MP4 by default, playable in browsers) at `fps` and
-    (height, width) `size` (the frames' own by default); write `<out>.truth.json` beside it."""
+    (height, width) `size` (the frames' own by default); write `<out>.truth.json` beside it.
+    `options`: the encoder's (default for x264: crf 20, preset veryfast). A harder rendition
+    than still frames cut hard: `motion` zooms slowly into each frame while it is held (by
+    that fraction of its size by the end of the hold, drifting towards a random corner) and
+    `grain` adds noise of that standard deviation (in 0-255 levels) to every frame, so that
+    no two frames are the same."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     repeats = [round(h * fps) for h in clip.held()]
@@ -144,7 +152,8 @@ def write_clip(
         raise FileError(out, "is a folder; --out names the video file to write")
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
     try:
-        _encode(clip, tmp, fps=fps, size=(height, width), codec=codec, repeats=repeats)
+        _encode(clip, tmp, fps=fps, size=(height, width), codec=codec, repeats=repeats,
+                options=options, motion=motion, grain=grain)  # fmt: skip
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -167,22 +176,61 @@ def truth_path(video: Path) -> Path:
     return Path(video).with_suffix(".truth.json")
 
 
-def _encode(
-    clip: Clip, path: Path, *, fps: int, size: tuple[int, int], codec: str, repeats: list[int]
-):
-    """Each frame of `clip`, its `repeats` times over, into a new video file at `path`."""
+X264_DEFAULTS = {"crf": "20", "preset": "veryfast"}
+
+
+def _encode(clip: Clip, path: Path, *, fps: int, size: tuple[int, int], codec: str,
+            repeats: list[int], options=None, motion=0.0, grain=0.0):  # fmt: skip
+    """Each frame of `clip`, its `repeats` times over (moved and grained when asked), into a
+    new video file at `path`."""
     import av
+    import cv2
 
     height, width = size
+    rng = np.random.default_rng(0)
+    noise = [_noise(rng, (height, width), grain) for _ in range(8)] if grain else []
     with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
         stream = container.add_stream(codec, rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast"} if codec == "libx264" else {}
+        stream.options = options if options is not None else (
+            X264_DEFAULTS if codec == "libx264" else {})  # fmt: skip
+        shown = 0
         for sample, repeat in zip(clip.frames, repeats, strict=True):
             image, _ = open_rgb(sample.path)
-            if image.size != (width, height):
-                image = image.resize((width, height))
-            frame = av.VideoFrame.from_image(image)
-            for _ in range(repeat):
-                container.mux(stream.encode(frame))
+            if not (motion or grain):
+                if image.size != (width, height):
+                    image = image.resize((width, height))
+                frame = av.VideoFrame.from_image(image)
+                for _ in range(repeat):
+                    container.mux(stream.encode(frame))
+                continue
+            toward = rng.uniform(-1, 1, size=2)
+            for k in range(repeat):
+                pixels = _moved(np.asarray(image), (height, width), motion * k / repeat, toward)
+                if noise:
+                    plus, minus = noise[shown % len(noise)]
+                    pixels = cv2.subtract(cv2.add(pixels, plus), minus)
+                shown += 1
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
         container.mux(stream.encode())
+
+
+def _noise(rng, size: tuple[int, int], sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian grain as two uint8 planes to add and subtract (saturating, cheap at 1080p)."""
+    grain = rng.normal(0.0, sigma, size=(*size, 1)).round().clip(-255, 255).astype(np.int16)
+    grain = np.repeat(grain, 3, axis=2)  # grain in brightness, not colour
+    return np.clip(grain, 0, 255).astype(np.uint8), np.clip(-grain, 0, 255).astype(np.uint8)
+
+
+def _moved(image: np.ndarray, size: tuple[int, int], zoom: float, toward) -> np.ndarray:
+    """`image` scaled to (height, width) `size`, zoomed in by `zoom` (a fraction) with its
+    centre drifted `toward` a corner by as much: a slow camera move over a still."""
+    import cv2
+
+    height, width = size
+    scale = width / image.shape[1] * (1 + zoom), height / image.shape[0] * (1 + zoom)
+    shift = (width * (1 - (1 + zoom)) / 2 * (1 + toward[0]),
+             height * (1 - (1 + zoom)) / 2 * (1 + toward[1]))  # fmt: skip
+    matrix = np.array([[scale[0], 0, shift[0]], [0, scale[1], shift[1]]], dtype=np.float32)
+    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT)  # fmt: skip
