@@ -75,6 +75,7 @@ RENDITIONS = {
              "motion": 0.08, "grain": 2.0},
 }  # fmt: skip
 SAMPLE_FPS = 2.0
+ENGINE_NAMES = {"onnx": "ONNX Runtime", "torch": "PyTorch"}
 
 
 def pil_pixels(frame, size, picture=None, aspect=None, reformatter=None):
@@ -301,6 +302,13 @@ def main() -> None:
     parser.add_argument("--lever-seconds", type=float, default=90.0)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--videos", type=Path, default=Path.home() / ".cache/toontag/speed")
+    parser.add_argument(
+        "--engine",
+        choices=("onnx", "torch"),
+        default="onnx",
+        help="torch: PyTorch on the GPU where there is one (part 6)",
+    )
+    parser.add_argument("--no-levers", action="store_true", help="end to end and stages only")
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
     started = time.perf_counter()
@@ -308,8 +316,9 @@ def main() -> None:
     args.videos.mkdir(parents=True, exist_ok=True)
     videos = make_videos(val_frames(args.run, args.data), args.videos, args.seconds,
                          args.lever_seconds)  # fmt: skip
-    model = load_engine(args.run, "onnx")
+    model = load_engine(args.run, args.engine)
     payload = {"run": str(args.run), "model": model.model, "image_size": model.image_size,
+               "engine": args.engine, "device": getattr(model, "device", "cpu"),
                "sample_fps": SAMPLE_FPS, "goals": GOALS,
                "videos": {name: v[2] for name, v in videos.items()}, "speed": [],
                "levers": []}  # fmt: skip
@@ -327,6 +336,8 @@ def main() -> None:
         payload["speed"].append(row)
         print(row, flush=True)
         save()
+    if args.no_levers:
+        return
     options = levers(args, work, model)
     for name, (path, clip, _) in videos.items():
         if "short" not in name:
@@ -373,7 +384,8 @@ def render(payload: dict) -> str:
         "",
         f"`toontag index` with its shipped defaults and one fixed model (`{payload['model']}`, "
         f"`{payload['run']}`, input {payload['image_size'][0]}x{payload['image_size'][1]}, "
-        f"ONNX Runtime), {payload['sample_fps']:g} sampled frames per second, on videos made "
+        f"{ENGINE_NAMES[payload['engine']]} on {payload['device']}), "
+        f"{payload['sample_fps']:g} sampled frames per second, on videos made "
         "from the run's validation sequences (H.264, 25 fps). Real-time factor = video "
         "seconds / wall seconds, end to end (decode a thread ahead, shots, inference, "
         "smoothing, SQLite).",

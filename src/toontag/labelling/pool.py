@@ -36,7 +36,7 @@ from toontag.errors import BadImageError, ProjectError, ToontagError, VideoError
 from toontag.io import hash_file
 from toontag.labelling.project import FRAMES, PoolFrame, Project
 from toontag.parallel import prefetch
-from toontag.video.decode import Video
+from toontag.video.decode import Video, upright
 from toontag.video.indexer import VIDEO_SUFFIXES
 from toontag.video.shots import ShotDetector
 
@@ -319,7 +319,7 @@ def _scan(video, store, label, folder, every, per_shot, progress):
             return
         name = f"{folder}/{ms:09d}.jpg"
         frame_row = PoolFrame(name, label, t, None, reason, 0, 0)
-        taken[ms] = _save(frame.to_image(), store.root / name, frame_row, batch)
+        taken[ms] = _save(upright(frame), store.root / name, frame_row, batch)
 
     held, opened, cuts_seen, next_time = _ShotFrames(), 0.0, 0, 0.0
     for t, frame, shrunk in prefetch(_decoded(video, detector)):

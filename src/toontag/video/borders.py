@@ -95,12 +95,14 @@ def find_picture(grays: list[np.ndarray], width: int, height: int) -> Picture:
 
 
 def detect_picture(video, samples: int = SAMPLES) -> Picture:
-    """The picture inside `video` (an open `Video`), from `samples` frames spread over it."""
+    """The picture inside `video` (an open `Video`), from `samples` frames spread over it.
+    A video stored sideways (rotation metadata, as phones write) is not looked at: whole."""
     height = max(2, round(video.height * WIDTH / video.width))
-    grays = [
-        frame.reformat(min(WIDTH, video.width), height, "gray").to_ndarray()
-        for frame in video.spread_frames(samples)
-    ]
+    frames = video.spread_frames(samples)
+    if any(frame.rotation for frame in frames):
+        return Picture(video.width, video.height)
+    grays = [frame.reformat(min(WIDTH, video.width), height, "gray").to_ndarray()
+             for frame in frames]  # fmt: skip
     return (
         find_picture(grays, video.width, video.height)
         if grays

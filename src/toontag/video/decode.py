@@ -116,7 +116,7 @@ class Video:
                 raise VideoError(self.path, f"cannot decode at {seconds:.1f}s") from e
         if found is None:
             raise VideoError(self.path, f"no frame at {seconds:.1f}s")
-        return found.to_image()
+        return upright(found)
 
     def spread_frames(self, count: int) -> list[av.VideoFrame]:
         """About `count` frames spread over the video, each the keyframe at or before an even
@@ -160,12 +160,13 @@ def to_pixels(
     aspect: float = PICTURE_ASPECT,
     reformatter: VideoReformatter | None = None,
 ) -> np.ndarray:
-    """A frame as the model saw its training images: RGB, resized to (height, width) uint8;
-    with a `picture` that has borders, cropped to it and fitted to `aspect` first. A whole
-    frame is converted and resized in one FFmpeg (swscale) step, bilinear with area
-    averaging when shrinking as PIL's resize of the training images: at 1080p 2 ms instead
-    of 40 for a full-size RGB copy resized by PIL (benchmarks/indexing_speed.py measures
-    both and how often their decisions agree); pass one `reformatter` for every frame."""
+    """A frame as the model saw its training images: RGB, upright (as a player shows it, by
+    the stream's rotation), resized to (height, width) uint8; with a `picture` that has
+    borders, cropped to it and fitted to `aspect` first. A whole frame is converted and
+    resized in one FFmpeg (swscale) step, bilinear with area averaging when shrinking like
+    PIL's resize of the training images: at 1080p 2 ms instead of 40 for a full-size RGB
+    copy resized by PIL (benchmarks/indexing_speed.py measures both and how often their
+    decisions agree); pass one `reformatter` for every frame."""
     # a stream whose size changes mid-way: the borders were found at the size it started at
     if (
         picture is not None
@@ -177,11 +178,25 @@ def to_pixels(
         )
     ):
         return resize_rgb(fit_picture(frame.to_image(), picture, aspect), size)
-    height, width = size
+    turns = quarter_turns(frame)
+    height, width = size if turns % 2 == 0 else size[::-1]
     scaled = (reformatter or VideoReformatter()).reformat(
         frame, width, height, "rgb24", interpolation="BILINEAR"
     )
-    return scaled.to_ndarray()
+    return np.ascontiguousarray(np.rot90(scaled.to_ndarray(), turns))
+
+
+def quarter_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns that make the frame upright: its display matrix (a
+    phone's portrait video is stored sideways with rotation 90 or -90)."""
+    return round((frame.rotation or 0) / 90) % 4
+
+
+def upright(frame: av.VideoFrame) -> Image.Image:
+    """The frame as a player shows it (rotated by its display matrix)."""
+    image = frame.to_image()
+    turns = quarter_turns(frame)
+    return image.rotate(90 * turns, expand=True) if turns else image
 
 
 def _reason(error: Exception) -> str:
