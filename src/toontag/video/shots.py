@@ -25,8 +25,9 @@ class ShotDetector:
         threshold: float = 27.0,
         min_shot: float = 0.5,
         width: int = DETECT_WIDTH,
+        interpolation: str = "AREA",
     ):
-        self.width = width
+        self.width, self.interpolation = width, interpolation
         self.rate = Fraction(fps or 25.0).limit_denominator(1001)
         self.detector = ContentDetector(threshold=threshold, min_scene_len=min_shot)
         self.cuts: list[float] = []
@@ -37,7 +38,9 @@ class ShotDetector:
         """The frame's timestamp and a small BGR copy, as PySceneDetect works on."""
         width = min(self.width, frame.width)
         height = max(2, round(frame.height * width / frame.width))
-        small = self.reformatter.reformat(frame, width, height, "bgr24", interpolation="AREA")
+        small = self.reformatter.reformat(
+            frame, width, height, "bgr24", interpolation=self.interpolation
+        )
         small = small.to_ndarray()
         return Timecode(pts=frame.pts, time_base=Fraction(frame.time_base)), small
 
