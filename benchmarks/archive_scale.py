@@ -2,6 +2,7 @@
 10,000 hours, and Ray's overhead against direct indexing on this machine.
 
     python benchmarks/archive_scale.py --run runs/cpu-recipe/cosine-flipcrop
+    python benchmarks/archive_scale.py --run runs/cpu-recipe/cosine-flipcrop --only-ray
 
 1. Size per hour: a real video made from the test split (320x180, 24 fps) indexed at 2
    sampled frames per second; the index's bytes (after a checkpoint) per hour of video, all
@@ -92,6 +93,59 @@ def synthetic_index(db: Path, model, hours: float, *, with_frames: bool, seed: i
             "bytes": db_bytes(db), "with_frames": with_frames}  # fmt: skip
 
 
+def ray_overhead(args, work: Path, model, test) -> list[dict]:
+    """The same short videos indexed by one process and on a local Ray instance, per count
+    of workers in `args.ray_workers_list` (or `args.ray_workers`)."""
+    from toontag.video.distributed import index_on_ray
+
+    paths = []
+    for k in range(args.videos):
+        path = work / f"short{k}.mp4"
+        write_clip(make_clip(test, seconds=60, seed=100 + k), path, fps=24)
+        paths.append(path)
+    begin = time.perf_counter()
+    index_videos(Index.create(work / "direct.db", model), model, paths)
+    direct = time.perf_counter() - begin
+    rows = []
+    for workers in getattr(args, "ray_workers_list", None) or [args.ray_workers]:
+        begin = time.perf_counter()
+        outcomes = index_on_ray(Index.create(work / f"ray{workers}.db", model), args.run, paths,
+                                address="local", workers=workers,
+                                settings=index_settings(2.0, DEFAULT_SMOOTHING, True))  # fmt: skip
+        on_ray = time.perf_counter() - begin
+        assert all(o.status == "indexed" for o in outcomes), outcomes
+        rows.append({"videos": len(paths), "video_seconds": 60 * len(paths),
+                     "direct_seconds": round(direct, 1), "ray_seconds": round(on_ray, 1),
+                     "ray_workers": workers,
+                     "efficiency": round(direct / on_ray, 3)})  # fmt: skip
+        print(rows[-1], flush=True)
+    return rows
+
+
+def only_ray(args, started: float) -> None:
+    """Ray's overhead alone, in results/ray-overhead.*: 1 and 2 workers."""
+    work = Path(tempfile.mkdtemp(prefix="toontag-ray-"))
+    model = load_engine(args.run, "onnx")
+    args.ray_workers_list = [1, 2]
+    rows = ray_overhead(args, work, model, load_dataset(args.data).subset("test"))
+    lines = [
+        "# Ray's overhead on this machine",
+        "",
+        f"{rows[0]['videos']} videos of 60 s (320x180, 24 fps, made from the test split), "
+        "indexed by one process (`index_videos`) and by a local Ray instance "
+        "(`index --ray local`), each into a new index; Ray's wall includes starting Ray and "
+        "its actors. Efficiency = direct / Ray. On 2 cores this is Ray's cost, not "
+        "scale-out: a worker's model uses both cores, so 2 workers share them.",
+        "",
+        "| workers | direct (s) | Ray (s) | efficiency |",
+        "|---|---|---|---|",
+        *(f"| {r['ray_workers']} | {r['direct_seconds']} | {r['ray_seconds']} | "
+          f"{r['efficiency']} |" for r in rows),
+    ]  # fmt: skip
+    write_result(args.out / "ray-overhead", {"run": str(args.run), "rows": rows},
+                 "\n".join(lines), wall_seconds=time.perf_counter() - started)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
@@ -102,9 +156,16 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=6, help="short videos for the Ray part")
     parser.add_argument("--ray-workers", type=int, default=2)
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument(
+        "--only-ray",
+        action="store_true",
+        help="Ray's overhead alone (1 and 2 workers): results/ray-overhead.*",
+    )
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
     started = time.perf_counter()
+    if args.only_ray:
+        return only_ray(args, started)
     work = Path(tempfile.mkdtemp(prefix="toontag-archive-"))
     model = load_engine(args.run, "onnx")
     test = load_dataset(args.data).subset("test")
@@ -142,29 +203,7 @@ def main() -> None:
         print(latency[-1], flush=True)
 
     # 3. Ray's overhead against direct indexing
-    ray_row = None
-    if not args.skip_ray:
-        from toontag.video.distributed import index_on_ray
-
-        paths = []
-        for k in range(args.videos):
-            path = work / f"short{k}.mp4"
-            write_clip(make_clip(test, seconds=60, seed=100 + k), path, fps=24)
-            paths.append(path)
-        begin = time.perf_counter()
-        index_videos(Index.create(work / "direct.db", model), model, paths)
-        direct = time.perf_counter() - begin
-        begin = time.perf_counter()
-        outcomes = index_on_ray(Index.create(work / "ray.db", model), args.run, paths,
-                                address="local", workers=args.ray_workers,
-                                settings=index_settings(2.0, DEFAULT_SMOOTHING, True))  # fmt: skip
-        on_ray = time.perf_counter() - begin
-        assert all(o.status == "indexed" for o in outcomes), outcomes
-        ray_row = {"videos": len(paths), "video_seconds": 60 * len(paths),
-                   "direct_seconds": round(direct, 1), "ray_seconds": round(on_ray, 1),
-                   "ray_workers": args.ray_workers,
-                   "efficiency": round(direct / on_ray, 3)}  # fmt: skip
-        print(ray_row, flush=True)
+    ray_row = None if args.skip_ray else ray_overhead(args, work, model, test)[-1]
 
     gb = synthetic["bytes"] / 1e9
     lines = [
