@@ -208,3 +208,23 @@ def test_cut_samples_put_a_sample_at_the_start_of_every_shot(dataset, oracle, tm
     for cut in cuts:  # a sample at every shot's first frame
         assert np.isclose(times, cut, atol=1e-3).any(), cut
     assert len(times) > len(grid)
+
+
+def test_fast_decode_skips_b_frames_and_finds_the_same_timeline(clip, clip_video, oracle,
+                                                                tmp_path):  # fmt: skip
+    stores = {}
+    for fast in (False, True):
+        store = Index.create(tmp_path / f"{fast}.db", oracle)
+        [outcome] = index_videos(store, oracle, [clip_video], fast_decode=fast)
+        assert outcome.status == "indexed", outcome
+        stores[fast] = store
+    (full, _), (fast, settings) = (
+        stores[k].db.execute("SELECT frames, settings FROM videos").fetchone() for k in (0, 1)
+    )
+    assert fast < 0.8 * full  # x264's B-frames were not decoded
+    assert '"decode": "reference frames"' in settings  # a setting: a change reindexes
+    for query in QUERIES:
+        found = [(h.start, h.end) for h in search(stores[True], query)]
+        scores = segment_scores(found, true_ranges(clip, query))
+        assert scores["precision"] == scores["recall"] == 1.0, (query, scores)
+        assert scores["time_precision"] > 0.95 and scores["time_recall"] > 0.95, (query, scores)

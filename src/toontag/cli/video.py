@@ -46,6 +46,14 @@ def index(
             "short shots are seen and their edges land on the cuts."
         ),
     ] = False,
+    fast_decode: Annotated[
+        bool,
+        typer.Option(
+            help="Decode only the frames others are predicted from (skips most B-frames): "
+            "1.2-1.35x faster at 720p and 1080p, time IoU within 0.015 of the full decode "
+            "(results/indexing-speed.md)."
+        ),
+    ] = False,
     ray: Annotated[
         str | None,
         typer.Option(
@@ -85,14 +93,15 @@ def index(
         if any(len(pair) != 2 or not all(pair) for pair in pairs):
             raise typer.BadParameter("--path-map takes HERE=THERE, two paths")
         outcomes = index_on_ray(store, run, paths, address=ray, batch_size=batch_size,
-                                settings=index_settings(fps, smoothing, borders, cut_samples),
+                                settings=index_settings(fps, smoothing, borders, cut_samples,
+                                                        fast_decode),
                                 workers=ray_workers, path_map=pairs)  # fmt: skip
     elif path_map or ray_workers:
         raise typer.BadParameter("--path-map and --ray-workers go with --ray")
     else:
         outcomes = index_videos(store, model, paths, fps=fps, smoothing=smoothing,
                                 batch_size=batch_size, borders=borders,
-                                cut_samples=cut_samples)  # fmt: skip
+                                cut_samples=cut_samples, fast_decode=fast_decode)  # fmt: skip
     results = []
     for o in outcomes:
         r = {**o.to_dict(), "error": o.detail} if o.status == "failed" else o.to_dict()

@@ -143,12 +143,20 @@ def scan(
     return np.array(times)[order], np.concatenate(probabilities)[order], shots, count
 
 
+REFERENCE_FRAMES = "reference frames"  # settings["decode"] of --fast-decode
+
+
 def index_settings(
-    fps: float, smoothing: Smoothing, borders: bool, cut_samples: bool = False
+    fps: float,
+    smoothing: Smoothing,
+    borders: bool,
+    cut_samples: bool = False,
+    fast_decode: bool = False,
 ) -> dict:
     """What decides a video's rows besides its content and the model (stored per video)."""
     settings = {"fps": fps, "smoothing": smoothing.to_dict(), "borders": borders}
-    return settings | ({"cut_samples": True} if cut_samples else {})
+    settings |= {"cut_samples": True} if cut_samples else {}
+    return settings | ({"decode": REFERENCE_FRAMES} if fast_decode else {})
 
 
 def known_state(index: Index, path: Path, settings: dict) -> tuple[Outcome | None, str | None]:
@@ -188,7 +196,7 @@ def analyse_video(
     if settings["borders"]:
         with Video(path) as probe:
             picture = detect_picture(probe)
-    with Video(path) as video:
+    with Video(path, reference_only=settings.get("decode") == REFERENCE_FRAMES) as video:
         times, probabilities, shots, count = scan(
             video,
             model,
@@ -235,12 +243,14 @@ def index_video(
     on_time=None,
     borders: bool = True,
     cut_samples: bool = False,
+    fast_decode: bool = False,
 ) -> Outcome:
     """Index one file unless it is already there with the same content and settings.
     `borders`: find black borders that stay all through it and crop them (`video.borders`);
-    `cut_samples`: sample the first frame of every shot too."""
+    `cut_samples`: sample the first frame of every shot too; `fast_decode`: decode reference
+    frames only (`Video(reference_only=True)`)."""
     start = time.perf_counter()
-    settings = index_settings(fps, smoothing, borders, cut_samples)
+    settings = index_settings(fps, smoothing, borders, cut_samples, fast_decode)
     done, known_sha256 = known_state(index, path, settings)
     if done:
         return done
@@ -274,6 +284,7 @@ def index_videos(
     batch_size: int = 32,
     borders: bool = True,
     cut_samples: bool = False,
+    fast_decode: bool = False,
 ) -> list[Outcome]:
     """Index every video in `paths`. Whatever fails on one file (a bad video, a refused
     read, an engine error) becomes its "failed" outcome and the next file is indexed; only an
@@ -298,6 +309,7 @@ def index_videos(
                     on_time=on_time,
                     borders=borders,
                     cut_samples=cut_samples,
+                    fast_decode=fast_decode,
                 )
             except IndexDbError:
                 raise  # the index cannot be read or written: every later video would fail too
