@@ -50,7 +50,7 @@ def index(
         bool,
         typer.Option(
             help="Decode only the frames others are predicted from (skips most B-frames): "
-            "1.2-1.35x faster at 720p and 1080p, time IoU within 0.015 of the full decode "
+            "1.2-1.4x faster at 720p and 1080p, time IoU at most 0.015 lower "
             "(results/indexing-speed.md)."
         ),
     ] = False,
