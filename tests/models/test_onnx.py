@@ -123,3 +123,22 @@ def test_a_file_that_is_not_a_toontag_export_is_refused(tmp_path):
         OnnxModel(bad)
     with pytest.raises(ModelError, match="no such ONNX file"):
         OnnxModel(tmp_path / "missing.onnx")
+
+
+def test_indexing_with_onnx_runtime_never_imports_pytorch(tiny_run, tmp_path):
+    """The `index` command's process loads the exported model and its id without torch
+    (700 MB and seconds of start-up saved per process)."""
+    from toontag.models.engine import onnx_for
+
+    onnx_for(tiny_run)  # the export itself needs PyTorch: made here first
+    script = (
+        "import sys\n"
+        "from toontag.cli import app\n"
+        "from toontag.models.engine import load_engine\n"
+        "import toontag.video.indexer, toontag.video.db\n"
+        f"model = load_engine({str(tiny_run)!r}, 'onnx')\n"
+        "print(model.model_id, 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.split()  # fmt: skip
+    assert len(out[0]) == 16 and out[1] == "False"

@@ -11,30 +11,35 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from toontag.data.location import run_data
 from toontag.errors import ModelError
-from toontag.models.inference import default_device
-from toontag.models.onnx import OnnxModel, export_onnx
-from toontag.training.rundir import load_trained, model_id
+from toontag.models.runtime import OnnxModel
+from toontag.training.runfiles import model_id
 
 ENGINES = ("onnx", "torch")
 ONNX_FILE = "model.onnx"
 
 
 class TorchEngine:
+    """PyTorch, imported only for this engine (ONNX Runtime indexing never loads it)."""
+
     def __init__(self, run: Path, device: str | None = None):
+        from toontag.models.inference import default_device
+        from toontag.training.rundir import load_trained
+
         self.device = device or default_device()
         trained = load_trained(run, self.device)
         self.net, self.model = trained.model, trained.config.model
         self.classes, self.thresholds = trained.classes, trained.thresholds
         self.image_size, self.picture_aspect = trained.image_size, trained.picture_aspect
 
-    @torch.inference_mode()
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        pixels = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
-        return self.net.probabilities(pixels).cpu().numpy()
+        import torch
+
+        with torch.inference_mode():
+            pixels = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+            return self.net.probabilities(pixels).cpu().numpy()
 
 
 def onnx_for(run: Path) -> Path:
@@ -44,6 +49,9 @@ def onnx_for(run: Path) -> Path:
     sources = [p for p in (run / "model.json", run / "model.safetensors") if p.is_file()]
     stale = not path.is_file() or any(p.stat().st_mtime > path.stat().st_mtime for p in sources)
     if stale:
+        from toontag.models.onnx import export_onnx
+        from toontag.training.rundir import load_trained
+
         export_onnx(load_trained(run), path, data=run_data(run))
     return path
 

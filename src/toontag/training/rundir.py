@@ -13,7 +13,6 @@ An ensemble directory holds ``ensemble.json`` (its member runs) and ``model.json
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +23,19 @@ from safetensors.torch import load_file, save_file
 from toontag.config import TrainConfig
 from toontag.data.images import PICTURE_ASPECT
 from toontag.errors import RunError
-from toontag.io import hash_file, write_json
+from toontag.io import write_json
 from toontag.models import create_model
 from toontag.models.net import ToonNet
-
-CONFIG, MODEL_INFO, WEIGHTS = "config.json", "model.json", "model.safetensors"
-ENSEMBLE = "ensemble.json"
-CHECKPOINTS, LAST, BEST = "checkpoints", "last.ckpt", "best.ckpt"
+from toontag.training.runfiles import (  # noqa: F401  (imported from here too)
+    BEST,
+    CHECKPOINTS,
+    CONFIG,
+    ENSEMBLE,
+    LAST,
+    MODEL_INFO,
+    WEIGHTS,
+    model_id,
+)
 
 
 @dataclass(frozen=True)
@@ -125,16 +130,3 @@ def _load_ensemble(run: Path, device) -> TrainedModel:
     return TrainedModel(model, tuple(info["classes"]), tuple(info["thresholds"]),
                         tuple(info["image_size"]), config,
                         info.get("picture_aspect", PICTURE_ASPECT))  # fmt: skip
-
-
-def model_id(run: Path | str) -> str:
-    """A short content hash of what decides a run's predictions: its model.json and weights
-    (an ensemble's: its members' ids). Indexes record it to refuse mixing models."""
-    run = Path(run)
-    digest = hashlib.sha256((run / MODEL_INFO).read_bytes())
-    if (run / ENSEMBLE).is_file():
-        for member in json.loads((run / ENSEMBLE).read_text())["members"]:
-            digest.update(model_id(member).encode())
-    else:
-        hash_file(run / WEIGHTS, digest)
-    return digest.hexdigest()[:16]
