@@ -203,3 +203,26 @@ def test_videos_report_writes_screen_time_per_character_as_csv_and_a_chart(
         assert float(row[c]) == pytest.approx(seconds, abs=0.2), c
         assert float(row[f"{c}_percent"]) == pytest.approx(100 * seconds / 20.0, abs=1.0), c
     assert (report / "screen-time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_data_video_sizes_are_width_by_height_and_a_portrait_slip_is_caught(
+    monkeypatch, capsys, kral_sakir, tmp_path
+):
+    import av
+
+    wide = tmp_path / "wide.mp4"
+    code, _, _ = run_cli(monkeypatch, capsys, "data", "video", kral_sakir, "--out", wide,
+                         "--seconds", "2", "--fps", "10", "--size", "640x360")  # fmt: skip
+    assert code == 0
+    with av.open(str(wide)) as video:
+        stream = video.streams.video[0]
+        assert (stream.width, stream.height) == (640, 360)  # WIDTHxHEIGHT, as video tools
+    tall = tmp_path / "tall.mp4"
+    code, _, err = run_cli(monkeypatch, capsys, "data", "video", kral_sakir, "--out", tall,
+                           "--seconds", "2", "--size", "1080x1920")  # fmt: skip
+    assert code == 1 and not tall.exists()
+    [line] = err.strip().splitlines()
+    assert "portrait" in line and "WIDTHxHEIGHT" in line and "--size 1920x1080?" in line
+    code, _, err = run_cli(monkeypatch, capsys, "data", "video", kral_sakir, "--out", tall,
+                           "--size", "720")  # fmt: skip
+    assert code == 2 and "WIDTHxHEIGHT" in err

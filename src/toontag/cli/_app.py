@@ -73,6 +73,15 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, int(match[2] or height)
 
 
+def parse_video_size(text: str) -> tuple[int, int]:
+    """'1920x1080' -> (1080, 1920): a video's size as every video tool writes it, WIDTHxHEIGHT
+    (image sizes stay HEIGHTxWIDTH, the training convention); returned (height, width)."""
+    match = re.fullmatch(r"(\d+)x(\d+)", text.strip().lower())
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not WIDTHxHEIGHT, e.g. 1920x1080")
+    return int(match[2]), int(match[1])
+
+
 def report_files(results: list[dict], line, *, as_json: bool = False) -> None:
     """All results as one JSON document on stdout (`as_json`), else one line per file
     (`line(result)`); each failed file also as `error: FILE: reason` on stderr. Exit 1 after

@@ -18,7 +18,7 @@ from toontag.cli._app import (
     class_list,
     data_app,
     out,
-    parse_size,
+    parse_video_size,
     show_classes,
 )
 from toontag.data.location import find_data
@@ -163,7 +163,11 @@ def data_video(
     ] = 0.5,
     fps: Annotated[int, typer.Option(min=1, max=240, help="Frame rate of the file.")] = 24,
     size: Annotated[
-        str | None, typer.Option(help="HEIGHTxWIDTH of the video (default: the frames').")
+        str | None,
+        typer.Option(
+            help="WIDTHxHEIGHT of the video, as video tools write it, e.g. 1920x1080 "
+            "(default: the frames' own size)."
+        ),
     ] = None,
     seed: Annotated[
         int, typer.Option(min=0, max=2**32 - 1, help="Which sequences, in which order.")
@@ -172,11 +176,22 @@ def data_video(
     """A test video from labelled frames: real animation sequences strung together, each
     frame held `--hold` seconds; the true timeline goes beside it as <out>.truth.json."""
     from toontag.data.dataset import load_dataset
+    from toontag.data.images import open_rgb
+    from toontag.errors import DataError
     from toontag.video.synth import make_clip, truth_path, write_clip
 
     frames = load_dataset(find_data(data)).subset(split)
     clip = make_clip(frames, seconds=seconds, hold=hold, seed=seed)
-    write_clip(clip, out_file, fps=fps, size=parse_size(size) if size is not None else None)
+    shape = parse_video_size(size) if size is not None else None
+    if shape is not None:
+        first, _ = open_rgb(clip.frames[0].path)
+        if first.width > first.height and shape[0] > shape[1]:  # landscape frames, portrait video
+            raise DataError(
+                f"--size {size} makes a portrait video ({shape[1]} wide, {shape[0]} high) of "
+                f"landscape {first.width}x{first.height} frames; video sizes are WIDTHxHEIGHT: "
+                f"--size {shape[0]}x{shape[1]}?"
+            )
+    write_clip(clip, out_file, fps=fps, size=shape)
     out.print(
         f"written: {out_file} ({clip.duration:.1f} s, {len(clip.frames)} frames of {split}) "
         f"and {truth_path(out_file)}"
