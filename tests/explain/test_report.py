@@ -56,3 +56,27 @@ def test_the_report_builds_for_a_subset_without_one_character(tiny_run, small_ma
     row = text[text.index("canan</td>") :].split("</tr>")[0]
     assert "<td>0</td>" in row and row.endswith("<td>n/a</td>")
     assert "<h2>Grad-CAM per character" in text
+
+
+def test_the_error_gallery_shows_one_frame_per_scene_but_both_sides_of_a_cut(dataset):
+    import numpy as np
+
+    from toontag.data.images import load_resized
+    from toontag.data.split import CUT_THRESHOLD, SOURCE_SIZE, frame_jumps, thumbnails
+    from toontag.explain.report import distinct_scenes
+
+    test = sorted(dataset.subset("test").samples, key=lambda s: s.frame_id)[:400]
+    ids = np.array([s.frame_id for s in test])
+    thumbs = thumbnails(np.stack([load_resized(s.path, SOURCE_SIZE)[0] for s in test]))
+    jumps = frame_jumps(ids, thumbs)
+    scene = next(i for i in range(len(test) - 6) if (jumps[i : i + 5] < 5).all())  # one shot
+    cut = next(i for i in range(len(test) - 1) if CUT_THRESHOLD * 1.5 < jumps[i] < np.inf)
+    far = next(i for i in range(len(test)) if abs(ids[i] - ids[scene]) > 100)
+    paths = [s.path for s in test]
+    # the five most confident errors are frames of one shot, then one elsewhere
+    cases = np.array([[scene + j, 0] for j in range(5)] + [[far, 1]])
+    assert distinct_scenes(cases, paths, 6) == [(scene, 0), (far, 1)]
+    assert distinct_scenes(cases, paths, 1) == [(scene, 0)]
+    # two frames a cut apart, consecutive ids: two scenes, both shown
+    pair = np.array([[cut, 0], [cut + 1, 0]])
+    assert distinct_scenes(pair, paths, 6) == [(cut, 0), (cut + 1, 0)]

@@ -202,7 +202,8 @@ def _classes_txt(folder: Path) -> tuple[tuple[str, ...], str] | None:
     return (_read_names(listing), str(listing)) if listing.exists() else None
 
 
-def _frame_id(path: Path, position: int) -> int:
+def frame_id_of(path: Path, position: int) -> int:
+    """Capture order: a frame's numeric file stem, else its `position` in the listing."""
     return int(path.stem) if path.stem.isdigit() else position
 
 
@@ -223,7 +224,7 @@ def _load_folder(root: Path, known) -> LabelledData:
                 )
             for file in sorted(combo_dir.iterdir()):
                 if file.suffix.lower() in IMAGE_SUFFIXES:
-                    samples.append(Sample(file, labels, split, _frame_id(file, len(samples))))
+                    samples.append(Sample(file, labels, split, frame_id_of(file, len(samples))))
                 elif file.is_file():
                     ignored.append(file)
     if not samples:

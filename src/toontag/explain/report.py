@@ -32,6 +32,7 @@ from toontag.palette import colours  # noqa: E402
 from toontag.training.module import LR  # noqa: E402
 
 GALLERY = 6  # errors of each kind in the gallery
+SCENE_GAP = 30  # frame ids: errors this close that look alike are one scene in the gallery
 RESAMPLES = 1000
 
 
@@ -164,13 +165,38 @@ def confusion_rows(y, pred, classes) -> list[str]:
     return out
 
 
+def distinct_scenes(cases: np.ndarray, paths, count: int) -> list:
+    """The first `count` of `cases` ((image, class) rows, most confident first), at most one
+    per scene: a case is passed over when a kept one is within SCENE_GAP frame ids of it
+    and looks alike (14x24 thumbnails within the split's cut threshold), so five frames of
+    one shot do not fill the gallery while a cut a few frames away still counts."""
+    from toontag.data.dataset import frame_id_of
+    from toontag.data.images import load_resized
+    from toontag.data.split import CUT_THRESHOLD, SOURCE_SIZE, thumbnails
+
+    kept, seen = [], []  # seen: (frame id, thumbnail) of the kept cases
+    for i, k in cases:
+        path = Path(paths[i])
+        frame = frame_id_of(path, int(i))
+        [thumb] = thumbnails(load_resized(path, SOURCE_SIZE)[0][None])
+        if any(abs(frame - f) <= SCENE_GAP and np.abs(thumb - t).mean() <= CUT_THRESHOLD
+               for f, t in seen):  # fmt: skip
+            continue
+        kept.append((i, k))
+        seen.append((frame, thumb))
+        if len(kept) == count:
+            break
+    return kept
+
+
 def gallery(explainer: Explainer, paths, labels, y, p, pred, classes) -> list[str]:
-    """The most confident false positives and false negatives, each with its Grad-CAM."""
+    """The most confident false positives and false negatives, each with its Grad-CAM, at
+    most one per scene."""
     errors = []
     fp = np.argwhere((pred == 1) & (y == 0))
     fn = np.argwhere((pred == 0) & (y == 1))
-    fp = fp[np.argsort(-p[fp[:, 0], fp[:, 1]])][:GALLERY]
-    fn = fn[np.argsort(p[fn[:, 0], fn[:, 1]])][:GALLERY]
+    fp = distinct_scenes(fp[np.argsort(-p[fp[:, 0], fp[:, 1]], kind="stable")], paths, GALLERY)
+    fn = distinct_scenes(fn[np.argsort(p[fn[:, 0], fn[:, 1]], kind="stable")], paths, GALLERY)
     for kind, cases in (("FP", fp), ("FN", fn)):
         for i, k in cases:
             errors.append(
@@ -276,7 +302,8 @@ def build_report(run: Path, metrics: dict, explainer: Explainer, out: Path) -> P
         *confusion_rows(y, pred, classes),
         "</table>",
         f"<h2>Most confident errors</h2><p>{GALLERY} false positives and {GALLERY} false "
-        "negatives, each with the Grad-CAM of the character concerned.</p><div class=cards>",
+        "negatives, at most one per scene, each with the Grad-CAM of the character "
+        "concerned.</p><div class=cards>",
         *gallery(explainer, paths, labels, y, probs, pred, classes),
         "</div>",
         "<h2>Grad-CAM per character</h2><div class=cards>",
