@@ -159,3 +159,20 @@ def test_train_shows_a_manifests_classes_and_likely_typos_first(
     assert code == 1 and "unknown model 'densenet12'" in err
     assert "classes from the manifest's labels (images): canan" in out and ", remzzi 1\n" in out
     assert "'remzzi' (1 images) looks like a misspelling of 'remzi'" in out
+
+
+def test_train_prints_no_lightning_banner_or_advertising(small_manifest, tmp_path):
+    """Lightning's device banner and its litlogger tip are silenced in every command that
+    trains; toontag's own lines remain."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "toontag", "train", "--data", str(small_manifest),
+         "--out", str(tmp_path / "run"), "--model", "baseline", "--image-size", "32x48",
+         "--epochs", "1"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said[-2000:]
+    assert "litlogger" not in said and "GPU available" not in said and "Tip:" not in said
+    assert (tmp_path / "run" / "model.json").is_file()

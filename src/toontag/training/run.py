@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import platform
 import time
@@ -109,6 +110,16 @@ def backbone_features(module: ToonTagModule, dm: ToonDataModule) -> np.ndarray:
     return out
 
 
+# Lightning's info lines: the device banner ("GPU available: ...") and an advertising tip
+# (litlogger) at every Trainer; toontag prints what a run is doing itself. Warnings still show.
+LIGHTNING_INFO = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+
+
+def quiet_lightning() -> None:
+    for name in LIGHTNING_INFO:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def make_trainer(
     config: TrainConfig, run: Path, *, progress: bool, callbacks: list | None
 ) -> tuple[L.Trainer, ModelCheckpoint]:
@@ -121,6 +132,7 @@ def make_trainer(
         save_last=True,
         enable_version_counter=False,
     )
+    quiet_lightning()
     extra = [RichProgressBar()] if progress else []
     if config.schedule == "plateau":  # the paper's; a cosine schedule runs its whole length
         extra.append(EarlyStopping(VAL_LOSS, mode="min", patience=config.early_stop_patience))
