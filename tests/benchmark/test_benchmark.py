@@ -148,3 +148,22 @@ def test_a_killed_row_resumes(suite, small_manifest, tmp_path):
                        only=["cnn"], progress=False)["cnn"]  # fmt: skip
     assert result["status"] == DONE
     assert result["training"]["resumed"] and result["training"]["epochs_run"] == 2
+
+
+def test_each_row_is_announced_with_its_budget_and_the_time_left(small_manifest, tmp_path, capsys):
+    path = tmp_path / "two.toml"
+    path.write_text(TINY.replace('max_epochs = 1\npaper', 'max_epochs = 1\nmax_minutes = 2\npaper')
+                    + '\n[[row]]\nname = "cnn2"\ntable = "6"\nmodel = "baseline"\n'
+                    'init = "random"\nmax_epochs = 1\nmax_minutes = 3\n')  # fmt: skip
+    suite = load_suite(str(path))
+    run_suite(suite, suite.protocols["tiny"], data=small_manifest, runs=tmp_path / "runs",
+              progress=True)  # fmt: skip
+    said = " ".join(capsys.readouterr().err.split())
+    # two rows run (the unavailable ImageNet row and the GPU-only row are not counted)
+    assert (
+        "row 1/2: cnn (5): baseline, random init, 32x48, tiny; budget at most 1 epochs or 2 min"
+        in said
+    )
+    assert "0/2 done, at most 5 min left (time caps)" in said
+    assert "row 2/2: cnn2 (6)" in said and "1/2 done, about" in said
+    assert "row 3/" not in said

@@ -18,6 +18,7 @@ from toontag.evaluation.evaluate import evaluate_run
 from toontag.evaluation.record import provenance
 from toontag.io import write_json
 from toontag.models import pretrained_unavailable
+from toontag.progress import console
 from toontag.training.run import train_or_resume
 from toontag.training.rundir import CONFIG, load_trained
 
@@ -133,9 +134,15 @@ def run_suite(
     """Every row's result in the suite's order: the selected rows run (unless
     `train_missing` is off), the others are read back or marked as not run."""
     selected = {r.name for r in suite.select(only)}
-    results = {}
+    queue = [r for r in suite.rows if r.name in selected and train_missing
+             and protocol.name in r.protocols and not finished_row(runs, protocol, r)
+             and not (r.init == "imagenet" and pretrained_unavailable(r.model))]  # fmt: skip
+    results, walls = {}, []
     for row in suite.rows:
         if row.name in selected and train_missing:
+            if row in queue and progress:
+                console.print(announce(row, protocol, queue, walls, overrides))
+            begin = time.perf_counter()
             results[row.name] = run_row(
                 row,
                 protocol,
@@ -145,9 +152,40 @@ def run_suite(
                 overrides=overrides,
                 progress=progress,
             )
+            if row in queue:
+                walls.append(time.perf_counter() - begin)
         else:
             results[row.name] = peek_row(row, protocol, runs)
     return results
+
+
+def announce(row: Row, protocol: Protocol, queue: list[Row], walls: list[float],
+             overrides: dict | None) -> str:  # fmt: skip
+    """The line before a row runs: which row of how many, what it compares, its budget, and
+    one bar over the rows with the time left (the mean of the rows run so far times the rows
+    left, or the rows' time caps before any has finished)."""
+    done, total = queue.index(row), len(queue)
+    config = row.config(protocol).replace(**(overrides or {}))
+    init = "ImageNet weights" if config.pretrained else "random init"
+    budget = f"at most {config.max_epochs} epochs"
+    if config.max_minutes:
+        budget += f" or {config.max_minutes:g} min"
+    left = total - done
+    if walls:
+        eta = f"about {sum(walls) / len(walls) * left / 60:.0f} min left"
+    elif all(r.config(protocol).max_minutes for r in queue[done:]):
+        caps = sum(r.config(protocol).max_minutes for r in queue[done:])
+        eta = f"at most {caps:g} min left (time caps)"
+    else:
+        eta = "time left known after the first row"
+    width = 30
+    filled = round(width * done / total)
+    bar = "━" * filled + "╺" + "─" * (width - filled - 1) if filled < width else "━" * width
+    return (
+        f"[bold]row {done + 1}/{total}: {row.name}[/] ({row.table}): {config.model}, {init}, "
+        f"{config.image_size[0]}x{config.image_size[1]}, {protocol.name}; budget {budget}\n"
+        f"rows {bar} {done}/{total} done, {eta}"
+    )
 
 
 def peek_row(row: Row, protocol: Protocol, runs: Path) -> dict:
