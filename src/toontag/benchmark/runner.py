@@ -134,9 +134,11 @@ def run_suite(
     """Every row's result in the suite's order: the selected rows run (unless
     `train_missing` is off), the others are read back or marked as not run."""
     selected = {r.name for r in suite.select(only)}
-    queue = [r for r in suite.rows if r.name in selected and train_missing
-             and protocol.name in r.protocols and not finished_row(runs, protocol, r)
-             and not (r.init == "imagenet" and pretrained_unavailable(r.model))]  # fmt: skip
+    queue = [
+        r
+        for r in suite.rows
+        if r.name in selected and train_missing and peek_row(r, protocol, runs)["status"] == NOT_RUN
+    ]  # the rows that will train
     results, walls = {}, []
     for row in suite.rows:
         if row.name in selected and train_missing:
@@ -165,7 +167,8 @@ def announce(row: Row, protocol: Protocol, queue: list[Row], walls: list[float],
     one bar over the rows with the time left (the mean of the rows run so far times the rows
     left, or the rows' time caps before any has finished)."""
     done, total = queue.index(row), len(queue)
-    config = row.config(protocol).replace(**(overrides or {}))
+    configs = [r.config(protocol).replace(**(overrides or {})) for r in queue[done:]]
+    config = configs[0]
     init = "ImageNet weights" if config.pretrained else "random init"
     budget = f"at most {config.max_epochs} epochs"
     if config.max_minutes:
@@ -173,8 +176,8 @@ def announce(row: Row, protocol: Protocol, queue: list[Row], walls: list[float],
     left = total - done
     if walls:
         eta = f"about {sum(walls) / len(walls) * left / 60:.0f} min left"
-    elif all(r.config(protocol).max_minutes for r in queue[done:]):
-        caps = sum(r.config(protocol).max_minutes for r in queue[done:])
+    elif all(c.max_minutes for c in configs):
+        caps = sum(c.max_minutes for c in configs)
         eta = f"at most {caps:g} min left (time caps)"
     else:
         eta = "time left known after the first row"

@@ -172,15 +172,8 @@ def to_pixels(
     copy resized by PIL (benchmarks/indexing_speed.py measures both and how often their
     decisions agree); pass one `reformatter` for every frame."""
     # a stream whose size changes mid-way: the borders were found at the size it started at
-    if (
-        picture is not None
-        and picture.cropped
-        and (frame.width, frame.height)
-        == (
-            picture.width,
-            picture.height,
-        )
-    ):
+    cropped = picture is not None and picture.cropped
+    if cropped and (frame.width, frame.height) == (picture.width, picture.height):
         return resize_rgb(fit_picture(frame.to_image(), picture, aspect), size)
     turns = quarter_turns(frame)
     height, width = size if turns % 2 == 0 else size[::-1]

@@ -10,8 +10,9 @@ from av.video.reformatter import VideoReformatter
 from scenedetect import ContentDetector, FrameTimecode
 from scenedetect.common import Timecode
 
-# The detector's working width: PySceneDetect's own default is 256; at 128 it finds the same
-# cuts for half the cost a frame (benchmarks/indexing_speed.py compares them on whole videos).
+# The detector's working width: PySceneDetect's own default is 256; at 128 each frame costs
+# less and the index's time IoU was the same or higher on every video of
+# benchmarks/indexing_speed.py (results/indexing-speed.md, "shot input" rows).
 DETECT_WIDTH = 128
 
 

@@ -184,7 +184,6 @@ def _encode(clip: Clip, path: Path, *, fps: int, size: tuple[int, int], codec: s
     """Each frame of `clip`, its `repeats` times over (moved and grained when asked), into a
     new video file at `path`."""
     import av
-    import cv2
 
     height, width = size
     rng = np.random.default_rng(0)
@@ -204,10 +203,12 @@ def _encode(clip: Clip, path: Path, *, fps: int, size: tuple[int, int], codec: s
                 for _ in range(repeat):
                     container.mux(stream.encode(frame))
                 continue
-            toward = rng.uniform(-1, 1, size=2)
+            toward, still = rng.uniform(-1, 1, size=2), np.asarray(image)
             for k in range(repeat):
-                pixels = _moved(np.asarray(image), (height, width), motion * k / repeat, toward)
+                pixels = _moved(still, (height, width), motion * k / repeat, toward)
                 if noise:
+                    import cv2
+
                     plus, minus = noise[shown % len(noise)]
                     pixels = cv2.subtract(cv2.add(pixels, plus), minus)
                 shown += 1
