@@ -108,7 +108,7 @@ def test_train_evaluate_predict_end_to_end(monkeypatch, capsys, small_manifest, 
     result = json.loads(out)
     assert code == 0 and result[0]["path"] == str(image) and len(result[0]["probabilities"]) == 4
     code, _, err = run_cli(monkeypatch, capsys, "predict", run, tmp_path / "missing.jpg")
-    assert code == 1 and err.startswith("error: ") and "missing.jpg: file not found" in err
+    assert code == 1 and f"error: {tmp_path / 'missing.jpg'}: file not found\n" in err
 
 
 def test_parse_size():

@@ -19,6 +19,7 @@ from toontag.cli._app import (
     _folder,
     app,
     class_list,
+    err,
     out,
     out_dir_option,
     parse_size,
@@ -198,22 +199,56 @@ def evaluate(
 @app.command()
 def predict(
     run: Annotated[Path, typer.Argument(help="A finished run directory.")],
-    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    images: Annotated[
+        list[Path], typer.Argument(help="Image files, or folders of them (searched recursively).")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Write the table here (one row per image).")
+    ] = None,
+    sidecars: Annotated[
+        bool, typer.Option("--sidecar", help="Also write IMAGE.json beside each image.")
+    ] = False,
+    engine: Annotated[str, typer.Option(help="onnx (ONNX Runtime) or torch.")] = "onnx",
+    batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Images per batch.")] = 64,
 ) -> None:
-    """The characters present in each image, with probabilities."""
-    from toontag.evaluation.predict import predict_files
-    from toontag.training.rundir import load_trained
+    """The characters in each image at the model's thresholds, with every probability.
+    Folders are searched recursively for image files (hidden ones passed over); files that
+    cannot be read are listed, the others tagged, and the command then exits 1."""
+    from toontag.data.images import image_files
+    from toontag.errors import FileError
+    from toontag.evaluation.predict import table, tag_images
+    from toontag.io import csv_text, write_text
+    from toontag.models.engine import load_engine
+    from toontag.progress import progress_bar
 
-    results = predict_files(load_trained(run), images)
+    if csv_file is not None and csv_file.is_dir():  # found before the work, not after it
+        raise FileError(csv_file, "is a folder; --csv names the file to write")
+    model = load_engine(run, engine)
+    paths = image_files(images)
+    empty = [p for p in images if p.is_dir() and not any(p in q.parents for q in paths)]
+    results = [{"path": str(p), "error": "no image files in this folder"} for p in empty]
+    start = time.perf_counter()
+    with progress_bar() as bar:
+        task = bar.add_task("tagging", total=len(paths))
+        results += tag_images(model, paths, batch_size=batch_size, sidecars=sidecars,
+                              advance=partial(bar.advance, task))  # fmt: skip
+    seconds = time.perf_counter() - start
+    if csv_file is not None:
+        write_text(csv_file, csv_text(*table(results, model.classes)))
 
     def line(r: dict) -> str:
         probs = ", ".join(f"{c} {p:.2f}" for c, p in r["probabilities"].items())
         found = ", ".join(r["characters"]) or "(none)"
         note = f"  [dim]({r['note']})[/]" if "note" in r else ""
-        return f"{r['path']}: [bold]{found}[/]  ({probs}){note}"
+        return f"{escape(r['path'])}: [bold]{found}[/]  ({probs}){note}"
 
-    report_files(results, line, as_json=as_json)
+    failed = sum("error" in r for r in results)
+    where = f"; table: {csv_file}" if csv_file else ""
+    err.print(f"tagged {len(results) - failed} of {len(results)} images in {seconds:.1f} s "
+              f"({len(paths) / max(seconds, 1e-9):.0f} images/s){where}",
+              highlight=False, soft_wrap=True)  # fmt: skip
+    report_files(results, None if csv_file else line, as_json=as_json)
 
 
 @app.command()

@@ -69,8 +69,23 @@ def open_rgb(path: Path) -> tuple[Image.Image, str | None]:
 
 
 def images_under(folder: Path) -> list[Path]:
-    """The image files below `folder` (recursively, by suffix), in path order."""
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    """The image files below `folder` (recursively, by suffix), in path order. Hidden files
+    and folders are passed over: a macOS copy leaves `._NAME.jpg` metadata beside each image."""
+    folder = Path(folder)
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )  # fmt: skip
+
+
+def image_files(paths) -> list[Path]:
+    """`paths` with each folder replaced by the image files under it (`images_under`), each
+    path once, in order; other paths as given, whether or not they exist."""
+    found = []
+    for path in map(Path, paths):
+        found += images_under(path) if path.is_dir() else [path]
+    return list(dict.fromkeys(found))
 
 
 def load_resized(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:

@@ -1,17 +1,22 @@
-"""Probabilities from a trained model: for cached uint8 arrays and for image files."""
+"""Probabilities from a trained model: for cached uint8 arrays, and tags for image files
+(PyTorch is imported only for the arrays: tagging files under ONNX Runtime never loads it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from toontag.data.images import load_resized
-from toontag.errors import BadImageError
-from toontag.models.ensemble import Ensemble
-from toontag.models.inference import map_batches
-from toontag.models.net import ToonNet
-from toontag.training.rundir import TrainedModel
+from toontag.errors import BadImageError, FileError
+from toontag.io import write_json
+
+if TYPE_CHECKING:
+    from toontag.models.ensemble import Ensemble
+    from toontag.models.net import ToonNet
 
 
 def predict_arrays(
@@ -25,6 +30,8 @@ def predict_arrays(
 ) -> np.ndarray:
     """Sigmoid probabilities (N, C) for uint8 (N, H, W, 3) `images` (or the given rows);
     `flip`: test-time augmentation, the mean over each image and its mirror image."""
+    from toontag.models.inference import map_batches
+
     model.eval()
 
     def with_flip(pixels):
@@ -40,25 +47,100 @@ def predict_arrays(
     )
 
 
-def predict_files(trained: TrainedModel, paths: list[Path]) -> list[dict]:
-    """One result per path: the characters present with probabilities, or the decode error."""
-    results, arrays, ok = [], [], []
+def tag_images(
+    engine,
+    paths: list[Path],
+    *,
+    batch_size: int = 64,
+    sidecars: bool = False,
+    advance: Callable[[int], None] | None = None,
+) -> Iterator[dict]:
+    """One result per path, in order: the characters at the model's thresholds and every
+    probability, or the reason it could not be read. `engine`: `load_engine`'s object (or
+    any with `classes`, `thresholds`, `image_size` and `probabilities`). Images are decoded
+    on a thread while the previous batch runs through the model. `sidecars`: also write
+    ``IMAGE.json`` beside each image (`sidecar`); one that cannot be written is that image's
+    error. `advance(n)` is called after each batch of n."""
+    batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
+    with ThreadPoolExecutor(1) as loader:
+        pending = loader.submit(_load, batches[0], engine.image_size) if batches else None
+        for k in range(len(batches)):
+            results, pixels = pending.result()
+            if k + 1 < len(batches):
+                pending = loader.submit(_load, batches[k + 1], engine.image_size)
+            ok = [r for r in results if "error" not in r]
+            if ok:
+                probs = engine.probabilities(np.stack(pixels))
+                for result, p in zip(ok, probs, strict=True):
+                    result.update(_tags(engine, p))
+                    if sidecars:
+                        _write_sidecar(engine, result)
+            if advance is not None:
+                advance(len(results))
+            yield from results
+
+
+def predict_files(engine, paths: list[Path]) -> list[dict]:
+    """`tag_images` of `paths`, as a list."""
+    return list(tag_images(engine, paths))
+
+
+def sidecar(path: Path | str) -> Path:
+    """Where an image's tags are written beside it: ``NAME.EXT.json`` (the image's full name,
+    so frame.jpg and frame.png in one folder keep theirs apart)."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def table(results: list[dict], classes) -> tuple[list[str], list[list]]:
+    """The CSV header and rows of `tag_images` results: path, characters (joined by ;), one
+    probability column per class, note and error."""
+    header = ["path", "characters", *classes, "note", "error"]
+    rows = []
+    for r in results:
+        probs = r.get("probabilities", {})
+        rows.append([r["path"], ";".join(r.get("characters", [])),
+                     *(probs.get(c, "") for c in classes), r.get("note", ""),
+                     r.get("error", "")])  # fmt: skip
+    return header, rows
+
+
+def _load(paths: list[Path], size) -> tuple[list[dict], list[np.ndarray]]:
+    results, pixels = [], []
     for path in paths:
         try:
-            pixels, note = load_resized(path, trained.image_size)
+            array, note = load_resized(path, size)
         except BadImageError as e:
             results.append({"path": str(path), "error": e.reason})
             continue
-        arrays.append(pixels)
-        ok.append(len(results))
+        pixels.append(array)
         results.append({"path": str(path), "note": note} if note else {"path": str(path)})
-    if arrays:
-        probs = predict_arrays(trained.model, np.stack(arrays), description="tagging")
-        for i, p in zip(ok, probs, strict=True):
-            results[i]["probabilities"] = {
-                c: round(float(v), 4) for c, v in zip(trained.classes, p, strict=True)
-            }
-            results[i]["characters"] = [
-                c for c, v, t in zip(trained.classes, p, trained.thresholds, strict=True) if v >= t
-            ]
-    return results
+    return results, pixels
+
+
+def _tags(engine, probs: np.ndarray) -> dict:
+    rule = zip(engine.classes, probs, engine.thresholds, strict=True)
+    return {
+        "characters": [c for c, p, t in rule if p >= t],
+        "probabilities": {
+            c: round(float(p), 4) for c, p in zip(engine.classes, probs, strict=True)
+        },
+    }
+
+
+def _write_sidecar(engine, result: dict) -> None:
+    path = Path(result["path"])
+    document = {
+        "image": path.name,
+        "model": engine.model,
+        "model_id": getattr(engine, "model_id", None),
+        "characters": result["characters"],
+        "probabilities": result["probabilities"],
+        "thresholds": {
+            c: round(float(t), 4) for c, t in zip(engine.classes, engine.thresholds, strict=True)
+        },  # fmt: skip
+    }
+    try:
+        write_json(sidecar(path), document)
+    except FileError as e:
+        result["error"] = f"tagged, but its sidecar {e.reason}"

@@ -32,7 +32,7 @@ import torch
 
 from toontag.data.cache import build_cache
 from toontag.data.dataset import listed_path, load_dataset
-from toontag.data.images import images_under
+from toontag.data.images import image_files
 from toontag.data.location import run_data
 from toontag.errors import DataError, RunError
 from toontag.io import csv_text, read_csv, write_json, write_text
@@ -137,15 +137,11 @@ def read_confirmed(path: Path) -> Confirmed:
     return Confirmed(yes, no)
 
 
-def image_files(paths) -> list[Path]:
+def existing_images(paths) -> list[Path]:
     """The given image files, a folder standing for the images in it (recursively)."""
-    found = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found += images_under(path)
-        elif path.is_file():
-            found.append(path)
-        else:
+    found = image_files(paths)
+    for path in found:
+        if not path.is_file():
             raise DataError(f"{path}: no such image or folder")
     return found
 
@@ -205,8 +201,8 @@ def enrol(
     except LabelError as e:
         raise RunError(f"--character {character!r}: {e}") from None
     confirmed = confirmed or Confirmed([], [])
-    positives = list(dict.fromkeys([*image_files(examples), *confirmed.yes]))
-    negatives = list(dict.fromkeys([*image_files(negatives), *confirmed.no]))
+    positives = list(dict.fromkeys([*existing_images(examples), *confirmed.yes]))
+    negatives = list(dict.fromkeys([*existing_images(negatives), *confirmed.no]))
     if len(positives) < 2:
         raise DataError(f"enrolling {name!r} needs at least 2 example images of it")
     labelled = {Path(p).resolve() for p in (*positives, *negatives)}

@@ -1,0 +1,90 @@
+"""Tagging folders of stills: what is found, the table, the sidecars, batches and refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.test_cli import run_cli
+from toontag.evaluation.predict import predict_files, sidecar, tag_images
+from toontag.models.engine import load_engine
+
+
+@pytest.fixture
+def stills(dataset, tmp_path):
+    """A folder of frames as people keep them: nested, with a broken file, a macOS '._'
+    companion, a text file and an empty sub-folder. Returns it and the images in it."""
+    folder = tmp_path / "stills"
+    images = []
+    for i, sample in enumerate(dataset.samples[::1500]):
+        place = folder / ("episode 1" if i % 2 else "episode 2/act [b]") / f"f{i}.jpg"
+        place.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sample.path, place)
+        images.append(place)
+    (folder / "episode 1" / "broken.jpg").write_bytes(b"\xff\xd8 cut short")
+    (folder / "episode 1" / "._f1.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "empty").mkdir()
+    return folder, sorted([*images, folder / "episode 1" / "broken.jpg"])
+
+
+def test_a_folder_is_tagged_recursively_into_a_table_json_and_sidecars(
+    monkeypatch, capsys, tiny_run, stills, tmp_path
+):
+    folder, images = stills
+    table = tmp_path / "tags.csv"
+    code, out, err = run_cli(monkeypatch, capsys, "predict", tiny_run, folder,
+                             folder / "empty", "--csv", table, "--json", "--sidecar")  # fmt: skip
+    assert code == 1  # the broken file and the empty folder are listed, the rest tagged
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {folder / 'empty'}: no image files in this folder",
+                      f"error: {folder / 'episode 1' / 'broken.jpg'}: not a readable image"]  # fmt: skip
+    results = json.loads(out)
+    assert [r["path"] for r in results[1:]] == [str(p) for p in images]  # hidden, .txt skipped
+    engine = load_engine(tiny_run)
+    rows = list(csv.DictReader(table.open()))
+    assert list(rows[0]) == ["path", "characters", *engine.classes, "note", "error"]
+    assert [r["path"] for r in rows] == [r["path"] for r in results]
+    for row, result in zip(rows, results, strict=True):
+        if "error" in result:
+            assert row["error"] == result["error"] and row["characters"] == ""
+            assert not sidecar(result["path"]).exists()
+            continue
+        probs = result["probabilities"]
+        wanted = [c for c, t in zip(engine.classes, engine.thresholds, strict=True)
+                  if probs[c] >= t]  # fmt: skip
+        assert result["characters"] == wanted and row["characters"] == ";".join(wanted)
+        assert [float(row[c]) for c in engine.classes] == list(probs.values())
+        side = json.loads(sidecar(result["path"]).read_text())
+        assert side["image"] == result["path"].rsplit("/", 1)[1]
+        assert (side["characters"], side["probabilities"]) == (wanted, probs)
+        assert side["model_id"] == engine.model_id and tuple(side["thresholds"]) == tuple(engine.classes)
+    assert "images/s" in err
+
+
+def test_batches_and_engines_agree_and_keep_the_order(tiny_run, stills):
+    _, images = stills
+    onnx = load_engine(tiny_run, "onnx")
+    one = list(tag_images(onnx, images, batch_size=1))
+    many = list(tag_images(onnx, images, batch_size=3))
+    torch_results = predict_files(load_engine(tiny_run, "torch"), images)
+    assert one == many and [r["path"] for r in one] == [str(p) for p in images]
+    for a, b in zip(one, torch_results, strict=True):
+        assert ("error" in a) == ("error" in b)
+        if "error" not in a:
+            left, right = list(a["probabilities"].values()), list(b["probabilities"].values())
+            assert np.allclose(left, right, atol=2e-4)
+
+
+def test_a_folder_as_the_table_is_refused_before_any_work(monkeypatch, capsys, tiny_run, stills):
+    folder, _ = stills
+    code, out, err = run_cli(monkeypatch, capsys, "predict", tiny_run, folder, "--csv", folder)
+    assert code == 1 and out == "" and "tagging" not in err
+    assert err.strip().splitlines() == [
+        f"error: {folder}: is a folder; --csv names the file to write"
+    ]
+    assert not list(folder.rglob("*.json"))
