@@ -75,3 +75,25 @@ def test_a_picture_over_the_pixel_limit_is_refused_before_decoding(tmp_path, mon
         open_rgb(path)
     monkeypatch.setenv("TOONTAG_MAX_PIXELS", "20000")
     assert open_rgb(path)[0].size == (200, 100)
+
+
+@pytest.mark.parametrize("orientation", [1, 6])  # as stored; turned a quarter
+def test_a_large_jpeg_decoded_at_reduced_scale_matches_the_full_decode(dataset, tmp_path,
+                                                                        orientation):  # fmt: skip
+    """A 1920x1080 still for a 112x192 model is decoded at 1/4 scale (still at least twice
+    the model's size, whichever way it is turned) and then resized: the model sees what a
+    full decode would have given it, within JPEG rounding."""
+    frame = Image.open(dataset.samples[0].path).convert("RGB").resize((1920, 1080))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "still.jpg"
+    frame.save(path, quality=92, exif=exif)
+    size = (112, 192) if orientation == 1 else (192, 112)
+    reduced, _ = load_resized(path, size)
+    image, _ = open_rgb(path, at_least=(2 * size[0], 2 * size[1]))
+    assert max(image.size) == 1920 // 4 and image.size[0] >= 2 * size[1]  # decoded at 1/4
+    full, _ = open_rgb(path)
+    assert full.size == (image.size[0] * 4, image.size[1] * 4)
+    expected = np.asarray(full.resize(size[::-1], Image.Resampling.BILINEAR, reducing_gap=2.0))
+    assert reduced.shape == (*size, 3)
+    assert np.abs(reduced.astype(int) - expected).mean() < 1.0

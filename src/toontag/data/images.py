@@ -14,6 +14,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".ti
 # Larger pictures are refused before decoding (a decompression bomb would exhaust memory):
 # 100 megapixels, about a 13,000 x 7,700 frame; $TOONTAG_MAX_PIXELS changes it.
 MAX_PIXELS = 100_000_000
+ORIENTATION, TURNED = 0x0112, {5, 6, 7, 8}  # the EXIF tag; its values for a quarter turn
 
 # The width / height of the pictures a run was trained on, for runs that do not record it:
 # they were all trained on Kral Sakir's 320x180 frames.
@@ -24,12 +25,16 @@ def max_pixels() -> int:
     return int(os.environ.get("TOONTAG_MAX_PIXELS", MAX_PIXELS))
 
 
-def open_rgb(path: Path) -> tuple[Image.Image, str | None]:
+def open_rgb(
+    path: Path, *, at_least: tuple[int, int] | None = None
+) -> tuple[Image.Image, str | None]:
     """Open `path` fully decoded as RGB; returns the image and a note when it was converted.
 
     Alpha is composited onto white (cartoon frames have light backgrounds more often than
     dark), grayscale and CMYK are converted. Unreadable or truncated files raise
-    `BadImageError` naming the file.
+    `BadImageError` naming the file. `at_least` (height, width): a JPEG may be decoded at
+    libjpeg's 1/2, 1/4 or 1/8 scale as long as the picture, turned upright, stays at least
+    this large (a 1920x1080 still for a 112x192 model decodes at 1/4, three times faster).
     """
     try:
         with Image.open(path) as im:
@@ -40,6 +45,11 @@ def open_rgb(path: Path) -> tuple[Image.Image, str | None]:
                     f"{width}x{height} is over the limit of {max_pixels():,} pixels "
                     "(a decompression bomb?); set TOONTAG_MAX_PIXELS to allow it",
                 )
+            if at_least is not None:
+                high, wide = at_least
+                if im.getexif().get(ORIENTATION, 1) in TURNED:
+                    high, wide = wide, high
+                im.draft(im.mode, (wide, high))  # JPEG only; other formats ignore it
             im.load()
             rotated = ImageOps.exif_transpose(im)  # as a camera or editor meant it shown
             im = rotated if rotated is not None else im
@@ -90,7 +100,8 @@ def image_files(paths) -> list[Path]:
 
 def load_resized(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:
     """Decode `path` and resize it to (height, width): a uint8 HxWx3 array and the note."""
-    image, note = open_rgb(path)
+    height, width = size
+    image, note = open_rgb(path, at_least=(2 * height, 2 * width))  # then resized smoothly
     return resize_rgb(image, size), note
 
 
