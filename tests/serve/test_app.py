@@ -199,3 +199,86 @@ def test_search_then_click_plays_the_range_in_chromium(server):
         page.screenshot(path=str(ARTIFACTS / "serve.png"))
         browser.close()
     assert current == pytest.approx(starts[target], abs=1.0) and not errors
+
+
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
+def test_the_lanes_draw_each_characters_segments_to_scale_and_a_click_plays_from_there(server):
+    """One lane per character along the video's duration: every segment of the index where
+    the API puts it (to the pixel), the query's ranges on their own lane and shaded across
+    the others; a click on a lane plays from the time under the pointer."""
+    from playwright.sync_api import sync_playwright
+
+    host, port = server
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"http://{host}:{port}/")
+        page.wait_for_function("document.getElementById('hint').textContent.includes('remzi')")
+        page.fill("#q", "remzi and not necati")
+        page.press("#q", "Enter")
+        page.wait_for_selector(".lanes .axis")
+        video_id = page.get_attribute(".lanes", "data-video")
+        api = page.evaluate(
+            """async id => ({video: await (await fetch(`/api/videos/${id}`)).json(),
+                  search: await (await fetch('/api/search?q=remzi+and+not+necati')).json(),
+                  info: await (await fetch('/api/characters')).json()})""",
+            video_id,
+        )
+        duration = api["video"]["duration"]
+
+        def spans(selector: str) -> list[tuple[float, float]]:
+            """Each element's (start, end) in seconds, read from where it is drawn."""
+            return page.eval_on_selector_all(
+                selector,
+                f"""els => els.map(e => {{
+                    const t = e.parentElement.getBoundingClientRect();
+                    const b = e.getBoundingClientRect();
+                    return [(b.left - t.left) / t.width * {duration},
+                            (b.right - t.left) / t.width * {duration}]; }})""",
+            )
+
+        track_width = page.eval_on_selector(".lane .track", "t => t.getBoundingClientRect().width")
+        pixel = duration / track_width + 1e-6  # one pixel in seconds
+        lanes = page.eval_on_selector_all(
+            ".lane[data-character]", "ls => ls.map(l => l.dataset.character)"
+        )
+        assert lanes == [c["name"] for c in api["info"]["characters"]]
+        drawn_segments = 0
+        for name in lanes:
+            segments = sorted((s["start"], s["end"]) for s in api["video"]["segments"]
+                              if s["character"] == name)  # fmt: skip
+            drawn = sorted(spans(f".lane[data-character='{name}'] .seg"))
+            assert len(drawn) == len(segments)
+            for (a, b), (start, end) in zip(drawn, segments, strict=True):
+                assert a == pytest.approx(start, abs=pixel)
+                assert b == pytest.approx(max(end, start + pixel), abs=pixel)  # at least 1 px
+            drawn_segments += len(drawn)
+            assert len(spans(f".lane[data-character='{name}'] .shade")) == api["search"]["total"]
+        assert drawn_segments == len(api["video"]["segments"]) > 0
+        ranges = sorted(spans(".lane.query .range"))
+        hits = sorted((h["start"], h["end"]) for h in api["search"]["hits"])
+        assert len(ranges) == len(hits) > 0
+        for (a, b), (start, end) in zip(ranges, hits, strict=True):
+            assert (a, b) == (pytest.approx(start, abs=pixel), pytest.approx(end, abs=pixel))
+
+        track = page.locator(".lane[data-character] .track").first.bounding_box()
+        page.mouse.click(track["x"] + 0.6 * track["width"], track["y"] + track["height"] / 2)
+        wanted = 0.6 * duration
+        page.wait_for_function(
+            """t => { const v = document.getElementById('player');
+                return v.readyState >= 1 && !v.seeking && Math.abs(v.currentTime - t) < 1.0; }""",
+            arg=wanted,
+            timeout=20_000,
+        )
+        page.wait_for_function("document.querySelector('.playhead').style.display === 'block'")
+        head = page.locator(".playhead").bounding_box()
+        current = page.evaluate("document.getElementById('player').currentTime")
+        assert head["x"] + 1 == pytest.approx(
+            track["x"] + track["width"] * current / duration, abs=2
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "serve-lanes.png"))
+        browser.close()
+    assert not errors

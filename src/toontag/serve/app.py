@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from toontag import __version__
 from toontag.errors import IndexDbError, VideoError
+from toontag.palette import colours
 from toontag.serve.access import (
     LOOPBACK_NAMES,
     AccessGuard,
@@ -166,10 +167,12 @@ def create_app(
 
     @app.get("/api/characters", summary="The characters the index can search for")
     def characters(store: Store) -> dict:
+        colour = colours(store.classes)  # as in every plot
         return {
             "model": store.meta.get("model"),
             "model_id": store.model_id,
-            "characters": [{"name": c, "display": display_name(c)} for c in store.classes],
+            "characters": [{"name": c, "display": display_name(c), "colour": colour[c]}
+                           for c in store.classes],  # fmt: skip
         }
 
     @app.get("/api/videos", summary="Indexed videos with each character's screen time")
