@@ -31,6 +31,7 @@ from toontag.data.dataset import load_dataset
 from toontag.evaluation.record import write_result
 from toontag.evaluation.segments import segment_scores
 from toontag.models.engine import load_engine
+from toontag.training.rundir import validation_frames
 from toontag.video.db import Index
 from toontag.video.indexer import index_videos
 from toontag.video.query import parse_query
@@ -52,15 +53,7 @@ GRID = {"low_ratio": (0.5, 0.75, 1.0), "min_segment": (0.5, 1.0, 1.5, 2.0),
 
 def val_frames(run: Path, data: Path):
     """The run's validation frames: the sequences its training held out of train."""
-    from toontag.config import TrainConfig
-    from toontag.data.datamodule import ToonDataModule
-
-    config = TrainConfig.load(run / "config.json")
-    dataset = load_dataset(data)
-    dm = ToonDataModule(dataset, image_size=config.image_size, val_fraction=config.val_fraction,
-                        seed=config.seed, split_seed=config.data_seed)  # fmt: skip
-    dm.setup()
-    return dataset.select(dm.parts.val)
+    return validation_frames(run, load_dataset(data))
 
 
 def indexed_clip(frames, model, work: Path, name: str, seed: int, *, seconds=1e9, fps=24,

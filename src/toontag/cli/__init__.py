@@ -26,7 +26,15 @@ from rich.console import Console
 from rich.markup import escape
 from typer._click import exceptions as click_errors  # typer vendors click
 
-from toontag.cli import data, explain, labelling, serving, training, video  # noqa: F401 (registers)
+from toontag.cli import (  # noqa: F401 (registers)
+    data,
+    demo,
+    explain,
+    labelling,
+    serving,
+    training,
+    video,
+)
 from toontag.cli._app import app, parse_size
 from toontag.errors import ToontagError
 

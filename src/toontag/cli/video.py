@@ -166,7 +166,6 @@ def search(
     not, parentheses; a name may be a unique part of one: necati = fil_necati)."""
 
     from toontag.video.db import Index
-    from toontag.video.search import clock
     from toontag.video.search import search as run_search
 
     hits = [h.to_dict() for h in run_search(Index(db), query, min_duration=min_duration)]
@@ -177,12 +176,19 @@ def search(
         writer.writeheader()
         writer.writerows(hits)
     else:
-        table = Table("video", "start", "end", "duration", title=f"{query}: {len(hits)} ranges")
-        for h in hits:
-            table.add_row(
-                h["path"], clock(h["start"], "."), clock(h["end"], "."), f"{h['duration']:.1f}s"
-            )
-        out.print(table)
+        out.print(hits_table(query, hits))
+
+
+def hits_table(query: str, hits: list[dict]) -> Table:
+    """A search's ranges as the terminal shows them."""
+    from toontag.video.search import clock
+
+    table = Table("video", "start", "end", "duration", title=f"{query}: {len(hits)} ranges")
+    for h in hits:
+        table.add_row(
+            h["path"], clock(h["start"], "."), clock(h["end"], "."), f"{h['duration']:.1f}s"
+        )
+    return table
 
 
 @app.command()

@@ -130,3 +130,24 @@ def _load_ensemble(run: Path, device) -> TrainedModel:
     return TrainedModel(model, tuple(info["classes"]), tuple(info["thresholds"]),
                         tuple(info["image_size"]), config,
                         info.get("picture_aspect", PICTURE_ASPECT))  # fmt: skip
+
+
+def validation_frames(run: Path | str, dataset):
+    """The frames of `dataset` the run validated on (the sequences its training held out of
+    train): listed in its split.json, or, for runs written before that list was kept, drawn
+    again the way its training drew them."""
+    run = Path(run)
+    split = json.loads((run / "split.json").read_text())
+    if "val_images" in split:
+        wanted = {Path(p).resolve() for p in split["val_images"]}
+        rows = [i for i, s in enumerate(dataset.samples) if Path(s.path).resolve() in wanted]
+        if not rows:
+            raise RunError(f"{run}: none of the frames it validated on are in {dataset.root}")
+        return dataset.select(rows)
+    from toontag.data.datamodule import ToonDataModule
+
+    config = TrainConfig.load(run / CONFIG)
+    dm = ToonDataModule(dataset, image_size=config.image_size, val_fraction=config.val_fraction,
+                        seed=config.seed, split_seed=config.data_seed)  # fmt: skip
+    dm.setup()
+    return dataset.select(dm.parts.val)

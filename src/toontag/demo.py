@@ -1,0 +1,143 @@
+"""The first-run path: a model, a short video, its index and one search, in a few minutes.
+
+`run_demo` strings about a minute of animation sequences of the training split into a video,
+trains EfficientNet-Lite0 (ImageNet weights, offline) briefly with the `fast` preset on every
+fourth frame of the rest of the training split (each of the video's sequences, and `GAP`
+frames either side of it, kept out), indexes the video and runs one search. Given a finished
+run instead, the video is made of the frames that run validated on. Test frames are never
+used. Everything goes under one folder, and a second call reuses what is there (a killed
+training resumes from its last finished epoch).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from toontag.errors import VideoError
+from toontag.io import csv_text, write_json, write_text
+
+EVERY = 4  # every fourth training frame: about 3,300, an epoch about a minute on 2 cores
+GAP = 30  # frame ids either side of the video's sequences kept out of training
+EPOCHS = 2
+MODEL, IMAGE_SIZE = "efficientnet_lite0", (112, 192)  # the CPU recipe's; (height, width)
+
+
+@dataclass
+class Demo:
+    work: Path
+    run: Path
+    video: Path
+    db: Path
+    query: str
+    hits: list = field(default_factory=list)
+    steps: dict[str, float] = field(default_factory=dict)  # seconds of each step run
+
+
+def run_demo(
+    *,
+    data: Path,
+    work: Path,
+    run: Path | None = None,
+    seconds: float = 60.0,
+    query: str | None = None,
+    model: str = MODEL,
+    image_size: tuple[int, int] = IMAGE_SIZE,
+    every: int = EVERY,
+    epochs: int = EPOCHS,
+    progress: bool = True,
+    say: Callable[[str], None] = lambda text: None,
+) -> Demo:
+    """The demo in folder `work` on the dataset at `data` (see the module). `run`: a finished
+    run to use instead of training one (`model`, `image_size`, every `every`-th frame,
+    `epochs`); `query`: the search (default: the two characters on screen longest, joined by
+    `and`). `say(text)` is told each step as it starts."""
+    from toontag.data.dataset import load_dataset
+    from toontag.video.synth import make_clip, write_clip
+
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset(data)
+    demo = Demo(work, Path(run) if run else work / "run", work / "episode.mp4", work / "index.db",
+                query or "")  # fmt: skip
+    timed = partial(_step, demo.steps, say=say)
+    if run is None:
+        clip = make_clip(dataset.subset("train"), seconds=seconds, seed=0)
+        with timed("model", f"training {demo.run}: {model} at {image_size[0]}x{image_size[1]}, "
+                            f"{epochs} epochs on 1/{every} of the training split"):  # fmt: skip
+            _train(dataset, clip, demo.run, model=model, image_size=image_size, every=every,
+                   epochs=epochs, progress=progress)  # fmt: skip
+    else:
+        from toontag.training.rundir import validation_frames
+
+        clip = make_clip(validation_frames(run, dataset), seconds=seconds, seed=0)
+    with timed("video", f"making {demo.video}: {clip.duration:.0f} s of frames it never "
+                        "trained on"):  # fmt: skip
+        if not demo.video.is_file():
+            write_clip(clip, demo.video, fps=24)  # and its true timeline beside it
+    with timed("index", f"indexing it into {demo.db}"):
+        store = _index(demo.run, demo.video, demo.db)
+    from toontag.video.search import search
+
+    try:
+        demo.query = query or _busiest_pair(store)
+        with timed("search", f"searching {demo.query!r}"):
+            demo.hits = search(store, demo.query)
+    finally:
+        store.close()
+    write_json(work / "demo.json", {"run": str(demo.run), "video": str(demo.video),
+                                    "db": str(demo.db), "query": demo.query,
+                                    "ranges": len(demo.hits), "seconds": demo.steps})  # fmt: skip
+    return demo
+
+
+@contextmanager
+def _step(steps: dict, name: str, what: str, say):
+    """Announce a step, then time it into `steps[name]` (seconds)."""
+    say(what)
+    start = time.perf_counter()
+    yield
+    steps[name] = round(time.perf_counter() - start, 1)
+
+
+def _train(dataset, clip, run: Path, *, model, image_size, every, epochs, progress) -> None:
+    """Train into `run` on every `every`-th training frame away from `clip`'s sequences."""
+    from toontag.config import preset
+    from toontag.training.run import train_or_resume
+
+    manifest = run.parent / "train-frames.csv"
+    if not manifest.is_file():
+        near = {s.frame_id + d for s in clip.frames for d in range(-GAP, GAP + 1)}
+        kept = [s for s in dataset.subset("train").samples[::every] if s.frame_id not in near]
+        rows = [(s.path, ";".join(s.labels), "train") for s in kept]
+        write_text(manifest, csv_text(["path", "labels", "split"], rows))
+    config = preset("fast").replace(model=model, image_size=image_size, max_epochs=epochs)
+    train_or_resume(config, run=run, data=manifest, classes=dataset.classes, progress=progress)
+
+
+def _index(run: Path, video: Path, db: Path):
+    """The index at `db` holding `video`, indexed by `run`'s model (ONNX Runtime), open."""
+    from toontag.models.engine import load_engine
+    from toontag.video.db import Index
+    from toontag.video.indexer import index_videos
+
+    engine = load_engine(run)
+    store = Index.create(db, engine)
+    [outcome] = index_videos(store, engine, [video])
+    if outcome.status == "failed":
+        store.close()
+        raise VideoError(video, outcome.detail)
+    return store
+
+
+def _busiest_pair(store) -> str:
+    """`A and B`: the two characters on screen longest, over every indexed video."""
+    total = dict.fromkeys(store.classes, 0.0)
+    for video in store.videos():
+        for c, t in store.screen_time(video["id"]).items():
+            total[c] += t
+    return " and ".join(sorted(total, key=total.get, reverse=True)[:2])
