@@ -34,6 +34,9 @@ ROWS = {  # row -> (what it changes, settings on top of BASE)
                         "image_size=96x160"]),
     "label-smoothing": ("+ label smoothing 0.1", ["label_smoothing=0.1"]),
     "ema": ("+ EMA of weights (0.999)", ["ema_decay=0.999"]),
+    "lr-1e-3": ("AdamW 1e-3 instead of 5e-4", ["lr=1e-3"]),
+    "lite1-96x160": ("EfficientNet-Lite1 at 96x160 (a larger model, a smaller input)",
+                     ["model=efficientnet_lite1", "image_size=96x160"]),
 }  # fmt: skip
 RESULT = Path("results/cpu-recipe.json")
 
@@ -69,6 +72,28 @@ def later_test(run: Path) -> str:
         return "not tested (not kept)"
     m = json.loads(path.read_text())
     return f"{m['f1_micro']:.4f} (evaluated after the choice; not used for it)"
+
+
+def context_lines() -> list[str]:
+    """What the table leaves out, from the files that measured it: the distillation teacher's
+    cost, and the speed levers measured apart (each with its own file's provenance)."""
+    lines = []
+    teacher, speed = Path("results/oof-lite0.json"), Path("results/cpu-step-speed.json")
+    if teacher.is_file():
+        t = json.loads(teacher.read_text())
+        lines.append(
+            f"The distillation teacher (not counted in the rows' minutes): {t['what']}; "
+            f"{t['model']} at {t['image_size']}, {len(t['folds'])} fold runs, "
+            f"{t['teacher_cost_seconds'] / 60:.1f} minutes on {t['machine'].get('gpu') or 'CPU'} "
+            f"(`{t['command']}`, commit {t['git_commit'][:7]}); `{teacher}`."
+        )
+    if speed.is_file():
+        rows = json.loads(speed.read_text())
+        shown = "; ".join(f"{r['variant']} {r['images_per_s']} img/s" for r in rows["rows"])
+        lines += ["", f"Speed levers measured apart (training steps of {rows['model']}, "
+                  f"`{speed}`, commit {rows['git_commit'][:7]}): {shown}. bf16 autocast and "
+                  "torch.compile were not given a row: neither is faster on this CPU."]  # fmt: skip
+    return lines
 
 
 def main() -> None:
@@ -109,6 +134,8 @@ def main() -> None:
             + " |"
             for r in rows
         ),
+        "",
+        *context_lines(),
     ]  # fmt: skip
     write_result(RESULT.with_suffix(""), done, "\n".join(lines), wall_seconds=time.perf_counter()
                  - started, rendered=not (args.rows or args.test))  # fmt: skip
