@@ -171,8 +171,9 @@ def create_app(
         return {
             "model": store.meta.get("model"),
             "model_id": store.model_id,
-            "characters": [{"name": c, "display": display_name(c), "colour": colour[c]}
-                           for c in store.classes],  # fmt: skip
+            "characters": [
+                {"name": c, "display": display_name(c), "colour": colour[c]} for c in store.classes
+            ],
         }
 
     @app.get("/api/videos", summary="Indexed videos with each character's screen time")
