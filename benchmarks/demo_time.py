@@ -39,26 +39,16 @@ def demo(data: Path, work: Path) -> dict:
 def screenshot(db: Path, query: str, out: Path) -> None:
     """The search page over the demo's index, as `toontag serve` serves it: `query` searched
     and the playhead moved by a click on the first character's lane at 60% of the video."""
-    import socket
-    import threading
-
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
     from toontag.explain.browser import ARGS, chromium
     from toontag.serve.app import create_app
+    from toontag.serve.local import running
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(db), port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    with sync_playwright() as p:
+    with running(create_app(db)) as (host, port), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium(), args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 760})
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(f"http://{host}:{port}/")
         page.wait_for_selector("#library tbody tr")
         page.fill("#q", query)
         page.press("#q", "Enter")
@@ -72,7 +62,6 @@ def screenshot(db: Path, query: str, out: Path) -> None:
         page.wait_for_timeout(1500)  # a frame decoded under the playhead
         page.screenshot(path=str(out))
         browser.close()
-    server.should_exit = True
 
 
 def main() -> None:

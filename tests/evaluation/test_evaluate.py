@@ -5,7 +5,7 @@ import pytest
 from toontag.config import TrainConfig
 from toontag.data.dataset import load_dataset
 from toontag.evaluation.evaluate import evaluate_run, read_predictions
-from toontag.evaluation.predict import predict_files
+from toontag.evaluation.predict import tag_images
 from toontag.models.engine import load_engine
 from toontag.training.run import train
 from toontag.training.rundir import load_trained
@@ -28,7 +28,7 @@ def test_prediction_columns_follow_the_model_not_the_data(kral_sakir, small_mani
 
     evaluate_run(run, data=small_manifest, split="test", resamples=10)
     paths, _, classes, probs = read_predictions(run / "predictions-test.csv")
-    direct = predict_files(load_engine(run, "torch"), [paths[0], paths[1]])
+    direct = list(tag_images(load_engine(run, "torch"), [paths[0], paths[1]]))
     for i in (0, 1):
         for c, p in zip(classes, probs[i], strict=True):
             assert p == pytest.approx(direct[i]["probabilities"][c], abs=1e-3)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.test_cli import run_cli
-from toontag.evaluation.predict import predict_files, sidecar, tag_images
+from toontag.evaluation.predict import sidecar, tag_images
 from toontag.models.engine import load_engine
 
 
@@ -73,7 +73,7 @@ def test_batches_and_engines_agree_and_keep_the_order(tiny_run, stills):
     onnx = load_engine(tiny_run, "onnx")
     one = list(tag_images(onnx, images, batch_size=1))
     many = list(tag_images(onnx, images, batch_size=3))
-    torch_results = predict_files(load_engine(tiny_run, "torch"), images)
+    torch_results = list(tag_images(load_engine(tiny_run, "torch"), images))
     assert one == many and [r["path"] for r in one] == [str(p) for p in images]
     for a, b in zip(one, torch_results, strict=True):
         assert ("error" in a) == ("error" in b)

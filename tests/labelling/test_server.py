@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.serve.conftest import running
 from toontag.data.dataset import load_dataset
 from toontag.errors import ProjectError
 from toontag.explain.browser import ARGS, chromium
@@ -19,6 +18,7 @@ from toontag.labelling.labels import LabelStore
 from toontag.labelling.pool import add_to_pool
 from toontag.labelling.project import Project
 from toontag.serve.labelling import AUDIT_EVERY, create_label_app, wait_for_model
+from toontag.serve.local import running
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TOKEN = "k" * 24

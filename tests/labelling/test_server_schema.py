@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from tests.labelling.test_server import make_project
-from tests.serve.conftest import running
 from toontag.serve.labelling import create_label_app
+from toontag.serve.local import running
 
 EXAMPLES = 25  # per operation and generation phase: a bounded run
 # What valid input may get besides a 2xx: 404 for a frame id past the pool, 409 for an undo with

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from toontag.serve.app import create_app
+from toontag.serve.local import running
 from toontag.video.db import Index
 from toontag.video.indexer import index_videos
 
@@ -38,29 +35,6 @@ def served(tmp_path_factory, clip_video, index_of) -> Path:
     (folder / "secret.txt").write_text(SECRET)
     (clip_video.parent / "secret.txt").write_text(SECRET)
     return index_of(folder, clip_video)
-
-
-@contextlib.contextmanager
-def running(app):
-    """`app` under uvicorn on a free local port, as `toontag serve` runs it: (host, port)."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    app_server = uvicorn.Server(config)
-    thread = threading.Thread(target=app_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not app_server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert app_server.started
-    try:
-        yield "127.0.0.1", port
-    finally:
-        app_server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from toontag.config import TrainConfig
 from toontag.data.images import load_resized
 from toontag.errors import RunError
 from toontag.evaluation.evaluate import evaluate_run, read_predictions
-from toontag.evaluation.predict import predict_files
+from toontag.evaluation.predict import tag_images
 from toontag.models.engine import load_engine
 from toontag.training.run import train
 from toontag.training.rundir import load_trained
@@ -111,7 +111,7 @@ def test_predict_needs_only_the_run_directory(trained_run, dataset, tmp_path):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8 not really")
     paths = [s.path for s in dataset.samples[::2000]]
-    results = predict_files(load_engine(run, "torch"), [*paths, bad])
+    results = list(tag_images(load_engine(run, "torch"), [*paths, bad]))
     pixels = np.stack([load_resized(p, trained.image_size)[0] for p in paths])
     with torch.no_grad():
         expected = trained.model.probabilities(torch.from_numpy(pixels)).numpy()

@@ -80,11 +80,6 @@ def tag_images(
             yield from results
 
 
-def predict_files(engine, paths: list[Path]) -> list[dict]:
-    """`tag_images` of `paths`, as a list."""
-    return list(tag_images(engine, paths))
-
-
 def sidecar(path: Path | str) -> Path:
     """Where an image's tags are written beside it: ``NAME.EXT.json`` (the image's full name,
     so frame.jpg and frame.png in one folder keep theirs apart)."""
