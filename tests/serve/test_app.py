@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 from pathlib import Path
@@ -158,8 +159,10 @@ def test_serve_binds_this_machine_unless_told_and_never_openly_by_accident(
     assert code == 1 and calls == [] and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
-def test_search_then_click_plays_the_range_in_chromium(server):
+@contextlib.contextmanager
+def search_page(server):
+    """The search page open in headless Chromium, its characters loaded: (page, the page's
+    uncaught errors)."""
     from playwright.sync_api import sync_playwright
 
     host, port = server
@@ -170,6 +173,13 @@ def test_search_then_click_plays_the_range_in_chromium(server):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"http://{host}:{port}/")
         page.wait_for_function("document.getElementById('hint').textContent.includes('remzi')")
+        yield page, errors
+        browser.close()
+
+
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
+def test_search_then_click_plays_the_range_in_chromium(server):
+    with search_page(server) as (page, errors):
         page.wait_for_selector("#library tbody tr")
         assert page.inner_text("#library tbody tr td") == "episode.mp4"  # screen time per video
         page.fill("#q", "remzi and bob")
@@ -197,7 +207,6 @@ def test_search_then_click_plays_the_range_in_chromium(server):
         current = page.evaluate("document.getElementById('player').currentTime")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "serve.png"))
-        browser.close()
     assert current == pytest.approx(starts[target], abs=1.0) and not errors
 
 
@@ -206,16 +215,7 @@ def test_the_lanes_draw_each_characters_segments_to_scale_and_a_click_plays_from
     """One lane per character along the video's duration: every segment of the index where
     the API puts it (to the pixel), the query's ranges on their own lane and shaded across
     the others; a click on a lane plays from the time under the pointer."""
-    from playwright.sync_api import sync_playwright
-
-    host, port = server
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"http://{host}:{port}/")
-        page.wait_for_function("document.getElementById('hint').textContent.includes('remzi')")
+    with search_page(server) as (page, errors):
         page.fill("#q", "remzi and not necati")
         page.press("#q", "Enter")
         page.wait_for_selector(".lanes .axis")
@@ -280,5 +280,4 @@ def test_the_lanes_draw_each_characters_segments_to_scale_and_a_click_plays_from
         )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "serve-lanes.png"))
-        browser.close()
     assert not errors
