@@ -51,9 +51,11 @@ KINDS = {
     "confirmed": INPUTS,
     "db": INPUTS,  # an output of index, where a missing or empty file is a new index
     "out_file": OUT_FILES,
+    "csv_file": OUT_FILES,
     "json_out": OUT_FILES,
     "manifest": OUT_FILES,
     "out_dir": OUT_DIRS,
+    "work": OUT_DIRS,
     "report": OUT_DIRS,
     "results": OUT_DIRS,
     "cache": OUT_DIRS,
@@ -98,6 +100,7 @@ BASES = {
     "serve": ["--db", "{db}"],
     "frames": ["{video}", "--out", "{new}"],
     "label serve": ["{project}"],
+    "demo": ["--data", "{kral_sakir}", "--work", "{new}", "--run", "{run}", "--seconds", "5"],
 }  # fmt: skip
 
 

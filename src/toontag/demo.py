@@ -57,11 +57,16 @@ def run_demo(
     `epochs`); `query`: the search (default: the two characters on screen longest, joined by
     `and`). `say(text)` is told each step as it starts."""
     from toontag.data.dataset import load_dataset
+    from toontag.models.engine import load_engine
+    from toontag.video.query import parse_query
     from toontag.video.synth import make_clip, write_clip
 
     work = Path(work)
-    work.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(data)
+    engine = load_engine(run) if run is not None else None  # a bad run fails before any work
+    if query is not None:  # so does a bad query
+        parse_query(query, engine.classes if engine else dataset.classes)
+    work.mkdir(parents=True, exist_ok=True)
     demo = Demo(work, Path(run) if run else work / "run", work / "episode.mp4", work / "index.db",
                 query or "")  # fmt: skip
     timed = partial(_step, demo.steps, say=say)
@@ -71,20 +76,21 @@ def run_demo(
                             f"{epochs} epochs on 1/{every} of the training split"):  # fmt: skip
             _train(dataset, clip, demo.run, model=model, image_size=image_size, every=every,
                    epochs=epochs, progress=progress)  # fmt: skip
-    else:
+        engine = load_engine(demo.run)
+    else:  # any run of consecutive frames: a run may have validated on scattered ones
         from toontag.training.rundir import validation_frames
 
-        clip = make_clip(validation_frames(run, dataset), seconds=seconds, seed=0)
+        clip = make_clip(validation_frames(run, dataset), seconds=seconds, seed=0, min_frames=1)
     with timed("video", f"making {demo.video}: {clip.duration:.0f} s of frames it never "
                         "trained on"):  # fmt: skip
         if not demo.video.is_file():
             write_clip(clip, demo.video, fps=24)  # and its true timeline beside it
     with timed("index", f"indexing it into {demo.db}"):
-        store = _index(demo.run, demo.video, demo.db)
+        store = _index(engine, demo.video, demo.db)
     from toontag.video.search import search
 
     try:
-        demo.query = query or _busiest_pair(store)
+        demo.query = query if query is not None else _busiest_pair(store)
         with timed("search", f"searching {demo.query!r}"):
             demo.hits = search(store, demo.query)
     finally:
@@ -119,13 +125,11 @@ def _train(dataset, clip, run: Path, *, model, image_size, every, epochs, progre
     train_or_resume(config, run=run, data=manifest, classes=dataset.classes, progress=progress)
 
 
-def _index(run: Path, video: Path, db: Path):
-    """The index at `db` holding `video`, indexed by `run`'s model (ONNX Runtime), open."""
-    from toontag.models.engine import load_engine
+def _index(engine, video: Path, db: Path):
+    """The index at `db` holding `video`, indexed by `engine` (`load_engine`'s), open."""
     from toontag.video.db import Index
     from toontag.video.indexer import index_videos
 
-    engine = load_engine(run)
     store = Index.create(db, engine)
     [outcome] = index_videos(store, engine, [video])
     if outcome.status == "failed":

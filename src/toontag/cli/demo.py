@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from toontag.cli._app import DataOpt, app, out
+from toontag.cli._app import DataOpt, app, out, output_folder
 from toontag.cli.video import hits_table
 from toontag.data.location import find_data
 
@@ -36,6 +36,7 @@ def demo(
     def say(text: str) -> None:
         out.print(f"[bold]>[/] {text}", soft_wrap=True, highlight=False)
 
+    output_folder(work, "--work")
     result = run_demo(data=find_data(data), work=work, run=run, query=query, seconds=seconds,
                       say=say)  # fmt: skip
     out.print(hits_table(result.query, [h.to_dict() for h in result.hits]))

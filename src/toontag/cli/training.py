@@ -22,6 +22,7 @@ from toontag.cli._app import (
     err,
     out,
     out_dir_option,
+    output_folder,
     parse_size,
     report_files,
     show_classes,
@@ -222,8 +223,10 @@ def predict(
     from toontag.models.engine import load_engine
     from toontag.progress import progress_bar
 
-    if csv_file is not None and csv_file.is_dir():  # found before the work, not after it
-        raise FileError(csv_file, "is a folder; --csv names the file to write")
+    if csv_file is not None:  # a table that cannot be written is found before the work
+        if csv_file.is_dir():
+            raise FileError(csv_file, "is a folder; --csv names the file to write")
+        output_folder(csv_file.parent, "--csv")
     model = load_engine(run, engine)
     paths = image_files(images)
     empty = [p for p in images if p.is_dir() and not any(p in q.parents for q in paths)]

@@ -137,6 +137,8 @@ def validation_frames(run: Path | str, dataset):
     train): listed in its split.json, or, for runs written before that list was kept, drawn
     again the way its training drew them."""
     run = Path(run)
+    if not (run / "split.json").is_file():
+        raise RunError(f"{run}: no split.json, so no frames it validated on (an ensemble?)")
     split = json.loads((run / "split.json").read_text())
     if "val_images" in split:
         wanted = {Path(p).resolve() for p in split["val_images"]}
