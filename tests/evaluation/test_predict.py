@@ -65,6 +65,7 @@ def test_a_folder_is_tagged_recursively_into_a_table_json_and_sidecars(
         assert (side["characters"], side["probabilities"]) == (wanted, probs)
         assert side["model_id"] == engine.model_id
         assert tuple(side["thresholds"]) == tuple(engine.classes)
+    assert f"tagged {len(images) - 1} of {len(images)} images" in err  # folders not counted
     assert "images/s" in err
 
 

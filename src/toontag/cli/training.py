@@ -246,9 +246,9 @@ def predict(
         note = f"  [dim]({r['note']})[/]" if "note" in r else ""
         return f"{escape(r['path'])}: [bold]{found}[/]  ({probs}){note}"
 
-    failed = sum("error" in r for r in results)
+    unreadable = sum("error" in r for r in results[len(empty) :])  # images, not folders
     where = f"; table: {csv_file}" if csv_file else ""
-    err.print(f"tagged {len(results) - failed} of {len(results)} images in {seconds:.1f} s "
+    err.print(f"tagged {len(paths) - unreadable} of {len(paths)} images in {seconds:.1f} s "
               f"({len(paths) / max(seconds, 1e-9):.0f} images/s){where}",
               highlight=False, soft_wrap=True)  # fmt: skip
     report_files(results, None if csv_file else line, as_json=as_json)
