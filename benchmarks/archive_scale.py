@@ -79,18 +79,35 @@ def synthetic_index(db: Path, model, hours: float, *, with_frames: bool, seed: i
         cuts = [0.0, *cuts[cuts < EPISODE].tolist(), EPISODE]
         times = np.arange(0, EPISODE, 0.5) if with_frames else np.zeros(0)
         probabilities = np.full((len(times), len(model.classes)), 0.5, np.float32)
-        store.write(VideoRecord(
-            path=f"/archive/season{v // 100:03d}/episode{v:05d}.mp4", sha256=f"{v:064x}",
-            bytes=300_000_000, mtime_ns=0, duration=EPISODE, fps=25.0, width=1920,
-            height=1080, frames=int(EPISODE * 25), sample_fps=2.0, settings=settings,
-            seconds=0.0, times=times, probabilities=probabilities,
-            shots=list(zip(cuts[:-1], cuts[1:], strict=True)),
-            segments=sorted(segments, key=lambda s: (s.start, s.character)),
-        ))  # fmt: skip
+        store.write(
+            VideoRecord(
+                path=f"/archive/season{v // 100:03d}/episode{v:05d}.mp4",
+                sha256=f"{v:064x}",
+                bytes=300_000_000,
+                mtime_ns=0,
+                duration=EPISODE,
+                fps=25.0,
+                width=1920,
+                height=1080,
+                frames=int(EPISODE * 25),
+                sample_fps=2.0,
+                settings=settings,
+                seconds=0.0,
+                times=times,
+                probabilities=probabilities,
+                shots=list(zip(cuts[:-1], cuts[1:], strict=True)),
+                segments=sorted(segments, key=lambda s: (s.start, s.character)),
+            )
+        )
         segments_written += len(segments)
-    return {"videos": videos, "hours": videos * EPISODE / 3600, "segments": segments_written,
-            "write_seconds": round(time.perf_counter() - start, 1),
-            "bytes": db_bytes(db), "with_frames": with_frames}  # fmt: skip
+    return {
+        "videos": videos,
+        "hours": videos * EPISODE / 3600,
+        "segments": segments_written,
+        "write_seconds": round(time.perf_counter() - start, 1),
+        "bytes": db_bytes(db),
+        "with_frames": with_frames,
+    }
 
 
 def ray_overhead(args, work: Path, model, test) -> list[dict]:
@@ -112,15 +129,27 @@ def ray_overhead(args, work: Path, model, test) -> list[dict]:
     rows = []
     for workers in getattr(args, "ray_workers_list", None) or [args.ray_workers]:
         begin = time.perf_counter()
-        outcomes = index_on_ray(Index.create(work / f"ray{workers}.db", model), args.run, paths,
-                                address="local", workers=workers,
-                                settings=index_settings(2.0, DEFAULT_SMOOTHING, True))  # fmt: skip
+        outcomes = index_on_ray(
+            Index.create(work / f"ray{workers}.db", model),
+            args.run,
+            paths,
+            address="local",
+            workers=workers,
+            settings=index_settings(2.0, DEFAULT_SMOOTHING, True),
+        )
         on_ray = time.perf_counter() - begin
         assert all(o.status == "indexed" for o in outcomes), outcomes
-        rows.append({"videos": len(paths), "video_seconds": 60 * len(paths),
-                     "direct_seconds": round(direct, 1), "ray_seconds": round(on_ray, 1),
-                     "ray_workers": workers, "ray_start_seconds": round(start, 1),
-                     "efficiency": round(direct / on_ray, 3)})  # fmt: skip
+        rows.append(
+            {
+                "videos": len(paths),
+                "video_seconds": 60 * len(paths),
+                "direct_seconds": round(direct, 1),
+                "ray_seconds": round(on_ray, 1),
+                "ray_workers": workers,
+                "ray_start_seconds": round(start, 1),
+                "efficiency": round(direct / on_ray, 3),
+            }
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -144,11 +173,18 @@ def only_ray(args, started: float) -> None:
         "",
         "| workers | direct (s) | Ray (s) | efficiency |",
         "|---|---|---|---|",
-        *(f"| {r['ray_workers']} | {r['direct_seconds']} | {r['ray_seconds']} | "
-          f"{r['efficiency']} |" for r in rows),
-    ]  # fmt: skip
-    write_result(args.out / "ray-overhead", {"run": str(args.run), "rows": rows},
-                 "\n".join(lines), wall_seconds=time.perf_counter() - started)  # fmt: skip
+        *(
+            f"| {r['ray_workers']} | {r['direct_seconds']} | {r['ray_seconds']} | "
+            f"{r['efficiency']} |"
+            for r in rows
+        ),
+    ]
+    write_result(
+        args.out / "ray-overhead",
+        {"run": str(args.run), "rows": rows},
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 def main() -> None:
@@ -184,16 +220,21 @@ def main() -> None:
     hours = outcome.duration / 3600
     total = db_bytes(real)
     with sqlite3.connect(real) as con:
-        frames_bytes = con.execute(
-            "SELECT SUM(LENGTH(probabilities) + 8) FROM frames").fetchone()[0]  # fmt: skip
-    size = {"video_seconds": round(outcome.duration, 1), "bytes": total,
-            "bytes_per_hour": round(total / hours),
-            "bytes_per_hour_without_frames": round((total - frames_bytes) / hours)}  # fmt: skip
+        frames_bytes = con.execute("SELECT SUM(LENGTH(probabilities) + 8) FROM frames").fetchone()[
+            0
+        ]
+    size = {
+        "video_seconds": round(outcome.duration, 1),
+        "bytes": total,
+        "bytes_per_hour": round(total / hours),
+        "bytes_per_hour_without_frames": round((total - frames_bytes) / hours),
+    }
     print(size, flush=True)
 
     # 2. search latency on a synthetic archive
-    synthetic = synthetic_index(work / "archive.db", model, args.hours,
-                                with_frames=args.with_frames, seed=0)  # fmt: skip
+    synthetic = synthetic_index(
+        work / "archive.db", model, args.hours, with_frames=args.with_frames, seed=0
+    )
     print(synthetic, flush=True)
     store = Index(work / "archive.db")
     latency = []
@@ -203,8 +244,9 @@ def main() -> None:
             begin = time.perf_counter()
             hits = len(search(store, query))
             walls.append(time.perf_counter() - begin)
-        latency.append({"query": query, "hits": hits,
-                        "median_seconds": round(statistics.median(walls), 3)})  # fmt: skip
+        latency.append(
+            {"query": query, "hits": hits, "median_seconds": round(statistics.median(walls), 3)}
+        )
         print(latency[-1], flush=True)
 
     # 3. Ray's overhead against direct indexing
@@ -239,10 +281,19 @@ def main() -> None:
             f"{ray_row['efficiency']}, start-up included). On 2 cores this is Ray's cost, not "
             "scale-out.",
         ]
-    payload = {"run": str(args.run), "size": size, "synthetic": synthetic,
-               "search_latency": latency, "ray": ray_row}  # fmt: skip
-    write_result(args.out / "archive-scale", payload, "\n".join(lines),
-                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+    payload = {
+        "run": str(args.run),
+        "size": size,
+        "synthetic": synthetic,
+        "search_latency": latency,
+        "ray": ray_row,
+    }
+    write_result(
+        args.out / "archive-scale",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 if __name__ == "__main__":

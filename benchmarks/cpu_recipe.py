@@ -27,17 +27,22 @@ PRESET = "fast"  # AdamW 5e-4, warm-up then cosine, flip_crop, decisions at 0.5 
 BASE = ["model=efficientnet_lite0", "image_size=112x192", "batch_size=32", "max_minutes=27"]
 ROWS = {  # row -> (what it changes, settings on top of BASE)
     "cosine-flipcrop": ("AdamW 5e-4, cosine over 27 min, flip_crop, channels-last", []),
-    "distill": ("+ distillation from Lite0 out-of-fold probabilities (weight 0.5)",
-                ["soft_labels=results/oof-lite0.csv", "distill_weight=0.5"]),
-    "distill-96x160": ("+ distillation, 96x160 input (more epochs in the budget)",
-                       ["soft_labels=results/oof-lite0.csv", "distill_weight=0.5",
-                        "image_size=96x160"]),
+    "distill": (
+        "+ distillation from Lite0 out-of-fold probabilities (weight 0.5)",
+        ["soft_labels=results/oof-lite0.csv", "distill_weight=0.5"],
+    ),
+    "distill-96x160": (
+        "+ distillation, 96x160 input (more epochs in the budget)",
+        ["soft_labels=results/oof-lite0.csv", "distill_weight=0.5", "image_size=96x160"],
+    ),
     "label-smoothing": ("+ label smoothing 0.1", ["label_smoothing=0.1"]),
     "ema": ("+ EMA of weights (0.999)", ["ema_decay=0.999"]),
     "lr-1e-3": ("AdamW 1e-3 instead of 5e-4", ["lr=1e-3"]),
-    "lite1-96x160": ("EfficientNet-Lite1 at 96x160 (a larger model, a smaller input)",
-                     ["model=efficientnet_lite1", "image_size=96x160"]),
-}  # fmt: skip
+    "lite1-96x160": (
+        "EfficientNet-Lite1 at 96x160 (a larger model, a smaller input)",
+        ["model=efficientnet_lite1", "image_size=96x160"],
+    ),
+}
 RESULT = Path("results/cpu-recipe.json")
 
 
@@ -47,10 +52,16 @@ def run_row(name: str, data: Path, runs: Path) -> dict:
         config = preset(PRESET).replace(**parse_settings(BASE + ROWS[name][1]))
         started = datetime.now(UTC).isoformat(timespec="seconds")
         train(config, data=data, run=run, progress=False)
-        (run / "provenance.json").write_text(json.dumps({
-            "command": shlex.join(sys.argv), "git_commit": git_commit(Path(__file__).parent),
-            "machine": machine(), "started": started,
-        }))  # fmt: skip
+        (run / "provenance.json").write_text(
+            json.dumps(
+                {
+                    "command": shlex.join(sys.argv),
+                    "git_commit": git_commit(Path(__file__).parent),
+                    "machine": machine(),
+                    "started": started,
+                }
+            )
+        )
     report = json.loads((run / "report.json").read_text())
     return {
         "row": name,
@@ -90,9 +101,12 @@ def context_lines() -> list[str]:
     if speed.is_file():
         rows = json.loads(speed.read_text())
         shown = "; ".join(f"{r['variant']} {r['images_per_s']} img/s" for r in rows["rows"])
-        lines += ["", f"Speed levers measured apart (training steps of {rows['model']}, "
-                  f"`{speed}`, commit {rows['git_commit'][:7]}): {shown}. bf16 autocast and "
-                  "torch.compile were not given a row: neither is faster on this CPU."]  # fmt: skip
+        lines += [
+            "",
+            f"Speed levers measured apart (training steps of {rows['model']}, "
+            f"`{speed}`, commit {rows['git_commit'][:7]}): {shown}. bf16 autocast and "
+            "torch.compile were not given a row: neither is faster on this CPU.",
+        ]
     return lines
 
 
@@ -113,9 +127,13 @@ def main() -> None:
         print(json.dumps(done["rows"][name]), flush=True)
     if args.test:
         m = evaluate_run(args.runs / args.test, data=args.data, split="test")
-        done["kept"] = {"row": args.test, "test_f1_micro": m["f1_micro"],
-                        "ci95": m["ci95"]["f1_micro"], "tested": datetime.now(UTC).isoformat(),
-                        "git_commit": git_commit(Path(__file__).parent)}  # fmt: skip
+        done["kept"] = {
+            "row": args.test,
+            "test_f1_micro": m["f1_micro"],
+            "ci95": m["ci95"]["f1_micro"],
+            "tested": datetime.now(UTC).isoformat(),
+            "git_commit": git_commit(Path(__file__).parent),
+        }
     rows = done["rows"].values()
     kept = done.get("kept", {})
     lines = [
@@ -129,16 +147,24 @@ def main() -> None:
         *(
             f"| {r['row']} | {r['changes']} | {r['val_f1_micro']:.4f} | {r['epochs']} | "
             f"{r['minutes']} | {r['train_images_per_s']} | "
-            + (f"**{kept['test_f1_micro']:.4f}** [{kept['ci95'][0]:.4f}, {kept['ci95'][1]:.4f}]"
-               if kept.get("row") == r["row"] else later_test(args.runs / r["row"]))
+            + (
+                f"**{kept['test_f1_micro']:.4f}** [{kept['ci95'][0]:.4f}, {kept['ci95'][1]:.4f}]"
+                if kept.get("row") == r["row"]
+                else later_test(args.runs / r["row"])
+            )
             + " |"
             for r in rows
         ),
         "",
         *context_lines(),
-    ]  # fmt: skip
-    write_result(RESULT.with_suffix(""), done, "\n".join(lines), wall_seconds=time.perf_counter()
-                 - started, rendered=not (args.rows or args.test))  # fmt: skip
+    ]
+    write_result(
+        RESULT.with_suffix(""),
+        done,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+        rendered=not (args.rows or args.test),
+    )
 
 
 if __name__ == "__main__":

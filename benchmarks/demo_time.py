@@ -118,11 +118,12 @@ def main() -> None:
                 "total_seconds",
                 "device",
             )
-        },  # fmt: skip
+        },
         "first_stdout": first["stdout"],
     }
-    write_result(args.out / "demo", payload, "\n".join(lines),
-                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+    write_result(
+        args.out / "demo", payload, "\n".join(lines), wall_seconds=time.perf_counter() - started
+    )
 
 
 if __name__ == "__main__":

@@ -75,12 +75,20 @@ def main() -> None:
             feats[name] = x, train.targets[part[ok], col] > 0.5
         for candidate, (random_share, enough) in CANDIDATES.items():
             curves = [
-                [step["test_f1"] for step in simulate(
-                    *feats["pool"], k=K, seed=seed, test_feats=feats["validation"][0],
-                    test_truth=feats["validation"][1], random_share=random_share, enough=enough,
-                )["steps"]]
+                [
+                    step["test_f1"]
+                    for step in simulate(
+                        *feats["pool"],
+                        k=K,
+                        seed=seed,
+                        test_feats=feats["validation"][0],
+                        test_truth=feats["validation"][1],
+                        random_share=random_share,
+                        enough=enough,
+                    )["steps"]
+                ]
                 for seed in range(args.seeds)
-            ]  # fmt: skip
+            ]
             curve = np.mean(curves, axis=0)
             rows.append(
                 {
@@ -93,8 +101,10 @@ def main() -> None:
                 }
             )
             print(rows[-1], flush=True)
-    means = {c: float(np.mean([r["val_f1_answered"] for r in rows if r["candidate"] == c]))
-             for c in CANDIDATES}  # fmt: skip
+    means = {
+        c: float(np.mean([r["val_f1_answered"] for r in rows if r["candidate"] == c]))
+        for c in CANDIDATES
+    }
     chosen = max(means, key=means.get)
     characters = list(dict.fromkeys(r["character"] for r in rows))
     lines = [
@@ -116,17 +126,30 @@ def main() -> None:
             r = next(r for r in rows if r["character"] == character and r["candidate"] == candidate)
             cells.append(f"{r['val_f1_alone']:.3f} / {r['val_f1_answered']:.3f}")
         mark = "**" if candidate == chosen else ""
-        lines.append(f"| {mark}{candidate}{mark} | " + " | ".join(cells)
-                     + f" | {mark}{means[candidate]:.3f}{mark} |")  # fmt: skip
+        lines.append(
+            f"| {mark}{candidate}{mark} | "
+            + " | ".join(cells)
+            + f" | {mark}{means[candidate]:.3f}{mark} |"
+        )
     rates = ", ".join(
         f"{c} {next(r['val_positive_rate'] for r in rows if r['character'] == c)}"
         for c in characters
     )
     lines += ["", f"Validation positive rates: {rates}.", "", f"Chosen: **{chosen}**."]
-    payload = {"k": K, "confirmations": CONFIRM, "seeds": args.seeds, "chosen": chosen,
-               "mean_val_f1_answered": means, "rows": rows}  # fmt: skip
-    write_result(args.out / "enrol-choice", payload, "\n".join(lines),
-                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+    payload = {
+        "k": K,
+        "confirmations": CONFIRM,
+        "seeds": args.seeds,
+        "chosen": chosen,
+        "mean_val_f1_answered": means,
+        "rows": rows,
+    }
+    write_result(
+        args.out / "enrol-choice",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 if __name__ == "__main__":

@@ -51,10 +51,18 @@ def main() -> None:
             for run, m in members.items()
         ),
     ]
-    payload = {"name": args.name, "members": [str(r) for r in args.runs], "test": test,
-               "members_test": members}  # fmt: skip
-    write_result(args.out / f"ensemble-{args.name}", payload, "\n".join(lines),
-                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+    payload = {
+        "name": args.name,
+        "members": [str(r) for r in args.runs],
+        "test": test,
+        "members_test": members,
+    }
+    write_result(
+        args.out / f"ensemble-{args.name}",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,13 @@ def main() -> None:
     rows = np.sort(np.random.default_rng(args.seed).choice(test, args.images, replace=False))
     columns = [data.classes.index(c) for c in trained.classes]
     explainer = Explainer(trained.model, trained.classes, trained.image_size)
-    result = faithfulness(explainer, cache.images[rows], data.targets[rows][:, columns],
-                          trained.thresholds, seed=args.seed)  # fmt: skip
+    result = faithfulness(
+        explainer,
+        cache.images[rows],
+        data.targets[rows][:, columns],
+        trained.thresholds,
+        seed=args.seed,
+    )
     name = args.name or args.run.name
     lines = [
         f"# Grad-CAM faithfulness: {trained.config.model} ({args.run})",
@@ -64,8 +69,12 @@ def main() -> None:
             f"{r['gradcam_beats_random_pixels']:.0%} | {'yes' if r['faithful'] else '**no**'} |"
         )
     payload = {"run": str(args.run), "layer": explainer.layer, **result}
-    write_result(args.out / f"faithfulness-{name}", payload, "\n".join(lines),
-                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+    write_result(
+        args.out / f"faithfulness-{name}",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 if __name__ == "__main__":

@@ -44,9 +44,14 @@ from toontag.training.rundir import load_trained
 SIZE = "180x320"  # the frames' own 16:9 shape
 # The recipe of every model in the job (choices made before it ran; see the README).
 RECIPE = [
-    "optimizer=adamw", "weight_decay=0.05", "schedule=cosine", "warmup_epochs=1",
-    "augment=flip_crop", "split_seed=0", "tune_thresholds=false",
-]  # fmt: skip
+    "optimizer=adamw",
+    "weight_decay=0.05",
+    "schedule=cosine",
+    "warmup_epochs=1",
+    "augment=flip_crop",
+    "split_seed=0",
+    "tune_thresholds=false",
+]
 HEADLINE = {  # run name -> (model, seed, learning rate)
     "lite2-s0": ("efficientnet_lite2", 0, 5e-4),
     "lite2-s1": ("efficientnet_lite2", 1, 5e-4),
@@ -68,11 +73,31 @@ def train_jobs(args) -> dict[str, list[str]]:
     size, fold_size = ("32x56", "32x56") if args.tiny else (SIZE, FOLD_SIZE)
     jobs = {}
     for name, (model, seed, lr) in HEADLINE.items():
-        jobs[name] = ["--model", model, "--seed", str(seed), "--lr", str(lr),
-                      "--image-size", size, *common]  # fmt: skip
+        jobs[name] = [
+            "--model",
+            model,
+            "--seed",
+            str(seed),
+            "--lr",
+            str(lr),
+            "--image-size",
+            size,
+            *common,
+        ]
     for k in range(FOLDS):
-        jobs[f"fold{k}"] = ["--model", FOLD_MODEL, "--lr", "5e-4", "--image-size", fold_size,
-                            "--set", f"fold={k}", "--set", f"folds={FOLDS}", *common]  # fmt: skip
+        jobs[f"fold{k}"] = [
+            "--model",
+            FOLD_MODEL,
+            "--lr",
+            "5e-4",
+            "--image-size",
+            fold_size,
+            "--set",
+            f"fold={k}",
+            "--set",
+            f"folds={FOLDS}",
+            *common,
+        ]
     return jobs
 
 
@@ -85,8 +110,17 @@ def train_all(args, jobs: dict[str, list[str]]) -> dict[str, str]:
     for name, extra in jobs.items():
         if (args.runs / name / "report.json").is_file():
             continue
-        cmd = [sys.executable, "-m", "toontag", "train", "--data", str(args.data),
-               "--out", str(args.runs / name), *extra]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "toontag",
+            "train",
+            "--data",
+            str(args.data),
+            "--out",
+            str(args.runs / name),
+            *extra,
+        ]
         with (logs / f"{name}.log").open("w") as f:
             procs[name] = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + args.minutes * 60 + args.grace
@@ -172,8 +206,10 @@ def headline(args, started: float) -> None:
     declared_probs = mean_probs(test, members, best["flip"])
     chosen = multilabel_metrics(y["test"], declared_probs, first.classes, THRESHOLD)
     # Test probabilities kept (in the runs tarball), so later audits can score this model.
-    write_text(args.runs / "predictions-test-declared.csv",
-               predictions_csv(dataset, rows["test"], declared_probs, first.classes))  # fmt: skip
+    write_text(
+        args.runs / "predictions-test-declared.csv",
+        predictions_csv(dataset, rows["test"], declared_probs, first.classes),
+    )
     singles = {}  # each model alone, no flip: rows of their own, not used for the choice
     for n in names:
         p = (
@@ -182,8 +218,10 @@ def headline(args, started: float) -> None:
             else predict_arrays(models[n].model, cache.images, rows["test"])
         )
         m = multilabel_metrics(y["test"], p, first.classes, THRESHOLD)
-        write_text(args.runs / f"predictions-test-{n}.csv",
-                   predictions_csv(dataset, rows["test"], p, first.classes))  # fmt: skip
+        write_text(
+            args.runs / f"predictions-test-{n}.csv",
+            predictions_csv(dataset, rows["test"], p, first.classes),
+        )
         singles[n] = {"f1_micro": m["f1_micro"], "ci95": m["ci95"]["f1_micro"]}
     reports = {n: json.loads((args.runs / n / "report.json").read_text()) for n in names}
     configs = {n: json.loads((args.runs / n / "config.json").read_text()) for n in names}
@@ -224,8 +262,12 @@ def headline(args, started: float) -> None:
         f"Recipe: {' '.join(RECIPE)}, batch 64, {SIZE}, lr per run in the JSON; all runs "
         f"trained at once on the one GPU, each cosine schedule budgeted to {args.minutes} min.",
     ]
-    write_result(args.out / "beat-paper-gpu", payload, "\n".join(lines),
-                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+    write_result(
+        args.out / "beat-paper-gpu",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 def out_of_fold(args) -> None:
@@ -245,8 +287,9 @@ def out_of_fold(args) -> None:
     writer = csv.writer(buf)
     writer.writerow(["path", "labels", "split", *classes])
     for r in heldout:
-        writer.writerow([os.path.relpath(r["path"], args.data), r["labels"], "train",
-                         *(r[c] for c in classes)])  # fmt: skip
+        writer.writerow(
+            [os.path.relpath(r["path"], args.data), r["labels"], "train", *(r[c] for c in classes)]
+        )
     for path, rs in test.items():
         mean = [f"{np.mean([float(r[c]) for r in rs]):.5f}" for c in classes]
         writer.writerow([os.path.relpath(path, args.data), rs[0]["labels"], "test", *mean])
@@ -271,7 +314,7 @@ def out_of_fold(args) -> None:
                 "train_images": r["train_images"],
             }
             for k, r in reports.items()
-        },  # fmt: skip
+        },
         "teacher_cost_seconds": round(sum(r["total_seconds"] for r in reports.values()), 1),
     }
     (args.out / "oof-lite0.json").write_text(json.dumps(about, indent=2))

@@ -27,8 +27,9 @@ def main() -> None:
     for package in OFFLINE_WEIGHTS.values():
         folder = Path(importlib.import_module(package.replace("-", "_")).__file__).parent
         files = [f for f in folder.rglob("*") if f.is_file() and "__pycache__" not in f.parts]
-        items.append([(f.stat().st_size, f"site/{folder.name}/{f.relative_to(folder)}", f)
-                      for f in files])  # fmt: skip
+        items.append(
+            [(f.stat().st_size, f"site/{folder.name}/{f.relative_to(folder)}", f) for f in files]
+        )
     data = sorted(f for f in args.data.rglob("*") if f.is_file())
     total = sum(sum(s for s, _, _ in group) for group in items) + sum(
         f.stat().st_size for f in data

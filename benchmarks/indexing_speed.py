@@ -70,10 +70,16 @@ FPS = 25
 HOLDS = tuple(k / FPS for k in range(8, 21, 2))  # 0.32 ... 0.8 s a frame, one per sequence
 RENDITIONS = {
     "plain": {"options": X264_DEFAULTS, "motion": 0.0, "grain": 0.0},
-    "hard": {"options": {"crf": "23", "preset": "veryfast",
-                         "x264-params": "keyint=50:min-keyint=50:scenecut=0:bframes=3"},
-             "motion": 0.08, "grain": 2.0},
-}  # fmt: skip
+    "hard": {
+        "options": {
+            "crf": "23",
+            "preset": "veryfast",
+            "x264-params": "keyint=50:min-keyint=50:scenecut=0:bframes=3",
+        },
+        "motion": 0.08,
+        "grain": 2.0,
+    },
+}
 SAMPLE_FPS = 2.0
 ENGINE_NAMES = {"onnx": "ONNX Runtime", "torch": "PyTorch"}
 
@@ -144,11 +150,15 @@ def describe(path: Path, options: dict, extra: dict) -> dict:
         types = Counter(PictureType(f.pict_type).name for f in container.decode(stream))
         seconds = float(stream.duration * stream.time_base)
     return {
-        "file": path.name, "codec": "libx264 (H.264, yuv420p, MP4)", "fps": FPS,
-        "encoder_options": options, **extra, "seconds": round(seconds, 2),
+        "file": path.name,
+        "codec": "libx264 (H.264, yuv420p, MP4)",
+        "fps": FPS,
+        "encoder_options": options,
+        **extra,
+        "seconds": round(seconds, 2),
         "frame_types": dict(sorted(types.items())),
         "bitrate_kbps": round(path.stat().st_size * 8 / seconds / 1000),
-    }  # fmt: skip
+    }
 
 
 def long_clip(frames, seconds: float) -> Clip:
@@ -160,8 +170,12 @@ def long_clip(frames, seconds: float) -> Clip:
         parts.append(part)
         total, seed = total + part.duration, seed + 1
     first = parts[0]
-    return Clip(tuple(f for p in parts for f in p.frames), first.hold, first.classes,
-                tuple(h for p in parts for h in p.holds))  # fmt: skip
+    return Clip(
+        tuple(f for p in parts for f in p.frames),
+        first.hold,
+        first.classes,
+        tuple(h for p in parts for h in p.holds),
+    )
 
 
 def make_videos(frames, work: Path, seconds: float, lever_seconds: float) -> dict:
@@ -207,10 +221,13 @@ def end_to_end(model, path: Path, work: Path, repeats: int) -> dict:
         if outcome.status != "indexed":
             raise RuntimeError(f"{path}: {outcome.detail}")
         best = outcome if best is None or outcome.seconds < best.seconds else best
-    return {"wall_seconds": round(best.seconds, 2), "video_seconds": round(best.duration, 2),
-            "frames_sampled": best.sampled,
-            "realtime_factor": round(best.duration / best.seconds, 1),
-            "sampled_per_video_second": round(best.sampled / best.duration, 2)}  # fmt: skip
+    return {
+        "wall_seconds": round(best.seconds, 2),
+        "video_seconds": round(best.duration, 2),
+        "frames_sampled": best.sampled,
+        "realtime_factor": round(best.duration / best.seconds, 1),
+        "sampled_per_video_second": round(best.sampled / best.duration, 2),
+    }
 
 
 def stage_seconds(model, path: Path, work: Path) -> dict:
@@ -236,8 +253,17 @@ def stage_seconds(model, path: Path, work: Path) -> dict:
             timed("shot detection", detector.add, shrunk)
             if t >= next_time - 1e-6:
                 next_time = (np.floor(t * SAMPLE_FPS + 1e-6) + 1) / SAMPLE_FPS
-                batch.append(timed("model input", indexer.to_pixels, frame, model.image_size,
-                                   picture, model.picture_aspect, scaler))  # fmt: skip
+                batch.append(
+                    timed(
+                        "model input",
+                        indexer.to_pixels,
+                        frame,
+                        model.image_size,
+                        picture,
+                        model.picture_aspect,
+                        scaler,
+                    )
+                )
                 times.append(t)
             if len(batch) == 32:
                 probabilities.append(timed("inference", model.probabilities, np.stack(batch)))
@@ -245,17 +271,36 @@ def stage_seconds(model, path: Path, work: Path) -> dict:
         if batch:
             probabilities.append(timed("inference", model.probabilities, np.stack(batch)))
         shots = detector.shots(video.start, video.end)
-        segments = timed("smoothing", smooth, np.array(times), np.concatenate(probabilities),
-                         model.thresholds, video.end, shots=shots)  # fmt: skip
+        segments = timed(
+            "smoothing",
+            smooth,
+            np.array(times),
+            np.concatenate(probabilities),
+            model.thresholds,
+            video.end,
+            shots=shots,
+        )
         duration = video.end
     store = Index.create(work / f"{path.stem}-stages.db", model)
     record = VideoRecord(
-        path=str(path), sha256="0" * 64, bytes=0, mtime_ns=0, duration=duration, fps=FPS,
-        width=0, height=0, frames=0, sample_fps=SAMPLE_FPS,
-        settings=index_settings(SAMPLE_FPS, DEFAULT_SMOOTHING, True), seconds=0.0,
-        times=np.array(times), probabilities=np.concatenate(probabilities), shots=shots,
-        segments=segments, picture=None,
-    )  # fmt: skip
+        path=str(path),
+        sha256="0" * 64,
+        bytes=0,
+        mtime_ns=0,
+        duration=duration,
+        fps=FPS,
+        width=0,
+        height=0,
+        frames=0,
+        sample_fps=SAMPLE_FPS,
+        settings=index_settings(SAMPLE_FPS, DEFAULT_SMOOTHING, True),
+        seconds=0.0,
+        times=np.array(times),
+        probabilities=np.concatenate(probabilities),
+        shots=shots,
+        segments=segments,
+        picture=None,
+    )
     timed("SQLite", store.write, record)
     store.close()
     return {stage: round(seconds, 2) for stage, seconds in clock.items()}
@@ -268,38 +313,79 @@ def levers(args, work: Path, model) -> dict:
     one_thread = load_engine(args.run, "onnx", threads=1)
     return {
         "defaults": ("as shipped", contextlib.nullcontext, {}, model),
-        "decode: frame threads": ("FFmpeg frame threading only",
-            lambda: mock.patch.object(indexer, "Video", tuned_video("FRAME")), {}, model),
-        "decode: slice threads": ("FFmpeg slice threading only",
-            lambda: mock.patch.object(indexer, "Video", tuned_video("SLICE")), {}, model),
-        "decode: one thread": ("no FFmpeg threads",
-            lambda: mock.patch.object(indexer, "Video", tuned_video("NONE")), {}, model),
-        "decode: reference frames only": ("skip non-reference frames (most B-frames)",
-            lambda: mock.patch.object(indexer, "Video", tuned_video(skip="NONREF")), {},
-            model),
-        "decode: keyframes only": ("decode keyframes only: the encoder's keyframes are the "
+        "decode: frame threads": (
+            "FFmpeg frame threading only",
+            lambda: mock.patch.object(indexer, "Video", tuned_video("FRAME")),
+            {},
+            model,
+        ),
+        "decode: slice threads": (
+            "FFmpeg slice threading only",
+            lambda: mock.patch.object(indexer, "Video", tuned_video("SLICE")),
+            {},
+            model,
+        ),
+        "decode: one thread": (
+            "no FFmpeg threads",
+            lambda: mock.patch.object(indexer, "Video", tuned_video("NONE")),
+            {},
+            model,
+        ),
+        "decode: reference frames only": (
+            "skip non-reference frames (most B-frames)",
+            lambda: mock.patch.object(indexer, "Video", tuned_video(skip="NONREF")),
+            {},
+            model,
+        ),
+        "decode: keyframes only": (
+            "decode keyframes only: the encoder's keyframes are the "
             "only frames seen, shots cut at them",
-            lambda: mock.patch.object(indexer, "Video", tuned_video(skip="NONKEY")), {},
-            model),
-        "model input: PIL (before)": ("full-size RGB copy resized by PIL",
-            lambda: mock.patch.object(indexer, "to_pixels", pil_pixels), {}, model),
-        "shot input: 256 wide (before)": ("PySceneDetect's default width",
-            lambda: mock.patch.object(indexer, "ShotDetector",
-                                      partial(ShotDetector, width=256)), {}, model),
-        "shot input: point sampling": ("the 128-wide copy by point sampling, not area",
-            lambda: mock.patch.object(indexer, "ShotDetector",
-                                      partial(ShotDetector, interpolation="POINT")), {}, model),
-        "ONNX Runtime: 1 thread": ("leave a core to decoding", contextlib.nullcontext, {},
-                                   one_thread),
-        "batch 8": ("inference batch 8 (default 32)", contextlib.nullcontext,
-                    {"batch_size": 8}, model),
+            lambda: mock.patch.object(indexer, "Video", tuned_video(skip="NONKEY")),
+            {},
+            model,
+        ),
+        "model input: PIL (before)": (
+            "full-size RGB copy resized by PIL",
+            lambda: mock.patch.object(indexer, "to_pixels", pil_pixels),
+            {},
+            model,
+        ),
+        "shot input: 256 wide (before)": (
+            "PySceneDetect's default width",
+            lambda: mock.patch.object(indexer, "ShotDetector", partial(ShotDetector, width=256)),
+            {},
+            model,
+        ),
+        "shot input: point sampling": (
+            "the 128-wide copy by point sampling, not area",
+            lambda: mock.patch.object(
+                indexer, "ShotDetector", partial(ShotDetector, interpolation="POINT")
+            ),
+            {},
+            model,
+        ),
+        "ONNX Runtime: 1 thread": (
+            "leave a core to decoding",
+            contextlib.nullcontext,
+            {},
+            one_thread,
+        ),
+        "batch 8": (
+            "inference batch 8 (default 32)",
+            contextlib.nullcontext,
+            {"batch_size": 8},
+            model,
+        ),
         "batch 64": ("inference batch 64", contextlib.nullcontext, {"batch_size": 64}, model),
-        "int8": ("ONNX Runtime int8, static QDQ per channel", contextlib.nullcontext, {},
-                 int8),
-        "--cut-samples": ("a sample at every shot's first frame too", contextlib.nullcontext,
-                          {"cut_samples": True}, model),
+        "int8": ("ONNX Runtime int8, static QDQ per channel", contextlib.nullcontext, {}, int8),
+        "--cut-samples": (
+            "a sample at every shot's first frame too",
+            contextlib.nullcontext,
+            {"cut_samples": True},
+            model,
+        ),
         "--no-borders": ("no border probe", contextlib.nullcontext, {"borders": False}, model),
-    }  # fmt: skip
+    }
 
 
 def agreement(reference, record, thresholds) -> float | None:
@@ -331,25 +417,40 @@ def main() -> None:
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="toontag-speed-"))
     args.videos.mkdir(parents=True, exist_ok=True)
-    videos = make_videos(val_frames(args.run, args.data), args.videos, args.seconds,
-                         args.lever_seconds)  # fmt: skip
+    videos = make_videos(
+        val_frames(args.run, args.data), args.videos, args.seconds, args.lever_seconds
+    )
     model = load_engine(args.run, args.engine)
-    payload = {"run": str(args.run), "model": model.model, "image_size": model.image_size,
-               "engine": args.engine, "device": getattr(model, "device", "cpu"),
-               "sample_fps": SAMPLE_FPS, "goals": GOALS,
-               "videos": {name: v[2] for name, v in videos.items()}, "speed": [],
-               "levers": []}  # fmt: skip
+    payload = {
+        "run": str(args.run),
+        "model": model.model,
+        "image_size": model.image_size,
+        "engine": args.engine,
+        "device": getattr(model, "device", "cpu"),
+        "sample_fps": SAMPLE_FPS,
+        "goals": GOALS,
+        "videos": {name: v[2] for name, v in videos.items()},
+        "speed": [],
+        "levers": [],
+    }
 
     def save():
-        write_result(args.out / "indexing-speed", payload, render(payload),
-                     wall_seconds=time.perf_counter() - started)  # fmt: skip
+        write_result(
+            args.out / "indexing-speed",
+            payload,
+            render(payload),
+            wall_seconds=time.perf_counter() - started,
+        )
 
     for name, (path, _, _) in videos.items():
         if "short" in name and not name.startswith("hard"):
             continue
-        row = {"video": name, "size": name.rsplit("-", 1)[1],
-               **end_to_end(model, path, work, args.repeats),
-               "stages": stage_seconds(model, path, work)}  # fmt: skip
+        row = {
+            "video": name,
+            "size": name.rsplit("-", 1)[1],
+            **end_to_end(model, path, work, args.repeats),
+            "stages": stage_seconds(model, path, work),
+        }
         payload["speed"].append(row)
         print(row, flush=True)
         save()
@@ -364,12 +465,17 @@ def main() -> None:
             with patch():
                 record, seconds = analysed(engine, path, **kwargs)
             reference = reference or record
-            row = {"video": name, "lever": lever, "what": what,
-                   "wall_seconds": round(seconds, 2),
-                   "realtime_factor": round(record.duration / seconds, 1),
-                   "frames_decoded": record.frames, "frames_sampled": len(record.times),
-                   "time_iou": accuracy(clip, record, model.thresholds),
-                   "agreement": agreement(reference, record, model.thresholds)}  # fmt: skip
+            row = {
+                "video": name,
+                "lever": lever,
+                "what": what,
+                "wall_seconds": round(seconds, 2),
+                "realtime_factor": round(record.duration / seconds, 1),
+                "frames_decoded": record.frames,
+                "frames_sampled": len(record.times),
+                "time_iou": accuracy(clip, record, model.thresholds),
+                "agreement": agreement(reference, record, model.thresholds),
+            }
             payload["levers"].append(row)
             print(row, flush=True)
         save()
@@ -389,10 +495,14 @@ def overlapped(payload: dict, videos: dict, model) -> None:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(partial(analysed, model), pair))
         together = time.perf_counter() - started
-        payload.setdefault("overlap", []).append({
-            "size": size, "videos": [p.name for p in pair],
-            "one_by_one_seconds": round(one_by_one, 2), "overlapped_seconds": round(together, 2),
-        })  # fmt: skip
+        payload.setdefault("overlap", []).append(
+            {
+                "size": size,
+                "videos": [p.name for p in pair],
+                "one_by_one_seconds": round(one_by_one, 2),
+                "overlapped_seconds": round(together, 2),
+            }
+        )
 
 
 def render(payload: dict) -> str:
@@ -460,12 +570,24 @@ def render(payload: dict) -> str:
             ),
         ]
     if payload.get("overlap"):
-        lines += ["", "Two videos (plain and hard) one after the other, and at once in two "
-                  "threads:", "", "| size | one by one (s) | overlapped (s) |", "|---|---|---|",
-                  *(f"| {o['size']} | {o['one_by_one_seconds']} | {o['overlapped_seconds']} |"
-                    for o in payload["overlap"])]  # fmt: skip
-    lines += ["", "## The videos", "", "| video | encoder options | motion | grain | frames "
-              "(I / P / B) | kbit/s |", "|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "",
+            "Two videos (plain and hard) one after the other, and at once in two threads:",
+            "",
+            "| size | one by one (s) | overlapped (s) |",
+            "|---|---|---|",
+            *(
+                f"| {o['size']} | {o['one_by_one_seconds']} | {o['overlapped_seconds']} |"
+                for o in payload["overlap"]
+            ),
+        ]
+    lines += [
+        "",
+        "## The videos",
+        "",
+        "| video | encoder options | motion | grain | frames (I / P / B) | kbit/s |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, v in payload["videos"].items():
         types = v["frame_types"]
         options = ", ".join(f"{k}={val}" for k, val in v["encoder_options"].items())

@@ -127,8 +127,9 @@ def test_metrics(run: Path, test_part, cache: Path, seed: int) -> dict:
     images = build_cache([s.path for s in test_part.samples], size=engine.image_size, root=cache)
     assert len(images.ok) == len(test_part) and tuple(engine.classes) == KRAL_SAKIR_CLASSES
     probs = engine_probabilities(engine, images.images, images.ok)
-    return multilabel_metrics(test_part.targets, probs, KRAL_SAKIR_CLASSES, engine.thresholds,
-                              seed=seed)  # fmt: skip
+    return multilabel_metrics(
+        test_part.targets, probs, KRAL_SAKIR_CLASSES, engine.thresholds, seed=seed
+    )
 
 
 def write_manifest(path: Path, samples) -> None:
@@ -143,8 +144,9 @@ def finetune(run: Path, samples, seed: int, cache: Path) -> dict:
     manifest = run.parent / f"{run.name}.csv"
     write_manifest(manifest, samples)
     config = recipe(int(len(samples) * 0.8), seed, SEEN, 15)
-    return train_or_resume(config, data=manifest, run=run, cache_root=cache, progress=False,
-                           classes=KRAL_SAKIR_CLASSES)  # fmt: skip
+    return train_or_resume(
+        config, data=manifest, run=run, cache_root=cache, progress=False, classes=KRAL_SAKIR_CLASSES
+    )
 
 
 def main() -> None:
@@ -183,8 +185,11 @@ def main() -> None:
 
 def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None:
     def keep(record: dict) -> None:
-        record |= {"commit": git_commit(), "device": device_name(),
-                   "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
+        record |= {
+            "commit": git_commit(),
+            "device": device_name(),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         done[record["key"]] = record
         with records_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
@@ -195,15 +200,22 @@ def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None
         saved = json.loads(args.orders.read_text())
         if saved["pool_ids"] != ids:
             raise SystemExit(f"{args.orders}: made for another pool")
-        orders = {(policy, seed): np.array(saved["orders"][f"{policy}/{seed}"])
-                  for policy in POLICIES for seed in range(args.seeds)}  # fmt: skip
+        orders = {
+            (policy, seed): np.array(saved["orders"][f"{policy}/{seed}"])
+            for policy in POLICIES
+            for seed in range(args.seeds)
+        }
     else:
         orders = pick_head_rows(args, train_part, test_part, done, keep)
         if args.orders:
-            args.orders.write_text(json.dumps({
-                "pool_ids": ids,
-                "orders": {f"{p}/{s}": order.tolist() for (p, s), order in orders.items()},
-            }))  # fmt: skip
+            args.orders.write_text(
+                json.dumps(
+                    {
+                        "pool_ids": ids,
+                        "orders": {f"{p}/{s}": order.tolist() for (p, s), order in orders.items()},
+                    }
+                )
+            )
     train_rows(args, train_part, test_part, done, keep, orders)
 
 

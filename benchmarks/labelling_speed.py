@@ -76,9 +76,15 @@ def speed(name: str, features, targets, groups, repeats: int) -> list[dict]:
             lambda rows=rows: fit_head(features, rows, targets[rows], groups=groups[rows]), repeats
         )
         score_s, p = median_seconds(lambda head=head: head.probabilities(features), repeats)
-        row = {"pool": name, "frames": len(features), "labels": count, "load_average": load,
-               "fit_s": round(fit_s, 3), "score_s": round(score_s, 3),
-               "refit_s": round(fit_s + score_s, 3)}  # fmt: skip
+        row = {
+            "pool": name,
+            "frames": len(features),
+            "labels": count,
+            "load_average": load,
+            "fit_s": round(fit_s, 3),
+            "score_s": round(score_s, 3),
+            "refit_s": round(fit_s + score_s, 3),
+        }
         for policy in POLICIES:
             seconds, batch = median_seconds(
                 lambda policy=policy, head=head, p=p, rows=rows: next_batch(
@@ -104,13 +110,24 @@ def simulate(policy: str, pool, test, *, budget: int, seed: int, rare: int | Non
     while len(labelled) < budget:
         p = None if head is None else head.probabilities(features)  # active from the 1st fit
         thresholds = (0.5,) * targets.shape[1] if head is None else head.thresholds
-        batch = next_batch(features, p, thresholds, labelled, size=BATCH, policy=policy,
-                           groups=groups, seed=seed + len(labelled))  # fmt: skip
+        batch = next_batch(
+            features,
+            p,
+            thresholds,
+            labelled,
+            size=BATCH,
+            policy=policy,
+            groups=groups,
+            seed=seed + len(labelled),
+        )
         labelled = np.concatenate([labelled, batch])
         head = fit_head(features, labelled, targets[labelled], groups=groups[labelled], seed=seed)
         audit = audit_score(head, test[0], np.arange(len(test[0])), test[1])
-        step = {"labels": len(labelled), "test_f1": round(audit.f1_micro, 4),
-                "estimate_f1": head.estimate and round(head.estimate.f1_micro, 4)}  # fmt: skip
+        step = {
+            "labels": len(labelled),
+            "test_f1": round(audit.f1_micro, 4),
+            "estimate_f1": head.estimate and round(head.estimate.f1_micro, 4),
+        }
         if rare is not None:
             only = np.zeros(test[1].shape, bool)  # that class known, the others masked out
             only[:, rare] = True
@@ -132,8 +149,12 @@ def rare_pool(pool, rare: int, keep: float, seed: int = 0):
 def mean_curve(runs: list[dict], policy: str, key: str, shown) -> dict:
     """The mean over seeds of `key` at each of `shown` label counts."""
     curves = [r["curve"] for r in runs if r["policy"] == policy]
-    return {n: round(float(np.mean([next(c[key] for c in curve if c["labels"] == n)
-                                    for curve in curves])), 4) for n in shown}  # fmt: skip
+    return {
+        n: round(
+            float(np.mean([next(c[key] for c in curve if c["labels"] == n) for curve in curves])), 4
+        )
+        for n in shown
+    }
 
 
 def runs_of_ids(frame_ids: np.ndarray) -> np.ndarray:
@@ -163,8 +184,11 @@ def main() -> None:
     for split, part in (("train", train), ("test", test)):
         start = time.perf_counter()
         found = pool_features([s.path for s in part.samples], args.cache)
-        feature_s[split] = {"frames": len(part), "computed": found.computed,
-                            "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+        feature_s[split] = {
+            "frames": len(part),
+            "computed": found.computed,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
         print(split, feature_s[split])
         if split == "train":
             pool = (found.features, train.targets)
@@ -190,19 +214,29 @@ def main() -> None:
         for seed in range(args.seeds):
             for policy in ("random", "coverage", "active"):
                 start = time.perf_counter()
-                run = simulate(policy, scenario, held_out, budget=budget, seed=seed,
-                               rare=canan if name == "rare" else None)  # fmt: skip
+                run = simulate(
+                    policy,
+                    scenario,
+                    held_out,
+                    budget=budget,
+                    seed=seed,
+                    rare=canan if name == "rare" else None,
+                )
                 run["seconds"] = round(time.perf_counter() - start, 1)
                 runs[name].append(run)
                 print(name, policy, seed, run["curve"][-1], run["seconds"])
     policies = ("random", "coverage", "active")
-    shown = {"all": [n for n in SHOWN if n <= args.budget],
-             "rare": [n for n in SHOWN if n <= args.rare_budget and n >= 100]}  # fmt: skip
+    shown = {
+        "all": [n for n in SHOWN if n <= args.budget],
+        "rare": [n for n in SHOWN if n <= args.rare_budget and n >= 100],
+    }
     summary = {}
     for name in scenarios:
         keys = [k for k in ("test_f1", "rare_f1", "rare_found") if k in runs[name][0]["curve"][0]]
-        summary[name] = {policy: {key: mean_curve(runs[name], policy, key, shown[name])
-                                  for key in keys} for policy in policies}  # fmt: skip
+        summary[name] = {
+            policy: {key: mean_curve(runs[name], policy, key, shown[name]) for key in keys}
+            for policy in policies
+        }
     rare_share = float(scenarios["rare"][1][:, canan].mean())
     lines = [
         "# Labelling loop: speed and queue policies",
@@ -225,10 +259,13 @@ def main() -> None:
             for r in rows
         ),
         "",
-        "Features: " + "; ".join(
+        "Features: "
+        + "; ".join(
             f"{split} {f['frames']:,} frames, {f['computed']:,} computed in this run "
-            f"({f['seconds']} s)" for split, f in feature_s.items()
-        ) + ".",
+            f"({f['seconds']} s)"
+            for split, f in feature_s.items()
+        )
+        + ".",
         "",
         "## Queue policies",
         "",
@@ -242,8 +279,10 @@ def main() -> None:
         "",
         "| policy | " + " | ".join(f"{n} labels" for n in shown["all"]) + " |",
         "|---|" + "---|" * len(shown["all"]),
-        *(f"| {policy} | " + " | ".join(f"{v:.3f}" for v in by["test_f1"].values()) + " |"
-          for policy, by in summary["all"].items()),
+        *(
+            f"| {policy} | " + " | ".join(f"{v:.3f}" for v in by["test_f1"].values()) + " |"
+            for policy, by in summary["all"].items()
+        ),
         "",
         f"A rare character: the pool with {RARE_KEEP:.0%} of the frames showing {RARE} "
         f"({len(scenarios['rare'][1]):,} frames, {RARE} in {rare_share:.1%}). Test micro-F1 / "
@@ -251,16 +290,29 @@ def main() -> None:
         "",
         "| policy | " + " | ".join(f"{n} labels" for n in shown["rare"]) + " |",
         "|---|" + "---|" * len(shown["rare"]),
-        *(f"| {policy} | " + " | ".join(
-            f"{by['test_f1'][n]:.3f} / {by['rare_f1'][n]:.3f} / {by['rare_found'][n]:.1f}"
-            for n in shown["rare"]) + " |"
-          for policy, by in summary["rare"].items()),
-    ]  # fmt: skip
-    payload = {"batch": BATCH, "goals_s": GOALS, "features": feature_s, "speed": rows,
-               "policies": {"rare_class": RARE, "rare_keep": RARE_KEEP, "mean": summary,
-                            "runs": runs}}  # fmt: skip
-    write_result(args.out / "labelling-speed", payload, "\n".join(lines),
-                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+        *(
+            f"| {policy} | "
+            + " | ".join(
+                f"{by['test_f1'][n]:.3f} / {by['rare_f1'][n]:.3f} / {by['rare_found'][n]:.1f}"
+                for n in shown["rare"]
+            )
+            + " |"
+            for policy, by in summary["rare"].items()
+        ),
+    ]
+    payload = {
+        "batch": BATCH,
+        "goals_s": GOALS,
+        "features": feature_s,
+        "speed": rows,
+        "policies": {"rare_class": RARE, "rare_keep": RARE_KEEP, "mean": summary, "runs": runs},
+    }
+    write_result(
+        args.out / "labelling-speed",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 if __name__ == "__main__":

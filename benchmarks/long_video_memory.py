@@ -38,8 +38,9 @@ print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r
 
 def peak(command: list[str]) -> dict:
     """Run `command` in a child of a fresh interpreter: its exit status, peak RSS, wall."""
-    out = subprocess.run([sys.executable, "-c", PEAK, *command], capture_output=True,
-                         text=True, check=True).stdout.split()  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK, *command], capture_output=True, text=True, check=True
+    ).stdout.split()
     status, kb, wall = int(out[0]), int(out[1]), float(out[2])
     if status:
         raise SystemExit(f"{' '.join(command)} exited {status}")
@@ -62,9 +63,14 @@ def main() -> None:
         video = args.videos / f"memory-{minutes}min-320x180.mp4"
         if not video.is_file():
             write_clip(long_clip(frames, minutes * 60.0), video, fps=FPS, size=(180, 320))
-        row = {"minutes": minutes, "video": video.name, "bytes": video.stat().st_size,
-               **peak([toontag, "index", str(args.run), str(video),
-                       "--db", str(work / f"{minutes}.db")])}  # fmt: skip
+        row = {
+            "minutes": minutes,
+            "video": video.name,
+            "bytes": video.stat().st_size,
+            **peak(
+                [toontag, "index", str(args.run), str(video), "--db", str(work / f"{minutes}.db")]
+            ),
+        }
         rows.append(row)
         print(row, flush=True)
     short, long = rows
@@ -79,13 +85,17 @@ def main() -> None:
         *(
             f"| {r['video']} | {r['minutes']} | {r['wall_seconds']} | {r['peak_rss_mb']} |"
             for r in rows
-        ),  # fmt: skip
+        ),
         "",
         f"Twelve times the video: {long['peak_rss_mb'] - short['peak_rss_mb']:+.1f} MB of peak "
         "memory.",
     ]
-    write_result(args.out / "long-video-memory", {"run": str(args.run), "rows": rows},
-                 "\n".join(lines), wall_seconds=time.perf_counter() - started)  # fmt: skip
+    write_result(
+        args.out / "long-video-memory",
+        {"run": str(args.run), "rows": rows},
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 if __name__ == "__main__":

@@ -179,8 +179,14 @@ def base_run(args, data, character: str) -> Path:
         config = TrainConfig(**PRESETS["fast"]).replace(
             image_size=IMAGE_SIZE, max_epochs=1, max_minutes=args.base_minutes, seed=0
         )
-        train_or_resume(config, data=manifest, run=base, progress=False, classes=old,
-                        cache_root=args.work / "cache")  # fmt: skip
+        train_or_resume(
+            config,
+            data=manifest,
+            run=base,
+            progress=False,
+            classes=old,
+            cache_root=args.work / "cache",
+        )
     return base
 
 

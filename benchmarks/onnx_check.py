@@ -82,8 +82,12 @@ def main() -> None:
         "error and leaves no file (fp32 on both sides: more than rounding is a bug).",
     ]
     print("\n".join(lines))
-    write_result(args.out / "onnx-check", payload, "\n".join(lines),
-                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+    write_result(
+        args.out / "onnx-check",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 if __name__ == "__main__":

@@ -83,8 +83,10 @@ def decode_lever(paths: list[Path], engine) -> dict:
         arrays = np.stack([load(p) for p in paths]).astype(np.int16)
         timed[name] = (len(paths) / (time.perf_counter() - start), arrays)
     difference = np.abs(timed["full"][1] - timed["reduced"][1])
-    decisions = [engine.probabilities(a.astype(np.uint8)) >= np.asarray(engine.thresholds)
-                 for _, a in timed.values()]  # fmt: skip
+    decisions = [
+        engine.probabilities(a.astype(np.uint8)) >= np.asarray(engine.thresholds)
+        for _, a in timed.values()
+    ]
     return {
         "stills": len(paths),
         "model_input": list(size),
@@ -130,8 +132,11 @@ def main() -> None:
         print(lever, flush=True)
         tag(args.run, folders["320x180"], work / "warm.csv")  # exports model.onnx if stale
         for size, name, extra in plan:
-            row = {"stills": size, "setting": name, **tag(args.run, folders[size],
-                                                          work / "tags.csv", *extra)}  # fmt: skip
+            row = {
+                "stills": size,
+                "setting": name,
+                **tag(args.run, folders[size], work / "tags.csv", *extra),
+            }
             print(row, flush=True)
             rows.append(row)
     lines = [

@@ -40,8 +40,17 @@ from toontag.video.synth import make_clip, write_clip
 
 QUERIES = ["remzi", "kral_sakir", "remzi and necati", "canan or remzi", "sakir and not canan"]
 RANGE_BYTES = 256 * 1024  # what a browser asks for around a seek, roughly
-ENDPOINTS = ("page", "characters", "videos", "search", "video detail", "timeline",
-             "thumbnail (hit)", "thumbnail (new frame)", "file range")  # fmt: skip
+ENDPOINTS = (
+    "page",
+    "characters",
+    "videos",
+    "search",
+    "video detail",
+    "timeline",
+    "thumbnail (hit)",
+    "thumbnail (new frame)",
+    "file range",
+)
 
 
 def tiny_run(data: Path, work: Path) -> Path:
@@ -96,11 +105,15 @@ def plan(count: int, rng: random.Random, facts: dict, new_frames) -> list[tuple[
         "video detail": lambda: (f"/api/videos/{video}", {}),
         "timeline": lambda: (f"/api/videos/{video}/timeline?format=vtt", {}),
         "thumbnail (hit)": lambda: (
-            f"/api/videos/{video}/thumbnail?t={rng.choice(facts['hit_starts'])}", {}),
+            f"/api/videos/{video}/thumbnail?t={rng.choice(facts['hit_starts'])}",
+            {},
+        ),
         "thumbnail (new frame)": lambda: (
-            f"/api/videos/{video}/thumbnail?t={next(new_frames):.1f}", {}),
+            f"/api/videos/{video}/thumbnail?t={next(new_frames):.1f}",
+            {},
+        ),
         "file range": lambda: (f"/api/videos/{video}/file", {"Range": _range(rng, size)}),
-    }  # fmt: skip
+    }
     requests = [
         (name, *make[name]()) for i in range(count) for name in [ENDPOINTS[i % len(ENDPOINTS)]]
     ]
@@ -144,15 +157,18 @@ def summary(found: dict) -> list[dict]:
     every = [t for name in ENDPOINTS for t in found["latencies"][name]]
     for name, times in [*((n, found["latencies"][n]) for n in ENDPOINTS), ("overall", every)]:
         ms = np.asarray(times) * 1000
-        failed = (sum(found["failures"].values()) if name == "overall"
-                  else found["failures"][name])  # fmt: skip
-        rows.append({
-            "endpoint": name, "requests": len(ms), "failed": failed,
-            "per_second": round(len(ms) / found["wall"], 1),
-            "p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "p99_ms": round(float(np.percentile(ms, 99)), 2),
-            "mean_ms": round(float(ms.mean()), 2),
-        })  # fmt: skip
+        failed = sum(found["failures"].values()) if name == "overall" else found["failures"][name]
+        rows.append(
+            {
+                "endpoint": name,
+                "requests": len(ms),
+                "failed": failed,
+                "per_second": round(len(ms) / found["wall"], 1),
+                "p50_ms": round(float(np.percentile(ms, 50)), 2),
+                "p99_ms": round(float(np.percentile(ms, 99)), 2),
+                "mean_ms": round(float(ms.mean()), 2),
+            }
+        )
     return rows
 
 
@@ -183,8 +199,11 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         hits = httpx.get(f"{base}/api/search", params={"q": "remzi or canan"}).json()["hits"]
-        facts = {"video_id": outcome.video_id, "size": video.stat().st_size,
-                 "hit_starts": sorted({h["start"] for h in hits}) or [0.0]}  # fmt: skip
+        facts = {
+            "video_id": outcome.video_id,
+            "size": video.stat().st_size,
+            "hit_starts": sorted({h["start"] for h in hits}) or [0.0],
+        }
         rng = random.Random(args.seed)
         grid = [i / 10 for i in range(int(clip.duration * 10) - 5)]
         if len(args.clients) * (args.requests // len(ENDPOINTS) + 3) > len(grid):
@@ -200,8 +219,14 @@ def main() -> None:
             load_before = os.getloadavg()[0]  # other work on this machine skews the figures
             found = asyncio.run(load(base, requests, clients, args.max_seconds))
             rows = summary(found)
-            passes.append({"clients": clients, "wall_seconds": round(found["wall"], 2),
-                           "load_average_before": load_before, "rows": rows})  # fmt: skip
+            passes.append(
+                {
+                    "clients": clients,
+                    "wall_seconds": round(found["wall"], 2),
+                    "load_average_before": load_before,
+                    "rows": rows,
+                }
+            )
             print(f"{clients} clients: {rows[-1]}")
     finally:
         server.terminate()
@@ -237,13 +262,22 @@ def main() -> None:
                 for r in p["rows"]
             ),
         ]
-    payload = {"run": str(args.run) if args.run else "tiny (trained by this script)",
-               "model": model.model, "video_seconds": clip.duration,
-               "video_bytes": video.stat().st_size, "requests_per_pass": args.requests,
-               "max_seconds_per_pass": args.max_seconds, "seed": args.seed,
-               "passes": passes}  # fmt: skip
-    write_result(args.out / "serve-load", payload, "\n".join(lines),
-                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+    payload = {
+        "run": str(args.run) if args.run else "tiny (trained by this script)",
+        "model": model.model,
+        "video_seconds": clip.duration,
+        "video_bytes": video.stat().st_size,
+        "requests_per_pass": args.requests,
+        "max_seconds_per_pass": args.max_seconds,
+        "seed": args.seed,
+        "passes": passes,
+    }
+    write_result(
+        args.out / "serve-load",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 def _cores() -> int:

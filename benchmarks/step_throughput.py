@@ -119,17 +119,24 @@ def trainer_steps(config: TrainConfig, data, device: str, steps: int, warmup: in
     """Images/s of `toontag train`'s Trainer (checkpointing, validation and logging off: they
     run once an epoch, not per step)."""
     dm = ToonDataModule(
-        data, image_size=config.image_size, batch_size=config.batch_size,
+        data,
+        image_size=config.image_size,
+        batch_size=config.batch_size,
         on_device=config.data_on_device,
-    )  # fmt: skip
+    )
     module = ToonTagModule(config.to_dict(), list(data.classes))
     module = module.to(memory_format=torch.channels_last)
     timer = StepTimer(steps, warmup, device)
     trainer = L.Trainer(
-        max_steps=warmup + steps + 1, callbacks=[timer], logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+        max_steps=warmup + steps + 1,
+        callbacks=[timer],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
         **accelerator_settings(config),
-    )  # fmt: skip
+    )
     trainer.fit(module, datamodule=dm)
     return timer.rate, timer.syncs_per_step
 
@@ -153,9 +160,13 @@ def main() -> None:
     rows = []
     for name in args.models:
         config = TrainConfig(
-            model=name, pretrained=False, image_size=size, batch_size=args.batch_size,
-            augment=args.augment, schedule="cosine",  # stepped per batch, as Adam is
-        )  # fmt: skip
+            model=name,
+            pretrained=False,
+            image_size=size,
+            batch_size=args.batch_size,
+            augment=args.augment,
+            schedule="cosine",  # stepped per batch, as Adam is
+        )
         warm_up(device)
         pures, reals, syncs = [], [], []
         for _ in range(args.rounds):
@@ -175,7 +186,7 @@ def main() -> None:
                 "rounds": {
                     "pure": [round(r, 1) for r, _ in pures],
                     "trainer": [round(r, 1) for r in reals],
-                },  # fmt: skip
+                },
                 "pure_ms_per_step": round(1000 * config.batch_size / pure, 2),
                 "pure_enqueue_ms_per_step": round(1000 * enqueue, 2),
                 "trainer_ms_per_step": round(1000 * config.batch_size / real, 2),
@@ -212,10 +223,20 @@ def main() -> None:
         ),
     ]
     tag = "gpu" if device == "cuda" else "cpu"
-    payload = {"device": device_name(), "size": list(size), "batch_size": args.batch_size,
-               "augment": args.augment, "rounds": args.rounds, "rows": rows}  # fmt: skip
-    write_result(args.out / f"step-throughput-{tag}", payload, "\n".join(lines),
-                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+    payload = {
+        "device": device_name(),
+        "size": list(size),
+        "batch_size": args.batch_size,
+        "augment": args.augment,
+        "rounds": args.rounds,
+        "rows": rows,
+    }
+    write_result(
+        args.out / f"step-throughput-{tag}",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 if __name__ == "__main__":

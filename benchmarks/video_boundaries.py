@@ -37,9 +37,13 @@ from video_segments import indexed_clip, mean_of, score, val_frames  # noqa: E40
 
 GOAL = 0.90  # mean time IoU at 2 sampled frames a second
 HOLDS = tuple(k / 25 for k in range(8, 21, 2))  # 0.32 ... 0.8 s: whole frames at 25 fps
-GRID = {"low_ratio": (0.5, 0.75, 1.0), "min_segment": (0.0, 0.5, 1.0),
-        "max_gap": (0.0, 0.5, 1.0), "shot_samples": (0, 2, 4, 8),
-        "floor": (0.0, 0.3, 0.5)}  # fmt: skip
+GRID = {
+    "low_ratio": (0.5, 0.75, 1.0),
+    "min_segment": (0.0, 0.5, 1.0),
+    "max_gap": (0.0, 0.5, 1.0),
+    "shot_samples": (0, 2, 4, 8),
+    "floor": (0.0, 0.3, 0.5),
+}
 SIZE = (720, 1280)
 
 
@@ -91,8 +95,9 @@ def main() -> None:
     print("chosen on validation:", cuts, chosen.to_dict(), val_mean, flush=True)
 
     test = load_dataset(args.data).subset("test")
-    clip, stored, outcome = indexed_clip(test, model, work, "test-sequences", args.seed,
-                                         cut_samples=cuts, **video)  # fmt: skip
+    clip, stored, outcome = indexed_clip(
+        test, model, work, "test-sequences", args.seed, cut_samples=cuts, **video
+    )
     rows = score(clip, stored, model.thresholds, chosen)  # the choice: test, once
     if cuts:  # the defaults' figures need the plain sampling
         _, stored, _ = indexed_clip(test, model, work, "test-sequences", args.seed, **video)
@@ -125,20 +130,39 @@ def main() -> None:
         "",
         *table(defaults_rows),
     ]
-    payload = {"run": str(args.run), "model": model.model, "sample_fps": 2.0,
-               "video": {**video, "size": list(SIZE), "codec": "libx264 crf 20 veryfast"},
-               "grid": GRID, "defaults": default.to_dict(), "chosen_on": "validation",
-               "smoothing": chosen.to_dict(), "cut_samples": cuts,
-               "val_seconds": val_clip.duration,
-               "val_mean": val_mean, "default_val_mean": default_val,
-               "val_index_seconds": val_outcome.seconds, "video_seconds": clip.duration,
-               "frames": len(clip.frames), "index_seconds": outcome.seconds,
-               "sampled": outcome.sampled, "queries": rows, "mean": mean,
-               "defaults_test_not_used_for_choice": {"queries": defaults_rows,
-                                                     "mean": mean_of(defaults_rows)},
-               "goal_time_iou": GOAL, "goal": met}  # fmt: skip
-    write_result(args.out / "video-boundaries", payload, "\n".join(lines),
-                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+    payload = {
+        "run": str(args.run),
+        "model": model.model,
+        "sample_fps": 2.0,
+        "video": {**video, "size": list(SIZE), "codec": "libx264 crf 20 veryfast"},
+        "grid": GRID,
+        "defaults": default.to_dict(),
+        "chosen_on": "validation",
+        "smoothing": chosen.to_dict(),
+        "cut_samples": cuts,
+        "val_seconds": val_clip.duration,
+        "val_mean": val_mean,
+        "default_val_mean": default_val,
+        "val_index_seconds": val_outcome.seconds,
+        "video_seconds": clip.duration,
+        "frames": len(clip.frames),
+        "index_seconds": outcome.seconds,
+        "sampled": outcome.sampled,
+        "queries": rows,
+        "mean": mean,
+        "defaults_test_not_used_for_choice": {
+            "queries": defaults_rows,
+            "mean": mean_of(defaults_rows),
+        },
+        "goal_time_iou": GOAL,
+        "goal": met,
+    }
+    write_result(
+        args.out / "video-boundaries",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 if __name__ == "__main__":

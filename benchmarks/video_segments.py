@@ -40,15 +40,22 @@ from toontag.video.segments import Smoothing, smooth
 from toontag.video.synth import make_clip, write_clip
 
 QUERIES = [
-    "kral_sakir", "remzi", "fil_necati", "canan",
+    "kral_sakir",
+    "remzi",
+    "fil_necati",
+    "canan",
     "remzi and necati",  # the paper's example
-    "sakir and not canan", "(remzi or canan) and not necati",
+    "sakir and not canan",
+    "(remzi or canan) and not necati",
     "sakir and remzi and necati and canan",
-]  # fmt: skip
+]
 
 
-GRID = {"low_ratio": (0.5, 0.75, 1.0), "min_segment": (0.5, 1.0, 1.5, 2.0),
-        "max_gap": (0.0, 0.5, 1.0, 1.5)}  # fmt: skip
+GRID = {
+    "low_ratio": (0.5, 0.75, 1.0),
+    "min_segment": (0.5, 1.0, 1.5, 2.0),
+    "max_gap": (0.0, 0.5, 1.0, 1.5),
+}
 
 
 def val_frames(run: Path, data: Path):
@@ -56,8 +63,19 @@ def val_frames(run: Path, data: Path):
     return validation_frames(run, load_dataset(data))
 
 
-def indexed_clip(frames, model, work: Path, name: str, seed: int, *, seconds=1e9, fps=24,
-                 size=None, holds=(), cut_samples=False):  # fmt: skip
+def indexed_clip(
+    frames,
+    model,
+    work: Path,
+    name: str,
+    seed: int,
+    *,
+    seconds=1e9,
+    fps=24,
+    size=None,
+    holds=(),
+    cut_samples=False,
+):
     """`frames`' sequences (all, or about `seconds` of them) as one video at `fps` and
     (height, width) `size`, each sequence held one of `holds` a frame (default 0.5 s),
     indexed (with `cut_samples`: a sample at each shot's first frame too); its clip and
@@ -75,8 +93,7 @@ def indexed_clip(frames, model, work: Path, name: str, seed: int, *, seconds=1e9
 
 def score(clip, stored, thresholds, smoothing: Smoothing) -> list[dict]:
     times, probabilities, shots, duration = stored
-    segments = smooth(times, probabilities, thresholds, duration, shots=shots,
-                      smoothing=smoothing)  # fmt: skip
+    segments = smooth(times, probabilities, thresholds, duration, shots=shots, smoothing=smoothing)
     rows = []
     for text in QUERIES:
         query = parse_query(text, clip.classes)
@@ -123,8 +140,11 @@ def main() -> None:
     mean = mean_of(rows)
     for r in rows:
         print(json.dumps(r))
-    same = "the defaults of `toontag index`" if chosen == default else (
-        f"not the defaults of `toontag index` ({default.to_dict()})")  # fmt: skip
+    same = (
+        "the defaults of `toontag index`"
+        if chosen == default
+        else (f"not the defaults of `toontag index` ({default.to_dict()})")
+    )
     lines = [
         "# Search on a video made from the test split, smoothing chosen on validation",
         "",
@@ -160,16 +180,32 @@ def main() -> None:
         f"| **mean** | | | | **{mean['precision']:.3f}** | **{mean['recall']:.3f}** | "
         f"**{mean['f1']:.3f}** | {mean['time_precision']:.3f} | {mean['time_recall']:.3f} |",
     ]
-    payload = {"run": str(args.run), "model": model.model, "sample_fps": 2.0,
-               "grid": GRID, "defaults": default.to_dict(), "chosen_on": "validation",
-               "smoothing": chosen.to_dict(), "val_seconds": val_clip.duration,
-               "val_frames": len(val_clip.frames), "val_mean": val_mean,
-               "default_val_mean": default_val, "val_shortest_true_segment": shortest,
-               "video_seconds": clip.duration,
-               "frames": len(clip.frames), "hold": clip.hold, "index_seconds": outcome.seconds,
-               "queries": rows, "mean": mean}  # fmt: skip
-    write_result(args.out / "video-segments", payload, "\n".join(lines),
-                 wall_seconds=time.perf_counter() - started)  # fmt: skip
+    payload = {
+        "run": str(args.run),
+        "model": model.model,
+        "sample_fps": 2.0,
+        "grid": GRID,
+        "defaults": default.to_dict(),
+        "chosen_on": "validation",
+        "smoothing": chosen.to_dict(),
+        "val_seconds": val_clip.duration,
+        "val_frames": len(val_clip.frames),
+        "val_mean": val_mean,
+        "default_val_mean": default_val,
+        "val_shortest_true_segment": shortest,
+        "video_seconds": clip.duration,
+        "frames": len(clip.frames),
+        "hold": clip.hold,
+        "index_seconds": outcome.seconds,
+        "queries": rows,
+        "mean": mean,
+    }
+    write_result(
+        args.out / "video-segments",
+        payload,
+        "\n".join(lines),
+        wall_seconds=time.perf_counter() - started,
+    )
 
 
 if __name__ == "__main__":

@@ -152,8 +152,19 @@ def main() -> None:
     log: list = []
     for seed, seconds in EPISODES:
         episode = episodes / f"ep{seed + 1}.mp4"
-        make = ("data", "video", args.data, "--split", "train", "--seed", seed, "--seconds",
-                seconds, "--out", episode)  # fmt: skip
+        make = (
+            "data",
+            "video",
+            args.data,
+            "--split",
+            "train",
+            "--seed",
+            seed,
+            "--seconds",
+            seconds,
+            "--out",
+            episode,
+        )
         reuse_or_run(episode, make, log)  # the same seed makes the same video
     reuse_or_run(project / "pool.csv", ("frames", episodes, "--out", project), log)
     for stale in ("labels.csv", "classes.txt"):  # a new labelling session, a new model

@@ -167,11 +167,26 @@ def test_train_prints_no_lightning_banner_or_advertising(small_manifest, tmp_pat
     import subprocess
 
     done = subprocess.run(
-        [sys.executable, "-m", "toontag", "train", "--data", str(small_manifest),
-         "--out", str(tmp_path / "run"), "--model", "baseline", "--image-size", "32x48",
-         "--epochs", "1"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "toontag",
+            "train",
+            "--data",
+            str(small_manifest),
+            "--out",
+            str(tmp_path / "run"),
+            "--model",
+            "baseline",
+            "--image-size",
+            "32x48",
+            "--epochs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     said = done.stdout + done.stderr
     assert done.returncode == 0, said[-2000:]
     assert "litlogger" not in said and "GPU available" not in said and "Tip:" not in said

@@ -82,15 +82,37 @@ BASES = {
     "data correct": ["{manifest}", "{reviewed}", "--out", "{new}.csv"],
     "data video": ["{kral_sakir}", "--out", "{new}.mp4", "--seconds", "1"],
     "models": [],
-    "train": ["--data", "{manifest}", "--out", "{new}", "--model", "baseline",
-              "--image-size", "32x48", "--epochs", "1", "--no-pretrained"],
+    "train": [
+        "--data",
+        "{manifest}",
+        "--out",
+        "{new}",
+        "--model",
+        "baseline",
+        "--image-size",
+        "32x48",
+        "--epochs",
+        "1",
+        "--no-pretrained",
+    ],
     "evaluate": ["{run}", "--data", "{manifest}", "--resamples", "10"],
     "predict": ["{run}", "{image}"],
     "explain": ["{run}", "{image}", "--out", "{new}"],
     "report": ["{run}", "--data", "{manifest}", "--out", "{new}"],
     "export": ["{run}", "--out", "{new}.onnx"],
-    "enrol": ["{run}", "--character", "newcomer", "--out", "{new}", "--examples", "{image}",
-              "--examples", "{image2}", "--confirm", "3"],
+    "enrol": [
+        "{run}",
+        "--character",
+        "newcomer",
+        "--out",
+        "{new}",
+        "--examples",
+        "{image}",
+        "--examples",
+        "{image2}",
+        "--confirm",
+        "3",
+    ],
     "ensemble": ["{run}", "{run}", "--out", "{new}"],
     "benchmark": ["--report-only", "--runs", "{new}", "--results", "{new}"],
     "index": ["{run}", "{video}", "--db", "{new}.db"],
@@ -101,7 +123,7 @@ BASES = {
     "frames": ["{video}", "--out", "{new}"],
     "label serve": ["{project}"],
     "demo": ["--data", "{kral_sakir}", "--work", "{new}", "--run", "{run}", "--seconds", "5"],
-}  # fmt: skip
+}
 
 
 def commands():
@@ -176,12 +198,20 @@ def world(tmp_path_factory, dataset, kral_sakir, tiny_run, clip):
     (root / "empty").write_bytes(b"")
     (root / "garbage").write_bytes(b"\x00\xffnot what you think" * 50)
     values = {
-        "manifest": manifest, "run": run, "oof": oof, "reviewed": reviewed, "video": video,
-        "image": samples[0].path, "image2": samples[1].path, "kral_sakir": kral_sakir,
+        "manifest": manifest,
+        "run": run,
+        "oof": oof,
+        "reviewed": reviewed,
+        "video": video,
+        "image": samples[0].path,
+        "image2": samples[1].path,
+        "kral_sakir": kral_sakir,
         "missing": root / "missing" / "x",
-        "folder": root / "folder", "empty": root / "empty", "garbage": root / "garbage",
+        "folder": root / "folder",
+        "empty": root / "empty",
+        "garbage": root / "garbage",
         "under_file": root / "garbage" / "x",
-    }  # fmt: skip
+    }
     code = cli(["index", run, video, "--db", root / "db.sqlite"])[0]
     assert code == 0
     values["db"] = root / "db.sqlite"

@@ -20,8 +20,17 @@ def demo(kral_sakir, tmp_path_factory):
     """The demo at a tiny scale: the paper's CNN at 32x48, one epoch on 1/40 of train."""
     work = tmp_path_factory.mktemp("demo")
     said: list[str] = []
-    result = run_demo(data=kral_sakir, work=work, model="baseline", image_size=(32, 48),
-                      every=40, epochs=1, seconds=20, progress=False, say=said.append)  # fmt: skip
+    result = run_demo(
+        data=kral_sakir,
+        work=work,
+        model="baseline",
+        image_size=(32, 48),
+        every=40,
+        epochs=1,
+        seconds=20,
+        progress=False,
+        say=said.append,
+    )
     return result, said
 
 
@@ -57,8 +66,17 @@ def test_a_second_demo_reuses_what_the_first_made_and_says_how_to_open_the_page(
     result, _ = demo
     made = [result.run / "model.safetensors", result.video, result.db]
     before = [p.stat().st_mtime_ns for p in made]
-    code, out, _ = run_cli(monkeypatch, capsys, "demo", "--data", kral_sakir,
-                           "--work", result.work, "--query", "remzi or canan")  # fmt: skip
+    code, out, _ = run_cli(
+        monkeypatch,
+        capsys,
+        "demo",
+        "--data",
+        kral_sakir,
+        "--work",
+        result.work,
+        "--query",
+        "remzi or canan",
+    )
     assert code == 0 and [p.stat().st_mtime_ns for p in made[:2]] == before[:2]
     store = Index(result.db)
     assert len(store.videos()) == 1  # the same video, not indexed twice

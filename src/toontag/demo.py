@@ -67,22 +67,39 @@ def run_demo(
     if query is not None:  # so does a bad query
         parse_query(query, engine.classes if engine else dataset.classes)
     work.mkdir(parents=True, exist_ok=True)
-    demo = Demo(work, Path(run) if run else work / "run", work / "episode.mp4", work / "index.db",
-                query or "")  # fmt: skip
+    demo = Demo(
+        work,
+        Path(run) if run else work / "run",
+        work / "episode.mp4",
+        work / "index.db",
+        query or "",
+    )
     timed = partial(_step, demo.steps, say=say)
     if run is None:
         clip = make_clip(dataset.subset("train"), seconds=seconds, seed=0)
-        with timed("model", f"training {demo.run}: {model} at {image_size[0]}x{image_size[1]}, "
-                            f"{epochs} epochs on 1/{every} of the training split"):  # fmt: skip
-            _train(dataset, clip, demo.run, model=model, image_size=image_size, every=every,
-                   epochs=epochs, progress=progress)  # fmt: skip
+        with timed(
+            "model",
+            f"training {demo.run}: {model} at {image_size[0]}x{image_size[1]}, "
+            f"{epochs} epochs on 1/{every} of the training split",
+        ):
+            _train(
+                dataset,
+                clip,
+                demo.run,
+                model=model,
+                image_size=image_size,
+                every=every,
+                epochs=epochs,
+                progress=progress,
+            )
         engine = load_engine(demo.run)
     else:  # any run of consecutive frames: a run may have validated on scattered ones
         from toontag.training.rundir import validation_frames
 
         clip = make_clip(validation_frames(run, dataset), seconds=seconds, seed=0, min_frames=1)
-    with timed("video", f"making {demo.video}: {clip.duration:.0f} s of frames it never "
-                        "trained on"):  # fmt: skip
+    with timed(
+        "video", f"making {demo.video}: {clip.duration:.0f} s of frames it never trained on"
+    ):
         if not demo.video.is_file():
             write_clip(clip, demo.video, fps=24)  # and its true timeline beside it
     with timed("index", f"indexing it into {demo.db}"):
@@ -95,9 +112,17 @@ def run_demo(
             demo.hits = search(store, demo.query)
     finally:
         store.close()
-    write_json(work / "demo.json", {"run": str(demo.run), "video": str(demo.video),
-                                    "db": str(demo.db), "query": demo.query,
-                                    "ranges": len(demo.hits), "seconds": demo.steps})  # fmt: skip
+    write_json(
+        work / "demo.json",
+        {
+            "run": str(demo.run),
+            "video": str(demo.video),
+            "db": str(demo.db),
+            "query": demo.query,
+            "ranges": len(demo.hits),
+            "seconds": demo.steps,
+        },
+    )
     return demo
 
 

@@ -83,6 +83,8 @@ def read_csv(path: Path, *, columns: tuple[str, ...] = ()) -> list[dict]:
         raise FileError(path, f"not a CSV file ({e})") from None
     missing = [c for c in columns if c not in header]
     if missing:
-        raise FileError(path, f"no column {', '.join(missing)} (a CSV with a header row "
-                              f"{','.join(columns)}, ...)")  # fmt: skip
+        raise FileError(
+            path,
+            f"no column {', '.join(missing)} (a CSV with a header row {','.join(columns)}, ...)",
+        )
     return rows

@@ -104,16 +104,18 @@ def test_rows_run_once_and_publish_beside_the_paper(suite, small_manifest, tmp_p
 def test_a_re_rendered_file_keeps_each_rows_own_provenance(suite, small_manifest, tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "results"
     protocol = suite.protocols["tiny"]
-    results = run_suite(suite, protocol, data=small_manifest, runs=runs, only=["cnn"],
-                        progress=False)  # fmt: skip
+    results = run_suite(
+        suite, protocol, data=small_manifest, runs=runs, only=["cnn"], progress=False
+    )
     trained = results["cnn"]["provenance"]
     assert trained["git_commit"] and trained["machine"]["cpu_cores"] and trained["finished"]
     # A row recorded before rows kept their provenance (as the H100 rows were).
     legacy = {**results["cnn"], "name": "legacy"}
     del legacy["provenance"]
     read_back = run_suite(suite, protocol, data=small_manifest, runs=runs, train_missing=False)
-    md = publish(suite, protocol, {**read_back, "legacy": legacy}, out, seconds=0.0,
-                 rendered=True).read_text()  # fmt: skip
+    md = publish(
+        suite, protocol, {**read_back, "legacy": legacy}, out, seconds=0.0, rendered=True
+    ).read_text()
     assert f"| cnn | {results['cnn']['training']['device']} | `{trained['git_commit']}` |" in md
     assert "| legacy | " in md and "`not recorded` | not recorded | not recorded |" in md
     assert "\nRe-rendered (figures computed by the runs named in the file) by: `" in md
@@ -140,24 +142,34 @@ def test_a_killed_row_resumes(suite, small_manifest, tmp_path):
     config = cnn.config(protocol).replace(max_epochs=2)
     killed = row_dir(runs, protocol, cnn)
     with pytest.raises(SystemExit):
-        train(config, data=small_manifest, run=killed, progress=False,
-              callbacks=[crash_at_epoch(1)])  # fmt: skip
+        train(
+            config, data=small_manifest, run=killed, progress=False, callbacks=[crash_at_epoch(1)]
+        )
     longer = tmp_path / "two.toml"
     longer.write_text(TINY.replace("max_epochs = 1", "max_epochs = 2"))
-    result = run_suite(load_suite(str(longer)), protocol, data=small_manifest, runs=runs,
-                       only=["cnn"], progress=False)["cnn"]  # fmt: skip
+    result = run_suite(
+        load_suite(str(longer)),
+        protocol,
+        data=small_manifest,
+        runs=runs,
+        only=["cnn"],
+        progress=False,
+    )["cnn"]
     assert result["status"] == DONE
     assert result["training"]["resumed"] and result["training"]["epochs_run"] == 2
 
 
 def test_each_row_is_announced_with_its_budget_and_the_time_left(small_manifest, tmp_path, capsys):
     path = tmp_path / "two.toml"
-    path.write_text(TINY.replace('max_epochs = 1\npaper', 'max_epochs = 1\nmax_minutes = 2\npaper')
-                    + '\n[[row]]\nname = "cnn2"\ntable = "6"\nmodel = "baseline"\n'
-                    'init = "random"\nmax_epochs = 1\nmax_minutes = 3\n')  # fmt: skip
+    path.write_text(
+        TINY.replace("max_epochs = 1\npaper", "max_epochs = 1\nmax_minutes = 2\npaper")
+        + '\n[[row]]\nname = "cnn2"\ntable = "6"\nmodel = "baseline"\n'
+        'init = "random"\nmax_epochs = 1\nmax_minutes = 3\n'
+    )
     suite = load_suite(str(path))
-    run_suite(suite, suite.protocols["tiny"], data=small_manifest, runs=tmp_path / "runs",
-              progress=True)  # fmt: skip
+    run_suite(
+        suite, suite.protocols["tiny"], data=small_manifest, runs=tmp_path / "runs", progress=True
+    )
     said = " ".join(capsys.readouterr().err.split())
     # two rows run (the unavailable ImageNet row and the GPU-only row are not counted)
     assert (

@@ -78,8 +78,9 @@ def test_a_picture_over_the_pixel_limit_is_refused_before_decoding(tmp_path, mon
 
 
 @pytest.mark.parametrize("orientation", [1, 6])  # as stored; turned a quarter
-def test_a_large_jpeg_decoded_at_reduced_scale_matches_the_full_decode(dataset, tmp_path,
-                                                                        orientation):  # fmt: skip
+def test_a_large_jpeg_decoded_at_reduced_scale_matches_the_full_decode(
+    dataset, tmp_path, orientation
+):
     """A 1920x1080 still for a 112x192 model is decoded at 1/4 scale (still at least twice
     the model's size, whichever way it is turned) and then resized: the model sees what a
     full decode would have given it, within JPEG rounding."""

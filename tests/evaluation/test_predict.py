@@ -37,13 +37,25 @@ def test_a_folder_is_tagged_recursively_into_a_table_json_and_sidecars(
 ):
     folder, images = stills
     table = tmp_path / "tags.csv"
-    code, out, err = run_cli(monkeypatch, capsys, "predict", tiny_run, folder,
-                             folder / "empty", "--csv", table, "--json", "--sidecar")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "predict",
+        tiny_run,
+        folder,
+        folder / "empty",
+        "--csv",
+        table,
+        "--json",
+        "--sidecar",
+    )
     assert code == 1  # the broken file and the empty folder are listed, the rest tagged
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     broken = folder / "episode 1" / "broken.jpg"
-    assert errors == [f"error: {folder / 'empty'}: no image files in this folder",
-                      f"error: {broken}: not a readable image"]  # fmt: skip
+    assert errors == [
+        f"error: {folder / 'empty'}: no image files in this folder",
+        f"error: {broken}: not a readable image",
+    ]
     results = json.loads(out)
     assert [r["path"] for r in results[1:]] == [str(p) for p in images]  # hidden, .txt skipped
     engine = load_engine(tiny_run)
@@ -56,8 +68,9 @@ def test_a_folder_is_tagged_recursively_into_a_table_json_and_sidecars(
             assert not sidecar(result["path"]).exists()
             continue
         probs = result["probabilities"]
-        wanted = [c for c, t in zip(engine.classes, engine.thresholds, strict=True)
-                  if probs[c] >= t]  # fmt: skip
+        wanted = [
+            c for c, t in zip(engine.classes, engine.thresholds, strict=True) if probs[c] >= t
+        ]
         assert result["characters"] == wanted and row["characters"] == ";".join(wanted)
         assert [float(row[c]) for c in engine.classes] == list(probs.values())
         side = json.loads(sidecar(result["path"]).read_text())

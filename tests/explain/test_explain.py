@@ -39,8 +39,9 @@ def test_explain_writes_an_overlay_per_character_and_a_sheet(run, dataset, tmp_p
     trained = load_trained(run)
     explainer = Explainer(trained.model, trained.classes, trained.image_size)
     image = dataset.samples[0].path
-    [result] = explain_files(explainer, [image], tmp_path, thresholds=trained.thresholds,
-                             character="remzi")  # fmt: skip
+    [result] = explain_files(
+        explainer, [image], tmp_path, thresholds=trained.thresholds, character="remzi"
+    )
     assert list(result["explained"]) == ["remzi"]
     assert result["files"] == [str(tmp_path / f"{image.stem}-remzi.png")]
     assert (tmp_path / "sheet.png").stat().st_size > 0
@@ -78,8 +79,9 @@ def cli(monkeypatch, capsys, *args):
 
 def test_bad_input_is_one_clear_line(run, dataset, monkeypatch, capsys, tmp_path):
     image = dataset.samples[0].path
-    code, io = cli(monkeypatch, capsys, "explain", run, image, "--out", tmp_path,
-                   "--character", "garfield")  # fmt: skip
+    code, io = cli(
+        monkeypatch, capsys, "explain", run, image, "--out", tmp_path, "--character", "garfield"
+    )
     assert code == 1 and "unknown character 'garfield'" in io.err and len(io.err.splitlines()) == 1
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not an image")

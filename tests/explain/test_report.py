@@ -27,8 +27,13 @@ def page(tiny_run, small_manifest, tmp_path_factory) -> Path:
 
 def test_the_page_holds_every_section(page):
     text = page.read_text()
-    for heading in ("Training", "Per character on test", "Which character is taken for which",
-                    "Most confident errors", "Grad-CAM per character"):  # fmt: skip
+    for heading in (
+        "Training",
+        "Per character on test",
+        "Which character is taken for which",
+        "Most confident errors",
+        "Grad-CAM per character",
+    ):
         assert f"<h2>{heading}" in text
     assert text.count("<img") >= 4 and "data:image/png;base64," in text
     assert all(f"{c}</td>" in text for c in ("kral_sakir", "remzi", "fil_necati", "canan"))

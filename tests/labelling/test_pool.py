@@ -211,9 +211,18 @@ def test_frames_command(monkeypatch, capsys, clip_video, images, tmp_path):
     (tmp_path / "bad.mp4").write_bytes(b"\x00\xffnot a video" * 100)
     project = tmp_path / "p"
     code, out, err = run_cli(
-        monkeypatch, capsys, "frames", clip_video, folder, tmp_path / "bad.mp4",
-        tmp_path / "empty", "--out", project, "--every", "5",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "frames",
+        clip_video,
+        folder,
+        tmp_path / "bad.mp4",
+        tmp_path / "empty",
+        "--out",
+        project,
+        "--every",
+        "5",
+    )
     assert code == 1
     lines = out.splitlines()
     assert lines[0].startswith(f"{clip_video}: added ") and "shots" in lines[0]
@@ -222,8 +231,10 @@ def test_frames_command(monkeypatch, capsys, clip_video, images, tmp_path):
     assert lines[-1] == f"pool: {total} frames in {project}"
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert [e.split(": ")[1] for e in errors] == [
-        str(folder / "broken.jpg"), str(tmp_path / "bad.mp4"), str(tmp_path / "empty")
-    ]  # fmt: skip
+        str(folder / "broken.jpg"),
+        str(tmp_path / "bad.mp4"),
+        str(tmp_path / "empty"),
+    ]
     code, out, _ = run_cli(monkeypatch, capsys, "frames", clip_video, "--out", project, "--json")
     assert code == 0
     assert json.loads(out)["sources"][0]["status"] == "unchanged"

@@ -12,8 +12,17 @@ from tests.test_cli import run_cli
 from toontag.labelling.pool import add_to_pool
 from toontag.labelling.project import Project
 
-TRAIN = ["--model", "baseline", "--image-size", "32x48", "--epochs", "1", "--no-pretrained",
-         "--val-fraction", "0.3"]  # fmt: skip
+TRAIN = [
+    "--model",
+    "baseline",
+    "--image-size",
+    "32x48",
+    "--epochs",
+    "1",
+    "--no-pretrained",
+    "--val-fraction",
+    "0.3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,22 +55,25 @@ def write_labels(project, rows, classes):
     (project / "labels.csv").write_text("\n".join(lines) + "\n")
 
 
-def test_a_hand_edited_unknown_name_is_one_line_naming_the_row(monkeypatch, capsys, project,
-                                                               tmp_path):  # fmt: skip
+def test_a_hand_edited_unknown_name_is_one_line_naming_the_row(
+    monkeypatch, capsys, project, tmp_path
+):
     root, truth = project
     rows = [(path, ("remzi",) if "remzi" in labels else ()) for path, labels in truth.items()]
     rows[1] = (rows[1][0], ("remzzi",))
     write_labels(root, rows, ["remzi"])
-    code, _, err = run_cli(monkeypatch, capsys, "train", "--data", root, "--out",
-                           tmp_path / "run", *TRAIN)  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch, capsys, "train", "--data", root, "--out", tmp_path / "run", *TRAIN
+    )
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "labels.csv:3: unknown label 'remzzi' (did you mean 'remzi'?)" in err
 
 
 def test_a_project_with_nothing_labelled_is_one_line(monkeypatch, capsys, project, tmp_path):
     root, _ = project
-    code, _, err = run_cli(monkeypatch, capsys, "train", "--data", root, "--out",
-                           tmp_path / "run", *TRAIN)  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch, capsys, "train", "--data", root, "--out", tmp_path / "run", *TRAIN
+    )
     assert code == 1 and len(err.strip().splitlines()) == 1 and "labels.csv" in err
 
 
@@ -71,13 +83,15 @@ def test_one_character_and_one_never_seen_still_train(monkeypatch, capsys, proje
     root, truth = project
     rows = [(path, ("remzi",) if "remzi" in labels else ()) for path, labels in truth.items()]
     write_labels(root, rows, ["remzi", "bulut"])
-    code, out, err = run_cli(monkeypatch, capsys, "train", "--data", root, "--out",
-                             tmp_path / "run", *TRAIN)  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch, capsys, "train", "--data", root, "--out", tmp_path / "run", *TRAIN
+    )
     assert code == 0, err
     info = json.loads((tmp_path / "run" / "model.json").read_text())
     assert info["classes"] == ["remzi", "bulut"] and info["thresholds"][1] == 0.5
     write_labels(root, rows, ["remzi"])  # one character alone
-    code, out, err = run_cli(monkeypatch, capsys, "train", "--data", root, "--out",
-                             tmp_path / "run1", *TRAIN)  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch, capsys, "train", "--data", root, "--out", tmp_path / "run1", *TRAIN
+    )
     assert code == 0, err
     assert json.loads((tmp_path / "run1" / "model.json").read_text())["classes"] == ["remzi"]

@@ -69,8 +69,9 @@ def client_of(app, **headers) -> TestClient:
 
 
 def answer(client, frame, labels, seen=0, audit=False):
-    return client.post("/api/answers", json={"frame": frame, "labels": labels, "seen": seen,
-                                             "audit": audit})  # fmt: skip
+    return client.post(
+        "/api/answers", json={"frame": frame, "labels": labels, "seen": seen, "audit": audit}
+    )
 
 
 def test_answers_are_saved_at_once_and_found_after_a_restart(project):
@@ -149,9 +150,11 @@ def test_bad_input_is_a_problem_without_paths(app, project):
         (answer(client, 1, ["fil", "fil"]), 422),
         (answer(client, 100000, ["fil"]), 404),
         (client.post("/api/answers", json={"frame": "x"}), 422),
-        (client.post("/api/answers", content=b"frame=1", headers={"content-type": "text/plain"}),
-         422),
-    ]  # fmt: skip
+        (
+            client.post("/api/answers", content=b"frame=1", headers={"content-type": "text/plain"}),
+            422,
+        ),
+    ]
     for response, code in checks:
         assert response.status_code == code, response.text
         assert set(response.json()) == {"detail"}
@@ -223,8 +226,9 @@ def test_a_refit_suggests_labels_and_audit_frames_come_now_and_then(app, project
 def test_a_rewrite_of_ten_thousand_labels_takes_milliseconds(tmp_path):
     root = tmp_path / "p"
     Project.open(root, create=True)
-    rows = "".join(f"frames/x/{i:06d}.jpg,a;b,0,{i + 1},2024-01-01T00:00:00+00:00\n"
-                   for i in range(10_000))  # fmt: skip
+    rows = "".join(
+        f"frames/x/{i:06d}.jpg,a;b,0,{i + 1},2024-01-01T00:00:00+00:00\n" for i in range(10_000)
+    )
     (root / "labels.csv").write_text("path,labels,audit,revision,updated\n" + rows)
     (root / "classes.txt").write_text("a\nb\n")
     store = LabelStore(Project.open(root))
@@ -252,8 +256,9 @@ def test_label_with_the_keyboard_then_find_the_labels_after_a_restart(project):
             for name in ("remzi", "necati"):
                 page.fill("#name", name)
                 page.press("#name", "Enter")
-                page.wait_for_function(f"document.getElementById('status').textContent"
-                                       f".includes('Added {name}')")  # fmt: skip
+                page.wait_for_function(
+                    f"document.getElementById('status').textContent.includes('Added {name}')"
+                )
             page.wait_for_selector(".frame.current input[data-name='necati']")
             saved = 0
             while saved < 8:  # key 1 = remzi, 2 = necati, n = none, Enter saves
@@ -265,14 +270,17 @@ def test_label_with_the_keyboard_then_find_the_labels_after_a_restart(project):
                     page.keyboard.press(key)
                 page.keyboard.press("Enter" if keys else "n")
                 saved += 1
-                page.wait_for_function(f"document.getElementById('status').textContent"
-                                       f".includes('Saved frame {frame}')")  # fmt: skip
+                page.wait_for_function(
+                    f"document.getElementById('status').textContent.includes('Saved frame {frame}')"
+                )
             page.keyboard.press("u")  # the last answer goes back
-            page.wait_for_function("document.getElementById('status').textContent"
-                                   ".includes('Undone')")  # fmt: skip
+            page.wait_for_function(
+                "document.getElementById('status').textContent.includes('Undone')"
+            )
             page.wait_for_selector(".frame .p", timeout=60_000)  # a refit's probabilities
-            page.wait_for_function("document.getElementById('model').textContent"
-                                   ".includes('fitted on')")  # fmt: skip
+            page.wait_for_function(
+                "document.getElementById('model').textContent.includes('fitted on')"
+            )
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "label.png"))
             counts = page.inner_text("#counts")
@@ -282,8 +290,7 @@ def test_label_with_the_keyboard_then_find_the_labels_after_a_restart(project):
             page = browser.new_page()
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(f"http://{host}:{port}/")
-            page.wait_for_function("document.getElementById('model').textContent"
-                                   ".includes('7 of')")  # fmt: skip
+            page.wait_for_function("document.getElementById('model').textContent.includes('7 of')")
             assert page.inner_text("#counts") == counts
             assert page.locator("#recent li").count() == 7
         again.state.close()

@@ -60,13 +60,37 @@ def test_the_live_api_answers_as_its_schema_says(project, tmp_path):
     app = create_label_app(project)
     with running(app) as (host, port):
         run = subprocess.run(
-            [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config),
-             "--no-color", "run", f"http://{host}:{port}/openapi.json", "--checks", "all",
-             "--max-examples", str(EXAMPLES), "--seed", "20240601", "--workers", "1",
-             "--generation-database", "none", "--request-timeout", "30",
-             "--report", "json", "--report-json-path", str(report)],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "--config-file",
+                str(config),
+                "--no-color",
+                "run",
+                f"http://{host}:{port}/openapi.json",
+                "--checks",
+                "all",
+                "--max-examples",
+                str(EXAMPLES),
+                "--seed",
+                "20240601",
+                "--workers",
+                "1",
+                "--generation-database",
+                "none",
+                "--request-timeout",
+                "30",
+                "--report",
+                "json",
+                "--report-json-path",
+                str(report),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+        )
     app.state.close()
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     summary = json.loads(report.read_text())

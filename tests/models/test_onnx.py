@@ -27,8 +27,9 @@ def lite0_run(small_manifest, tmp_path_factory):
     from toontag.training.run import train
 
     run = tmp_path_factory.mktemp("lite0") / "run"
-    config = TrainConfig(model="efficientnet_lite0", freeze_backbone=True, image_size=(32, 48),
-                         max_epochs=2, lr=3e-3)  # fmt: skip
+    config = TrainConfig(
+        model="efficientnet_lite0", freeze_backbone=True, image_size=(32, 48), max_epochs=2, lr=3e-3
+    )
     train(config, data=small_manifest, run=run, progress=False)
     return run
 
@@ -139,6 +140,7 @@ def test_indexing_with_onnx_runtime_never_imports_pytorch(tiny_run, tmp_path):
         f"model = load_engine({str(tiny_run)!r}, 'onnx')\n"
         "print(model.model_id, 'torch' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True).stdout.split()  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert len(out[0]) == 16 and out[1] == "False"

@@ -147,8 +147,9 @@ def test_serve_binds_this_machine_unless_told_and_never_openly_by_accident(
     assert code == 1 and calls == [] and len(err.strip().splitlines()) == 1
     assert "--token" in err and "--expose" in err
 
-    code, _, calls = serve(monkeypatch, capsys, "--db", str(served), "--host", "0.0.0.0",
-                           "--expose")  # fmt: skip
+    code, _, calls = serve(
+        monkeypatch, capsys, "--db", str(served), "--host", "0.0.0.0", "--expose"
+    )
     assert code == 0 and calls[0]["host"] == "0.0.0.0"
 
     monkeypatch.setenv("TOONTAG_TOKEN", "x" * 24)
@@ -247,8 +248,9 @@ def test_the_lanes_draw_each_characters_segments_to_scale_and_a_click_plays_from
         assert lanes == [c["name"] for c in api["info"]["characters"]]
         drawn_segments = 0
         for name in lanes:
-            segments = sorted((s["start"], s["end"]) for s in api["video"]["segments"]
-                              if s["character"] == name)  # fmt: skip
+            segments = sorted(
+                (s["start"], s["end"]) for s in api["video"]["segments"] if s["character"] == name
+            )
             drawn = sorted(spans(f".lane[data-character='{name}'] .seg"))
             assert len(drawn) == len(segments)
             for (a, b), (start, end) in zip(drawn, segments, strict=True):

@@ -32,7 +32,7 @@ CONTENT = {
         "text/csv",
         "text/plain",
         "application/xml",
-    },  # fmt: skip
+    },
 }
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -67,13 +67,37 @@ def test_the_live_api_answers_as_its_schema_says(server, tmp_path):
     report = tmp_path / "report.json"
     host, port = server
     run = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "--no-color",
-         "run", f"http://{host}:{port}/openapi.json", "--checks", "all",
-         "--max-examples", str(EXAMPLES), "--seed", "20240601", "--workers", "1",
-         "--generation-database", "none", "--request-timeout", "30",
-         "--report", "json", "--report-json-path", str(report)],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--config-file",
+            str(config),
+            "--no-color",
+            "run",
+            f"http://{host}:{port}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            str(EXAMPLES),
+            "--seed",
+            "20240601",
+            "--workers",
+            "1",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "30",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     summary = json.loads(report.read_text())
     assert summary["operations"]["tested"] == summary["operations"]["total"] == 7

@@ -14,9 +14,29 @@ from toontag.evaluation.evaluate import evaluate_run
 
 def test_two_process_ddp_metrics_equal_a_single_process_evaluation(small_manifest, tmp_path):
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "toontag", "train", "--data", small_manifest, "--out", run,
-           "--model", "baseline", "--image-size", "32x48", "--epochs", "2", "--lr", "1e-3",
-           "--devices", "2", "--strategy", "ddp", "--no-tune-thresholds"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "toontag",
+        "train",
+        "--data",
+        small_manifest,
+        "--out",
+        run,
+        "--model",
+        "baseline",
+        "--image-size",
+        "32x48",
+        "--epochs",
+        "2",
+        "--lr",
+        "1e-3",
+        "--devices",
+        "2",
+        "--strategy",
+        "ddp",
+        "--no-tune-thresholds",
+    ]
     done = subprocess.run(
         list(map(str, cmd)), capture_output=True, text=True, timeout=600, env=dict(os.environ)
     )

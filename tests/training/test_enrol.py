@@ -32,8 +32,10 @@ def base_run(small_manifest, dataset, tmp_path_factory):
     from toontag.data.dataset import load_dataset
 
     data = load_dataset(small_manifest)
-    samples = [Sample(s.path, tuple(c for c in s.labels if c != "canan"), s.split, s.frame_id)
-               for s in data.samples]  # fmt: skip
+    samples = [
+        Sample(s.path, tuple(c for c in s.labels if c != "canan"), s.split, s.frame_id)
+        for s in data.samples
+    ]
     folder = tmp_path_factory.mktemp("base")
     manifest = write_manifest(folder / "no-canan.csv", samples)
     run = folder / "run"
@@ -53,8 +55,9 @@ def canan(dataset):
 @pytest.fixture(scope="module")
 def enrolled(base_run, canan, tmp_path_factory):
     out = tmp_path_factory.mktemp("enrolled") / "run"
-    done = enrol(base_run, character="canan", examples=canan[0], negatives=canan[1], out=out,
-                 confirm=12)  # fmt: skip
+    done = enrol(
+        base_run, character="canan", examples=canan[0], negatives=canan[1], out=out, confirm=12
+    )
     return out, done
 
 
@@ -124,8 +127,14 @@ def test_confirmed_answers_count_as_labels(base_run, enrolled, canan, tmp_path):
             for i, r in enumerate(rows)
         )
     )
-    done = enrol(base_run, character="canan", examples=canan[0], out=tmp_path / "again",
-                 confirmed=read_confirmed(filled), confirm=5)  # fmt: skip
+    done = enrol(
+        base_run,
+        character="canan",
+        examples=canan[0],
+        out=tmp_path / "again",
+        confirmed=read_confirmed(filled),
+        confirm=5,
+    )
     assert done["positives"] == 6 + 6 and done["negatives"] == 6
     assert done["confirmations_used"] == 12
     assert done["labelled_share_k"] is None and "examples and answers" in done["method"]
@@ -185,8 +194,19 @@ def test_enrol_on_the_command_line_then_predict_and_export_the_larger_run(
 
     out = tmp_path / "new"
     examples = [a for p in canan[0] for a in ("--examples", str(p))]
-    code, text, _ = run_cli(monkeypatch, capsys, "enrol", str(base_run), "--character", "canan",
-                         "--out", str(out), *examples, "--confirm", "4")  # fmt: skip
+    code, text, _ = run_cli(
+        monkeypatch,
+        capsys,
+        "enrol",
+        str(base_run),
+        "--character",
+        "canan",
+        "--out",
+        str(out),
+        *examples,
+        "--confirm",
+        "4",
+    )
     assert code == 0, text
     assert "enrolled canan" in text and "confirm.csv (4 frames" in text
     code, text, _ = run_cli(monkeypatch, capsys, "predict", str(out), str(canan[0][0]), "--json")

@@ -14,12 +14,25 @@ TINY = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=1, lr=1e-3)
 
 def test_settings_are_typed_and_checked():
     changes = parse_settings(
-        ["lr=3e-4", "image_size=96x160", "augment=flip_crop", "tune_thresholds=false",
-         "fold=2", "soft_labels=none", "max_epochs=7"]
-    )  # fmt: skip
-    assert changes == {"lr": 3e-4, "image_size": (96, 160), "augment": "flip_crop",
-                       "tune_thresholds": False, "fold": 2, "soft_labels": None,
-                       "max_epochs": 7}  # fmt: skip
+        [
+            "lr=3e-4",
+            "image_size=96x160",
+            "augment=flip_crop",
+            "tune_thresholds=false",
+            "fold=2",
+            "soft_labels=none",
+            "max_epochs=7",
+        ]
+    )
+    assert changes == {
+        "lr": 3e-4,
+        "image_size": (96, 160),
+        "augment": "flip_crop",
+        "tune_thresholds": False,
+        "fold": 2,
+        "soft_labels": None,
+        "max_epochs": 7,
+    }
     with pytest.raises(RunError, match="did you mean 'lr'"):
         parse_settings(["lrr=1"])
     with pytest.raises(RunError, match="'fast' is not a valid float"):
@@ -95,8 +108,15 @@ def test_distillation_blends_teacher_probabilities_into_the_labels(dataset, tmp_
 
 @pytest.mark.parametrize("model", ["efficientnet_lite1", "efficientnet_lite2"])
 def test_lite1_and_lite2_train_from_their_imagenet_weights(model, small_manifest, tmp_path):
-    config = TrainConfig(model=model, image_size=(32, 56), max_epochs=1, batch_size=16,
-                         augment="flip_crop", schedule="cosine", optimizer="adamw")  # fmt: skip
+    config = TrainConfig(
+        model=model,
+        image_size=(32, 56),
+        max_epochs=1,
+        batch_size=16,
+        augment="flip_crop",
+        schedule="cosine",
+        optimizer="adamw",
+    )
     report = train(config, data=small_manifest, run=tmp_path / model, progress=False)
     assert report["model"] == model and report["epochs_run"] == 1
     assert np.isfinite(report["best_val_loss"]) and report["best_val_loss"] < 0.7

@@ -163,8 +163,9 @@ def test_consistency_training_adds_pool_frames_with_every_class_unknown(few_labe
     labelled, pool, manifest = few_labels
     run = tmp_path / "run"
     config = TINY.replace(consistency=1.0)  # as `train --set consistency=1` gives it
-    report = train_with_unlabelled(config, data=manifest, run=run, unlabelled=pool, limit=30,
-                                   progress=False)  # fmt: skip
+    report = train_with_unlabelled(
+        config, data=manifest, run=run, unlabelled=pool, limit=30, progress=False
+    )
     assert TrainConfig.load(run / "teacher" / "config.json").consistency == 0.0
     assert report["pseudo_labels"]["kind"] == "consistency"
     data = load_dataset(run / MANIFEST)
@@ -177,9 +178,15 @@ def test_consistency_training_adds_pool_frames_with_every_class_unknown(few_labe
     assert TrainConfig.load(run / "config.json").consistency == 1.0
     # a second student of the same teacher: the teacher is reused where it is, not retrained
     before = (run / "teacher" / "model.json").stat().st_mtime_ns
-    second = train_with_unlabelled(config, data=manifest, run=tmp_path / "second",
-                                   teacher=run / "teacher", unlabelled=pool, limit=10,
-                                   progress=False)  # fmt: skip
+    second = train_with_unlabelled(
+        config,
+        data=manifest,
+        run=tmp_path / "second",
+        teacher=run / "teacher",
+        unlabelled=pool,
+        limit=10,
+        progress=False,
+    )
     assert (run / "teacher" / "model.json").stat().st_mtime_ns == before
     assert not (tmp_path / "second" / "teacher").exists()
     assert second["val_images"] == report["val_images"]

@@ -31,7 +31,11 @@ def gray_frames(count: int, shape=(90, 160), *, top=0, bottom=0, left=0, right=0
 def test_letterbox_and_pillarbox_are_found_in_frame_pixels():
     letterbox = find_picture(gray_frames(8, top=12, bottom=12), 320, 180)
     assert (letterbox.kind, letterbox.top, letterbox.bottom, letterbox.left) == (
-        "letterbox", 24, 24, 0)  # fmt: skip
+        "letterbox",
+        24,
+        24,
+        0,
+    )
     pillarbox = find_picture(gray_frames(8, left=20, right=20), 320, 180)
     assert (pillarbox.kind, pillarbox.box) == ("pillarbox", (40, 0, 280, 180))
     assert find_picture(gray_frames(8, top=5, left=20), 320, 180).kind == "windowbox"
@@ -56,8 +60,9 @@ def test_a_cropped_picture_is_fitted_never_stretched():
         50,
         50,
     ]
-    pillar = fit_picture(Image.new("RGB", (320, 180), (9, 9, 9)),
-                         Picture(320, 180, left=40, right=40), 16 / 9)  # fmt: skip
+    pillar = fit_picture(
+        Image.new("RGB", (320, 180), (9, 9, 9)), Picture(320, 180, left=40, right=40), 16 / 9
+    )
     assert pillar.size == (320, 180)  # 4:3 padded back to 16:9 with black, not stretched
     assert np.asarray(pillar)[:, :40].max() == 0 and np.asarray(pillar)[:, 40:280].min() == 9
     same = Image.new("RGB", (8, 8))
@@ -87,9 +92,11 @@ def write_boxed(clip, path, *, canvas: tuple[int, int], at: tuple[int, int], fps
 
 @pytest.mark.parametrize(
     ("canvas", "at", "kind", "box"),
-    [((320, 240), (0, 30), "letterbox", (0, 30, 320, 210)),
-     ((400, 180), (40, 0), "pillarbox", (40, 0, 360, 180))],
-)  # fmt: skip
+    [
+        ((320, 240), (0, 30), "letterbox", (0, 30, 320, 210)),
+        ((400, 180), (40, 0), "pillarbox", (40, 0, 360, 180)),
+    ],
+)
 def test_a_boxed_video_is_cropped_and_indexed_as_the_original(
     clip, oracle, tmp_path, canvas, at, kind, box
 ):
@@ -101,8 +108,12 @@ def test_a_boxed_video_is_cropped_and_indexed_as_the_original(
     [outcome] = index_videos(store, oracle, [video])
     picture = store.videos()[0]["picture"]
     assert outcome.status == "indexed" and picture["kind"] == kind
-    found = (picture["left"], picture["top"], canvas[0] - picture["right"],
-             canvas[1] - picture["bottom"])  # fmt: skip
+    found = (
+        picture["left"],
+        picture["top"],
+        canvas[0] - picture["right"],
+        canvas[1] - picture["bottom"],
+    )
     assert np.abs(np.array(found) - np.array(box)).max() <= 2, found
     truth = {c: spans for c, spans in clip.truth().items()}
     for c in truth:
@@ -130,9 +141,11 @@ def test_the_model_sees_the_original_picture_only_when_borders_are_cropped(clip,
         seen = []
         honest = oracle.probabilities
         oracle.probabilities = lambda images, seen=seen, honest=honest: (
-            seen.append(images) or honest(images))  # fmt: skip
-        index_videos(Index.create(tmp_path / f"{borders}.db", oracle), oracle, [video],
-                     borders=borders)  # fmt: skip
+            seen.append(images) or honest(images)
+        )
+        index_videos(
+            Index.create(tmp_path / f"{borders}.db", oracle), oracle, [video], borders=borders
+        )
         oracle.probabilities = honest
         images = np.concatenate(seen).astype(np.int16)
         nearest = np.abs(images[:, None] - oracle.refs[None]).mean(axis=(2, 3, 4)).min(axis=1)

@@ -27,8 +27,18 @@ def made(tmp_path_factory, kral_sakir):
 
     path = tmp_path_factory.mktemp("cli") / "episode.mp4"
     argv = sys.argv
-    sys.argv = ["toontag", "data", "video", str(kral_sakir), "--out", str(path),
-                "--seconds", "20", "--fps", "10"]  # fmt: skip
+    sys.argv = [
+        "toontag",
+        "data",
+        "video",
+        str(kral_sakir),
+        "--out",
+        str(path),
+        "--seconds",
+        "20",
+        "--fps",
+        "10",
+    ]
     try:
         with pytest.raises(SystemExit) as done:
             main()
@@ -42,8 +52,10 @@ def oracle_index(made, make_oracle, db) -> dict:
     """`made` indexed by a perfect tagger (it knows the video's frames from its truth file),
     so the index holds the true timeline; the truth file's contents."""
     truth = json.loads(made.with_suffix(".truth.json").read_text())
-    frames = tuple(Sample(Path(f["path"]), tuple(f["labels"]), "test", i)
-                   for i, f in enumerate(truth["frames"]))  # fmt: skip
+    frames = tuple(
+        Sample(Path(f["path"]), tuple(f["labels"]), "test", i)
+        for i, f in enumerate(truth["frames"])
+    )
     oracle = make_oracle(Clip(frames, truth["hold"], tuple(truth["classes"])))
     store = Index.create(db, oracle)
     [outcome] = index_videos(store, oracle, [made])
@@ -67,8 +79,10 @@ def test_search_and_timeline_csv_rows_are_the_true_timeline(
     db = tmp_path / "oracle.db"
     truth = oracle_index(made, make_oracle, db)
     segments = truth["segments"]
-    for query, first, second in [("remzi and necati", "remzi", "fil_necati"),
-                                 ("sakir and canan", "kral_sakir", "canan")]:  # fmt: skip
+    for query, first, second in [
+        ("remzi and necati", "remzi", "fil_necati"),
+        ("sakir and canan", "kral_sakir", "canan"),
+    ]:
         expected = intersection(segments[first], segments[second])
         code, out, _ = run_cli(monkeypatch, capsys, "search", query, "--db", db, "--csv")
         rows = list(csv.DictReader(io.StringIO(out)))
@@ -92,7 +106,11 @@ def test_search_and_timeline_csv_rows_are_the_true_timeline(
 def test_index_search_timeline(monkeypatch, capsys, tiny_run, made, tmp_path):
     truth = json.loads(made.with_suffix(".truth.json").read_text())
     assert truth["duration"] >= 20 and set(truth["segments"]) == {
-        "kral_sakir", "remzi", "fil_necati", "canan"}  # fmt: skip
+        "kral_sakir",
+        "remzi",
+        "fil_necati",
+        "canan",
+    }
     bad = tmp_path / "notes.mp4"
     bad.write_text("hello")
     db = tmp_path / "index.db"
@@ -109,8 +127,9 @@ def test_index_search_timeline(monkeypatch, capsys, tiny_run, made, tmp_path):
     code, out, _ = run_cli(monkeypatch, capsys, "index", tiny_run, made, "--db", db)
     assert code == 0 and "unchanged" in out
 
-    code, out, _ = run_cli(monkeypatch, capsys, "search", "sakir or not sakir", "--db", db,
-                           "--json")  # fmt: skip
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "search", "sakir or not sakir", "--db", db, "--json"
+    )
     hits = json.loads(out)["hits"]
     assert code == 0 and len(hits) == 1 and hits[0]["start"] == 0.0
     assert hits[0]["end"] == pytest.approx(truth["duration"], abs=0.05)
@@ -119,8 +138,9 @@ def test_index_search_timeline(monkeypatch, capsys, tiny_run, made, tmp_path):
     code, out, _ = run_cli(monkeypatch, capsys, "search", "remzi and (bob", "--db", db)
     assert code == 1 and "valid names: canan, fil_necati, kral_sakir, remzi" in _
 
-    code, out, _ = run_cli(monkeypatch, capsys, "timeline", made.name, "--db", db, "--format",
-                           "vtt")  # fmt: skip
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "timeline", made.name, "--db", db, "--format", "vtt"
+    )
     assert code == 0 and out.startswith("WEBVTT\n\n")
     code, out, err = run_cli(monkeypatch, capsys, "timeline", "other.mp4", "--db", db)
     assert code == 1 and "other.mp4: not in" in err
@@ -132,8 +152,9 @@ def test_onnx_and_torch_engines_agree(monkeypatch, capsys, tiny_run, made, tmp_p
     found = {}
     for engine in ("onnx", "torch"):
         db = tmp_path / f"{engine}.db"
-        code, _, _ = run_cli(monkeypatch, capsys, "index", tiny_run, made, "--db", db,
-                             "--engine", engine)  # fmt: skip
+        code, _, _ = run_cli(
+            monkeypatch, capsys, "index", tiny_run, made, "--db", db, "--engine", engine
+        )
         assert code == 0
         found[engine] = Index(db).frame_probabilities(1)
     assert np.array_equal(found["onnx"][0], found["torch"][0])
@@ -162,21 +183,28 @@ def test_timeline_exports_for_editors_hold_every_segment(
     store = Index(db)
     video = store.video(1)
     rate = timecode_rate(video["fps"])  # 10 fps has no SMPTE timecode: counted in 30
-    expected = sorted((display_name(store.classes[s.character]), round(s.start * rate),
-                       round(s.end * rate) - round(s.start * rate))
-                      for s in store.segments(1))  # fmt: skip
+    expected = sorted(
+        (
+            display_name(store.classes[s.character]),
+            round(s.start * rate),
+            round(s.end * rate) - round(s.start * rate),
+        )
+        for s in store.segments(1)
+    )
     assert video["fps"] == 10 and rate == 30 and len(expected) >= 4
     for fmt, adapter in [("edl", "cmx_3600"), ("fcp-xml", "fcp_xml")]:
         out_file = tmp_path / f"episode.{fmt}"
-        code, _, err = run_cli(monkeypatch, capsys, "timeline", "1", "--db", db, "--format", fmt,
-                             "--out", out_file)  # fmt: skip
+        code, _, err = run_cli(
+            monkeypatch, capsys, "timeline", "1", "--db", db, "--format", fmt, "--out", out_file
+        )
         assert code == 0, err
         options = {"rate": rate} if fmt == "edl" else {}  # FCP XML states its rate
         back = otio.adapters.read_from_file(str(out_file), adapter_name=adapter, **options)
         if fmt == "edl":
             found = [(c.name, c.source_range) for c in back.find_clips()]
-            assert all(c.media_reference.target_url == made.absolute().as_uri()
-                       for c in back.find_clips())  # fmt: skip
+            assert all(
+                c.media_reference.target_url == made.absolute().as_uri() for c in back.find_clips()
+            )
         else:
             found = [(m.name, m.marked_range) for m in back.tracks.markers]
         frames = sorted((name, r.start_time.value, r.duration.value) for name, r in found)
@@ -193,8 +221,9 @@ def test_videos_report_writes_screen_time_per_character_as_csv_and_a_chart(
     db = tmp_path / "oracle.db"
     truth = oracle_index(made, make_oracle, db)
     report = tmp_path / "report"
-    code, out, err = run_cli(monkeypatch, capsys, "videos", "--db", db, "--report", report,
-                             "--json")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch, capsys, "videos", "--db", db, "--report", report, "--json"
+    )
     assert code == 0 and json.loads(out)[0]["id"] == 1 and "screen-time.png" in err
     [row] = list(csv.DictReader((report / "screen-time.csv").open()))
     assert row["path"] == str(made) and float(row["duration"]) == pytest.approx(20.0, abs=0.05)
@@ -211,18 +240,43 @@ def test_data_video_sizes_are_width_by_height_and_a_portrait_slip_is_caught(
     import av
 
     wide = tmp_path / "wide.mp4"
-    code, _, _ = run_cli(monkeypatch, capsys, "data", "video", kral_sakir, "--out", wide,
-                         "--seconds", "2", "--fps", "10", "--size", "640x360")  # fmt: skip
+    code, _, _ = run_cli(
+        monkeypatch,
+        capsys,
+        "data",
+        "video",
+        kral_sakir,
+        "--out",
+        wide,
+        "--seconds",
+        "2",
+        "--fps",
+        "10",
+        "--size",
+        "640x360",
+    )
     assert code == 0
     with av.open(str(wide)) as video:
         stream = video.streams.video[0]
         assert (stream.width, stream.height) == (640, 360)  # WIDTHxHEIGHT, as video tools
     tall = tmp_path / "tall.mp4"
-    code, _, err = run_cli(monkeypatch, capsys, "data", "video", kral_sakir, "--out", tall,
-                           "--seconds", "2", "--size", "1080x1920")  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "data",
+        "video",
+        kral_sakir,
+        "--out",
+        tall,
+        "--seconds",
+        "2",
+        "--size",
+        "1080x1920",
+    )
     assert code == 1 and not tall.exists()
     [line] = err.strip().splitlines()
     assert "portrait" in line and "WIDTHxHEIGHT" in line and "--size 1920x1080?" in line
-    code, _, err = run_cli(monkeypatch, capsys, "data", "video", kral_sakir, "--out", tall,
-                           "--size", "720")  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch, capsys, "data", "video", kral_sakir, "--out", tall, "--size", "720"
+    )
     assert code == 2 and "WIDTHxHEIGHT" in err

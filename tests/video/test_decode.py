@@ -33,8 +33,13 @@ def test_frames_come_with_their_own_timestamps_at_variable_frame_rate(tmp_path, 
 def test_odd_picture_sizes_decode_and_resize_to_the_model_input(
     tmp_path, encode_video, codec, pix_fmt, suffix
 ):
-    path = encode_video(tmp_path / f"odd.{suffix}", gray(6, (97, 181)), [i * 0.5 for i in range(6)],
-                  codec=codec, pix_fmt=pix_fmt)  # fmt: skip
+    path = encode_video(
+        tmp_path / f"odd.{suffix}",
+        gray(6, (97, 181)),
+        [i * 0.5 for i in range(6)],
+        codec=codec,
+        pix_fmt=pix_fmt,
+    )
     with Video(path) as video:
         assert (video.width, video.height) == (181, 97)
         frames = list(video.frames())
@@ -64,8 +69,9 @@ def test_bad_files_get_one_line_reasons(tmp_path, clip_video):
     tone = tmp_path / "tone.wav"
     with av.open(str(tone), "w") as container:
         stream = container.add_stream("pcm_s16le", rate=8000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 8000), np.int16), format="s16",
-                                           layout="mono")  # fmt: skip
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 8000), np.int16), format="s16", layout="mono"
+        )
         frame.sample_rate = 8000
         for packet in stream.encode(frame):
             container.mux(packet)
@@ -112,8 +118,9 @@ def still_images(folder, encode_video) -> dict[str, object]:
         stills[name] = folder / f"{name}.mp4"
         Image.fromarray(image).save(stills[name], format=format)
     stills["h264"] = encode_video(folder / "h264.mp4", [image], [0.0])
-    stills["mjpeg"] = encode_video(folder / "mjpeg.avi", [image], [0.0], codec="mjpeg",
-                                   pix_fmt="yuvj444p")  # fmt: skip
+    stills["mjpeg"] = encode_video(
+        folder / "mjpeg.avi", [image], [0.0], codec="mjpeg", pix_fmt="yuvj444p"
+    )
     return stills
 
 

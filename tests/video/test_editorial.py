@@ -17,14 +17,24 @@ def frames(seconds: float, rate: float) -> int:
 
 @pytest.mark.parametrize("fps", [25.0, 29.97002997, 59.94005994, 24.0])
 def test_edl_events_are_the_segments_frame_accurate(fps):
-    text = editorial_text(name="ep 1.mp4", media="file:///v/ep%201.mp4", duration=90.0, fps=fps,
-                          segments=SEGMENTS, fmt="edl")  # fmt: skip
+    text = editorial_text(
+        name="ep 1.mp4",
+        media="file:///v/ep%201.mp4",
+        duration=90.0,
+        fps=fps,
+        segments=SEGMENTS,
+        fmt="edl",
+    )
     rate = exact_rate(fps)
     back = otio.adapters.read_from_string(text, adapter_name="cmx_3600", rate=rate)
-    events = [(c.name, c.source_range.start_time.value, c.source_range.duration.value)
-              for c in back.find_clips()]  # fmt: skip
-    expected = [(name, frames(a, rate), frames(b, rate) - frames(a, rate))
-                for name, a, b in sorted(SEGMENTS, key=lambda s: (s[1], s[0]))]  # fmt: skip
+    events = [
+        (c.name, c.source_range.start_time.value, c.source_range.duration.value)
+        for c in back.find_clips()
+    ]
+    expected = [
+        (name, frames(a, rate), frames(b, rate) - frames(a, rate))
+        for name, a, b in sorted(SEGMENTS, key=lambda s: (s[1], s[0]))
+    ]
     assert events == expected
     assert all(line.split()[1] == "EP1" for line in text.splitlines() if line[:3].isdigit())
     drop_frame = fps in (29.97002997, 59.94005994)
@@ -35,15 +45,19 @@ def test_edl_events_are_the_segments_frame_accurate(fps):
 
 @pytest.mark.parametrize("fps", [25.0, 29.97002997])
 def test_fcp_xml_markers_are_the_segments(fps):
-    text = editorial_text(name="ep.mp4", media="ep.mp4", duration=90.0, fps=fps,
-                          segments=SEGMENTS, fmt="fcp-xml")  # fmt: skip
+    text = editorial_text(
+        name="ep.mp4", media="ep.mp4", duration=90.0, fps=fps, segments=SEGMENTS, fmt="fcp-xml"
+    )
     assert ("<ntsc>TRUE</ntsc>" in text) == (fps != 25.0)
     back = otio.adapters.read_from_string(text, adapter_name="fcp_xml")
     rate = exact_rate(fps)
-    markers = sorted((m.name, m.marked_range.start_time.value, m.marked_range.duration.value)
-                     for m in back.tracks.markers)  # fmt: skip
-    expected = sorted((name, frames(a, rate), frames(b, rate) - frames(a, rate))
-                      for name, a, b in SEGMENTS)  # fmt: skip
+    markers = sorted(
+        (m.name, m.marked_range.start_time.value, m.marked_range.duration.value)
+        for m in back.tracks.markers
+    )
+    expected = sorted(
+        (name, frames(a, rate), frames(b, rate) - frames(a, rate)) for name, a, b in SEGMENTS
+    )
     assert markers == expected
     [clip] = back.find_clips()
     assert clip.media_reference.target_url.endswith("ep.mp4")
@@ -51,19 +65,25 @@ def test_fcp_xml_markers_are_the_segments(fps):
 
 
 def test_a_segment_shorter_than_a_frame_is_one_frame_and_no_segments_is_an_empty_list():
-    text = editorial_text(name="a.mp4", media="a.mp4", duration=5.0, fps=25.0,
-                          segments=[("Canan", 1.0, 1.001)], fmt="edl")  # fmt: skip
+    text = editorial_text(
+        name="a.mp4",
+        media="a.mp4",
+        duration=5.0,
+        fps=25.0,
+        segments=[("Canan", 1.0, 1.001)],
+        fmt="edl",
+    )
     [clip] = otio.adapters.read_from_string(text, adapter_name="cmx_3600", rate=25).find_clips()
     assert clip.source_range.duration.value == 1
-    empty = editorial_text(name="a.mp4", media="a.mp4", duration=5.0, fps=25.0, segments=[],
-                           fmt="edl")  # fmt: skip
+    empty = editorial_text(
+        name="a.mp4", media="a.mp4", duration=5.0, fps=25.0, segments=[], fmt="edl"
+    )
     assert list(otio.adapters.read_from_string(empty, adapter_name="cmx_3600").find_clips()) == []
 
 
 def test_a_video_without_a_frame_rate_has_no_timecode():
     with pytest.raises(VideoError, match="a.mp4: its frame rate is unknown"):
-        editorial_text(name="a.mp4", media="a.mp4", duration=5.0, fps=None, segments=[],
-                       fmt="edl")  # fmt: skip
+        editorial_text(name="a.mp4", media="a.mp4", duration=5.0, fps=None, segments=[], fmt="edl")
 
 
 def test_a_rate_without_smpte_timecode_is_counted_in_a_multiple_of_it():
@@ -77,7 +97,13 @@ def test_a_rate_without_smpte_timecode_is_counted_in_a_multiple_of_it():
         30000 / 1001,
     ]
     assert timecode_rate(120) == 60 and timecode_rate(26) == 25  # no multiple: the nearest
-    text = editorial_text(name="a.mp4", media="a.mp4", duration=5.0, fps=10.0,
-                          segments=[("Canan", 0.1, 1.5)], fmt="edl")  # fmt: skip
+    text = editorial_text(
+        name="a.mp4",
+        media="a.mp4",
+        duration=5.0,
+        fps=10.0,
+        segments=[("Canan", 0.1, 1.5)],
+        fmt="edl",
+    )
     [clip] = otio.adapters.read_from_string(text, adapter_name="cmx_3600", rate=30).find_clips()
     assert (clip.source_range.start_time.value, clip.source_range.duration.value) == (3, 42)

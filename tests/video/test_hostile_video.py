@@ -89,8 +89,9 @@ def test_an_all_black_video_is_indexed_with_nothing_on_screen(clip, make_oracle,
     black = write(tmp_path / "black.mp4", [np.zeros((180, 320, 3), np.uint8)] * 30)
     oracle = make_oracle(clip)
     store = Index.create(tmp_path / "i.db", oracle)
-    oracle.probabilities = lambda images: np.full((len(images), len(clip.classes)), 0.05,
-                                                  np.float32)  # fmt: skip
+    oracle.probabilities = lambda images: np.full(
+        (len(images), len(clip.classes)), 0.05, np.float32
+    )
     [outcome] = index_videos(store, oracle, [black], fps=2.0)
     assert outcome.status == "indexed" and outcome.detail.endswith("0 segments")
     [video] = store.videos()
@@ -124,8 +125,9 @@ def test_memory_stays_flat_over_a_long_stream(tmp_path):
     for minutes in (2, 20):
         frames = [looks[(k // 13) % 7] for k in range(minutes * 60 * 25)]
         path = write(tmp_path / f"{minutes}.mp4", frames, fps=25)
-        done = subprocess.run([sys.executable, "-c", LONG, str(path)], capture_output=True,
-                              text=True, check=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", LONG, str(path)], capture_output=True, text=True, check=True
+        )
         count, peak_kb = map(int, done.stdout.split())
         assert count == len(frames)
         peaks[minutes] = peak_kb

@@ -15,8 +15,15 @@ from toontag.video.indexer import index_videos
 from toontag.video.query import parse_query
 from toontag.video.search import cues, format_timeline, query_ranges, search
 
-QUERIES = ["sakir", "remzi", "necati", "canan", "remzi and necati", "sakir and not canan",
-           "(remzi or canan) and not necati"]  # fmt: skip
+QUERIES = [
+    "sakir",
+    "remzi",
+    "necati",
+    "canan",
+    "remzi and necati",
+    "sakir and not canan",
+    "(remzi or canan) and not necati",
+]
 
 
 def true_ranges(clip, query: str):
@@ -210,8 +217,7 @@ def test_cut_samples_put_a_sample_at_the_start_of_every_shot(dataset, oracle, tm
     assert len(times) > len(grid)
 
 
-def test_fast_decode_skips_b_frames_and_finds_the_same_timeline(clip, clip_video, oracle,
-                                                                tmp_path):  # fmt: skip
+def test_fast_decode_skips_b_frames_and_finds_the_same_timeline(clip, clip_video, oracle, tmp_path):
     stores = {}
     for fast in (False, True):
         store = Index.create(tmp_path / f"{fast}.db", oracle)

@@ -18,10 +18,12 @@ from toontag.video.synth import make_clip, write_clip
 
 ray = pytest.importorskip("ray")
 SETTINGS = index_settings(2.0, DEFAULT_SMOOTHING, True)
-COLUMNS = ("path, sha256, bytes, duration, fps, width, height, frames, sample_fps, settings, "
-           "picture")  # fmt: skip
-TABLES = {"shots": 't.start, t."end"', "segments": 't.character, t.start, t."end", t.confidence',
-          "frames": "t.time, t.probabilities"}  # every column but the video id  # fmt: skip
+COLUMNS = "path, sha256, bytes, duration, fps, width, height, frames, sample_fps, settings, picture"
+TABLES = {
+    "shots": 't.start, t."end"',
+    "segments": 't.character, t.start, t."end", t.confidence',
+    "frames": "t.time, t.probabilities",
+}  # every column but the video id
 
 
 def test_an_unreachable_cluster_is_one_line():
@@ -70,21 +72,26 @@ def rows(db) -> dict:
     with sqlite3.connect(db) as con:
         return {
             "videos": con.execute(f"SELECT {COLUMNS} FROM videos ORDER BY path").fetchall(),
-            **{table: con.execute(
-                f"SELECT v.path, {fields} FROM {table} t JOIN videos v ON v.id = t.video_id "
-                f"ORDER BY v.path, t.rowid").fetchall()
-               for table, fields in TABLES.items()},
-        }  # fmt: skip
+            **{
+                table: con.execute(
+                    f"SELECT v.path, {fields} FROM {table} t JOIN videos v ON v.id = t.video_id "
+                    f"ORDER BY v.path, t.rowid"
+                ).fetchall()
+                for table, fields in TABLES.items()
+            },
+        }
 
 
 def ray_index(tiny_run, videos, db, **options):
     model = load_engine(tiny_run)
-    return index_on_ray(Index.create(db, model), tiny_run, videos, address="auto",
-                        settings=SETTINGS, **options)  # fmt: skip
+    return index_on_ray(
+        Index.create(db, model), tiny_run, videos, address="auto", settings=SETTINGS, **options
+    )
 
 
-def test_a_ray_cluster_makes_the_index_one_process_makes(cluster, tiny_run, videos, reference,
-                                                         tmp_path):  # fmt: skip
+def test_a_ray_cluster_makes_the_index_one_process_makes(
+    cluster, tiny_run, videos, reference, tmp_path
+):
     db = tmp_path / "ray.db"
     outcomes = ray_index(tiny_run, videos, db, workers=3)
     assert [o.status for o in outcomes] == ["indexed"] * 4
@@ -99,8 +106,9 @@ def test_a_worker_killed_mid_video_loses_nothing(cluster, tiny_run, videos, refe
     def kill_one_busy_worker():
         deadline = time.monotonic() + 60
         while not killed and time.monotonic() < deadline:
-            busy = subprocess.run(["pgrep", "-f", "ray::IndexWorker.analyse"],
-                                  capture_output=True, text=True).stdout.split()  # fmt: skip
+            busy = subprocess.run(
+                ["pgrep", "-f", "ray::IndexWorker.analyse"], capture_output=True, text=True
+            ).stdout.split()
             if busy:
                 subprocess.run(["kill", "-9", busy[0]], check=False)
                 killed.append(busy[0])
@@ -115,8 +123,9 @@ def test_a_worker_killed_mid_video_loses_nothing(cluster, tiny_run, videos, refe
     assert rows(db) == reference
 
 
-def test_workers_see_the_videos_through_the_path_map(cluster, tiny_run, videos, reference,
-                                                     tmp_path):  # fmt: skip
+def test_workers_see_the_videos_through_the_path_map(
+    cluster, tiny_run, videos, reference, tmp_path
+):
     mount = tmp_path / "mount"
     mount.symlink_to(videos[0].parent)
     wrong = ray_index(
@@ -128,21 +137,36 @@ def test_workers_see_the_videos_through_the_path_map(cluster, tiny_run, videos, 
     )
     assert wrong[0].status == "failed" and "no such file" in wrong[0].detail
     db = tmp_path / "mapped.db"
-    outcomes = ray_index(tiny_run, videos, db, workers=2,
-                         path_map=[(str(videos[0].parent), str(mount))])  # fmt: skip
+    outcomes = ray_index(
+        tiny_run, videos, db, workers=2, path_map=[(str(videos[0].parent), str(mount))]
+    )
     assert [o.status for o in outcomes] == ["indexed"] * 4
     assert rows(db) == reference  # indexed under the driver's paths
 
 
-def test_index_ray_on_the_command_line(cluster, tiny_run, videos, reference, tmp_path,
-                                       monkeypatch, capsys):  # fmt: skip
+def test_index_ray_on_the_command_line(
+    cluster, tiny_run, videos, reference, tmp_path, monkeypatch, capsys
+):
     from test_cli import run_cli
 
     db = tmp_path / "cli.db"
-    code, out, err = run_cli(monkeypatch, capsys, "index", tiny_run, videos[0].parent, "--db", db,
-                             "--ray", "auto", "--ray-workers", "2", "--json")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "index",
+        tiny_run,
+        videos[0].parent,
+        "--db",
+        db,
+        "--ray",
+        "auto",
+        "--ray-workers",
+        "2",
+        "--json",
+    )
     assert code == 0, err
     assert rows(db) == reference
-    code, _, err = run_cli(monkeypatch, capsys, "index", tiny_run, videos[0], "--db", db,
-                           "--path-map", "/a=/b")  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch, capsys, "index", tiny_run, videos[0], "--db", db, "--path-map", "/a=/b"
+    )
     assert code == 2 and "go with --ray" in err

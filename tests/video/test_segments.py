@@ -57,8 +57,9 @@ def test_a_short_shot_is_decided_whole_and_its_edges_are_its_cuts():
     p = np.full((12, 1), 0.1, np.float32)
     p[3:7, 0] = 0.5, 0.1, 0.9, 0.2  # a 1.3-3.4 s shot holds samples 1.5-3.0: mean 0.425
     shots = [(0.0, 1.3), (1.3, 3.4), (3.4, 6.0)]
-    plain = smooth(times, p, (0.5,), 6.0, shots=shots,
-                   smoothing=Smoothing(min_segment=0, max_gap=0))  # fmt: skip
+    plain = smooth(
+        times, p, (0.5,), 6.0, shots=shots, smoothing=Smoothing(min_segment=0, max_gap=0)
+    )
     assert [(s.start, s.end) for s in plain] == [(1.3, 2.0), (2.5, 3.0)]  # two flickers
     whole = Smoothing(min_segment=0, max_gap=0, shot_samples=4)
     assert smooth(times, p, (0.5,), 6.0, shots=shots, smoothing=whole) == []  # mean 0.425
@@ -89,8 +90,11 @@ def test_a_clip_with_varied_holds_keeps_its_timeline(dataset, tmp_path):
 
     clip = make_clip(dataset.subset("test"), seconds=10, holds=(0.32, 0.8), seed=4)
     assert set(clip.held()) == {0.32, 0.8} and clip.duration == sum(clip.held())
-    first = next(i for i in range(1, len(clip.frames))
-                 if clip.frames[i].frame_id != clip.frames[i - 1].frame_id + 1)  # fmt: skip
+    first = next(
+        i
+        for i in range(1, len(clip.frames))
+        if clip.frames[i].frame_id != clip.frames[i - 1].frame_id + 1
+    )
     assert clip.cuts()[0] == clip.starts()[first]  # a cut where the second sequence starts
     truth = write_clip(clip, tmp_path / "v.mp4", fps=25)
     with Video(tmp_path / "v.mp4") as video:
@@ -107,14 +111,20 @@ def test_a_hard_rendition_moves_and_grains_every_frame_under_a_fixed_gop(dataset
     from toontag.video.synth import make_clip, write_clip
 
     clip = make_clip(dataset.subset("test"), seconds=3, holds=(0.4,), seed=2)
-    options = {"crf": "23", "preset": "veryfast",
-               "x264-params": "keyint=10:min-keyint=10:scenecut=0:bframes=3"}  # fmt: skip
-    write_clip(clip, tmp_path / "hard.mp4", fps=25, size=(90, 160), options=options,
-               motion=0.1, grain=2.0)  # fmt: skip
+    options = {
+        "crf": "23",
+        "preset": "veryfast",
+        "x264-params": "keyint=10:min-keyint=10:scenecut=0:bframes=3",
+    }
+    write_clip(
+        clip, tmp_path / "hard.mp4", fps=25, size=(90, 160), options=options, motion=0.1, grain=2.0
+    )
     write_clip(clip, tmp_path / "plain.mp4", fps=25, size=(90, 160))
     with Video(tmp_path / "hard.mp4") as video:
-        hard = [(f.key_frame, PictureType(f.pict_type).name,
-                 f.to_ndarray(format="rgb24").astype(int)) for _, f in video.frames()]  # fmt: skip
+        hard = [
+            (f.key_frame, PictureType(f.pict_type).name, f.to_ndarray(format="rgb24").astype(int))
+            for _, f in video.frames()
+        ]
     with Video(tmp_path / "plain.mp4") as video:
         plain = [f.to_ndarray(format="rgb24").astype(int) for _, f in video.frames()]
     assert len(hard) == len(plain) == round(clip.duration * 25)

@@ -66,9 +66,16 @@ def quality_table(suite: Suite, results: dict[str, dict]) -> list[str]:
 
 def cost_table(suite: Suite, results: dict[str, dict]) -> list[str]:
     head = [
-        "row", "best epoch / run", "stopped by", "paper epochs", "wall (min)",
-        "train img/s", "inference img/s", "parameters", "device",
-    ]  # fmt: skip
+        "row",
+        "best epoch / run",
+        "stopped by",
+        "paper epochs",
+        "wall (min)",
+        "train img/s",
+        "inference img/s",
+        "parameters",
+        "device",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in suite.rows:
         r = results[row.name]

@@ -161,8 +161,9 @@ def run_suite(
     return results
 
 
-def announce(row: Row, protocol: Protocol, queue: list[Row], walls: list[float],
-             overrides: dict | None) -> str:  # fmt: skip
+def announce(
+    row: Row, protocol: Protocol, queue: list[Row], walls: list[float], overrides: dict | None
+) -> str:
     """The line before a row runs: which row of how many, what it compares, its budget, and
     one bar over the rows with the time left (the mean of the rows run so far times the rows
     left, or the rows' time caps before any has finished)."""

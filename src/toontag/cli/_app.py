@@ -90,8 +90,11 @@ def report_files(results: list[dict], line, *, as_json: bool = False) -> None:
         print(json.dumps(results, indent=2))
     for r in results:
         if "error" in r:
-            err.print(f"[red]error:[/] {escape(str(r['path']))}: {escape(str(r['error']))}",
-                      highlight=False, soft_wrap=True)  # fmt: skip
+            err.print(
+                f"[red]error:[/] {escape(str(r['path']))}: {escape(str(r['error']))}",
+                highlight=False,
+                soft_wrap=True,
+            )
         elif line is not None and not as_json:
             out.print(line(r))
     if any("error" in r for r in results):
@@ -172,8 +175,9 @@ TokenOpt = Annotated[
 ]
 
 
-def server_access(host: str, port: int, allowed: list[str] | None, *, expose: bool,
-                  token: str | None) -> tuple[tuple[str, ...], str]:  # fmt: skip
+def server_access(
+    host: str, port: int, allowed: list[str] | None, *, expose: bool, token: str | None
+) -> tuple[tuple[str, ...], str]:
     """The Host names a server answers to and the address to print, after refusing a bind
     beyond this machine without a token or --expose (the rules of `toontag.serve.access`)."""
     from toontag.serve.access import check_bind, trusted_hosts

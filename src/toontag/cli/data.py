@@ -130,8 +130,9 @@ def data_suspects(
     started = time.perf_counter()
     dataset = load_dataset(find_data(data))
     audit = audit_split(dataset, cache_root=cache) if twins else None
-    path = publish_suspects(dataset, oof, predictions or [], results, audit=audit,
-                            seconds=time.perf_counter() - started)  # fmt: skip
+    path = publish_suspects(
+        dataset, oof, predictions or [], results, audit=audit, seconds=time.perf_counter() - started
+    )
     out.print(f"written: {path}, .json, .csv and .png")
 
 

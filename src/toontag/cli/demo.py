@@ -37,11 +37,15 @@ def demo(
         out.print(f"[bold]>[/] {text}", soft_wrap=True, highlight=False)
 
     output_folder(work, "--work")
-    result = run_demo(data=find_data(data), work=work, run=run, query=query, seconds=seconds,
-                      say=say)  # fmt: skip
+    result = run_demo(
+        data=find_data(data), work=work, run=run, query=query, seconds=seconds, say=say
+    )
     out.print(hits_table(result.query, [h.to_dict() for h in result.hits]))
     took = ", ".join(f"{name} {s:.0f} s" for name, s in result.steps.items())
-    out.print(f"done in {sum(result.steps.values()):.0f} s ({took}). Open the search page:\n"
-              f"    toontag serve --db {result.db}\nthen http://127.0.0.1:8000/ in a browser "
-              f"(try {result.query!r}, or click a lane to play from there).",
-              soft_wrap=True, highlight=False)  # fmt: skip
+    out.print(
+        f"done in {sum(result.steps.values()):.0f} s ({took}). Open the search page:\n"
+        f"    toontag serve --db {result.db}\nthen http://127.0.0.1:8000/ in a browser "
+        f"(try {result.query!r}, or click a lane to play from there).",
+        soft_wrap=True,
+        highlight=False,
+    )

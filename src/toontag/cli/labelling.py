@@ -78,17 +78,29 @@ def frames(
             return f"{escape(r['path'])}: [bold]{r['status']}[/] ({escape(r['detail'])})"
         found = f"{r['shots']} shots" if r["kind"] == "video" else f"{r['candidates']} images"
         more = f"; {r['detail']}" if r["detail"] else ""
-        return (f"{escape(r['path'])}: [bold]added {r['added']} frames[/] ({found}, {r['dropped']} "
-                f"near-duplicates dropped{more})")  # fmt: skip
+        return (
+            f"{escape(r['path'])}: [bold]added {r['added']} frames[/] ({found}, {r['dropped']} "
+            f"near-duplicates dropped{more})"
+        )
 
     if as_json:
-        print(json.dumps({"project": str(summary.project), "total": summary.total,
-                          "sources": [o.to_dict() for o in summary.sources],
-                          "broken": summary.broken}, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "project": str(summary.project),
+                    "total": summary.total,
+                    "sources": [o.to_dict() for o in summary.sources],
+                    "broken": summary.broken,
+                },
+                indent=2,
+            )
+        )
     else:
         for frame, reason in summary.broken:
-            out.print(f"[yellow]warning: {escape(frame)}: {escape(reason)} (a pool frame that "
-                      "cannot be read; left out of comparisons)[/]")  # fmt: skip
+            out.print(
+                f"[yellow]warning: {escape(frame)}: {escape(reason)} (a pool frame that "
+                "cannot be read; left out of comparisons)[/]"
+            )
     try:
         report_files(results, None if as_json else line)
     finally:
@@ -130,8 +142,11 @@ def label_serve(
 
     hosts, where = server_access(host, port, allowed_host, expose=expose, token=token)
     application = create_label_app(project, allowed_hosts=hosts, token=token, policy=policy)
-    out.print(f"labelling {project} at {where} (answers "
-              f"to {', '.join(hosts)}); Ctrl+C stops", soft_wrap=True, markup=False)  # fmt: skip
+    out.print(
+        f"labelling {project} at {where} (answers to {', '.join(hosts)}); Ctrl+C stops",
+        soft_wrap=True,
+        markup=False,
+    )
     try:
         uvicorn.run(application, host=host, port=port, log_level="warning")
     finally:

@@ -33,7 +33,9 @@ def serve(
 
     hosts, where = server_access(host, port, allowed_host, expose=expose, token=token)
     application = create_app(db, allowed_hosts=hosts, token=token)
-    out.print(f"serving {db} at {where} (API docs at "
-              f"/docs; answers to {', '.join(hosts)}); Ctrl+C stops",
-              soft_wrap=True, markup=False)  # fmt: skip
+    out.print(
+        f"serving {db} at {where} (API docs at /docs; answers to {', '.join(hosts)}); Ctrl+C stops",
+        soft_wrap=True,
+        markup=False,
+    )
     uvicorn.run(application, host=host, port=port, log_level="warning")

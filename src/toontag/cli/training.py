@@ -234,8 +234,13 @@ def predict(
     start = time.perf_counter()
     with progress_bar() as bar:
         task = bar.add_task("tagging", total=len(paths))
-        results += tag_images(model, paths, batch_size=batch_size, sidecars=sidecars,
-                              advance=partial(bar.advance, task))  # fmt: skip
+        results += tag_images(
+            model,
+            paths,
+            batch_size=batch_size,
+            sidecars=sidecars,
+            advance=partial(bar.advance, task),
+        )
     seconds = time.perf_counter() - start
     if csv_file is not None:
         write_text(csv_file, csv_text(*table(results, model.classes)))
@@ -248,9 +253,12 @@ def predict(
 
     unreadable = sum("error" in r for r in results[len(empty) :])  # images, not folders
     where = f"; table: {csv_file}" if csv_file else ""
-    err.print(f"tagged {len(paths) - unreadable} of {len(paths)} images in {seconds:.1f} s "
-              f"({len(paths) / max(seconds, 1e-9):.0f} images/s){where}",
-              highlight=False, soft_wrap=True)  # fmt: skip
+    err.print(
+        f"tagged {len(paths) - unreadable} of {len(paths)} images in {seconds:.1f} s "
+        f"({len(paths) / max(seconds, 1e-9):.0f} images/s){where}",
+        highlight=False,
+        soft_wrap=True,
+    )
     report_files(results, None if csv_file else line, as_json=as_json)
 
 
@@ -408,6 +416,13 @@ def benchmark(
             f1 = f"  test micro-F1 {at_half:.4f} at 0.5, {tuned:.4f} at tuned thresholds"
         out.print(f"{name:28s} {r['status']}{f1}")
     seconds = time.perf_counter() - started
-    path = publish(spec, spec.protocols[protocol], found, results, seconds=seconds, note=note,
-                   rendered=report_only)  # fmt: skip
+    path = publish(
+        spec,
+        spec.protocols[protocol],
+        found,
+        results,
+        seconds=seconds,
+        note=note,
+        rendered=report_only,
+    )
     out.print(f"written: {path} and .json")

@@ -92,16 +92,30 @@ def index(
         pairs = [tuple(m.split("=", 1)) for m in path_map or []]
         if any(len(pair) != 2 or not all(pair) for pair in pairs):
             raise typer.BadParameter("--path-map takes HERE=THERE, two paths")
-        outcomes = index_on_ray(store, run, paths, address=ray, batch_size=batch_size,
-                                settings=index_settings(fps, smoothing, borders, cut_samples,
-                                                        fast_decode),
-                                workers=ray_workers, path_map=pairs)  # fmt: skip
+        outcomes = index_on_ray(
+            store,
+            run,
+            paths,
+            address=ray,
+            batch_size=batch_size,
+            settings=index_settings(fps, smoothing, borders, cut_samples, fast_decode),
+            workers=ray_workers,
+            path_map=pairs,
+        )
     elif path_map or ray_workers:
         raise typer.BadParameter("--path-map and --ray-workers go with --ray")
     else:
-        outcomes = index_videos(store, model, paths, fps=fps, smoothing=smoothing,
-                                batch_size=batch_size, borders=borders,
-                                cut_samples=cut_samples, fast_decode=fast_decode)  # fmt: skip
+        outcomes = index_videos(
+            store,
+            model,
+            paths,
+            fps=fps,
+            smoothing=smoothing,
+            batch_size=batch_size,
+            borders=borders,
+            cut_samples=cut_samples,
+            fast_decode=fast_decode,
+        )
     results = []
     for o in outcomes:
         r = {**o.to_dict(), "error": o.detail} if o.status == "failed" else o.to_dict()

@@ -83,10 +83,11 @@ def images_under(folder: Path) -> list[Path]:
     and folders are passed over: a macOS copy leaves `._NAME.jpg` metadata beside each image."""
     folder = Path(folder)
     return sorted(
-        p for p in folder.rglob("*")
+        p
+        for p in folder.rglob("*")
         if p.suffix.lower() in IMAGE_SUFFIXES
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )  # fmt: skip
+    )
 
 
 def image_files(paths) -> list[Path]:

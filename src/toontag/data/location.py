@@ -36,8 +36,9 @@ def find_data(given: Path | None = None, *, run: Path | None = None) -> Path:
     for place in DEFAULT_LOCATIONS:
         if place.exists():
             return place
-    looked = ", ".join(f"./{p}" if not str(p).startswith(".") else str(p)
-                       for p in DEFAULT_LOCATIONS)  # fmt: skip
+    looked = ", ".join(
+        f"./{p}" if not str(p).startswith(".") else str(p) for p in DEFAULT_LOCATIONS
+    )
     raise DataError(
         f"no dataset: pass --data PATH or set TOONTAG_DATA, or {HOW_TO_GET} (looked in {looked})"
     )

@@ -38,8 +38,11 @@ def scores_without_twins(audit: Audit, data: LabelledData, run: Path) -> dict:
     is_twin = np.array([r in twin_rows for r in rows])
     targets = data.targets[rows]
     out = {"run": str(run)}
-    for name, mask in (("all", np.ones_like(is_twin)), ("without_twins", ~is_twin),
-                       ("twins_only", is_twin)):  # fmt: skip
+    for name, mask in (
+        ("all", np.ones_like(is_twin)),
+        ("without_twins", ~is_twin),
+        ("twins_only", is_twin),
+    ):
         m = multilabel_metrics(targets[mask], probs[mask], classes, PAPER_THRESHOLD)
         out[name] = {
             "images": m["images"],
@@ -75,8 +78,9 @@ def contact_sheet(audit: Audit, data: LabelledData, path: Path) -> list[dict]:
             ax = axes[k // 2, 2 * (k % 2) + j]
             ax.imshow(open_rgb(sample.path)[0])
             title = f"{role} {sample.frame_id}: {'+'.join(sample.labels)}"
-            ax.set_title(title + (f"\nd = {d:.2f} ({twin})" if role == "test" else "\n"),
-                         fontsize=7)  # fmt: skip
+            ax.set_title(
+                title + (f"\nd = {d:.2f} ({twin})" if role == "test" else "\n"), fontsize=7
+            )
     fig.suptitle(f"Test frames and their nearest training frame (threshold {audit.threshold:g})")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +171,7 @@ def publish_audit(
                 audit.test_rows, audit.nearest, audit.distance, audit.twins, strict=True
             )
             if w
-        ],  # fmt: skip
+        ],
     }
     path = Path(out) / "split-audit"
     write_result(path, payload, "\n".join(lines), wall_seconds=seconds)

@@ -94,9 +94,15 @@ def table(results: list[dict], classes) -> tuple[list[str], list[list]]:
     rows = []
     for r in results:
         probs = r.get("probabilities", {})
-        rows.append([r["path"], ";".join(r.get("characters", [])),
-                     *(probs.get(c, "") for c in classes), r.get("note", ""),
-                     r.get("error", "")])  # fmt: skip
+        rows.append(
+            [
+                r["path"],
+                ";".join(r.get("characters", [])),
+                *(probs.get(c, "") for c in classes),
+                r.get("note", ""),
+                r.get("error", ""),
+            ]
+        )
     return header, rows
 
 
@@ -133,7 +139,7 @@ def _write_sidecar(engine, result: dict) -> None:
         "probabilities": result["probabilities"],
         "thresholds": {
             c: round(float(t), 4) for c, t in zip(engine.classes, engine.thresholds, strict=True)
-        },  # fmt: skip
+        },
     }
     try:
         write_json(sidecar(path), document)

@@ -60,10 +60,26 @@ def suspects_csv(data: LabelledData, s: Suspects) -> str:
     for i in np.flatnonzero(s.flagged)[np.argsort(s.quality[s.flagged])]:
         sample = data.samples[s.rows[i]]
         suggested = [c for c, p in zip(data.classes, s.probs[i], strict=True) if p >= 0.5]
-        rows.append([sample.path, sample.split, ";".join(sample.labels), ";".join(suggested),
-                     f"{s.quality[i]:.4f}", "", *(f"{p:.4f}" for p in s.probs[i])])  # fmt: skip
-    header = ["path", "split", "labels", "suggested", "quality", "corrected",
-              *(f"p_{c}" for c in data.classes)]  # fmt: skip
+        rows.append(
+            [
+                sample.path,
+                sample.split,
+                ";".join(sample.labels),
+                ";".join(suggested),
+                f"{s.quality[i]:.4f}",
+                "",
+                *(f"{p:.4f}" for p in s.probs[i]),
+            ]
+        )
+    header = [
+        "path",
+        "split",
+        "labels",
+        "suggested",
+        "quality",
+        "corrected",
+        *(f"p_{c}" for c in data.classes),
+    ]
     return csv_text(header, rows)
 
 
@@ -81,8 +97,10 @@ def corrected_manifest(data: LabelledData, reviewed: Path) -> str:
         labels = ";".join(sample.labels) if fix is None else ("" if fix == "-" else fix)
         for label in filter(None, labels.split(";")):
             if label not in data.classes:
-                raise DataError(f"{reviewed}: {sample.path}: unknown label {label!r} "
-                                f"(known: {', '.join(data.classes)})")  # fmt: skip
+                raise DataError(
+                    f"{reviewed}: {sample.path}: unknown label {label!r} "
+                    f"(known: {', '.join(data.classes)})"
+                )
         rows.append([sample.path, labels, sample.split or ""])
     if fixes:
         raise DataError(f"{reviewed}: {next(iter(fixes))} is not an image of {data.root}")
@@ -99,9 +117,12 @@ def twins_flagged(audit: Audit, data: LabelledData, s: Suspects) -> dict:
         if set(data.samples[t].labels) != set(data.samples[r].labels)
     ]
     hits = [t in flagged or r in flagged for t, r in pairs]
-    return {"conflicting_pairs": len(pairs), "flagged": int(sum(hits)),
-            "test_frame_flagged": sum(t in flagged for t, _ in pairs),
-            "train_frame_flagged": sum(r in flagged for _, r in pairs)}  # fmt: skip
+    return {
+        "conflicting_pairs": len(pairs),
+        "flagged": int(sum(hits)),
+        "test_frame_flagged": sum(t in flagged for t, _ in pairs),
+        "train_frame_flagged": sum(r in flagged for _, r in pairs),
+    }
 
 
 def score_without(data: LabelledData, s: Suspects, predictions: Path) -> dict:
@@ -112,8 +133,11 @@ def score_without(data: LabelledData, s: Suspects, predictions: Path) -> dict:
     out = {"predictions": str(predictions)}
     for name, mask in (("official", np.ones_like(keep)), ("without_suspects", keep)):
         m = multilabel_metrics(data.targets[rows[mask]], probs[mask], data.classes, PAPER_THRESHOLD)
-        out[name] = {"images": m["images"], "f1_micro": m["f1_micro"],
-                     "ci95": m["ci95"]["f1_micro"]}  # fmt: skip
+        out[name] = {
+            "images": m["images"],
+            "f1_micro": m["f1_micro"],
+            "ci95": m["ci95"]["f1_micro"],
+        }
     return out
 
 
@@ -134,9 +158,12 @@ def contact_sheet(data: LabelledData, s: Suspects, path: Path) -> None:
         sample = data.samples[s.rows[i]]
         suggested = [c for c, p in zip(data.classes, s.probs[i], strict=True) if p >= 0.5]
         ax.imshow(open_rgb(sample.path)[0])
-        ax.set_title(f"{sample.split} {sample.frame_id} (q {s.quality[i]:.2f})\n"
-                     f"given: {'+'.join(sample.labels) or '-'}\n"
-                     f"model: {'+'.join(suggested) or '-'}", fontsize=7)  # fmt: skip
+        ax.set_title(
+            f"{sample.split} {sample.frame_id} (q {s.quality[i]:.2f})\n"
+            f"given: {'+'.join(sample.labels) or '-'}\n"
+            f"model: {'+'.join(suggested) or '-'}",
+            fontsize=7,
+        )
     fig.suptitle("Most suspect labels: given vs out-of-fold prediction")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,7 +208,7 @@ def publish_suspects(
         *(
             f"| {sp} | {c['frames']} | {c['flagged']} ({c['flagged'] / c['frames']:.1%}) |"
             for sp, c in counts.items()
-        ),  # fmt: skip
+        ),
     ]
     if twins:
         lines += [
@@ -206,9 +233,14 @@ def publish_suspects(
                 f"({sc['official']['images']}) | {sc['without_suspects']['f1_micro']:.4f} "
                 f"({sc['without_suspects']['images']}) |"
                 for sc in scores
-            ),  # fmt: skip
+            ),
         ]
-    payload = {"data": str(data.root), "oof": str(oof), "splits": counts, "near_twins": twins,
-               "scores": scores}  # fmt: skip
+    payload = {
+        "data": str(data.root),
+        "oof": str(oof),
+        "splits": counts,
+        "near_twins": twins,
+        "scores": scores,
+    }
     write_result(out / "suspects", payload, "\n".join(lines), wall_seconds=seconds)
     return out / "suspects.md"

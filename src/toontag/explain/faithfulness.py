@@ -54,8 +54,12 @@ def faithfulness(
     """Per character: how much blurring each kind of mask lowers the probability, over the
     true positives among uint8 `images` with multi-hot `targets` (model class order)."""
     rng = np.random.default_rng(seed)
-    probs = np.concatenate([explainer.probabilities(images[i : i + batch_size])
-                            for i in range(0, len(images), batch_size)])  # fmt: skip
+    probs = np.concatenate(
+        [
+            explainer.probabilities(images[i : i + batch_size])
+            for i in range(0, len(images), batch_size)
+        ]
+    )
     hits = (probs >= np.asarray(thresholds)) & (targets == 1)
     pairs = np.argwhere(hits)  # (image, class) the model gets right
     h, w = explainer.size

@@ -179,8 +179,10 @@ def distinct_scenes(cases: np.ndarray, paths, count: int) -> list:
         path = Path(paths[i])
         frame = frame_id_of(path, int(i))
         [thumb] = thumbnails(load_resized(path, SOURCE_SIZE)[0][None])
-        if any(abs(frame - f) <= SCENE_GAP and np.abs(thumb - t).mean() <= CUT_THRESHOLD
-               for f, t in seen):  # fmt: skip
+        if any(
+            abs(frame - f) <= SCENE_GAP and np.abs(thumb - t).mean() <= CUT_THRESHOLD
+            for f, t in seen
+        ):
             continue
         kept.append((i, k))
         seen.append((frame, thumb))

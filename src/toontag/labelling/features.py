@@ -175,8 +175,12 @@ def _write_block(folder: Path, keys: list[str], rows: np.ndarray, failed: dict) 
 
 def _publish(folder: Path, name: str, keys: list[str], failed: dict, shape) -> dict:
     """Write the block's index, which marks it finished; its ``.npy`` must be in place."""
-    block = {"name": name, "shape": list(shape), "keys": keys,
-             "failed": {str(row): reason for row, reason in sorted(failed.items())}}  # fmt: skip
+    block = {
+        "name": name,
+        "shape": list(shape),
+        "keys": keys,
+        "failed": {str(row): reason for row, reason in sorted(failed.items())},
+    }
     write_json(folder / f"{name}.json", block)
     return block
 

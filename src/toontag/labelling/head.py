@@ -220,8 +220,9 @@ def fit_new_class(
         targets[: len(positives)] = 1
         return fit_head(features, rows, targets, c=c, folds=folds, seed=seed), None
     started = time.perf_counter()
-    positives, negatives, unlabelled = (np.asarray(r, dtype=np.int64) for r in
-                                        (positives, negatives, unlabelled))  # fmt: skip
+    positives, negatives, unlabelled = (
+        np.asarray(r, dtype=np.int64) for r in (positives, negatives, unlabelled)
+    )
     if len(positives) < 2:
         raise ValueError("a new class needs at least 2 positive examples")
     rows = np.concatenate([positives, negatives, unlabelled])

@@ -56,8 +56,14 @@ class Answer:
     unknown: tuple[str, ...] = ()  # characters added after this answer: not looked for
 
     def row(self) -> list:
-        return [self.path, ";".join(self.labels), int(self.audit), self.revision, self.updated,
-                ";".join(self.unknown)]  # fmt: skip
+        return [
+            self.path,
+            ";".join(self.labels),
+            int(self.audit),
+            self.revision,
+            self.updated,
+            ";".join(self.unknown),
+        ]
 
 
 @dataclass(frozen=True)
@@ -109,12 +115,17 @@ class LabelStore:
                 known.setdefault(name.casefold(), name)
             revision = (row.get("revision") or "0").strip()
             if not (revision.isascii() and revision.isdigit()):
-                raise ProjectError(self.labels_path, f"line {line}: revision {revision!r} "
-                                   "is not a whole number")  # fmt: skip
-            answers[path] = Answer(path, tuple(known[n.casefold()] for n in names),
-                                   (row.get("audit") or "").strip() == "1", int(revision),
-                                   (row.get("updated") or "").strip(),
-                                   tuple(known[n.casefold()] for n in unsure))  # fmt: skip
+                raise ProjectError(
+                    self.labels_path, f"line {line}: revision {revision!r} is not a whole number"
+                )
+            answers[path] = Answer(
+                path,
+                tuple(known[n.casefold()] for n in names),
+                (row.get("audit") or "").strip() == "1",
+                int(revision),
+                (row.get("updated") or "").strip(),
+                tuple(known[n.casefold()] for n in unsure),
+            )
         extra = tuple(n for n in known.values() if n not in self.classes)
         self.classes += extra
         return answers
@@ -159,8 +170,9 @@ class LabelStore:
         with self._mutex:
             name = check_name(name, self.classes)
             classes = (*self.classes, name)
-            self._commit({path: replace(a, unknown=(*a.unknown, name))
-                          for path, a in self.answers.items()})  # fmt: skip
+            self._commit(
+                {path: replace(a, unknown=(*a.unknown, name)) for path, a in self.answers.items()}
+            )
             try:
                 write_text(self.classes_path, "".join(f"{c}\n" for c in classes))
             except FileError as e:
@@ -207,6 +219,9 @@ def check_name(name: str, classes=()) -> str:
         )
     taken = {c.casefold() for c in classes} | {"none"}
     if name.casefold() in taken:
-        raise LabelError(f"{name!r} is already a character" if name.casefold() != "none"
-                         else "'none' is the answer for a frame without a character")  # fmt: skip
+        raise LabelError(
+            f"{name!r} is already a character"
+            if name.casefold() != "none"
+            else "'none' is the answer for a frame without a character"
+        )
     return name

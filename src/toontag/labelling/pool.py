@@ -163,10 +163,12 @@ def _expand(store: Project, paths: list[Path]) -> Iterator[_Source]:
             yield _Source("images", path, problem="is inside the project's own frames")
         elif path.is_dir():
             files = sorted(
-                f for f in path.rglob("*")
+                f
+                for f in path.rglob("*")
                 if f.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES
-                and frames not in f.resolve().parents and f.is_file()
-            )  # fmt: skip
+                and frames not in f.resolve().parents
+                and f.is_file()
+            )
             videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
             images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
             if not files:
@@ -243,8 +245,12 @@ class _Pool:
     def commit(self, candidates: list[_Candidate], entry: dict) -> None:
         """Add `candidates` (in capture order) to the pool files: pool.csv first, the truth."""
         frames = self.frames + [c.frame for c in candidates]
-        thumbs = np.concatenate([self.thumbs, np.array([c.thumb for c in candidates], np.uint8)
-                                 .reshape(-1, *THUMB_SIZE)])  # fmt: skip
+        thumbs = np.concatenate(
+            [
+                self.thumbs,
+                np.array([c.thumb for c in candidates], np.uint8).reshape(-1, *THUMB_SIZE),
+            ]
+        )
         self.store.write_pool(frames)
         self.store.write_thumbs(thumbs)
         self.store.record(entry)
@@ -270,8 +276,14 @@ def _add_video(pool, path, every, per_shot, max_distance, progress) -> SourceOut
     if same and _in_pool(pool, same):
         return SourceOutcome(path, "video", "unchanged", f"same content as {same['path']}")
     folder = f"{FRAMES}/{_slug(path.stem)}-{digest[:8]}"
-    entry = {"path": label, "kind": "video", "sha256": digest, "bytes": stat.st_size,
-             "mtime_ns": stat.st_mtime_ns, "frames": folder}  # fmt: skip
+    entry = {
+        "path": label,
+        "kind": "video",
+        "sha256": digest,
+        "bytes": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "frames": folder,
+    }
     if folder in pool.folders:  # committed by a run killed before it wrote project.json
         store.record({**entry, "added": _now(), "kept": len(pool.referenced(folder))})
         return SourceOutcome(path, "video", "unchanged", "already in the pool")
@@ -280,17 +292,34 @@ def _add_video(pool, path, every, per_shot, max_distance, progress) -> SourceOut
     try:
         with Video(path) as video:
             candidates, shots = _scan(video, store, label, folder, every, per_shot, progress)
-            duration, info = video.end, {"fps": video.fps, "width": video.width,
-                                         "height": video.height}  # fmt: skip
+            duration, info = (
+                video.end,
+                {"fps": video.fps, "width": video.width, "height": video.height},
+            )
         kept, dropped = _dedupe(pool, candidates, max_distance)
     except BaseException:  # nothing of it was committed: its files go
         shutil.rmtree(target, ignore_errors=True)
         raise
-    entry.update(added=_now(), duration=round(duration, 3), **info, shots=len(shots),
-                 candidates=len(candidates), kept=len(kept), dropped=len(dropped))  # fmt: skip
+    entry.update(
+        added=_now(),
+        duration=round(duration, 3),
+        **info,
+        shots=len(shots),
+        candidates=len(candidates),
+        kept=len(kept),
+        dropped=len(dropped),
+    )
     pool.commit(kept, entry)
-    return SourceOutcome(path, "video", "added", added=len(kept), candidates=len(candidates),
-                         dropped=len(dropped), shots=len(shots), duration=duration)  # fmt: skip
+    return SourceOutcome(
+        path,
+        "video",
+        "added",
+        added=len(kept),
+        candidates=len(candidates),
+        dropped=len(dropped),
+        shots=len(shots),
+        duration=duration,
+    )
 
 
 def _in_pool(pool: _Pool, entry: dict) -> bool:
@@ -401,8 +430,12 @@ def _add_images(pool, root, files, max_distance, progress) -> SourceOutcome:
     if known and known["fingerprint"] == fingerprint:
         left_out = len(known.get("unreadable", []))
         note = f"; {left_out} unreadable images left out" if left_out else ""
-        return SourceOutcome(path=root, kind="images", status="unchanged",
-                             detail=f"same images, sizes and times{note}")  # fmt: skip
+        return SourceOutcome(
+            path=root,
+            kind="images",
+            status="unchanged",
+            detail=f"same images, sizes and times{note}",
+        )
     name = root.name if root.is_dir() else root.stem
     folder = f"{FRAMES}/{_slug(name)}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
     target = store.root / folder
@@ -433,15 +466,30 @@ def _add_images(pool, root, files, max_distance, progress) -> SourceOutcome:
         for c in candidates:
             c.file.unlink(missing_ok=True)
         raise
-    entry = {"path": label, "kind": "images", "fingerprint": fingerprint, "frames": folder,
-             "added": _now(), "images": len(files), "kept": len(kept),
-             "dropped": len(dropped), "unreadable": [u for u, _ in unreadable]}  # fmt: skip
+    entry = {
+        "path": label,
+        "kind": "images",
+        "fingerprint": fingerprint,
+        "frames": folder,
+        "added": _now(),
+        "images": len(files),
+        "kept": len(kept),
+        "dropped": len(dropped),
+        "unreadable": [u for u, _ in unreadable],
+    }
     pool.commit(kept, entry)
     before = len(files) - len(todo)
     detail = f"{before} already in the pool" if before else ""
-    return SourceOutcome(root, "images", "added", detail, added=len(kept),
-                         candidates=len(candidates), dropped=len(dropped),
-                         unreadable=tuple(unreadable))  # fmt: skip
+    return SourceOutcome(
+        root,
+        "images",
+        "added",
+        detail,
+        added=len(kept),
+        candidates=len(candidates),
+        dropped=len(dropped),
+        unreadable=tuple(unreadable),
+    )
 
 
 # Shared by both

@@ -83,14 +83,16 @@ class Project:
             project = cls(root, _read_meta(path))
         elif not create:
             raise ProjectError(
-                root, f"not a labelling project (no {PROJECT_FILE}); start one with "
-                f"toontag frames VIDEO --out {root}"
-            )  # fmt: skip
+                root,
+                f"not a labelling project (no {PROJECT_FILE}); start one with "
+                f"toontag frames VIDEO --out {root}",
+            )
         elif (root / POOL).exists():
             raise ProjectError(
-                root, f"has {POOL} but no {PROJECT_FILE}: not a toontag project, or its "
-                f"{PROJECT_FILE} was lost; name another folder"
-            )  # fmt: skip
+                root,
+                f"has {POOL} but no {PROJECT_FILE}: not a toontag project, or its "
+                f"{PROJECT_FILE} was lost; name another folder",
+            )
         else:
             created = datetime.now(UTC).isoformat(timespec="seconds")
             project = cls(root, {"format": FORMAT, "created": created, "sources": []})

@@ -49,8 +49,13 @@ from toontag.video.search import (
 
 log = logging.getLogger(__name__)
 VideoId = Annotated[int, PathParam(ge=1, le=2**62, description="A video's id in the index.")]
-MEDIA_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm",
-               ".mkv": "video/x-matroska", ".mov": "video/quicktime"}  # fmt: skip
+MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".mov": "video/quicktime",
+}
 TIMELINE_TYPES = {  # the timeline formats but JSON, which is /api/videos/{video_id}
     "vtt": "text/vtt",
     "srt": "application/x-subrip",
@@ -302,8 +307,7 @@ def create_app(
                 data = thumbnails.get(video["path"], file, t)
             except VideoError as e:  # its reason names no path; its message would
                 raise HTTPException(404, f"video {video_id}: {e.reason}") from None
-        return Response(data, media_type="image/jpeg",
-                        headers={"Cache-Control": "max-age=3600"})  # fmt: skip
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
     return app
 

@@ -131,8 +131,9 @@ class Session:
         """Start the learner (features first); idempotent."""
         with self._mutex:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._learn, daemon=True,
-                                                name="toontag-learner")  # fmt: skip
+                self._thread = threading.Thread(
+                    target=self._learn, daemon=True, name="toontag-learner"
+                )
                 self._thread.start()
 
     def stop(self) -> None:
@@ -188,16 +189,26 @@ class Session:
         self.fitting, self.answered = True, 0
         try:
             rows = np.array([self.row_of[a.path] for a in fitted])
-            head = fit_head(self.features, rows, _targets(fitted, classes),
-                            _known(fitted, classes), groups=self.groups[rows],
-                            seed=self.seed)  # fmt: skip
+            head = fit_head(
+                self.features,
+                rows,
+                _targets(fitted, classes),
+                _known(fitted, classes),
+                groups=self.groups[rows],
+                seed=self.seed,
+            )
             probabilities = head.probabilities(self.features)
             audits = [a for a in answers if a.audit]
             estimate = None
             if len(audits) >= AUDIT_MIN:
                 audit_rows = [self.row_of[a.path] for a in audits]
-                estimate = audit_score(head, self.features, audit_rows, _targets(audits, classes),
-                                       _known(audits, classes))  # fmt: skip
+                estimate = audit_score(
+                    head,
+                    self.features,
+                    audit_rows,
+                    _targets(audits, classes),
+                    _known(audits, classes),
+                )
             self.head = (head, probabilities, classes, estimate)
             self.version += 1
         finally:
@@ -206,15 +217,25 @@ class Session:
     # What the page asks for
 
     def state(self) -> dict:
-        model = {"status": "none yet", "fitted_on": 0, "version": self.version,
-                 "fitting": self.fitting, "features": self.progress, "error": self.error,
-                 "quality": None}  # fmt: skip
+        model = {
+            "status": "none yet",
+            "fitted_on": 0,
+            "version": self.version,
+            "fitting": self.fitting,
+            "features": self.progress,
+            "error": self.error,
+            "quality": None,
+        }
         if self.features is None and self._thread is not None and not self.error:
             model["status"] = "computing features"
         if self.head is not None:
             head, _, classes, audit = self.head
-            model |= {"status": f"fitted on {head.labelled} labels", "fitted_on": head.labelled,
-                      "classes": list(classes), "seconds": round(head.seconds, 3)}  # fmt: skip
+            model |= {
+                "status": f"fitted on {head.labelled} labels",
+                "fitted_on": head.labelled,
+                "classes": list(classes),
+                "seconds": round(head.seconds, 3),
+            }
             if audit is not None:
                 model["quality"] = _quality(audit, AUDIT_KIND)
             elif head.estimate is not None:
@@ -239,8 +260,10 @@ class Session:
         if self.head is not None:
             head, probabilities, classes, _ = self.head
             p, t = probabilities[row], head.thresholds
-            suggestion = {c: {"p": round(float(p[k]), 4), "ticked": bool(p[k] >= t[k])}
-                          for k, c in enumerate(classes)}  # fmt: skip
+            suggestion = {
+                c: {"p": round(float(p[k]), 4), "ticked": bool(p[k] >= t[k])}
+                for k, c in enumerate(classes)
+            }
         return {
             "id": row,
             "audit": audit,
@@ -261,8 +284,10 @@ class Session:
         audit: list[int] = []
         if self.batches % AUDIT_EVERY == 0:
             open_rows = np.flatnonzero(~labelled)
-            audit = [int(r) for r in rng.choice(open_rows, min(AUDIT_FRAMES, len(open_rows)),
-                                                replace=False)]  # fmt: skip
+            audit = [
+                int(r)
+                for r in rng.choice(open_rows, min(AUDIT_FRAMES, len(open_rows)), replace=False)
+            ]
             labelled[audit] = True
         rows: list[int] = []
         if size > len(audit) and not labelled.all():
@@ -308,9 +333,14 @@ def _known(answers, classes) -> np.ndarray:
 
 
 def _quality(estimate, kind: str) -> dict:
-    return {"f1": round(estimate.f1_micro, 4), "precision": round(estimate.precision, 4),
-            "recall": round(estimate.recall, 4), "entries": estimate.entries, "kind": kind,
-            "source": estimate.source}  # fmt: skip
+    return {
+        "f1": round(estimate.f1_micro, 4),
+        "precision": round(estimate.precision, 4),
+        "recall": round(estimate.recall, 4),
+        "entries": estimate.entries,
+        "kind": kind,
+        "source": estimate.source,
+    }
 
 
 def create_label_app(
@@ -332,8 +362,9 @@ def create_label_app(
     held = contextlib.ExitStack()
     held.enter_context(opened.lock())
     try:
-        session = Session(opened, cache=Path(cache or opened.root / FEATURES_FOLDER),
-                          policy=policy, seed=seed)  # fmt: skip
+        session = Session(
+            opened, cache=Path(cache or opened.root / FEATURES_FOLDER), policy=policy, seed=seed
+        )
     except BaseException:
         held.close()
         raise
@@ -379,16 +410,20 @@ def create_label_app(
     def state() -> dict:
         return session.state()
 
-    @app.get("/api/next", summary="The next frames to label, with suggestions",
-             responses=problems(422))  # fmt: skip
+    @app.get(
+        "/api/next", summary="The next frames to label, with suggestions", responses=problems(422)
+    )
     def next_frames(
         size: Annotated[int, Query(ge=1, le=50)] = BATCH,
         policy: Annotated[str | None, Query(pattern="^(" + "|".join(POLICIES) + ")$")] = None,
     ) -> dict:
         return {"frames": session.next_frames(size, policy or session.policy)}
 
-    @app.get("/api/frames/{frame}", summary="One frame: its answer and suggestion",
-             responses=problems(404, 422))  # fmt: skip
+    @app.get(
+        "/api/frames/{frame}",
+        summary="One frame: its answer and suggestion",
+        responses=problems(404, 422),
+    )
     def frame_detail(frame: FrameId) -> dict:
         return session.frame(row_of(frame))
 
@@ -397,49 +432,74 @@ def create_label_app(
         summary="The frame's picture (JPEG)",
         response_class=FileResponse,
         responses={
-            200: {"description": "The JPEG", "content": {"image/jpeg": {"schema": {
-                "type": "string", "format": "binary"}}}},
+            200: {
+                "description": "The JPEG",
+                "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+            },
             **problems(404, 422),
         },
-    )  # fmt: skip
+    )
     def frame_image(frame: FrameId):
         file = (session.root / session.pool[row_of(frame)].path).resolve()
         frames = (session.root / "frames").resolve()
         if not file.is_relative_to(frames) or not file.is_file():
             raise HTTPException(404, f"frame {frame}'s picture is missing from the project")
-        return FileResponse(file, media_type="image/jpeg",
-                            headers={"Cache-Control": "max-age=3600"})  # fmt: skip
+        return FileResponse(
+            file, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"}
+        )
 
-    @app.post("/api/answers", summary="Save a frame's characters (none: [])",
-              responses=problems(403, 404, 422, 503))  # fmt: skip
+    @app.post(
+        "/api/answers",
+        summary="Save a frame's characters (none: [])",
+        responses=problems(403, 404, 422, 503),
+    )
     def answer(body: Annotated[AnswerIn, Body()]) -> dict:
         row = row_of(body.frame)
         try:
-            saved = session.store.answer(session.pool[row].path, body.labels, seen=body.seen,
-                                         audit=body.audit)  # fmt: skip
+            saved = session.store.answer(
+                session.pool[row].path, body.labels, seen=body.seen, audit=body.audit
+            )
         except LabelError as e:
             raise HTTPException(422, str(e)) from None
         session.counted()
-        message = ("another tab answered this frame after you opened it; your answer replaced "
-                   "it") if saved.replaced_newer else None  # fmt: skip
-        return {"frame": row, "labels": list(saved.answer.labels),
-                "revision": saved.answer.revision, "replaced_newer": saved.replaced_newer,
-                "message": message, "counts": session.store.counts()}  # fmt: skip
+        message = (
+            ("another tab answered this frame after you opened it; your answer replaced it")
+            if saved.replaced_newer
+            else None
+        )
+        return {
+            "frame": row,
+            "labels": list(saved.answer.labels),
+            "revision": saved.answer.revision,
+            "replaced_newer": saved.replaced_newer,
+            "message": message,
+            "counts": session.store.counts(),
+        }
 
-    @app.post("/api/undo", summary="Restore a frame's answer before its last one",
-              responses=problems(403, 404, 409, 422, 503))  # fmt: skip
+    @app.post(
+        "/api/undo",
+        summary="Restore a frame's answer before its last one",
+        responses=problems(403, 404, 409, 422, 503),
+    )
     def undo(body: Annotated[UndoIn, Body()]) -> dict:
         row = row_of(body.frame)
         try:
             previous = session.store.undo(session.pool[row].path)
         except NoHistory as e:
             raise HTTPException(409, str(e)) from None
-        return {"frame": row, "labels": None if previous is None else list(previous.labels),
-                "revision": 0 if previous is None else previous.revision,
-                "counts": session.store.counts()}  # fmt: skip
+        return {
+            "frame": row,
+            "labels": None if previous is None else list(previous.labels),
+            "revision": 0 if previous is None else previous.revision,
+            "counts": session.store.counts(),
+        }
 
-    @app.post("/api/classes", summary="Add a character", status_code=201,
-              responses=problems(403, 409, 422, 503))  # fmt: skip
+    @app.post(
+        "/api/classes",
+        summary="Add a character",
+        status_code=201,
+        responses=problems(403, 409, 422, 503),
+    )
     def add_class(body: Annotated[ClassIn, Body()]) -> dict:
         try:
             classes = session.store.add_class(body.name)

@@ -63,8 +63,9 @@ def pooled_features(trained, paths: list[Path], *, cache_root: Path | None, what
     rows = cache.ok
     device = default_device()
     model = trained.model.to(device).eval()
-    feats = map_batches(model.pooled_features, cache.images, rows, device=device,
-                        description=f"features of {what}")  # fmt: skip
+    feats = map_batches(
+        model.pooled_features, cache.images, rows, device=device, description=f"features of {what}"
+    )
     return feats.astype(np.float32), rows
 
 
@@ -92,9 +93,14 @@ def write_enrolled_run(base: Path, out: Path, trained, name: str, head: Head, de
 
     state, hidden = widened_state(trained.model, head)
     config = trained.config.replace(head_hidden=hidden)
-    model = create_model(config.model, len(trained.classes) + 1, pretrained=False,
-                         head_hidden=hidden, dropout=config.dropout,
-                         conv_channels=config.conv_channels)  # fmt: skip
+    model = create_model(
+        config.model,
+        len(trained.classes) + 1,
+        pretrained=False,
+        head_hidden=hidden,
+        dropout=config.dropout,
+        conv_channels=config.conv_channels,
+    )
     model.load_state_dict(state)
     out.mkdir(parents=True, exist_ok=True)
     for extra in ("split.json", "report.json"):  # where the base came from, for evaluate
@@ -151,13 +157,16 @@ def project_examples(project: Path, character: str) -> tuple[list[Path], list[Pa
     (frames where it is unknown, labelled before it was added, are neither)."""
     data = load_dataset(project)
     if character not in data.classes:
-        raise DataError(f"{project}: no frame is labelled {character!r} (its characters: "
-                        f"{', '.join(data.classes)})")  # fmt: skip
+        raise DataError(
+            f"{project}: no frame is labelled {character!r} (its characters: "
+            f"{', '.join(data.classes)})"
+        )
     k = data.classes.index(character)
     known, targets = data.known[:, k], data.targets[:, k]
     yes = [s.path for s, on, seen in zip(data.samples, targets, known, strict=True) if seen and on]
-    no = [s.path for s, on, seen in zip(data.samples, targets, known, strict=True)
-          if seen and not on]  # fmt: skip
+    no = [
+        s.path for s, on, seen in zip(data.samples, targets, known, strict=True) if seen and not on
+    ]
     return yes, no
 
 

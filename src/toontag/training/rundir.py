@@ -115,8 +115,9 @@ def write_ensemble(out: Path, runs: list[Path]) -> TrainedModel:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / ENSEMBLE, {"members": [str(Path(r).resolve()) for r in runs]})
     name = "ensemble(" + ", ".join(m.config.model for m in members) + ")"
-    write_model_info(out, first.config.replace(model=name), first.classes,
-                     picture_aspect=first.picture_aspect)  # fmt: skip
+    write_model_info(
+        out, first.config.replace(model=name), first.classes, picture_aspect=first.picture_aspect
+    )
     return load_trained(out)
 
 
@@ -127,9 +128,14 @@ def _load_ensemble(run: Path, device) -> TrainedModel:
     info = json.loads((run / MODEL_INFO).read_text())
     model = Ensemble([m.model for m in members]).to(device).eval()
     config = members[0].config.replace(model=info["model"])
-    return TrainedModel(model, tuple(info["classes"]), tuple(info["thresholds"]),
-                        tuple(info["image_size"]), config,
-                        info.get("picture_aspect", PICTURE_ASPECT))  # fmt: skip
+    return TrainedModel(
+        model,
+        tuple(info["classes"]),
+        tuple(info["thresholds"]),
+        tuple(info["image_size"]),
+        config,
+        info.get("picture_aspect", PICTURE_ASPECT),
+    )
 
 
 def validation_frames(run: Path | str, dataset):
@@ -149,7 +155,12 @@ def validation_frames(run: Path | str, dataset):
     from toontag.data.datamodule import ToonDataModule
 
     config = TrainConfig.load(run / CONFIG)
-    dm = ToonDataModule(dataset, image_size=config.image_size, val_fraction=config.val_fraction,
-                        seed=config.seed, split_seed=config.data_seed)  # fmt: skip
+    dm = ToonDataModule(
+        dataset,
+        image_size=config.image_size,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        split_seed=config.data_seed,
+    )
     dm.setup()
     return dataset.select(dm.parts.val)

@@ -148,9 +148,16 @@ def train_with_unlabelled(
     run = Path(run)
     teacher = run / TEACHER if teacher is None else Path(teacher)
     # The teacher learns from the labels alone (it never sees an unlabelled frame).
-    train_or_resume(config.replace(consistency=0.0), data=data, run=teacher,
-                    cache_root=cache_root, progress=progress, classes=classes,
-                    classes_from=classes_from, on_dataset=on_dataset)  # fmt: skip
+    train_or_resume(
+        config.replace(consistency=0.0),
+        data=data,
+        run=teacher,
+        cache_root=cache_root,
+        progress=progress,
+        classes=classes,
+        classes_from=classes_from,
+        on_dataset=on_dataset,
+    )
     trained_classes = json.loads((teacher / MODEL_INFO).read_text())["classes"]
     manifest = run / MANIFEST
     if not manifest.is_file():
@@ -179,9 +186,15 @@ def train_with_unlabelled(
         )
         write_json(run / PSEUDO_REPORT, how)
         write_text(manifest, text)  # last: its presence means the pseudo-labels are complete
-    report = train_or_resume(student or config, data=manifest, run=run, cache_root=cache_root,
-                             progress=progress, classes=trained_classes,
-                             classes_from=f"the teacher, {teacher}")  # fmt: skip
+    report = train_or_resume(
+        student or config,
+        data=manifest,
+        run=run,
+        cache_root=cache_root,
+        progress=progress,
+        classes=trained_classes,
+        classes_from=f"the teacher, {teacher}",
+    )
     report["teacher"] = json.loads((teacher / "report.json").read_text())
     report["pseudo_labels"] = json.loads((run / PSEUDO_REPORT).read_text())
     write_json(run / "report.json", report)

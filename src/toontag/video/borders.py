@@ -44,8 +44,12 @@ class Picture:
     @property
     def kind(self) -> str:
         rows, cols = self.top + self.bottom > 0, self.left + self.right > 0
-        return {(False, False): "full frame", (True, False): "letterbox",
-                (False, True): "pillarbox", (True, True): "windowbox"}[rows, cols]  # fmt: skip
+        return {
+            (False, False): "full frame",
+            (True, False): "letterbox",
+            (False, True): "pillarbox",
+            (True, True): "windowbox",
+        }[rows, cols]
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -86,8 +90,14 @@ def find_picture(grays: list[np.ndarray], width: int, height: int) -> Picture:
         pixels = int(np.floor(lines * scale))
         return pixels if pixels >= LEAST * side else 0
 
-    picture = Picture(width, height, scaled(left, sx, width), scaled(top, sy, height),
-                      scaled(right, sx, width), scaled(bottom, sy, height))  # fmt: skip
+    picture = Picture(
+        width,
+        height,
+        scaled(left, sx, width),
+        scaled(top, sy, height),
+        scaled(right, sx, width),
+        scaled(bottom, sy, height),
+    )
     kept_w, kept_h = picture.box[2] - picture.box[0], picture.box[3] - picture.box[1]
     if kept_w < KEEPS * width or kept_h < KEEPS * height:
         return Picture(width, height)  # not a border: a video that is mostly black
@@ -101,8 +111,9 @@ def detect_picture(video, samples: int = SAMPLES) -> Picture:
     frames = video.spread_frames(samples)
     if any(frame.rotation for frame in frames):
         return Picture(video.width, video.height)
-    grays = [frame.reformat(min(WIDTH, video.width), height, "gray").to_ndarray()
-             for frame in frames]  # fmt: skip
+    grays = [
+        frame.reformat(min(WIDTH, video.width), height, "gray").to_ndarray() for frame in frames
+    ]
     return (
         find_picture(grays, video.width, video.height)
         if grays
@@ -120,8 +131,11 @@ def fit_picture(image: Image.Image, picture: Picture, aspect: float) -> Image.Im
     width, height = image.size
     if abs(width / height - aspect) < 0.01 * aspect:
         return image
-    target = (round(height * aspect), height) if width / height < aspect else (
-        width, round(width / aspect))  # fmt: skip
+    target = (
+        (round(height * aspect), height)
+        if width / height < aspect
+        else (width, round(width / aspect))
+    )
     canvas = Image.new("RGB", target)
     canvas.paste(image, ((target[0] - width) // 2, (target[1] - height) // 2))
     return canvas

@@ -137,10 +137,14 @@ class Video:
                 return list(found.values())
             for k in range(count):
                 target = self.start + (k + 0.5) / count * self.declared_duration
-                self.container.seek(max(0, math.floor(target / self.stream.time_base)),
-                                    stream=self.stream, backward=True)  # fmt: skip
-                frame = next((f for f in self.container.decode(self.stream)
-                              if f.pts is not None), None)  # fmt: skip
+                self.container.seek(
+                    max(0, math.floor(target / self.stream.time_base)),
+                    stream=self.stream,
+                    backward=True,
+                )
+                frame = next(
+                    (f for f in self.container.decode(self.stream) if f.pts is not None), None
+                )
                 if frame is not None:
                     found.setdefault(frame.pts, frame)
         except (av.error.FFmpegError, VideoError):

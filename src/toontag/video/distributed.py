@@ -73,8 +73,14 @@ class IndexWorker:
 
     def analyse(self, path: str, key: str, settings: dict, known_sha256: str | None, batch: int):
         try:
-            return analyse_video(self.model, Path(path), settings=settings, key=key,
-                                 known_sha256=known_sha256, batch_size=batch)  # fmt: skip
+            return analyse_video(
+                self.model,
+                Path(path),
+                settings=settings,
+                key=key,
+                known_sha256=known_sha256,
+                batch_size=batch,
+            )
         except Exception as e:  # noqa: BLE001  (one file's failure is its own)
             return ("failed", _failure(e, Path(path)))
 
@@ -93,8 +99,12 @@ def connect(address: str):
     if address not in ("local", "auto"):  # Ray retries an unreachable address for minutes
         reachable(address)
     try:
-        ray.init(address=None if address == "local" else address, include_dashboard=False,
-                 log_to_driver=False, logging_level=logging.ERROR)  # fmt: skip
+        ray.init(
+            address=None if address == "local" else address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+        )
     except (ConnectionError, RuntimeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RayError(f"cannot reach the Ray cluster at {address}: {first[:200]}") from None
@@ -138,9 +148,10 @@ def index_on_ray(
     remote = ray.remote(max_restarts=RESTARTS, max_task_retries=RESTARTS)(IndexWorker)
     actors = [
         remote.options(num_gpus=1, num_cpus=0).remote(files, "torch", 1)
-        if k < gpus else remote.options(num_cpus=1).remote(files, "onnx", 1)
+        if k < gpus
+        else remote.options(num_cpus=1).remote(files, "onnx", 1)
         for k in range(count)
-    ]  # fmt: skip
+    ]
     outcomes, queue, pending = [], deque(), {}
     for path in paths:
         try:
@@ -158,8 +169,9 @@ def index_on_ray(
             while idle and queue:
                 path, known = queue.popleft()
                 actor = idle.pop()
-                ref = actor.analyse.remote(map_path(path, path_map), str(path), settings,
-                                           known, batch_size)  # fmt: skip
+                ref = actor.analyse.remote(
+                    map_path(path, path_map), str(path), settings, known, batch_size
+                )
                 pending[ref] = (path, actor, time.perf_counter())
             [ref], _ = ray.wait(list(pending), num_returns=1)
             path, actor, start = pending.pop(ref)

@@ -75,8 +75,9 @@ def editorial_timeline(
         return round(seconds * rate)
 
     def span(first: int, count: int):
-        return opentime.TimeRange(opentime.RationalTime(first, rate),
-                                  opentime.RationalTime(count, rate))  # fmt: skip
+        return opentime.TimeRange(
+            opentime.RationalTime(first, rate), opentime.RationalTime(count, rate)
+        )
 
     whole = span(0, max(1, frames(duration)))
 
@@ -93,15 +94,16 @@ def editorial_timeline(
         first = frames(start)
         count = max(1, frames(end) - first)  # a segment is at least one frame
         if fmt == "edl":
-            clip = schema.Clip(name=character, media_reference=reference(),
-                               source_range=span(first, count))  # fmt: skip
+            clip = schema.Clip(
+                name=character, media_reference=reference(), source_range=span(first, count)
+            )
             clip.metadata["cmx_3600"] = {"reel": reel_name(name)}
             track.append(clip)
         else:
             timeline.tracks.markers.append(
                 schema.Marker(
                     name=character, marked_range=span(first, count), color=colours[character]
-                )  # fmt: skip
+                )
             )
     return timeline
 
@@ -120,8 +122,9 @@ def editorial_text(
 
     if not fps:
         raise NoFrameRate(name, "its frame rate is unknown, so it has no timecode")
-    timeline = editorial_timeline(name=name, media=media, duration=duration, fps=fps,
-                                  segments=segments, fmt=fmt)  # fmt: skip
+    timeline = editorial_timeline(
+        name=name, media=media, duration=duration, fps=fps, segments=segments, fmt=fmt
+    )
     if fmt == "edl" and not segments:  # the adapter fails on an empty track: a title alone
         return f"TITLE: {name}\n\n"
     return otio.adapters.write_to_string(timeline, adapter_name=EDITORIAL_FORMATS[fmt])

@@ -211,12 +211,24 @@ def analyse_video(
             times, probabilities, model.thresholds, duration, shots=shots, smoothing=smoothing
         )
         return VideoRecord(
-            path=key or str(path), sha256=digest, bytes=stat.st_size, mtime_ns=stat.st_mtime_ns,
-            duration=duration, fps=video.fps, width=video.width, height=video.height,
-            frames=count, sample_fps=fps, settings=settings,
-            seconds=time.perf_counter() - start, times=times, probabilities=probabilities,
-            shots=shots, segments=segments, picture=picture and picture.to_dict(),
-        )  # fmt: skip
+            path=key or str(path),
+            sha256=digest,
+            bytes=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            duration=duration,
+            fps=video.fps,
+            width=video.width,
+            height=video.height,
+            frames=count,
+            sample_fps=fps,
+            settings=settings,
+            seconds=time.perf_counter() - start,
+            times=times,
+            probabilities=probabilities,
+            shots=shots,
+            segments=segments,
+            picture=picture and picture.to_dict(),
+        )
 
 
 def commit(index: Index, path: Path, result: VideoRecord | str, seconds: float) -> Outcome:
@@ -228,8 +240,9 @@ def commit(index: Index, path: Path, result: VideoRecord | str, seconds: float) 
         return Outcome(path, "unchanged", "same content", known["id"])
     video_id = index.write(result)
     detail = f"{len(result.times)} frames sampled, {len(result.segments)} segments"
-    return Outcome(path, "indexed", detail, video_id, result.duration, seconds,
-                   sampled=len(result.times))  # fmt: skip
+    return Outcome(
+        path, "indexed", detail, video_id, result.duration, seconds, sampled=len(result.times)
+    )
 
 
 def index_video(
@@ -254,8 +267,14 @@ def index_video(
     done, known_sha256 = known_state(index, path, settings)
     if done:
         return done
-    result = analyse_video(model, path, settings=settings, known_sha256=known_sha256,
-                           batch_size=batch_size, on_time=on_time)  # fmt: skip
+    result = analyse_video(
+        model,
+        path,
+        settings=settings,
+        known_sha256=known_sha256,
+        batch_size=batch_size,
+        on_time=on_time,
+    )
     return commit(index, path, result, time.perf_counter() - start)
 
 

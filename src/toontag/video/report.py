@@ -25,9 +25,15 @@ def screen_time_rows(index: Index) -> tuple[list[str], list[list]]:
         seconds = index.screen_time(video["id"])
         duration = video["duration"] or 0.0
         shares = [100 * seconds[c] / duration if duration else 0.0 for c in classes]
-        rows.append([video["id"], video["path"], f"{duration:.3f}",
-                     *(f"{seconds[c]:.3f}" for c in classes),
-                     *(f"{share:.2f}" for share in shares)])  # fmt: skip
+        rows.append(
+            [
+                video["id"],
+                video["path"],
+                f"{duration:.3f}",
+                *(f"{seconds[c]:.3f}" for c in classes),
+                *(f"{share:.2f}" for share in shares),
+            ]
+        )
     return header, rows
 
 

@@ -107,13 +107,21 @@ def format_timeline(timeline: list[tuple[float, float, list[str]]], fmt: str) ->
 def video_document(index: Index, video: dict) -> dict:
     """One indexed video as JSON: its row, screen time, character segments and shots."""
     segments = [
-        {"character": index.classes[s.character], "start": s.start, "end": s.end,
-         "confidence": round(s.confidence, 4)}
+        {
+            "character": index.classes[s.character],
+            "start": s.start,
+            "end": s.end,
+            "confidence": round(s.confidence, 4),
+        }
         for s in index.segments(video["id"])
-    ]  # fmt: skip
+    ]
     shots = [{"start": a, "end": b} for a, b in index.shots(video["id"])]
-    return {**video, "screen_time": index.screen_time(video["id"]), "segments": segments,
-            "shots": shots}  # fmt: skip
+    return {
+        **video,
+        "screen_time": index.screen_time(video["id"]),
+        "segments": segments,
+        "shots": shots,
+    }
 
 
 def timeline_text(index: Index, video: dict, fmt: str, *, public: bool = False) -> str:
@@ -126,9 +134,17 @@ def timeline_text(index: Index, video: dict, fmt: str, *, public: bool = False) 
             document = {**{k: v for k, v in document.items() if k != "path"}, "name": path.name}
         return json.dumps(document, indent=2) + "\n"
     if fmt in EDITORIAL_FORMATS:
-        segments = [(display_name(index.classes[s.character]), s.start, s.end)
-                    for s in index.segments(video["id"])]  # fmt: skip
+        segments = [
+            (display_name(index.classes[s.character]), s.start, s.end)
+            for s in index.segments(video["id"])
+        ]
         media = path.name if public else path.absolute().as_uri()
-        return editorial_text(name=path.name, media=media, duration=video["duration"],
-                              fps=video["fps"], segments=segments, fmt=fmt)  # fmt: skip
+        return editorial_text(
+            name=path.name,
+            media=media,
+            duration=video["duration"],
+            fps=video["fps"],
+            segments=segments,
+            fmt=fmt,
+        )
     return format_timeline(cues(index, video["id"], video["duration"]), fmt)

@@ -59,8 +59,11 @@ class Clip:
     def cuts(self) -> list[float]:
         """The times at which one sequence gives way to the next: the clip's shot changes."""
         frames, bounds = self.frames, self.starts()
-        return [float(bounds[i]) for i in range(1, len(frames))
-                if frames[i].frame_id != frames[i - 1].frame_id + 1]  # fmt: skip
+        return [
+            float(bounds[i])
+            for i in range(1, len(frames))
+            if frames[i].frame_id != frames[i - 1].frame_id + 1
+        ]
 
     def segments(self) -> list[Segment]:
         """The true timeline as segments (confidence 1), as the index stores them."""
@@ -152,8 +155,17 @@ def write_clip(
         raise FileError(out, "is a folder; --out names the video file to write")
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
     try:
-        _encode(clip, tmp, fps=fps, size=(height, width), codec=codec, repeats=repeats,
-                options=options, motion=motion, grain=grain)  # fmt: skip
+        _encode(
+            clip,
+            tmp,
+            fps=fps,
+            size=(height, width),
+            codec=codec,
+            repeats=repeats,
+            options=options,
+            motion=motion,
+            grain=grain,
+        )
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -179,8 +191,18 @@ def truth_path(video: Path) -> Path:
 X264_DEFAULTS = {"crf": "20", "preset": "veryfast"}
 
 
-def _encode(clip: Clip, path: Path, *, fps: int, size: tuple[int, int], codec: str,
-            repeats: list[int], options=None, motion=0.0, grain=0.0):  # fmt: skip
+def _encode(
+    clip: Clip,
+    path: Path,
+    *,
+    fps: int,
+    size: tuple[int, int],
+    codec: str,
+    repeats: list[int],
+    options=None,
+    motion=0.0,
+    grain=0.0,
+):
     """Each frame of `clip`, its `repeats` times over (moved and grained when asked), into a
     new video file at `path`."""
     import av
@@ -191,8 +213,9 @@ def _encode(clip: Clip, path: Path, *, fps: int, size: tuple[int, int], codec: s
     with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
         stream = container.add_stream(codec, rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = options if options is not None else (
-            X264_DEFAULTS if codec == "libx264" else {})  # fmt: skip
+        stream.options = (
+            options if options is not None else (X264_DEFAULTS if codec == "libx264" else {})
+        )
         shown = 0
         for sample, repeat in zip(clip.frames, repeats, strict=True):
             image, _ = open_rgb(sample.path)
@@ -230,8 +253,11 @@ def _moved(image: np.ndarray, size: tuple[int, int], zoom: float, toward) -> np.
 
     height, width = size
     scale = width / image.shape[1] * (1 + zoom), height / image.shape[0] * (1 + zoom)
-    shift = (width * (1 - (1 + zoom)) / 2 * (1 + toward[0]),
-             height * (1 - (1 + zoom)) / 2 * (1 + toward[1]))  # fmt: skip
+    shift = (
+        width * (1 - (1 + zoom)) / 2 * (1 + toward[0]),
+        height * (1 - (1 + zoom)) / 2 * (1 + toward[1]),
+    )
     matrix = np.array([[scale[0], 0, shift[0]], [0, scale[1], shift[1]]], dtype=np.float32)
-    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+    return cv2.warpAffine(
+        image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
