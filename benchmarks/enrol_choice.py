@@ -29,7 +29,7 @@ import numpy as np
 
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
 from toontag.evaluation.record import write_result
-from toontag.training.rundir import load_trained
+from toontag.models.trained import load_trained
 
 sys.path.insert(0, str(Path(__file__).parent))
 from new_character import (  # noqa: E402

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from toontag.evaluation.evaluate import evaluate_run
 from toontag.evaluation.record import write_result
-from toontag.training.rundir import write_ensemble
+from toontag.models.trained import write_ensemble
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from toontag.data.dataset import load_dataset
 from toontag.evaluation.record import write_result
 from toontag.explain.faithfulness import MASKS, faithfulness
 from toontag.explain.gradcam import Explainer
-from toontag.training.rundir import load_trained
+from toontag.models.trained import load_trained
 
 
 def main() -> None:

@@ -32,14 +32,14 @@ import numpy as np
 
 from toontag.data.cache import build_cache
 from toontag.data.dataset import load_dataset
+from toontag.data.predictions import predictions_csv
 from toontag.data.split import SOURCE_SIZE
-from toontag.evaluation.evaluate import predictions_csv, split_rows
+from toontag.evaluation.evaluate import split_rows
 from toontag.evaluation.metrics import multilabel_metrics, point_metrics
-from toontag.evaluation.predict import predict_arrays
 from toontag.evaluation.record import git_commit, machine, write_result
 from toontag.io import write_text
-from toontag.models.inference import default_device
-from toontag.training.rundir import load_trained
+from toontag.models.inference import default_device, predict_arrays
+from toontag.models.trained import load_trained
 
 SIZE = "180x320"  # the frames' own 16:9 shape
 # The recipe of every model in the job (choices made before it ran; see the README).

@@ -54,9 +54,9 @@ from toontag.evaluation.record import git_commit, write_result
 from toontag.labelling.features import pool_features
 from toontag.labelling.head import fit_head
 from toontag.labelling.queue import next_batch
+from toontag.labelling.unlabelled import train_with_unlabelled
 from toontag.models.engine import engine_probabilities, load_engine
 from toontag.training.run import device_name, train_or_resume
-from toontag.training.unlabelled import train_with_unlabelled
 
 sys.path.insert(0, str(Path(__file__).parent))
 from labelling_speed import runs_of_ids  # noqa: E402

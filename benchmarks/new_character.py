@@ -37,11 +37,11 @@ from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
 from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES
 from toontag.evaluation.record import git_commit, write_result
+from toontag.labelling.enrol import offer_for_confirmation, pooled_features, write_enrolled_run
 from toontag.labelling.head import fit_new_class
 from toontag.models.engine import engine_probabilities, load_engine
-from toontag.training.enrol import offer_for_confirmation, pooled_features, write_enrolled_run
+from toontag.models.trained import load_trained
 from toontag.training.run import train_or_resume
-from toontag.training.rundir import load_trained
 
 sys.path.insert(0, str(Path(__file__).parent))
 from label_efficiency import read_records, write_manifest  # noqa: E402

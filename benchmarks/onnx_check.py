@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toontag.data.location import run_data
 from toontag.evaluation.record import write_result
 from toontag.models.onnx import TOLERANCE, check_images, export_onnx
-from toontag.training.rundir import load_trained
+from toontag.models.trained import load_trained
+from toontag.runs import run_data
 
 
 def main() -> None:

@@ -27,9 +27,9 @@ from PIL import Image
 
 from toontag.data.dataset import load_dataset
 from toontag.data.images import load_resized, open_rgb, resize_rgb
-from toontag.data.location import run_data
 from toontag.evaluation.record import write_result
 from toontag.models.engine import load_engine
+from toontag.runs import run_data
 
 RATE = re.compile(r"tagged (\d+) of (\d+) images in ([\d.]+) s")
 

@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 
 from toontag.data.dataset import load_dataset
+from toontag.data.location import validation_frames
 from toontag.evaluation.record import write_result
 from toontag.evaluation.segments import segment_scores
 from toontag.models.engine import load_engine
-from toontag.training.rundir import validation_frames
 from toontag.video.db import Index
 from toontag.video.indexer import index_videos
 from toontag.video.query import parse_query

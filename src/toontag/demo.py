@@ -94,7 +94,7 @@ def run_demo(
             )
         engine = load_engine(demo.run)
     else:  # any run of consecutive frames: a run may have validated on scattered ones
-        from toontag.training.rundir import validation_frames
+        from toontag.data.location import validation_frames
 
         clip = make_clip(validation_frames(run, dataset), seconds=seconds, seed=0, min_frames=1)
     with timed(

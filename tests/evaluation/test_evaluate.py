@@ -4,11 +4,12 @@ import pytest
 
 from toontag.config import TrainConfig
 from toontag.data.dataset import load_dataset
-from toontag.evaluation.evaluate import evaluate_run, read_predictions
+from toontag.data.predictions import read_predictions
+from toontag.evaluation.evaluate import evaluate_run
 from toontag.evaluation.predict import tag_images
 from toontag.models.engine import load_engine
+from toontag.models.trained import load_trained
 from toontag.training.run import train
-from toontag.training.rundir import load_trained
 
 
 def test_prediction_columns_follow_the_model_not_the_data(kral_sakir, small_manifest, tmp_path):

@@ -3,8 +3,8 @@ import csv
 import numpy as np
 import pytest
 
+from toontag.data.predictions import predictions_csv
 from toontag.errors import DataError
-from toontag.evaluation.evaluate import predictions_csv
 from toontag.evaluation.suspects import corrected_manifest, find_suspects, publish_suspects
 
 WRONG = [3, 40, 77, 120, 160]  # rows whose out-of-fold prediction contradicts the label

@@ -13,7 +13,7 @@ from toontag.explain.faithfulness import blob_scores, faithfulness, top_mask
 from toontag.explain.gradcam import Explainer, default_target_layer
 from toontag.explain.render import explain_files
 from toontag.models import create_model
-from toontag.training.rundir import load_trained
+from toontag.models.trained import load_trained
 
 
 @pytest.fixture(scope="module")

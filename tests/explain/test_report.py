@@ -12,7 +12,7 @@ from toontag.evaluation.evaluate import evaluate_run
 from toontag.explain.browser import check_page, chromium
 from toontag.explain.gradcam import Explainer
 from toontag.explain.report import build_report
-from toontag.training.rundir import load_trained
+from toontag.models.trained import load_trained
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

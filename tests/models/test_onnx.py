@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from toontag.config import TrainConfig
-from toontag.data.location import run_data
 from toontag.errors import ModelError
 from toontag.models.onnx import TOLERANCE, OnnxModel, check_images, export_onnx
-from toontag.training.rundir import load_trained
+from toontag.models.trained import load_trained
+from toontag.runs import run_data
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ def test_a_time_budget_ends_the_schedule_before_the_steps_do(monkeypatch):
 
 
 def test_a_fold_run_predicts_only_frames_it_never_trained_on(small_manifest, tmp_path):
-    from toontag.evaluation.evaluate import read_predictions
+    from toontag.data.predictions import read_predictions
 
     run = tmp_path / "fold1"
     train(TINY.replace(fold=1, folds=3), data=small_manifest, run=run, progress=False)
@@ -87,7 +87,7 @@ def test_a_fold_run_predicts_only_frames_it_never_trained_on(small_manifest, tmp
 
 
 def test_distillation_blends_teacher_probabilities_into_the_labels(dataset, tmp_path):
-    from toontag.evaluation.evaluate import predictions_csv
+    from toontag.data.predictions import predictions_csv
     from toontag.training.distill import distillation_targets
 
     rows = np.arange(0, 200, 10)

@@ -11,12 +11,13 @@ import torch
 from tests.conftest import crash_at_epoch
 from toontag.config import TrainConfig
 from toontag.data.images import load_resized
+from toontag.data.predictions import read_predictions
 from toontag.errors import RunError
-from toontag.evaluation.evaluate import evaluate_run, read_predictions
+from toontag.evaluation.evaluate import evaluate_run
 from toontag.evaluation.predict import tag_images
 from toontag.models.engine import load_engine
+from toontag.models.trained import load_trained
 from toontag.training.run import train
-from toontag.training.rundir import load_trained
 
 TINY = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=2, lr=1e-3)
 
@@ -176,7 +177,7 @@ def test_frozen_backbone_trains_the_head_on_cached_features(small_manifest, tmp_
 
 
 def test_an_ensemble_is_evaluated_and_predicts_like_a_run(trained_run, small_manifest, tmp_path):
-    from toontag.training.rundir import write_ensemble
+    from toontag.models.trained import write_ensemble
 
     run, _ = trained_run
     single = evaluate_run(run, data=small_manifest, split="test", resamples=10)

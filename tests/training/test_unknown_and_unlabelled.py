@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from toontag.config import TrainConfig
 from toontag.data.dataset import load_dataset
 from toontag.errors import DataError
-from toontag.evaluation.thresholds import tune_thresholds
+from toontag.labelling.unlabelled import MANIFEST, train_with_unlabelled
 from toontag.training.module import ToonTagModule, masked_bce
 from toontag.training.run import train
-from toontag.training.unlabelled import MANIFEST, train_with_unlabelled
+from toontag.training.thresholds import tune_thresholds
 
 TINY = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=2, lr=1e-3)
 

@@ -18,9 +18,10 @@ from toontag.evaluation.evaluate import evaluate_run
 from toontag.evaluation.record import provenance
 from toontag.io import write_json
 from toontag.models import pretrained_unavailable
+from toontag.models.trained import load_trained
 from toontag.progress import console
+from toontag.runs import CONFIG
 from toontag.training.run import train_or_resume
-from toontag.training.rundir import CONFIG, load_trained
 
 ROW = "row.json"
 DONE, NOT_RUN, SKIPPED = "done", "not run", "not in this protocol"

@@ -27,7 +27,7 @@ def explain(
     """Grad-CAM heatmaps over each image for each predicted character, and a sheet."""
     from toontag.explain.gradcam import Explainer
     from toontag.explain.render import explain_files
-    from toontag.training.rundir import load_trained
+    from toontag.models.trained import load_trained
 
     trained = load_trained(run)
     explainer = Explainer(trained.model, trained.classes, trained.image_size, layer)
@@ -57,7 +57,7 @@ def report(
     from toontag.evaluation.evaluate import evaluate_run
     from toontag.explain.gradcam import Explainer
     from toontag.explain.report import build_report
-    from toontag.training.rundir import load_trained
+    from toontag.models.trained import load_trained
 
     trained = load_trained(run)
     explainer = Explainer(trained.model, trained.classes, trained.image_size)

@@ -143,7 +143,7 @@ def train(
         if resume is not None:
             raise typer.BadParameter("--unlabelled: rerun the same command to continue it")
         from toontag.data.dataset import load_dataset
-        from toontag.training.unlabelled import train_with_unlabelled, unlabelled_images
+        from toontag.labelling.unlabelled import train_with_unlabelled, unlabelled_images
 
         labelled = [s.path for s in load_dataset(data, **class_list(classes)).samples]
         pool = unlabelled_images(unlabelled, labelled)
@@ -272,9 +272,9 @@ def export(
 ) -> None:
     """The trained model as ONNX (class names and thresholds in its metadata), written only
     when ONNX Runtime agrees with PyTorch within 1e-4 on 64 frames of the run's data."""
-    from toontag.data.location import run_data
     from toontag.models.onnx import export_onnx
-    from toontag.training.rundir import load_trained
+    from toontag.models.trained import load_trained
+    from toontag.runs import run_data
 
     if format != "onnx":
         raise typer.BadParameter(f"{format!r}: the one export format is onnx")
@@ -316,8 +316,8 @@ def enrol(
     stay as they were (the new class is fitted on its frozen features). Old frames that may
     show it are listed in NEWRUN/confirm.csv: answer yes or no there and enrol again with
     --confirmed to use the answers."""
-    from toontag.training.enrol import enrol as enrol_run
-    from toontag.training.enrol import project_examples, read_confirmed
+    from toontag.labelling.enrol import enrol as enrol_run
+    from toontag.labelling.enrol import project_examples, read_confirmed
 
     if not 0 <= confirm <= 10_000:
         raise typer.BadParameter("--confirm is from 0 to 10000")
@@ -357,7 +357,7 @@ def ensemble(
 ) -> None:
     """One model from several runs: the mean of their probabilities. `evaluate` and
     `predict` take the ensemble directory like any run."""
-    from toontag.training.rundir import write_ensemble
+    from toontag.models.trained import write_ensemble
 
     trained = write_ensemble(out_dir, runs)
     out.print(f"[green]ensemble[/] {out_dir}: {trained.config.model}")

@@ -7,12 +7,12 @@ exists: `./kral_sakir` (where the README's `git clone` puts it) and `../shared/d
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from toontag.data.dataset import HOW_TO_GET
-from toontag.errors import DataError
+from toontag.errors import DataError, RunError
+from toontag.runs import read_config, read_split, run_data
 
 DEFAULT_LOCATIONS = (Path("kral_sakir"), Path("../shared/data/kral_sakir"))
 
@@ -44,10 +44,27 @@ def find_data(given: Path | None = None, *, run: Path | None = None) -> Path:
     )
 
 
-def run_data(run: Path) -> Path | None:
-    """The data a run was trained on, as its split.json records it, if it still exists."""
-    try:
-        recorded = Path(json.loads((Path(run) / "split.json").read_text())["data"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return recorded if recorded.exists() else None
+def validation_frames(run: Path | str, dataset):
+    """The frames of `dataset` the run validated on (the sequences its training held out of
+    train): listed in its split.json, or, for runs written before that list was kept, drawn
+    again the way its training drew them."""
+    run = Path(run)
+    split = read_split(run)
+    if "val_images" in split:
+        wanted = {Path(p).resolve() for p in split["val_images"]}
+        rows = [i for i, s in enumerate(dataset.samples) if Path(s.path).resolve() in wanted]
+        if not rows:
+            raise RunError(f"{run}: none of the frames it validated on are in {dataset.root}")
+        return dataset.select(rows)
+    from toontag.data.datamodule import ToonDataModule
+
+    config = read_config(run)
+    dm = ToonDataModule(
+        dataset,
+        image_size=config.image_size,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        split_seed=config.data_seed,
+    )
+    dm.setup()
+    return dataset.select(dm.parts.val)

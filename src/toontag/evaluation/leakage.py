@@ -10,8 +10,9 @@ import numpy as np
 from toontag.data.audit import DISTANCE_STEPS, Audit
 from toontag.data.dataset import LabelledData
 from toontag.data.images import open_rgb
+from toontag.data.predictions import predictions_for
 from toontag.errors import RunError
-from toontag.evaluation.evaluate import PAPER_THRESHOLD, predictions_for
+from toontag.evaluation.evaluate import PAPER_THRESHOLD
 from toontag.evaluation.metrics import multilabel_metrics
 from toontag.evaluation.record import write_result
 

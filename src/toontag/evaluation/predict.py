@@ -1,50 +1,17 @@
-"""Probabilities from a trained model: for cached uint8 arrays, and tags for image files
-(PyTorch is imported only for the arrays: tagging files under ONNX Runtime never loads it)."""
+"""Tags for image files from a trained model's engine (under ONNX Runtime PyTorch is never
+loaded)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from toontag.data.images import load_resized
 from toontag.errors import BadImageError, FileError
 from toontag.io import write_json
-
-if TYPE_CHECKING:
-    from toontag.models.ensemble import Ensemble
-    from toontag.models.net import ToonNet
-
-
-def predict_arrays(
-    model: ToonNet | Ensemble,
-    images: np.ndarray,
-    rows: np.ndarray | None = None,
-    *,
-    batch_size: int = 64,
-    description: str = "predicting",
-    flip: bool = False,
-) -> np.ndarray:
-    """Sigmoid probabilities (N, C) for uint8 (N, H, W, 3) `images` (or the given rows);
-    `flip`: test-time augmentation, the mean over each image and its mirror image."""
-    from toontag.models.inference import map_batches
-
-    model.eval()
-
-    def with_flip(pixels):
-        return (model.probabilities(pixels) + model.probabilities(pixels.flip(2))) / 2
-
-    return map_batches(
-        with_flip if flip else model.probabilities,
-        images,
-        rows,
-        device=next(model.parameters()).device,
-        batch_size=batch_size,
-        description=description,
-    )
 
 
 def tag_images(

@@ -23,12 +23,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
 from toontag.data.images import open_rgb  # noqa: E402
-from toontag.evaluation.evaluate import read_predictions  # noqa: E402
+from toontag.data.predictions import read_predictions  # noqa: E402
 from toontag.evaluation.metrics import class_ap, class_auc, fmt  # noqa: E402
 from toontag.explain.gradcam import Explainer  # noqa: E402
 from toontag.explain.render import overlay  # noqa: E402
 from toontag.io import write_text  # noqa: E402
 from toontag.palette import colours  # noqa: E402
+from toontag.runs import CONFIG, REPORT  # noqa: E402
 from toontag.training.module import LR  # noqa: E402
 
 GALLERY = 6  # errors of each kind in the gallery
@@ -261,10 +262,8 @@ def build_report(run: Path, metrics: dict, explainer: Explainer, out: Path) -> P
     thresholds = np.array([metrics["per_class"][c]["threshold"] for c in classes])
     pred = (probs >= thresholds).astype(int)
     palette = colours(classes)
-    config = json.loads((run / "config.json").read_text())
-    report = (
-        json.loads((run / "report.json").read_text()) if (run / "report.json").is_file() else {}
-    )
+    config = json.loads((run / CONFIG).read_text())
+    report = json.loads((run / REPORT).read_text()) if (run / REPORT).is_file() else {}
     ci = metrics["ci95"]["f1_micro"]
 
     def get(key: str):

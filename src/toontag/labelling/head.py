@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from toontag.evaluation.thresholds import f1_optimal_threshold
+from toontag.training.thresholds import f1_optimal_threshold
 
 C = 0.1  # inverse L2 strength; Kral Sakir test micro-F1 is flat (±0.01) from C=0.01 to 10
 FOLDS = 4  # out-of-fold predictions for thresholds and the estimate: 4 extra fits

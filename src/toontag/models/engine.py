@@ -12,13 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from toontag.data.location import run_data
 from toontag.errors import ModelError
 from toontag.models.runtime import OnnxModel
-from toontag.training.runfiles import model_id
+from toontag.runs import MODEL_INFO, ONNX_FILE, WEIGHTS, model_id, run_data
 
 ENGINES = ("onnx", "torch")
-ONNX_FILE = "model.onnx"
 
 
 class TorchEngine:
@@ -26,7 +24,7 @@ class TorchEngine:
 
     def __init__(self, run: Path, device: str | None = None):
         from toontag.models.inference import default_device
-        from toontag.training.rundir import load_trained
+        from toontag.models.trained import load_trained
 
         self.device = device or default_device()
         trained = load_trained(run, self.device)
@@ -46,11 +44,11 @@ def onnx_for(run: Path) -> Path:
     """``RUN/model.onnx``, (re)exported when absent or older than the run's model. Processes
     that export the same run at once each rename a whole file into place."""
     path = run / ONNX_FILE
-    sources = [p for p in (run / "model.json", run / "model.safetensors") if p.is_file()]
+    sources = [p for p in (run / MODEL_INFO, run / WEIGHTS) if p.is_file()]
     stale = not path.is_file() or any(p.stat().st_mtime > path.stat().st_mtime for p in sources)
     if stale:
         from toontag.models.onnx import export_onnx
-        from toontag.training.rundir import load_trained
+        from toontag.models.trained import load_trained
 
         export_onnx(load_trained(run), path, data=run_data(run))
     return path

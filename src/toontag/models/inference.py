@@ -1,4 +1,4 @@
-"""Run a model function over rows of a uint8 image array in batches, with a progress bar."""
+"""Run a model over rows of a uint8 image array in batches, with a progress bar."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from toontag.progress import progress_bar
 
@@ -36,3 +37,29 @@ def map_batches(
             out.append(fn(pixels).float().cpu().numpy())
             bar.advance(task, len(chunk))
     return np.concatenate(out)
+
+
+def predict_arrays(
+    model: nn.Module,
+    images: np.ndarray,
+    rows: np.ndarray | None = None,
+    *,
+    batch_size: int = 64,
+    description: str = "predicting",
+    flip: bool = False,
+) -> np.ndarray:
+    """Sigmoid probabilities (N, C) for uint8 (N, H, W, 3) `images` (or the given rows);
+    `flip`: test-time augmentation, the mean over each image and its mirror image."""
+    model.eval()
+
+    def with_flip(pixels):
+        return (model.probabilities(pixels) + model.probabilities(pixels.flip(2))) / 2
+
+    return map_batches(
+        with_flip if flip else model.probabilities,
+        images,
+        rows,
+        device=next(model.parameters()).device,
+        batch_size=batch_size,
+        description=description,
+    )

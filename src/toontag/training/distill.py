@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from toontag.data.dataset import LabelledData
+from toontag.data.predictions import predictions_for
 from toontag.errors import DataError
-from toontag.evaluation.evaluate import predictions_for
 
 
 def distillation_targets(

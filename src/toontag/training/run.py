@@ -31,24 +31,25 @@ from toontag.config import TrainConfig
 from toontag.data.datamodule import ToonDataModule
 from toontag.data.dataset import load_dataset
 from toontag.data.images import picture_aspect
+from toontag.data.predictions import predictions_csv
 from toontag.errors import RunError
-from toontag.evaluation.evaluate import predictions_csv
-from toontag.evaluation.predict import predict_arrays
-from toontag.evaluation.thresholds import tune_thresholds
 from toontag.io import write_json, write_text
 from toontag.models import resolve_model
-from toontag.models.inference import default_device, map_batches
-from toontag.training.distill import distillation_targets
-from toontag.training.module import VAL_F1, VAL_LOSS, ToonTagModule
-from toontag.training.rundir import (
+from toontag.models.inference import default_device, map_batches, predict_arrays
+from toontag.runs import (
     BEST,
     CHECKPOINTS,
     CONFIG,
     LAST,
     MODEL_INFO,
+    REPORT,
+    SPLIT,
     save_weights,
     write_model_info,
 )
+from toontag.training.distill import distillation_targets
+from toontag.training.module import VAL_F1, VAL_LOSS, ToonTagModule
+from toontag.training.thresholds import tune_thresholds
 
 
 def check_strategy(name: str) -> None:
@@ -239,7 +240,7 @@ def train(
         config.save(run / CONFIG)
         write_model_info(run, config, dataset.classes, picture_aspect=aspect)
     val_images = [str(dataset.samples[r].path) for r in dm.parts.val]  # for self-training
-    write_json(run / "split.json", {"data": str(data), **dm.parts.how, "val_images": val_images})
+    write_json(run / SPLIT, {"data": str(data), **dm.parts.how, "val_images": val_images})
 
     module = ToonTagModule(config.to_dict(), list(dataset.classes), init_weights=not resume)
     if module.caches_features:
@@ -295,7 +296,7 @@ def train(
     }
     if config.fold is not None:  # the held-out fold and test, by a model that never saw them
         write_fold_predictions(run, module, dm)
-    write_json(run / "report.json", report)
+    write_json(run / REPORT, report)
     return report
 
 
@@ -303,8 +304,8 @@ def train_or_resume(config: TrainConfig, *, run: Path, **options) -> dict:
     """`train` made idempotent for jobs that may be killed: a finished run's report as it is,
     a killed one resumed from its last checkpoint, else a new run (`options` go to `train`)."""
     run = Path(run)
-    if (run / "report.json").is_file():
-        return json.loads((run / "report.json").read_text())
+    if (run / REPORT).is_file():
+        return json.loads((run / REPORT).read_text())
     resume = (run / CHECKPOINTS / LAST).is_file()
     return train(None if resume else config, run=run, resume=resume, **options)
 

@@ -23,10 +23,11 @@ from pathlib import Path
 
 from toontag.errors import ModelError, ToontagError
 from toontag.progress import progress_bar
+from toontag.runs import CONFIG, ENSEMBLE, MODEL_INFO, ONNX_FILE, WEIGHTS
 from toontag.video.db import Index
-from toontag.video.indexer import Outcome, _failure, analyse_video, commit, known_state
+from toontag.video.indexer import Outcome, analyse_video, commit, failure_reason, known_state
 
-RUN_FILES = ("config.json", "model.json", "model.safetensors", "model.onnx")  # ONNX last
+RUN_FILES = (CONFIG, MODEL_INFO, WEIGHTS, ONNX_FILE)  # ONNX last
 RESTARTS = 3  # times Ray restarts a dead worker, and runs its video again
 
 
@@ -37,7 +38,6 @@ class RayError(ToontagError):
 def run_files(run: Path) -> dict[str, bytes]:
     """The files a worker rebuilds the run from (its ONNX export made first if stale)."""
     from toontag.models.engine import onnx_for
-    from toontag.training.rundir import ENSEMBLE
 
     run = Path(run)
     if (run / ENSEMBLE).is_file():
@@ -82,7 +82,7 @@ class IndexWorker:
                 batch_size=batch,
             )
         except Exception as e:  # noqa: BLE001  (one file's failure is its own)
-            return ("failed", _failure(e, Path(path)))
+            return ("failed", failure_reason(e, Path(path)))
 
 
 def connect(address: str):
@@ -157,7 +157,7 @@ def index_on_ray(
         try:
             done, known = known_state(index, path, settings)
         except Exception as e:  # noqa: BLE001
-            done, known = Outcome(path, "failed", _failure(e, path)), None
+            done, known = Outcome(path, "failed", failure_reason(e, path)), None
         if done:
             outcomes.append(done)
         else:

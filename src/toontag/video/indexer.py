@@ -278,7 +278,7 @@ def index_video(
     return commit(index, path, result, time.perf_counter() - start)
 
 
-def _failure(error: Exception, path: Path) -> str:
+def failure_reason(error: Exception, path: Path) -> str:
     """Why one file failed, in one line: a video's own reason, the system's (permission
     denied), or the exception from the engine or decoder with its type."""
     if isinstance(error, FileError) and Path(error.path) == path:
@@ -333,7 +333,7 @@ def index_videos(
             except IndexDbError:
                 raise  # the index cannot be read or written: every later video would fail too
             except Exception as e:  # noqa: BLE001  (one file's failure, whatever it is, is its own)
-                outcome = Outcome(path, "failed", _failure(e, path))
+                outcome = Outcome(path, "failed", failure_reason(e, path))
             finally:
                 bar.remove_task(task)
             bar.advance(overall)

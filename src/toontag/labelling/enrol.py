@@ -33,13 +33,13 @@ import torch
 from toontag.data.cache import build_cache
 from toontag.data.dataset import listed_path, load_dataset
 from toontag.data.images import image_files
-from toontag.data.location import run_data
 from toontag.errors import DataError, RunError
 from toontag.io import csv_text, read_csv, write_json, write_text
 from toontag.labelling.head import Head, fit_new_class
 from toontag.labelling.labels import LabelError, check_name
 from toontag.models.inference import default_device, map_batches
-from toontag.training.rundir import CONFIG, ENSEMBLE, MODEL_INFO, load_trained, save_weights
+from toontag.models.trained import load_trained
+from toontag.runs import CONFIG, ENSEMBLE, MODEL_INFO, REPORT, SPLIT, run_data, save_weights
 
 BACKGROUND = 3000  # the run's training frames sampled as unlabelled for the new class
 CONFIRM = 50  # old frames offered for confirmation
@@ -103,7 +103,7 @@ def write_enrolled_run(base: Path, out: Path, trained, name: str, head: Head, de
     )
     model.load_state_dict(state)
     out.mkdir(parents=True, exist_ok=True)
-    for extra in ("split.json", "report.json"):  # where the base came from, for evaluate
+    for extra in (SPLIT, REPORT):  # where the base came from, for evaluate
         if (base / extra).is_file():
             shutil.copyfile(base / extra, out / extra)
     config.save(out / CONFIG)

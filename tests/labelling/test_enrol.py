@@ -12,16 +12,16 @@ from toontag.config import TrainConfig
 from toontag.data.dataset import Sample
 from toontag.data.images import load_resized
 from toontag.errors import DataError, RunError
-from toontag.labelling.head import fit_head, fit_new_class
-from toontag.training.enrol import (
+from toontag.labelling.enrol import (
     CONFIRM_FILE,
     ENROL_FILE,
     enrol,
     offer_for_confirmation,
     read_confirmed,
 )
+from toontag.labelling.head import fit_head, fit_new_class
+from toontag.models.trained import load_trained
 from toontag.training.run import train
-from toontag.training.rundir import load_trained
 
 OLD = ("kral_sakir", "remzi", "fil_necati")
 

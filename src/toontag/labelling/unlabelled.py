@@ -30,8 +30,8 @@ from toontag.data.dataset import load_dataset
 from toontag.errors import DataError
 from toontag.io import csv_text, write_json, write_text
 from toontag.models.engine import engine_probabilities, load_engine
+from toontag.runs import MODEL_INFO, REPORT, SPLIT
 from toontag.training.run import train_or_resume
-from toontag.training.rundir import MODEL_INFO
 
 CONFIDENT = 0.9  # every class at least this sure (or 1 - this) for a pseudo-label
 LIMIT = 4000  # pseudo-labelled frames at most: each costs a training step per epoch
@@ -161,7 +161,7 @@ def train_with_unlabelled(
     trained_classes = json.loads((teacher / MODEL_INFO).read_text())["classes"]
     manifest = run / MANIFEST
     if not manifest.is_file():
-        split = json.loads((teacher / "split.json").read_text())
+        split = json.loads((teacher / SPLIT).read_text())
         weight = (student or config).consistency
         if weight:
             order = np.random.default_rng(config.seed).permutation(len(unlabelled))[:limit]
@@ -195,7 +195,7 @@ def train_with_unlabelled(
         classes=trained_classes,
         classes_from=f"the teacher, {teacher}",
     )
-    report["teacher"] = json.loads((teacher / "report.json").read_text())
+    report["teacher"] = json.loads((teacher / REPORT).read_text())
     report["pseudo_labels"] = json.loads((run / PSEUDO_REPORT).read_text())
-    write_json(run / "report.json", report)
+    write_json(run / REPORT, report)
     return report

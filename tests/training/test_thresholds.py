@@ -1,7 +1,7 @@
 import numpy as np
 from sklearn.metrics import f1_score
 
-from toontag.evaluation.thresholds import GRID, f1_optimal_threshold, tune_thresholds
+from toontag.training.thresholds import GRID, f1_optimal_threshold, tune_thresholds
 
 
 def test_each_class_gets_its_f1_optimal_threshold():
