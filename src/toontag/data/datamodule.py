@@ -16,6 +16,7 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from toontag.config import TrainConfig
 from toontag.data.cache import ImageCache, build_cache
 from toontag.data.dataset import LabelledData
 from toontag.data.split import (
@@ -203,6 +204,23 @@ class ToonDataModule(L.LightningDataModule):
         self.parts: Parts | None = None
         self.features: np.ndarray | None = None  # set when a frozen backbone's output is cached
         self.device_arrays: dict | None = None  # images and targets in GPU memory
+
+    @classmethod
+    def for_config(
+        cls, data: LabelledData, config: TrainConfig, *, cache_root: Path | None = None
+    ) -> ToonDataModule:
+        """The data module a recipe trains on: its input size, batch, split and fold."""
+        return cls(
+            data,
+            image_size=config.image_size,
+            batch_size=config.batch_size,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+            split_seed=config.data_seed,
+            cache_root=cache_root,
+            fold=None if config.fold is None else (config.fold, config.folds),
+            on_device=config.data_on_device,
+        )
 
     def _cache(self) -> ImageCache:
         return build_cache(

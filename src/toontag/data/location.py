@@ -58,13 +58,6 @@ def validation_frames(run: Path | str, dataset):
         return dataset.select(rows)
     from toontag.data.datamodule import ToonDataModule
 
-    config = read_config(run)
-    dm = ToonDataModule(
-        dataset,
-        image_size=config.image_size,
-        val_fraction=config.val_fraction,
-        seed=config.seed,
-        split_seed=config.data_seed,
-    )
+    dm = ToonDataModule.for_config(dataset, read_config(run))
     dm.setup()
     return dataset.select(dm.parts.val)

@@ -41,9 +41,10 @@ from toontag.runs import (
     CHECKPOINTS,
     CONFIG,
     LAST,
-    MODEL_INFO,
     REPORT,
     SPLIT,
+    read_config,
+    read_model_info,
     save_weights,
     write_model_info,
 )
@@ -204,8 +205,8 @@ def train(
     if resume:
         if not last.is_file():
             raise RunError(f"{run}: nothing to resume ({CHECKPOINTS}/{LAST} is missing)")
-        config = TrainConfig.load(run / CONFIG)
-        classes = json.loads((run / MODEL_INFO).read_text())["classes"]
+        config = read_config(run)
+        classes = read_model_info(run)["classes"]
         classes_from = f"the run being resumed, {run}"
     elif last.exists():
         raise RunError(f"{run}: already holds a run; pass --resume or choose another --out")
@@ -217,17 +218,7 @@ def train(
     check_strategy(config.strategy)
     L.seed_everything(config.seed, workers=True, verbose=False)
 
-    dm = ToonDataModule(
-        dataset,
-        image_size=config.image_size,
-        batch_size=config.batch_size,
-        val_fraction=config.val_fraction,
-        seed=config.seed,
-        split_seed=config.data_seed,
-        cache_root=cache_root,
-        fold=None if config.fold is None else (config.fold, config.folds),
-        on_device=config.data_on_device,
-    )
+    dm = ToonDataModule.for_config(dataset, config, cache_root=cache_root)
     dm.prepare_data()
     dm.setup("fit")
     if config.soft_labels:
