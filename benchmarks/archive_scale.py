@@ -34,7 +34,8 @@ import numpy as np
 from toontag.data.dataset import load_dataset
 from toontag.evaluation.record import write_result
 from toontag.models.engine import load_engine
-from toontag.video.db import Index, VideoRecord
+from toontag.video.db import Index
+from toontag.video.db_write import VideoRecord
 from toontag.video.indexer import DEFAULT_SMOOTHING, index_settings, index_videos
 from toontag.video.search import search
 from toontag.video.segments import Segment

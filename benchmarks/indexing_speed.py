@@ -54,7 +54,8 @@ from toontag.models.engine import load_engine, onnx_for
 from toontag.models.runtime import OnnxModel
 from toontag.video import indexer
 from toontag.video.borders import detect_picture
-from toontag.video.db import Index, VideoRecord
+from toontag.video.db import Index
+from toontag.video.db_write import VideoRecord
 from toontag.video.decode import Video
 from toontag.video.indexer import DEFAULT_SMOOTHING, analyse_video, index_settings, index_videos
 from toontag.video.segments import smooth

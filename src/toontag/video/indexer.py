@@ -24,7 +24,8 @@ from toontag.io import hash_file
 from toontag.parallel import prefetch
 from toontag.progress import progress_bar
 from toontag.video.borders import Picture, detect_picture
-from toontag.video.db import Index, VideoRecord
+from toontag.video.db import Index
+from toontag.video.db_write import VideoRecord
 from toontag.video.decode import Video, to_pixels
 from toontag.video.segments import Smoothing, smooth
 from toontag.video.shots import ShotDetector
