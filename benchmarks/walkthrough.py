@@ -80,9 +80,9 @@ def label(project: Path, budget: int, log: list) -> dict:
     start = time.perf_counter()
     confirmed = changed = 0
     with TestClient(app, base_url="http://localhost") as client:  # runs the lifespan
-        while app.state.session.features is None:  # the page waits for the features too
-            if app.state.session.error:
-                raise SystemExit(f"label server: {app.state.session.error}")
+        while app.state.session.learner.features is None:  # the page waits for the features too
+            if app.state.session.learner.error:
+                raise SystemExit(f"label server: {app.state.session.learner.error}")
             time.sleep(0.2)
         pool = app.state.session.pool
         answered = 0

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.labelling.test_server import make_project
+from tests.labelling.conftest import make_project
 from toontag.serve.labelling import create_label_app
 from toontag.serve.local import running
 

@@ -1,4 +1,5 @@
-"""Who may reach the app: loopback Host names by default, a token when one is set."""
+"""Who may reach the app: loopback Host names by default, a token when one is set, and no
+writes from another site's page."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import socket
 import pytest
 from fastapi.testclient import TestClient
 
-from toontag.serve.access import ServeError, check_bind, is_loopback, trusted_hosts
+from toontag.serve.access import (
+    SameOrigin,
+    ServeError,
+    check_bind,
+    is_loopback,
+    trusted_hosts,
+)
 from toontag.serve.app import create_app
 
 TOKEN = "a-token-of-24-characters"
@@ -80,3 +87,20 @@ def test_the_bind_is_loopback_unless_exposed_or_guarded():
 def test_a_weak_or_unquotable_token_is_refused(served, token):
     with pytest.raises(ServeError, match="16 or more"):
         create_app(served, token=token)
+
+
+def test_a_write_from_another_sites_page_is_refused():
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    app.post("/write")(lambda: {"ok": True})
+    app.get("/read")(lambda: {"ok": True})
+    app.add_middleware(SameOrigin)
+    client = TestClient(app, base_url="http://localhost:8001")
+    for origin in ["http://evil.example", "http://localhost.evil.example", "file://localhost:8001"]:
+        refused = client.post("/write", headers={"Origin": origin})
+        assert refused.status_code == 403 and "another site" in refused.json()["detail"], origin
+    assert client.post("/write", headers={"Referer": "http://evil.example/page"}).status_code == 403
+    assert client.get("/read", headers={"Origin": "http://evil.example"}).status_code == 200
+    for same in [{"Origin": "http://localhost:8001"}, {"Referer": "https://LOCALHOST:8001/"}, {}]:
+        assert client.post("/write", headers=same).status_code == 200, same

@@ -1,1 +1,2 @@
-"""Serve: a web page and JSON API over an index."""
+"""Serve: the search app over an index and the labelling app over a project, each a web page
+and a JSON API."""

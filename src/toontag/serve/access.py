@@ -5,7 +5,8 @@ requests addressed to a loopback name (the Host header), so a web page whose DNS
 rebound to 127.0.0.1 cannot drive it from the browser. Listening on another interface
 (`--host 0.0.0.0`) shows every indexed video, its thumbnails and its file to anyone who can
 reach the port; toontag refuses that unless told so (`--expose`) or given a token that every
-request must then carry.
+request must then carry. A write whose page is another site's (its Origin or Referer) is
+refused too, so no page on the web can write through a browser that has the app open.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hmac
 import ipaddress
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,6 +27,7 @@ TOKEN_COOKIE = "toontag_token"  # set by visiting /?token=...; the page's reques
 MIN_TOKEN_LENGTH = 16  # shorter tokens can be guessed over a LAN
 TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_-]+")  # URL-safe base64: no quoting anywhere
 TOKEN_HINT = "python -c 'import secrets; print(secrets.token_urlsafe())'"
+WRITES = ("POST", "PUT", "PATCH", "DELETE")  # the methods SameOrigin guards
 
 
 class ServeError(ToontagError):
@@ -173,6 +175,39 @@ def _cookie(header: str, name: str) -> str | None:
         if key == name:
             return value
     return None
+
+
+class SameOrigin:
+    """ASGI middleware: 403 for a write whose Origin (or, without one, Referer) names another
+    site than the Host it was sent to. A browser always sends Origin on a cross-site POST;
+    requests that carry neither (curl, scripts) come from no web page."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in WRITES:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            origin = headers.get("origin") or headers.get("referer")
+            if origin is not None and not _same_site(origin, headers.get("host", "")):
+                refusal = JSONResponse(
+                    {
+                        "detail": "a write from another site's page is refused "
+                        "(its Origin is not this server)"
+                    },
+                    status_code=403,
+                )
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _same_site(origin: str, host: str) -> bool:
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.strip().lower()
 
 
 def token_security() -> list:

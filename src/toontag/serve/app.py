@@ -2,22 +2,21 @@
 
 Files are addressed by their id in the index, never by a path from the request, so only
 indexed videos can be served; each is opened and checked against the index before anything
-is read from it (files.py); the database is opened read-only, once per request. No response
-shows a server path, and every error body is a `Problem`. Who may reach the app: access.py.
+is read from it, and the database is opened read-only, once per request (videos.py). No
+response shows a server path, and every error body is a `Problem` (responses.py). Who may
+reach the app: access.py.
 """
 
+import functools
 import logging
-from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from toontag import __version__
 from toontag.errors import IndexDbError, VideoError
@@ -28,15 +27,17 @@ from toontag.serve.access import (
     check_token,
     token_security,
 )
-from toontag.serve.files import (
-    FileChanged,
-    FileGone,
-    FileRangeResponse,
-    IndexedFile,
-    RangeNotSatisfiable,
-    byte_range,
-)
+from toontag.serve.responses import binary, invalid, problem_responses, unavailable
 from toontag.serve.thumbnails import Thumbnails
+from toontag.serve.videos import (
+    FILE_TYPES,
+    Store,
+    checked,
+    file_response,
+    indexed,
+    named,
+    public,
+)
 from toontag.video.db import Index
 from toontag.video.editorial import NoFrameRate
 from toontag.video.query import QueryError
@@ -49,13 +50,6 @@ from toontag.video.search import (
 
 log = logging.getLogger(__name__)
 VideoId = Annotated[int, PathParam(ge=1, le=2**62, description="A video's id in the index.")]
-MEDIA_TYPES = {
-    ".mp4": "video/mp4",
-    ".m4v": "video/mp4",
-    ".webm": "video/webm",
-    ".mkv": "video/x-matroska",
-    ".mov": "video/quicktime",
-}
 TIMELINE_TYPES = {  # the timeline formats but JSON, which is /api/videos/{video_id}
     "vtt": "text/vtt",
     "srt": "application/x-subrip",
@@ -63,14 +57,6 @@ TIMELINE_TYPES = {  # the timeline formats but JSON, which is /api/videos/{video
     "edl": "text/plain",  # CMX3600 has no registered media type
     "fcp-xml": "application/xml",
 }
-
-
-class Problem(BaseModel):
-    """Every error's body: one line saying what is wrong, never a server path."""
-
-    detail: str
-
-
 PROBLEMS = {
     400: "A Host this server does not answer to (see toontag serve --allowed-host)",
     401: "No token, or a wrong one (the server was started with --token)",
@@ -81,40 +67,10 @@ PROBLEMS = {
     422: "A parameter of the wrong type or out of its range",
     503: "The index cannot be read now (moved, replaced or damaged); the server's log says why",
 }
-
-
-def problems(*codes: int, **descriptions: str) -> dict:
-    """OpenAPI `responses` for error `codes`, each a Problem (`descriptions`: e400=... )."""
-    return {
-        code: {"model": Problem, "description": descriptions.get(f"e{code}", PROBLEMS[code])}
-        for code in codes
-    }
-
-
-def binary(*media_types: str, description: str, **extra) -> dict:
-    """An OpenAPI response of bytes in any of `media_types`."""
-    return {
-        "description": description,
-        "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in media_types},
-        **extra,
-    }
-
-
+problems = functools.partial(problem_responses, PROBLEMS)
 RANGE_HEADERS = {
     "Content-Range": {"description": "bytes START-END/SIZE", "schema": {"type": "string"}}
 }
-FILE_TYPES = (*dict.fromkeys(MEDIA_TYPES.values()), "application/octet-stream")
-
-
-def _open_index(request: Request) -> Iterator[Index]:
-    store = Index(request.app.state.db)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-Store = Annotated[Index, Depends(_open_index)]
 
 
 def create_app(
@@ -135,36 +91,9 @@ def create_app(
     )
     app.state.db = db
     app.add_middleware(AccessGuard, allowed_hosts=allowed_hosts, token=token)
-    app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_exception_handler(IndexDbError, _unreadable)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(IndexDbError, unavailable(PROBLEMS[503], log))
     thumbnails = Thumbnails()
-
-    def checked(store: Index, video_id: int) -> tuple[dict, IndexedFile]:
-        """The video's row and its file, opened and found to be the one indexed."""
-        video = store.video(video_id)
-        if video is None:
-            raise HTTPException(404, f"no video {video_id} in the index")
-        known = store.lookup(video["path"])  # its size and mtime when indexed
-        if known is None:  # re-indexed under another id meanwhile
-            raise HTTPException(404, f"no video {video_id} in the index")
-        try:
-            file = IndexedFile(video["path"], size=known["bytes"], mtime_ns=known["mtime_ns"])
-        except FileGone:
-            raise HTTPException(
-                404, f"video {video_id} is no longer where it was indexed"
-            ) from None
-        except FileChanged:
-            raise HTTPException(
-                409,
-                f"video {video_id} is not the file indexed (replaced, changed or a symlink): "
-                "re-index it",
-            ) from None
-        return video, file
-
-    def indexed(store: Index, video_id: int) -> dict:
-        video, file = checked(store, video_id)
-        file.close()
-        return video
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -183,7 +112,7 @@ def create_app(
 
     @app.get("/api/videos", summary="Indexed videos with each character's screen time")
     def videos(store: Store) -> list[dict]:
-        return [_public(v, store) for v in store.videos()]
+        return [public(v, store) for v in store.videos()]
 
     @app.get(
         "/api/search",
@@ -208,7 +137,7 @@ def create_app(
         return {
             "query": q,
             "total": len(hits),
-            "hits": [_named(h.to_dict()) for h in hits[:limit]],
+            "hits": [named(h.to_dict()) for h in hits[:limit]],
         }
 
     @app.get(
@@ -217,7 +146,7 @@ def create_app(
         responses=problems(404, 409, 422),
     )
     def video_detail(store: Store, video_id: VideoId) -> dict:
-        return _named(video_document(store, indexed(store, video_id)))
+        return named(video_document(store, indexed(store, video_id)))
 
     @app.get(
         "/api/videos/{video_id}/timeline",
@@ -268,20 +197,7 @@ def create_app(
         if_range: Annotated[str | None, Header(max_length=200)] = None,
     ) -> Response:
         video, file = checked(store, video_id)
-        try:
-            span = None if if_range not in (None, file.etag) else byte_range(range, file.size)
-        except RangeNotSatisfiable:
-            file.close()
-            return JSONResponse(
-                {"detail": f"the range starts past the file's end ({file.size} bytes)"},
-                status_code=416,
-                headers={"Content-Range": f"bytes */{file.size}"},
-            )
-        path = Path(video["path"])
-        media = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
-        return FileRangeResponse(
-            file, span, media_type=media, headers={"content-disposition": _inline(path.name)}
-        )
+        return file_response(video, file, range, if_range)
 
     @app.get(
         "/api/videos/{video_id}/thumbnail",
@@ -310,32 +226,3 @@ def create_app(
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
     return app
-
-
-async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """A parameter that fails validation, as a Problem like every other error."""
-    detail = "; ".join(
-        f"{' '.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
-    )
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
-async def _unreadable(request: Request, exc: IndexDbError) -> JSONResponse:
-    """The index failed under a running server: its path and reason go to the log only."""
-    log.error("%s", exc)
-    return JSONResponse({"detail": PROBLEMS[503]}, status_code=503)
-
-
-def _inline(name: str) -> str:
-    return f"inline; filename*=utf-8''{quote(name)}"
-
-
-def _named(row: dict) -> dict:
-    """`row` with its server path replaced by the file's name: the API never shows paths."""
-    public = {k: v for k, v in row.items() if k != "path"}
-    return {**public, "name": Path(row["path"]).name}
-
-
-def _public(video: dict, store: Index) -> dict:
-    """What the API says of a video: its name, never its path, and its screen time."""
-    return {**_named(video), "screen_time": store.screen_time(video["id"])}

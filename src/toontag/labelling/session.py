@@ -1,0 +1,235 @@
+"""The labelling session: a project's pool and answers, the queue of frames to ask about next,
+and the model learning from the answers (learner.py).
+
+A session holds its project (the project's lock) from `Session.open` to `close`. The queue
+(queue.py) picks each batch from the learner's latest scores. Every `AUDIT_EVERY`th batch also
+asks about `AUDIT_FRAMES` frames drawn uniformly from the pool: labelled as audit, they are never
+fitted on and give the unbiased quality estimate; until there are `AUDIT_MIN` of them the state
+shows the head's out-of-fold figure and says it is biased. Frames are addressed by their row in
+pool.csv. Nothing here speaks HTTP: the label server (serve/labelling.py) maps requests to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+
+from toontag.errors import ToontagError
+from toontag.labelling.labels import Answer, LabelStore, Saved
+from toontag.labelling.learner import Learner
+from toontag.labelling.project import Project
+from toontag.labelling.queue import POLICIES, next_batch
+
+AUDIT_EVERY = 4  # every 4th batch carries audit frames
+AUDIT_FRAMES = 2  # random frames in such a batch
+BATCH = 6  # frames per batch by default: one screen
+FEATURES_FOLDER = "features"  # PROJECT/features: the backbone's cached rows
+FRAMES_FOLDER = "frames"  # PROJECT/frames: the pool's pictures, the only ones shown
+OUT_OF_FOLD_KIND = "out-of-fold on the chosen labels (biased)"
+AUDIT_KIND = "audit sample (unbiased)"
+
+
+def check_policy(policy: str) -> None:
+    """A queue policy the session knows, else a ToontagError listing them."""
+    if policy not in POLICIES:
+        raise ToontagError(f"unknown queue policy {policy!r}; choose one of {', '.join(POLICIES)}")
+
+
+class Session:
+    """The project, its answers, the queue, and the model learning from them."""
+
+    def __init__(self, project: Project, *, cache: Path, policy: str, seed: int):
+        self.project = project
+        self.root = project.root
+        self.store = LabelStore(project)
+        self.pool = project.read_pool()
+        self.row_of = {f.path: i for i, f in enumerate(self.pool)}
+        self.policy = policy
+        self.seed = seed
+        keys = [(f.source, f.shot if f.shot is not None else f.path) for f in self.pool]
+        self.groups = np.unique(np.array([f"{s}\t{k}" for s, k in keys]), return_inverse=True)[1]
+        self.learner = Learner(
+            self.store,
+            [self.root / f.path for f in self.pool],
+            root=self.root,
+            row_of=self.row_of,
+            groups=self.groups,
+            cache=cache,
+            seed=seed,
+        )
+        self.batches = 0
+        self._held = contextlib.ExitStack()  # the project's lock, when opened by `open`
+
+    @classmethod
+    def open(
+        cls,
+        project: Path | str,
+        *,
+        policy: str = "active",
+        cache: Path | None = None,
+        seed: int = 0,
+    ) -> Session:
+        """The session over `project`, holding its lock until `close` (one session per
+        project). `cache`: the features' folder (PROJECT/features)."""
+        check_policy(policy)
+        opened = Project.open(project)
+        cache = Path(cache or opened.root / FEATURES_FOLDER)
+        with contextlib.ExitStack() as held:  # let go at once if the session cannot be made
+            held.enter_context(opened.lock())
+            session = cls(opened, cache=cache, policy=policy, seed=seed)
+            session._held = held.pop_all()
+        return session
+
+    def start(self) -> None:
+        """Start the learner (features first); idempotent."""
+        self.learner.start()
+
+    def close(self) -> None:
+        """Stop the learner and let the project go."""
+        self.learner.stop()
+        self._held.close()
+
+    # What the page asks for
+
+    def state(self) -> dict:
+        """What the page shows beside the frames: characters, counts, the model and its
+        quality estimate, the latest answers."""
+        learner, fitted = self.learner, self.learner.head
+        model = {
+            "status": "none yet",
+            "fitted_on": 0,
+            "version": learner.version,
+            "fitting": learner.fitting,
+            "features": learner.progress,
+            "error": learner.error,
+            "quality": None,
+        }
+        if learner.features is None and learner.started and not learner.error:
+            model["status"] = "computing features"
+        if fitted is not None:
+            head, _, classes, audit = fitted
+            model |= {
+                "status": f"fitted on {head.labelled} labels",
+                "fitted_on": head.labelled,
+                "classes": list(classes),
+                "seconds": round(head.seconds, 3),
+            }
+            if audit is not None:
+                model["quality"] = _quality(audit, AUDIT_KIND)
+            elif head.estimate is not None:
+                model["quality"] = _quality(head.estimate, OUT_OF_FOLD_KIND)
+        answers = self.store.answers
+        recent = sorted(answers.values(), key=lambda a: a.revision, reverse=True)[:12]
+        return {
+            "classes": list(self.store.classes),
+            "counts": self.store.counts(),
+            "labelled": len(answers),
+            "audited": sum(a.audit for a in answers.values()),
+            "pool": len(self.pool),
+            "policy": self.policy,
+            "model": model,
+            "recent": [self.frame(self.row_of[a.path]) for a in recent if a.path in self.row_of],
+        }
+
+    def frame(self, row: int, *, audit: bool = False) -> dict:
+        """A frame as the page shows it: its answer so far and the model's suggestion."""
+        answer = self.store.answers.get(self.pool[row].path)
+        suggestion, fitted = None, self.learner.head
+        if fitted is not None:
+            head, probabilities, classes, _ = fitted
+            p, t = probabilities[row], head.thresholds
+            suggestion = {
+                c: {"p": round(float(p[k]), 4), "ticked": bool(p[k] >= t[k])}
+                for k, c in enumerate(classes)
+            }
+        return {
+            "id": row,
+            "audit": audit,
+            "labels": None if answer is None else list(answer.labels),
+            "revision": 0 if answer is None else answer.revision,
+            "suggestion": suggestion,
+        }
+
+    def next_frames(self, size: int, policy: str) -> list[dict]:
+        """The next `size` unlabelled frames to ask about, picked by the queue's `policy`; every
+        `AUDIT_EVERY`th batch, `AUDIT_FRAMES` of them drawn uniformly and marked audit."""
+        labelled = np.zeros(len(self.pool), bool)
+        for path in self.store.answers:
+            if path in self.row_of:
+                labelled[self.row_of[path]] = True
+        if labelled.all():
+            return []
+        self.batches += 1
+        rng = np.random.default_rng(self.seed + self.batches)
+        audit: list[int] = []
+        if self.batches % AUDIT_EVERY == 0:
+            open_rows = np.flatnonzero(~labelled)
+            audit = [
+                int(r)
+                for r in rng.choice(open_rows, min(AUDIT_FRAMES, len(open_rows)), replace=False)
+            ]
+            labelled[audit] = True
+        rows: list[int] = []
+        if size > len(audit) and not labelled.all():
+            rows = [int(r) for r in self._queue(labelled, size - len(audit), policy, rng)]
+        chosen = [self.frame(r) for r in rows] + [self.frame(r, audit=True) for r in audit]
+        return sorted(chosen, key=lambda f: rng.random())  # the page must not tell audits apart
+
+    def _queue(self, labelled: np.ndarray, size: int, policy: str, rng) -> np.ndarray:
+        learner = self.learner
+        learner.start()
+        if learner.features is None:  # the features are being computed: any frames will do
+            open_rows = np.flatnonzero(~labelled)
+            return rng.choice(open_rows, min(size, len(open_rows)), replace=False)
+        probabilities, thresholds, fitted = None, (), learner.head
+        if fitted is not None:
+            head, probabilities, _, _ = fitted
+            thresholds = head.thresholds
+        return next_batch(
+            learner.features,
+            probabilities,
+            thresholds,
+            labelled,
+            size=size,
+            policy=policy,
+            groups=self.groups,
+            seed=self.seed + self.batches,
+            embedding=learner.embedding,
+        )
+
+    def image(self, row: int) -> Path | None:
+        """The frame's picture, or None when it is missing or lies outside PROJECT/frames."""
+        file = (self.root / self.pool[row].path).resolve()
+        frames = (self.root / FRAMES_FOLDER).resolve()
+        return file if file.is_relative_to(frames) and file.is_file() else None
+
+    # What the labeller does
+
+    def answer(self, row: int, labels, *, seen: int, audit: bool = False) -> Saved:
+        """Save the frame's characters (LabelStore.answer), counted towards the next refit."""
+        saved = self.store.answer(self.pool[row].path, labels, seen=seen, audit=audit)
+        self.learner.counted()
+        return saved
+
+    def undo(self, row: int) -> Answer | None:
+        """Restore the frame's answer before its last one (LabelStore.undo)."""
+        return self.store.undo(self.pool[row].path)
+
+    def add_class(self, name: str) -> tuple[str, ...]:
+        """Add a character (LabelStore.add_class) and refit with it soon."""
+        classes = self.store.add_class(name)
+        self.learner.refit_soon()
+        return classes
+
+
+def _quality(estimate, kind: str) -> dict:
+    return {
+        "f1": round(estimate.f1_micro, 4),
+        "precision": round(estimate.precision, 4),
+        "recall": round(estimate.recall, 4),
+        "entries": estimate.entries,
+        "kind": kind,
+        "source": estimate.source,
+    }
