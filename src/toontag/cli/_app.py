@@ -18,8 +18,23 @@ from toontag.errors import FileError
 # The order `toontag --help` lists the commands in, as users know it, whichever module defines
 # them; a command not named here follows them, and the groups (data, label) come last.
 HELP_ORDER = (
-    *("index", "videos", "search", "timeline", "demo", "explain", "report", "frames", "serve"),
-    *("models", "train", "evaluate", "predict", "export", "enrol", "ensemble", "benchmark"),
+    "index",
+    "videos",
+    "search",
+    "timeline",
+    "demo",
+    "explain",
+    "report",
+    "frames",
+    "serve",
+    "models",
+    "train",
+    "evaluate",
+    "predict",
+    "export",
+    "enrol",
+    "ensemble",
+    "benchmark",
 )
 
 
@@ -27,9 +42,8 @@ class InHelpOrder(TyperGroup):
     """The top-level command group, listing its commands in `HELP_ORDER`."""
 
     def list_commands(self, ctx) -> list[str]:
-        names = super().list_commands(ctx)
         rank = {name: i for i, name in enumerate(HELP_ORDER)}
-        return sorted(names, key=lambda name: rank.get(name, len(HELP_ORDER)))
+        return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
 
 
 app = typer.Typer(
