@@ -1,6 +1,7 @@
 """The `toontag` command line: thin commands that validate, then call the library.
 
-Commands live in one module per domain (data, training, explain, video, serving); this module
+Commands live in one module per group as users see them (data, training, predict, benchmark,
+explain, video, labelling, serving, demo; the options they share in `options`); this module
 holds the one place where errors become output:
 
 - a user error (a `ToontagError`, a file the system refuses, a bad option) is one red line
@@ -27,10 +28,12 @@ from rich.markup import escape
 from typer._click import exceptions as click_errors  # typer vendors click
 
 from toontag.cli import (  # noqa: F401 (registers)
+    benchmark,
     data,
     demo,
     explain,
     labelling,
+    predict,
     serving,
     training,
     video,

@@ -1,4 +1,5 @@
-"""What every command group shares: the Typer apps, the console, common options, helpers."""
+"""What every command group shares: the Typer apps, the consoles and the helpers that check
+values and print results."""
 
 from __future__ import annotations
 
@@ -6,15 +7,47 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from toontag.errors import FileError
 
+# The order `toontag --help` lists the commands in, as users know it, whichever module defines
+# them; a command not named here follows them, and the groups (data, label) come last.
+HELP_ORDER = (
+    "index",
+    "videos",
+    "search",
+    "timeline",
+    "demo",
+    "explain",
+    "report",
+    "frames",
+    "serve",
+    "models",
+    "train",
+    "evaluate",
+    "predict",
+    "export",
+    "enrol",
+    "ensemble",
+    "benchmark",
+)
+
+
+class InHelpOrder(TyperGroup):
+    """The top-level command group, listing its commands in `HELP_ORDER`."""
+
+    def list_commands(self, ctx) -> list[str]:
+        rank = {name: i for i, name in enumerate(HELP_ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
+
+
 app = typer.Typer(
+    cls=InHelpOrder,
     help="Recognise which cartoon characters appear in images: train, evaluate, predict.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -24,44 +57,6 @@ data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 out = Console(width=None if sys.stdout.isatty() else 160)  # tables stay whole in logs
 err = Console(stderr=True)
-
-DATA_HELP = (
-    "Dataset folder (<split>/<combination>/<id>.jpg) or CSV manifest (path,labels[,split]); "
-    "default $TOONTAG_DATA, else ./kral_sakir, else ../shared/data/kral_sakir."
-)
-DataArg = Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=False)]
-DataOpt = Annotated[Path | None, typer.Option("--data", help=DATA_HELP, show_default=False)]
-
-
-def _folder(option: str):
-    """A Typer callback checking an output folder option before the command runs."""
-
-    def check(value: Path | None) -> Path | None:
-        return output_folder(value, option)
-
-    return check
-
-
-CacheOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--cache",
-        help="Image cache folder (default $TOONTAG_CACHE or ~/.cache/toontag).",
-        callback=_folder("--cache"),
-    ),
-]
-ResultsOpt = Annotated[
-    Path,
-    typer.Option("--results", help="Where the result files go.", callback=_folder("--results")),
-]
-
-
-def out_dir_option(help: str) -> typer.models.OptionInfo:  # noqa: A002
-    """`--out` naming a folder to write into."""
-    return typer.Option("--out", help=help, callback=_folder("--out"))
-
-
-DbOpt = Annotated[Path, typer.Option("--db", help="The index: one SQLite file.")]
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -114,17 +109,6 @@ def output_folder(path: Path | None, option: str) -> Path | None:
     return path
 
 
-ClassesOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--classes",
-        help="The classes, in order: a,b,c or a file naming one a line (default: classes.txt "
-        "beside the data, else a manifest's labels); a label outside them is an error.",
-        show_default=False,
-    ),
-]
-
-
 def class_list(text: str | None) -> dict:
     """`load_dataset`'s keywords for a `--classes` value (none when it is not given)."""
     from toontag.data.dataset import read_class_list
@@ -149,30 +133,6 @@ def show_classes(dataset, *, counts: bool = True) -> None:
             f"of {name!r} ({found[name]:,}); correct it, or fix the classes with classes.txt "
             "beside the manifest or --classes[/]"
         )
-
-
-AllowedHostOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--allowed-host",
-        help="A Host name the server answers to besides localhost, 127.0.0.1, ::1 and "
-        "--host (repeatable), e.g. the name or address others reach it by.",
-        show_default=False,
-    ),
-]
-ExposeOpt = Annotated[
-    bool, typer.Option("--expose", help="Serve beyond this machine without a token.")
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="TOONTAG_TOKEN",
-        help="Require this token on every request (16+ letters, digits, - or _): as "
-        "'Authorization: Bearer TOKEN', or open /?token=TOKEN once in the browser.",
-        show_default=False,
-    ),
-]
 
 
 def server_access(

@@ -9,18 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from toontag.cli._app import (
-    DATA_HELP,
-    CacheOpt,
-    ClassesOpt,
-    DataArg,
-    ResultsOpt,
-    class_list,
-    data_app,
-    out,
-    parse_video_size,
-    show_classes,
-)
+from toontag.cli._app import class_list, data_app, out, parse_video_size, show_classes
+from toontag.cli.options import DATA_HELP, CacheOpt, ClassesOpt, DataArg, ResultsOpt
 from toontag.data.location import find_data
 
 

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from toontag.cli._app import DataOpt, app, out, output_folder
+from toontag.cli._app import app, out, output_folder
+from toontag.cli.options import DataOpt
 from toontag.cli.video import hits_table
 from toontag.data.location import find_data
 

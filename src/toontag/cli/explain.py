@@ -7,14 +7,15 @@ from typing import Annotated
 
 import typer
 
-from toontag.cli._app import CacheOpt, DataOpt, app, out, out_dir_option, report_files
+from toontag.cli._app import app, out, report_files
+from toontag.cli.options import CacheOpt, DataOpt, RunArg, SplitOpt, out_dir_option
 from toontag.data.location import find_data
 from toontag.errors import ToontagError
 
 
 @app.command()
 def explain(
-    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    run: RunArg,
     images: Annotated[list[Path], typer.Argument(help="Image files.")],
     out_dir: Annotated[Path, out_dir_option("Folder for the heatmap PNGs.")],
     character: Annotated[
@@ -43,10 +44,10 @@ def explain(
 
 @app.command()
 def report(
-    run: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    run: RunArg,
     out_dir: Annotated[Path, out_dir_option("Folder for report.html.")],
     data: DataOpt = None,
-    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    split: SplitOpt = "test",
     check: Annotated[
         bool, typer.Option(help="Open it in headless Chromium; keep a screenshot.")
     ] = False,

@@ -1,4 +1,5 @@
-"""Labelling: a project of candidate frames from the user's own episodes."""
+"""Labelling: a project of candidate frames from the user's own episodes, labelled in the
+browser; a new character enrolled into a run from a handful of examples."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from toontag.cli._app import (
+from toontag.cli._app import app, out, report_files, server_access
+from toontag.cli.options import (
     AllowedHostOpt,
+    CacheOpt,
     ExposeOpt,
+    JsonOpt,
+    PortOpt,
+    RunArg,
     TokenOpt,
-    app,
-    out,
+    host_option,
     out_dir_option,
-    report_files,
-    server_access,
 )
 
 
@@ -39,7 +42,7 @@ def frames(
             min=0, max=255, help="Drop a frame this close to one kept (thumbnail distance)."
         ),
     ] = 10.0,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Candidate frames for labelling into a project's pool: each shot's middle and one
     frame every --every seconds of each video, every image, near-duplicates dropped.
@@ -116,13 +119,9 @@ app.add_typer(label, name="label")
 def label_serve(
     project: Annotated[Path, typer.Argument(help="The project folder (made by toontag frames).")],
     host: Annotated[
-        str,
-        typer.Option(
-            help="Interface to bind. 127.0.0.1: this machine only. Any other shows the frames "
-            "and takes labels from whoever reaches the port: it needs --token or --expose."
-        ),
+        str, host_option("shows the frames and takes labels from whoever reaches the port")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8001,
+    port: PortOpt = 8001,
     allowed_host: AllowedHostOpt = None,
     expose: ExposeOpt = False,
     token: TokenOpt = None,
@@ -151,3 +150,65 @@ def label_serve(
         uvicorn.run(application, host=host, port=port, log_level="warning")
     finally:
         application.state.close()
+
+
+@app.command()
+def enrol(
+    run: RunArg,
+    character: Annotated[str, typer.Option(help="The new character's name.")],
+    out_dir: Annotated[Path, out_dir_option("The new run directory to write.")],
+    examples: Annotated[
+        list[Path] | None,
+        typer.Option("--examples", help="Images showing it, or a folder of them (repeatable)."),
+    ] = None,
+    negatives: Annotated[
+        list[Path] | None,
+        typer.Option("--negatives", help="Images without it, or a folder (repeatable)."),
+    ] = None,
+    confirmed: Annotated[
+        Path | None,
+        typer.Option(help="A confirm.csv from an earlier enrol, its answer column filled in."),
+    ] = None,
+    project: Annotated[
+        Path | None,
+        typer.Option(help="A labelling project: its frames labelled with or without it."),
+    ] = None,
+    confirm: Annotated[int, typer.Option(help="Old frames to offer for confirmation.")] = 50,
+    cache: CacheOpt = None,
+) -> None:
+    """A new run with one more character, from a handful of examples: the base run's outputs
+    stay as they were (the new class is fitted on its frozen features). Old frames that may
+    show it are listed in NEWRUN/confirm.csv: answer yes or no there and enrol again with
+    --confirmed to use the answers."""
+    from toontag.labelling.enrol import enrol as enrol_run
+    from toontag.labelling.enrol import project_examples, read_confirmed
+
+    if not 0 <= confirm <= 10_000:
+        raise typer.BadParameter("--confirm is from 0 to 10000")
+    examples, negatives = list(examples or []), list(negatives or [])
+    if project is not None:
+        yes, no = project_examples(project, character)
+        examples, negatives = examples + yes, negatives + no
+    done = enrol_run(
+        run,
+        character=character,
+        examples=examples,
+        negatives=negatives,
+        confirmed=read_confirmed(confirmed) if confirmed else None,
+        out=out_dir,
+        confirm=confirm,
+        cache_root=cache,
+    )
+    out.print(
+        f"[green]enrolled[/] {escape(done['character'])} into {out_dir}: "
+        f"{done['positives']} examples, {done['negatives']} negatives, "
+        f"{done['unlabelled']:,} old frames as unlabelled; threshold {done['threshold']:.3f}; "
+        f"{done['unlabelled_over_threshold']:,} old frames over it",
+        soft_wrap=True,
+    )
+    if done["offered_for_confirmation"]:
+        out.print(
+            f"to confirm: {out_dir / 'confirm.csv'} ({done['offered_for_confirmation']} frames; "
+            "answer yes or no, then enrol again with --confirmed)",
+            soft_wrap=True,
+        )

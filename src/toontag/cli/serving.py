@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
-from toontag.cli._app import AllowedHostOpt, DbOpt, ExposeOpt, TokenOpt, app, out, server_access
+from toontag.cli._app import app, out, server_access
+from toontag.cli.options import (
+    AllowedHostOpt,
+    DbOpt,
+    ExposeOpt,
+    PortOpt,
+    TokenOpt,
+    host_option,
+)
 
 
 @app.command()
@@ -14,13 +20,12 @@ def serve(
     db: DbOpt,
     host: Annotated[
         str,
-        typer.Option(
-            help="Interface to bind. 127.0.0.1: this machine only. Any other (0.0.0.0: every "
-            "interface) shows every indexed video to whoever reaches the port, with no login: "
-            "it needs --token or --expose."
+        host_option(
+            "(0.0.0.0: every interface) shows every indexed video to whoever reaches the port, "
+            "with no login"
         ),
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    port: PortOpt = 8000,
     allowed_host: AllowedHostOpt = None,
     expose: ExposeOpt = False,
     token: TokenOpt = None,

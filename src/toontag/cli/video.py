@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from toontag.cli._app import DbOpt, app, err, out, report_files
+from toontag.cli._app import app, err, out, report_files
+from toontag.cli.options import DbOpt, EngineOpt, JsonOpt
 
 
 @app.command()
@@ -21,7 +22,7 @@ def index(
     videos: Annotated[list[Path], typer.Argument(help="Video files or folders of them.")],
     db: DbOpt,
     fps: Annotated[float, typer.Option(min=0.1, max=60, help="Frames sampled per second.")] = 2.0,
-    engine: Annotated[str, typer.Option(help="onnx (ONNX Runtime) or torch.")] = "onnx",
+    engine: EngineOpt = "onnx",
     min_segment: Annotated[
         float, typer.Option(min=0, max=3600, help="Drop on-screen stretches shorter than this (s).")
     ] = 1.0,
@@ -72,7 +73,7 @@ def index(
             help="Where Ray workers see a folder this machine sees as HERE (repeatable).",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Who is on screen when, for each video, into an index (SQLite). Unchanged videos are
     skipped; a killed run resumes at the video it was on; a bad file does not stop the rest."""
@@ -137,7 +138,7 @@ def index(
 @app.command()
 def videos(
     db: DbOpt,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    as_json: JsonOpt = False,
     report: Annotated[
         Path | None,
         typer.Option(
