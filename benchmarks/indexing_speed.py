@@ -58,6 +58,7 @@ from toontag.video.db import Index
 from toontag.video.db_write import VideoRecord
 from toontag.video.decode import Video
 from toontag.video.indexer import DEFAULT_SMOOTHING, analyse_video, index_settings, index_videos
+from toontag.video.sampling import SampleGrid
 from toontag.video.segments import smooth
 from toontag.video.shots import ShotDetector
 from toontag.video.synth import X264_DEFAULTS, Clip, make_clip, write_clip
@@ -247,13 +248,12 @@ def stage_seconds(model, path: Path, work: Path) -> dict:
     scaler = VideoReformatter()
     times, batch, probabilities = [], [], []
     with tuned_video("NONE")(path) as video:
-        detector, frames, next_time = ShotDetector(video.fps), video.frames(), 0.0
+        detector, frames, grid = ShotDetector(video.fps), video.frames(), SampleGrid(SAMPLE_FPS)
         while (item := timed("decode", next, frames, None)) is not None:
             t, frame = item
             shrunk = timed("shot input (shrink)", detector.shrink, frame)
             timed("shot detection", detector.add, shrunk)
-            if t >= next_time - 1e-6:
-                next_time = (np.floor(t * SAMPLE_FPS + 1e-6) + 1) / SAMPLE_FPS
+            if grid.due(t):
                 batch.append(
                     timed(
                         "model input",

@@ -6,6 +6,7 @@ Tests never reach the network (the hub is switched offline) and never write outs
 from __future__ import annotations
 
 import csv
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -40,6 +41,22 @@ def dataset(kral_sakir):
     from toontag.data.dataset import load_dataset
 
     return load_dataset(kral_sakir)
+
+
+@pytest.fixture
+def refuse_listing(monkeypatch):
+    """A function that makes a folder unlistable, as `chmod 000` does for anyone but root
+    (who reads anything, as tests in a container often run): `os.scandir` refuses it with
+    the system's PermissionError."""
+    refused, scandir = set(), os.scandir
+
+    def refusing(path="."):
+        if isinstance(path, (str, os.PathLike)) and Path(path).resolve() in refused:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    return lambda folder: refused.add(Path(folder).resolve())
 
 
 def write_manifest(path: Path, samples, *, split: bool = True) -> Path:

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,18 @@ def test_classes_txt_declares_a_users_own_characters(tmp_path):
     assert data.splits == [None]
     assert data.targets.tolist() == [[1, 1], [0, 1]]
     assert [p.name for p in data.ignored] == ["notes.txt"]
+
+
+def test_a_dataset_folder_passes_over_hidden_names_and_fifos(tmp_path):
+    """`data.walk`'s rule: a Mac's `._1.jpg` and `.DS_Store`, a hidden folder, and a FIFO
+    (which would block whoever opened it) are neither samples nor ignored files."""
+    _image(tmp_path / "train" / "remzi" / "1.jpg")
+    (tmp_path / "train" / "remzi" / "._1.jpg").write_bytes(b"\x00\x05\x16\x07")
+    (tmp_path / "train" / "remzi" / ".DS_Store").write_bytes(b"\x00")
+    _image(tmp_path / "train" / ".ipynb_checkpoints" / "2.jpg")
+    os.mkfifo(tmp_path / "train" / "remzi" / "3.jpg")
+    data = load_dataset(tmp_path)
+    assert [s.path.name for s in data.samples] == ["1.jpg"] and data.ignored == ()
 
 
 def test_csv_manifest(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.test_cli import run_cli
-from toontag.evaluation.predict import sidecar, tag_images
+from toontag.evaluation.predict import find_images, sidecar, tag_images
 from toontag.models.engine import load_engine
 
 
@@ -80,6 +80,22 @@ def test_a_folder_is_tagged_recursively_into_a_table_json_and_sidecars(
         assert tuple(side["thresholds"]) == tuple(engine.classes)
     assert f"tagged {len(images) - 1} of {len(images)} images" in err  # folders not counted
     assert "images/s" in err
+
+
+def test_an_unreadable_folder_is_listed_and_the_rest_tagged(
+    monkeypatch, capsys, tiny_run, stills, refuse_listing
+):
+    folder, images = stills
+    locked = folder / "episode 2"
+    refuse_listing(locked)
+    code, out, err = run_cli(monkeypatch, capsys, "predict", tiny_run, folder, "--json")
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors[0] == f"error: {locked}: cannot read this folder (permission denied)"
+    tagged = [r["path"] for r in json.loads(out)[1:]]
+    assert tagged == [str(p) for p in images if locked not in p.parents]
+    reason = "cannot read this folder (permission denied)"
+    assert find_images([locked]) == ([], [{"path": str(locked), "error": reason}])  # not empty
 
 
 def test_batches_and_engines_agree_and_keep_the_order(tiny_run, stills):

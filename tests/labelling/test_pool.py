@@ -20,7 +20,8 @@ from test_cli import run_cli
 from toontag.data.audit import thumbnail_distances
 from toontag.data.dataset import load_dataset
 from toontag.data.images import open_rgb
-from toontag.labelling.pool import add_to_pool, thumbnail
+from toontag.labelling.candidates import thumbnail
+from toontag.labelling.pool import add_to_pool
 from toontag.labelling.project import Project
 
 
@@ -243,3 +244,22 @@ def test_frames_command(monkeypatch, capsys, clip_video, images, tmp_path):
     assert empty.read_pool() == [] and empty.read_thumbs() is None
     code, _, err = run_cli(monkeypatch, capsys, "frames", tmp_path / "empty", "--out", folder)
     assert code == 1 and len(err.strip().splitlines()) == 1
+
+
+def test_frames_pass_over_hidden_files_and_report_an_unreadable_folder(
+    monkeypatch, capsys, images, refuse_listing, tmp_path
+):
+    _, picked = images
+    folder = tmp_path / "stills"
+    (folder / "locked").mkdir(parents=True)
+    for path in picked[:2]:
+        shutil.copy(path, folder / path.name)
+        (folder / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (folder / "._clip.mp4").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    shutil.copy(picked[2], folder / "locked" / "b.jpg")
+    refuse_listing(folder / "locked")
+    code, out, err = run_cli(monkeypatch, capsys, "frames", folder, "--out", tmp_path / "p")
+    assert code == 1
+    assert out.splitlines()[0].startswith(f"{folder}: added 2 frames (2 images")
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {folder / 'locked'}: cannot read this folder (permission denied)"]

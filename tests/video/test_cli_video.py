@@ -148,6 +148,25 @@ def test_index_search_timeline(monkeypatch, capsys, tiny_run, made, tmp_path):
     assert code == 0 and made.name in out and "Fil Necati" in out
 
 
+def test_index_passes_over_hidden_files_and_reports_an_unreadable_folder(
+    monkeypatch, capsys, tiny_run, made, refuse_listing, tmp_path
+):
+    folder = (tmp_path / "season").resolve()
+    (folder / "locked").mkdir(parents=True)
+    (folder / made.name).symlink_to(made)
+    (folder / f"._{made.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    refuse_listing(folder / "locked")
+    db = tmp_path / "index.db"
+    code, out, err = run_cli(monkeypatch, capsys, "index", tiny_run, folder, "--db", db, "--json")
+    results = json.loads(out)
+    assert code == 1
+    assert [(r["path"], r["status"]) for r in results] == [
+        (str(made.resolve()), "indexed"),
+        (str(folder / "locked"), "failed"),
+    ]
+    assert results[1]["error"] == "cannot read this folder (permission denied)"
+
+
 def test_onnx_and_torch_engines_agree(monkeypatch, capsys, tiny_run, made, tmp_path):
     found = {}
     for engine in ("onnx", "torch"):

@@ -188,6 +188,9 @@ def test_folders_expand_to_their_videos(tmp_path, clip_video):
     (tmp_path / "season" / "1" / "b.mkv").touch()
     (tmp_path / "season" / "a.MP4").touch()
     (tmp_path / "season" / "notes.txt").touch()
+    (tmp_path / "season" / "._a.MP4").touch()  # a Mac's metadata beside a copied file
+    (tmp_path / "season" / ".Trashes").mkdir()
+    (tmp_path / "season" / ".Trashes" / "c.mp4").touch()
     found = expand([tmp_path / "season", clip_video, clip_video])
     assert [p.name for p in found] == ["b.mkv", "a.MP4", "episode.mp4"]
     (tmp_path / "empty").mkdir()

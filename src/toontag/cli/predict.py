@@ -33,9 +33,8 @@ def predict(
     """The characters in each image at the model's thresholds, with every probability.
     Folders are searched recursively for image files (hidden ones passed over); files that
     cannot be read are listed, the others tagged, and the command then exits 1."""
-    from toontag.data.images import image_files
     from toontag.errors import FileError
-    from toontag.evaluation.predict import table, tag_images
+    from toontag.evaluation.predict import find_images, table, tag_images
     from toontag.io import csv_text, write_text
     from toontag.models.engine import load_engine
     from toontag.progress import progress_bar
@@ -45,9 +44,8 @@ def predict(
             raise FileError(csv_file, "is a folder; --csv names the file to write")
         output_folder(csv_file.parent, "--csv")
     model = load_engine(run, engine)
-    paths = image_files(images)
-    empty = [p for p in images if p.is_dir() and not any(p in q.parents for q in paths)]
-    results = [{"path": str(p), "error": "no image files in this folder"} for p in empty]
+    paths, empty = find_images(images)  # folders with no images, or unreadable ones
+    results = list(empty)
     start = time.perf_counter()
     with progress_bar() as bar:
         task = bar.add_task("tagging", total=len(paths))

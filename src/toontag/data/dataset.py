@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toontag.data.images import IMAGE_SUFFIXES
+from toontag.data.walk import IMAGE_SUFFIXES, entries
 from toontag.errors import DataError
 
 KRAL_SAKIR_CLASSES = ("kral_sakir", "remzi", "fil_necati", "canan")
@@ -209,12 +209,12 @@ def frame_id_of(path: Path, position: int) -> int:
 
 def _load_folder(root: Path, known) -> LabelledData:
     classes, classes_from = known or (KRAL_SAKIR_CLASSES, LabelledData.classes_from)
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    subdirs = [root / e.name for e in entries(root) if e.is_dir()]  # hidden ones passed over
     split_dirs = [p for p in subdirs if p.name in SPLIT_NAMES]
     groups = [(p.name, p) for p in split_dirs] if split_dirs else [(None, root)]
     samples, ignored = [], []
     for split, folder in groups:
-        for combo_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for combo_dir in [folder / e.name for e in entries(folder) if e.is_dir()]:
             labels = parse_combination(combo_dir.name, classes)
             if labels is None:
                 raise DataError(
@@ -222,10 +222,10 @@ def _load_folder(root: Path, known) -> LabelledData:
                     f"({', '.join(classes)}, from {classes_from}) joined by '_'; rename it "
                     f"or list the classes in {root / 'classes.txt'}"
                 )
-            for file in sorted(combo_dir.iterdir()):
+            for file in [combo_dir / e.name for e in entries(combo_dir) if e.is_file()]:
                 if file.suffix.lower() in IMAGE_SUFFIXES:
                     samples.append(Sample(file, labels, split, frame_id_of(file, len(samples))))
-                elif file.is_file():
+                else:
                     ignored.append(file)
     if not samples:
         raise DataError(

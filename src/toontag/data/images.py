@@ -10,7 +10,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from toontag.errors import BadImageError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 # Larger pictures are refused before decoding (a decompression bomb would exhaust memory):
 # 100 megapixels, about a 13,000 x 7,700 frame; $TOONTAG_MAX_PIXELS changes it.
 MAX_PIXELS = 100_000_000
@@ -76,27 +75,6 @@ def open_rgb(
         raise BadImageError(path, f"refused: {e}") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise BadImageError(path, f"cannot decode ({e})") from e
-
-
-def images_under(folder: Path) -> list[Path]:
-    """The image files below `folder` (recursively, by suffix), in path order. Hidden files
-    and folders are passed over: a macOS copy leaves `._NAME.jpg` metadata beside each image."""
-    folder = Path(folder)
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-
-
-def image_files(paths) -> list[Path]:
-    """`paths` with each folder replaced by the image files under it (`images_under`), each
-    path once, in order; other paths as given, whether or not they exist."""
-    found = []
-    for path in map(Path, paths):
-        found += images_under(path) if path.is_dir() else [path]
-    return list(dict.fromkeys(found))
 
 
 def load_resized(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:

@@ -4,14 +4,33 @@ loaded)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from toontag.data.images import load_resized
+from toontag.data.walk import IMAGE_SUFFIXES, find_files
 from toontag.errors import BadImageError, FileError
 from toontag.io import write_json
+from toontag.parallel import prefetch
+
+
+def find_images(paths: list[Path]) -> tuple[list[Path], list[dict]]:
+    """The image files `paths` name, each folder searched recursively (`data.walk`'s rule),
+    and an error result for each folder that could not be read, or gave no image and held no
+    such folder."""
+    found = find_files(paths, IMAGE_SUFFIXES)
+    unreadable = [folder for folder, _ in found.unreadable]
+    empty = [
+        p
+        for p in paths
+        if p.is_dir()
+        and not any(p in q.parents for q in found.files)
+        and not any(p == q or p in q.parents for q in unreadable)
+    ]
+    errors = [{"path": str(p), "error": "no image files in this folder"} for p in empty]
+    errors += [{"path": str(folder), "error": reason} for folder, reason in found.unreadable]
+    return found.files, errors
 
 
 def tag_images(
@@ -28,23 +47,18 @@ def tag_images(
     on a thread while the previous batch runs through the model. `sidecars`: also write
     ``IMAGE.json`` beside each image (`sidecar`); one that cannot be written is that image's
     error. `advance(n)` is called after each batch of n."""
-    batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
-    with ThreadPoolExecutor(1) as loader:
-        pending = loader.submit(_load, batches[0], engine.image_size) if batches else None
-        for k in range(len(batches)):
-            results, pixels = pending.result()
-            if k + 1 < len(batches):
-                pending = loader.submit(_load, batches[k + 1], engine.image_size)
-            ok = [r for r in results if "error" not in r]
-            if ok:
-                probs = engine.probabilities(np.stack(pixels))
-                for result, p in zip(ok, probs, strict=True):
-                    result.update(_tags(engine, p))
-                    if sidecars:
-                        _write_sidecar(engine, result)
-            if advance is not None:
-                advance(len(results))
-            yield from results
+    batches = (paths[i : i + batch_size] for i in range(0, len(paths), batch_size))
+    for results, pixels in prefetch((_load(b, engine.image_size) for b in batches), depth=1):
+        ok = [r for r in results if "error" not in r]
+        if ok:
+            probs = engine.probabilities(np.stack(pixels))
+            for result, p in zip(ok, probs, strict=True):
+                result.update(_tags(engine, p))
+                if sidecars:
+                    _write_sidecar(engine, result)
+        if advance is not None:
+            advance(len(results))
+        yield from results
 
 
 def sidecar(path: Path | str) -> Path:

@@ -32,7 +32,7 @@ import torch
 
 from toontag.data.cache import build_cache
 from toontag.data.dataset import listed_path, load_dataset
-from toontag.data.images import image_files
+from toontag.data.walk import image_files
 from toontag.errors import DataError, RunError
 from toontag.io import csv_text, read_csv, write_json, write_text
 from toontag.labelling.head import Head, fit_new_class

@@ -45,7 +45,7 @@ def unlabelled_images(source: Path, labelled) -> list[Path]:
     """The images of `source` (a labelling project's pool, or a folder of images, searched
     recursively) that are not among the `labelled` paths."""
     from toontag.data.dataset import PROJECT_FILE
-    from toontag.data.images import images_under
+    from toontag.data.walk import image_files
     from toontag.labelling.project import Project
 
     source = Path(source)
@@ -53,7 +53,7 @@ def unlabelled_images(source: Path, labelled) -> list[Path]:
         project = Project.open(source)
         paths = [project.root / frame.path for frame in project.read_pool()]
     elif source.is_dir():
-        paths = images_under(source)
+        paths = image_files([source])
     else:
         raise DataError(f"{source}: unlabelled images come from a labelling project or a folder")
     taken = {Path(p).resolve() for p in labelled}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from toontag.data.images import PICTURE_ASPECT
+from toontag.data.walk import VIDEO_SUFFIXES, entries, files_under, unreadable_reason
 from toontag.errors import FileError, IndexDbError, VideoError
 from toontag.io import hash_file
 from toontag.parallel import prefetch
@@ -27,11 +27,11 @@ from toontag.video.borders import Picture, detect_picture
 from toontag.video.db import Index
 from toontag.video.db_write import VideoRecord
 from toontag.video.decode import Video, to_pixels
+from toontag.video.sampling import HeldFrames, SampleGrid
 from toontag.video.segments import Smoothing, smooth
 from toontag.video.shots import ShotDetector
 
 DEFAULT_SMOOTHING = Smoothing()
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".ts"}
 
 
 @dataclass(frozen=True)
@@ -49,15 +49,17 @@ class Outcome:
 
 
 def expand(paths: list[Path]) -> list[Path]:
-    """Files as given; folders searched recursively for video files, in name order."""
+    """Files as given; folders searched recursively for video files (`data.walk`'s rule), in
+    name order. A folder inside that cannot be read stays in the list where its videos would
+    be, for `known_state` to make it that folder's failed outcome."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            videos = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
-            if not videos:
+            videos = files_under(path, VIDEO_SUFFIXES)
+            if not videos.files and not videos.unreadable:
                 suffixes = " ".join(sorted(VIDEO_SUFFIXES))
                 raise VideoError(path, f"a folder without video files ({suffixes})")
-            found.extend(videos)
+            found.extend(sorted(videos.files + [folder for folder, _ in videos.unreadable]))
         else:
             found.append(path)
     return list(dict.fromkeys(p.resolve() for p in found))
@@ -81,30 +83,25 @@ def decoded(
     detector names a cut some frames after it, so recent frames are kept and the one at the
     cut is yielded then, out of time order, as (time, None, pixels, False); decoded frames
     come as (..., True). All PyAV and PIL work, so it can run in the decoding thread."""
-    next_time = 0.0
+    grid = SampleGrid(fps)
     size, aspect = model.image_size, getattr(model, "picture_aspect", PICTURE_ASPECT)
-    recent: deque = deque()  # (time, frame, sampled) of the last CUT_LOOKBACK seconds
+    recent = HeldFrames(window=CUT_LOOKBACK)  # (frame, sampled) by time
     scaler = VideoReformatter()
     for t, frame in video.frames():
         pixels = None
-        on_grid = t >= next_time - 1e-6
+        on_grid = grid.due(t)
         if on_grid:
             pixels = to_pixels(frame, size, picture, aspect, scaler)
-            next_time = (np.floor(t * fps + 1e-6) + 1) / fps
         shrunk = detector.shrink(frame)
         if not cut_samples:
             yield t, shrunk, pixels, True
             continue
-        recent.append((t, frame, on_grid))
-        while recent[0][0] < t - CUT_LOOKBACK:
-            recent.popleft()
-        known = len(detector.cuts)
-        detector.add(shrunk)
+        recent.add(t, (frame, on_grid))
+        cuts = detector.add(shrunk)
         yield t, None, pixels, True
-        for cut in detector.cuts[known:]:
-            at = cut - video.start
-            for when, old, sampled in recent:
-                if abs(when - at) < 1e-4 and not sampled:
+        for cut in cuts:
+            for when, (old, sampled) in recent.at(cut - video.start):
+                if not sampled:
                     yield when, None, to_pixels(old, size, picture, aspect, scaler), False
 
 
@@ -164,6 +161,12 @@ def known_state(index: Index, path: Path, settings: dict) -> tuple[Outcome | Non
     """The driver's look before any work: an "unchanged" outcome when the index holds `path`
     with the same size, mtime and settings; else the content hash it holds under the same
     settings (a moved mtime may hide the same content), or None."""
+    if path.is_dir():  # one `expand` could not search: its outcome says why
+        try:
+            entries(path)
+        except OSError as e:
+            raise VideoError(path, unreadable_reason(e)) from None
+        raise VideoError(path, "a folder, not a video file")
     if not path.is_file():
         raise VideoError(path, "no such file")
     stat = path.stat()

@@ -45,10 +45,14 @@ class ShotDetector:
         small = small.to_ndarray()
         return Timecode(pts=frame.pts, time_base=Fraction(frame.time_base)), small
 
-    def add(self, shrunk: tuple[Timecode, np.ndarray]) -> None:
+    def add(self, shrunk: tuple[Timecode, np.ndarray]) -> list[float]:
+        """Detect on the next frame; the cuts it revealed (stream seconds), which lie some
+        frames back: `video.sampling.HeldFrames` keeps the frames they concern."""
         stamp, small = shrunk
         self.last = FrameTimecode(stamp, fps=self.rate)
-        self.cuts.extend(c.seconds for c in self.detector.process_frame(self.last, small))
+        found = [c.seconds for c in self.detector.process_frame(self.last, small)]
+        self.cuts.extend(found)
+        return found
 
     def shots(self, start: float, duration: float) -> list[tuple[float, float]]:
         """Shots covering [0, duration]; `start` is the stream's first timestamp."""
