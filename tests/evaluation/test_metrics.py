@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from toontag.evaluation.metrics import metrics_markdown, multilabel_metrics
+from toontag.evaluation.metrics import metrics_markdown, micro_scores, multilabel_metrics
 
 CLASSES = ["a", "b", "c", "d"]
 
@@ -80,3 +80,21 @@ def test_a_class_without_positives_has_no_auc_and_the_rest_still_count(predictio
     text = metrics_markdown(m, "subset")
     row = next(line for line in text.splitlines() if line.startswith("| c |"))
     assert row.split(" | ")[4] == "n/a" and "AUC n/a: undefined for c," in text
+
+
+def test_micro_scores_equal_scikit_learn_on_the_known_entries(predictions):
+    y, p = predictions
+    decided = p >= 0.5
+    known = np.random.default_rng(1).random(y.shape) > 0.3
+    for mask in (None, known):
+        truth, pred = (y, decided) if mask is None else (y[mask], decided[mask])
+        expected = skm.precision_recall_fscore_support(
+            truth.ravel(), pred.ravel(), average="binary", zero_division=0
+        )[:3]
+        assert micro_scores(y, decided, mask) == pytest.approx(expected, abs=1e-15)
+    expected = skm.precision_recall_fscore_support(y, decided, average="micro", zero_division=0)
+    assert micro_scores(y, decided) == pytest.approx(expected[:3], abs=1e-15)
+    unknown = np.where(known, y, 1 - y)  # what the unknown entries say does not count
+    assert micro_scores(unknown, decided, known) == micro_scores(y, decided, known)
+    assert micro_scores(y, decided, np.zeros_like(known)) == (0.0, 0.0, 0.0)
+    assert micro_scores(np.zeros((3, 2)), np.zeros((3, 2))) == (0.0, 0.0, 0.0)

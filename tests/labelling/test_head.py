@@ -1,12 +1,17 @@
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 from toontag.labelling.features import pool_features
 from toontag.labelling.head import (
     AUDIT,
     OUT_OF_FOLD,
+    LinearHead,
+    NewClassHead,
     audit_score,
     fit_head,
+    fit_new_class,
 )
 
 
@@ -62,6 +67,46 @@ def test_mismatched_labels_are_refused():
     x, y = linear_problem(n=50)
     with pytest.raises(ValueError, match="must both be"):
         fit_head(x, np.arange(10), y[:9])
+
+
+def test_the_head_is_a_scikit_learn_estimator():
+    head = LinearHead(c=0.5, folds=3, seed=2)
+    assert head.get_params() == {"c": 0.5, "folds": 3, "seed": 2}
+    assert clone(head).set_params(c=1.0).get_params()["c"] == 1.0
+    assert NewClassHead(enough=7).get_params() == {"c": 0.1, "folds": 4, "seed": 0, "enough": 7}
+    with pytest.raises(NotFittedError):
+        head.predict(np.zeros((2, 24)))
+    x, y = linear_problem(n=400)
+    fitted = head.fit(x[:300], y[:300], pool=x)
+    assert fitted is head and head.coef_.shape == (24, 3) and head.intercept_.shape == (3,)
+    assert head.thresholds_.shape == (3,) and head.tuned_.all() and head.estimate_.entries == 900
+    p, decided = head.predict_proba(x), head.predict(x)
+    assert p.shape == decided.shape == (400, 3) and decided.dtype == bool
+    assert np.array_equal(decided, p >= head.thresholds_)
+    frozen = fit_head(x, np.arange(300), y[:300], c=0.5, folds=3, seed=2)
+    assert np.array_equal(frozen.weight, head.coef_) and np.array_equal(frozen.probabilities(x), p)
+    assert frozen.thresholds == tuple(head.thresholds_) and frozen.estimate == head.estimate_
+
+
+def test_the_figures_measured_before_the_estimators_stay():
+    """The head and the new-class fit as they were before they became estimators (eed1360):
+    the same thresholds, estimate, biases and labelled share."""
+    x, y = linear_problem(n=400, seed=1)
+    noise = np.random.default_rng(2).uniform(size=y.shape) < 0.1
+    y[noise] = 1 - y[noise]
+    known = np.random.default_rng(3).uniform(size=y.shape) > 0.2
+    head = fit_head(x, np.arange(400), y, known, groups=np.arange(400) // 7, seed=4)
+    assert head.thresholds == (0.53, 0.43, 0.5)
+    assert head.estimate.f1_micro == pytest.approx(0.848297213622291, abs=1e-12)
+    assert head.estimate.precision == pytest.approx(0.8319838056680162, abs=1e-12)
+    assert head.estimate.entries == 957
+    np.testing.assert_allclose(head.bias, [1.161857, 0.0199652, 1.0697482], rtol=1e-5)
+    positives = np.flatnonzero(y[:, 0] > 0.5)[:8]
+    negatives = np.flatnonzero(y[:, 0] < 0.5)[:3]
+    new, share = fit_new_class(x, positives, negatives, np.arange(200, 400), seed=2)
+    assert share == pytest.approx(0.04265264421701431, rel=1e-5)
+    assert new.thresholds == pytest.approx((share / 2,)) and new.labelled == 11
+    np.testing.assert_allclose(new.bias, [-3.6096706], rtol=1e-5)
 
 
 def test_real_features_of_a_few_hundred_frames_predict_held_out_ones(dataset, tmp_path):

@@ -24,6 +24,7 @@ from sklearn import metrics as skm  # noqa: E402
 
 from toontag.data.images import open_rgb  # noqa: E402
 from toontag.data.predictions import read_predictions  # noqa: E402
+from toontag.evaluation.bootstrap import BOOTSTRAP_RESAMPLES, bootstrap  # noqa: E402
 from toontag.evaluation.metrics import class_ap, class_auc, fmt  # noqa: E402
 from toontag.explain.gradcam import Explainer  # noqa: E402
 from toontag.explain.render import overlay  # noqa: E402
@@ -34,7 +35,6 @@ from toontag.training.module import LR  # noqa: E402
 
 GALLERY = 6  # errors of each kind in the gallery
 SCENE_GAP = 30  # frame ids: errors this close that look alike are one scene in the gallery
-RESAMPLES = 1000
 
 
 def figure_tag(fig, alt: str) -> str:
@@ -103,39 +103,30 @@ def roc_pr(y: np.ndarray, p: np.ndarray, classes, palette) -> str:
     return figure_tag(fig, "ROC and precision-recall curves")
 
 
-def with_interval(value: float | None, draws) -> str:
-    """A figure and its 95% percentile interval over the resamples where it is defined."""
-    defined = [d for d in draws if d is not None]
-    if value is None or not defined:
+def with_interval(value: float | None, low: float, high: float) -> str:
+    """A figure and its 95% percentile interval (nan where no resample defined it)."""
+    if value is None or np.isnan(low):
         return fmt(value)
-    low, high = np.percentile(defined, [2.5, 97.5])
     return f"{value:.4f} <small>[{low:.4f}, {high:.4f}]</small>"
+
+
+def _class_figures(y, pred, p) -> np.ndarray:
+    """(4, C): precision, recall, F1 and AUC (nan where undefined) of each character."""
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(y, pred, zero_division=0)
+    return np.array([precision, recall, f1, class_auc(y, p)], dtype=float)
 
 
 def per_class_rows(y, pred, p, classes, palette, seed: int = 0) -> list[str]:
     """Precision, recall, F1 and AUC per character with 95% percentile-bootstrap intervals;
     AUC "n/a" for a character in none (or all) of the images."""
-    rng = np.random.default_rng(seed)
-    draws = {name: [] for name in ("precision", "recall", "f1", "auc")}
-    for _ in range(RESAMPLES):
-        i = rng.integers(0, len(y), len(y))
-        pr, rc, f1, _ = skm.precision_recall_fscore_support(y[i], pred[i], zero_division=0)
-        draws["precision"].append(pr)
-        draws["recall"].append(rc)
-        draws["f1"].append(f1)
-        draws["auc"].append(class_auc(y[i], p[i]))
+    low, high = bootstrap(_class_figures, y, pred, p, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
     point_pr, point_rc, point_f1, support = skm.precision_recall_fscore_support(
         y, pred, zero_division=0
     )
-    point = {
-        "precision": point_pr,
-        "recall": point_rc,
-        "f1": point_f1,
-        "auc": class_auc(y, p),
-    }
+    point = [point_pr, point_rc, point_f1, class_auc(y, p)]
     out = []
     for k, c in enumerate(classes):
-        cells = [with_interval(point[name][k], [d[k] for d in draws[name]]) for name in draws]
+        cells = [with_interval(point[i][k], low[i, k], high[i, k]) for i in range(len(point))]
         swatch = f'<span class="sw" style="background:{palette[c]}"></span>'
         out.append(
             f"<tr><td>{swatch}{c}</td><td>{support[k]}</td><td>"
@@ -292,8 +283,8 @@ def build_report(run: Path, metrics: dict, explainer: Explainer, out: Path) -> P
         "<h2>Training</h2>",
         curves(run, "#1f77b4"),
         f"<h2>Per character on {split}</h2><p>At the model's thresholds; 95% percentile-bootstrap "
-        f"intervals over {RESAMPLES} resamples of the images.</p><table><tr><th>character</th>"
-        "<th>support</th><th>precision</th><th>recall</th><th>F1</th><th>AUC</th></tr>",
+        f"intervals over {BOOTSTRAP_RESAMPLES} resamples of the images.</p><table><tr>"
+        "<th>character</th><th>support</th><th>precision</th><th>recall</th><th>F1</th><th>AUC</th></tr>",
         *per_class_rows(y, pred, probs, classes, palette),
         "</table>",
         roc_pr(y, probs, classes, palette),

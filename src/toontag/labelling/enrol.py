@@ -1,12 +1,13 @@
 """Enrolling a new character into a trained run: one more class, the old outputs unchanged.
 
-The new class is a logistic regression on the run's own pooled backbone features
-(`labelling.head.fit_new_class`): a few positive examples, any negatives a person gave, and a
-sample of the run's training frames. Those frames were labelled before the character existed,
-so for it they are unknown, not negative: from positives alone the fit treats them as
-unlabelled and reads its output as the class's probability by Elkan and Noto's rule; once a
-person has answered (5 or more yes and no), the fit uses the answers and the examples alone,
-with a threshold tuned on out-of-fold predictions.
+The new class is a logistic regression on the run's own pooled backbone features (the
+estimator `labelling.head.NewClassHead`; this module reads the frames and writes the run): a
+few positive examples, any negatives a person gave, and a sample of the run's training frames.
+Those frames were labelled before the character existed, so for it they are unknown, not
+negative: from positives alone the fit treats them as unlabelled and reads its output as the
+class's probability by Elkan and Noto's rule; once a person has answered (5 or more yes and
+no), the fit uses the answers and the examples alone, with a threshold tuned on out-of-fold
+predictions.
 
 The regression is folded into the run's own head, so the new run is an ordinary run that
 `export`, `predict`, `index` and `search` take as they are: two hidden units are added,
@@ -16,7 +17,7 @@ run's (to float rounding), so the old classes cannot get worse. No backbone weig
 
 Old frames are offered in ``confirm.csv`` (path, probability, an empty ``answer`` column): half
 those scoring nearest the new class's threshold, half drawn at random (an unbiased look, which
-measured better than the nearest alone: see `fit_new_class`). A person fills in yes or no and
+measured better than the nearest alone: see `NewClassHead`). A person fills in yes or no and
 passes the file back with ``--confirmed``; those answers are labels for the next fit.
 """
 
