@@ -9,7 +9,6 @@ reach the app: access.py.
 
 import functools
 import logging
-from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +26,7 @@ from toontag.serve.access import (
     check_token,
     token_security,
 )
-from toontag.serve.responses import binary, invalid, problem_responses, unavailable
+from toontag.serve.responses import binary, invalid, page_html, problem_responses, unavailable
 from toontag.serve.thumbnails import Thumbnails
 from toontag.serve.videos import (
     FILE_TYPES,
@@ -41,12 +40,7 @@ from toontag.serve.videos import (
 from toontag.video.db import Index
 from toontag.video.editorial import NoFrameRate
 from toontag.video.query import QueryError
-from toontag.video.search import (
-    display_name,
-    search,
-    timeline_text,
-    video_document,
-)
+from toontag.video.search import display_name, search, timeline_text, video_document
 
 log = logging.getLogger(__name__)
 VideoId = Annotated[int, PathParam(ge=1, le=2**62, description="A video's id in the index.")]
@@ -97,7 +91,7 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
-        return files("toontag.serve").joinpath("page.html").read_text()
+        return page_html("page.html")
 
     @app.get("/api/characters", summary="The characters the index can search for")
     def characters(store: Store) -> dict:

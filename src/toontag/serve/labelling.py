@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
@@ -33,7 +32,7 @@ from toontag.serve.access import (
     check_token,
     token_security,
 )
-from toontag.serve.responses import binary, invalid, problem_responses, unavailable
+from toontag.serve.responses import binary, invalid, page_html, problem_responses, unavailable
 
 log = logging.getLogger(__name__)
 FrameId = Annotated[int, PathParam(ge=0, le=2**31, description="The frame's row in pool.csv.")]
@@ -119,7 +118,7 @@ def create_label_app(
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
-        return files("toontag.serve").joinpath("labelling.html").read_text()
+        return page_html("labelling.html")
 
     @app.get("/api/state", summary="Characters, counts, the model and its quality estimate")
     def state() -> dict:

@@ -1,11 +1,12 @@
 """What both apps answer besides their data: one error body, `Problem`, for every error; the
 handlers that turn a failed validation or a failure under a running server into one; and how
-their OpenAPI documents declare errors and binary bodies.
+their OpenAPI documents declare errors and binary bodies; and their pages.
 """
 
 from __future__ import annotations
 
 import logging
+from importlib.resources import files
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -54,3 +55,13 @@ def unavailable(detail: str, log: logging.Logger):
         return JSONResponse({"detail": detail}, status_code=503)
 
     return handler
+
+
+SHARED_CSS = "  /* toontag.css */\n"  # the line of a page's <style> that the shared look replaces
+
+
+def page_html(name: str) -> str:
+    """The page `name` (an HTML file of this package) with the look both apps share."""
+    here = files("toontag.serve")
+    shared = here.joinpath("toontag.css").read_text().split("\n", 1)[1]  # less its comment
+    return here.joinpath(name).read_text().replace(SHARED_CSS, shared, 1)
