@@ -14,29 +14,14 @@ from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi import Path as PathParam
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from toontag import __version__
 from toontag.errors import IndexDbError, VideoError
 from toontag.palette import colours
-from toontag.serve.access import (
-    LOOPBACK_NAMES,
-    AccessGuard,
-    check_token,
-    token_security,
-)
-from toontag.serve.responses import binary, invalid, page_html, problem_responses, unavailable
+from toontag.serve.access import LOOPBACK_NAMES, check_token
+from toontag.serve.responses import binary, guarded_app, page_html, problem_responses, unavailable
 from toontag.serve.thumbnails import Thumbnails
-from toontag.serve.videos import (
-    FILE_TYPES,
-    Store,
-    checked,
-    file_response,
-    indexed,
-    named,
-    public,
-)
+from toontag.serve.videos import FILE_TYPES, Store, checked, file_response, indexed, named, public
 from toontag.video.db import Index
 from toontag.video.editorial import NoFrameRate
 from toontag.video.query import QueryError
@@ -76,16 +61,14 @@ def create_app(
     Index(db).close()  # a missing or foreign index fails here, before serving
     if token is not None:
         check_token(token)
-    app = FastAPI(
+    app = guarded_app(
         title="toontag",
-        version=__version__,
         description="Search an index of who is on screen when in a video library.",
         responses=problems(400, *([401] if token else []), 503),
-        dependencies=token_security() if token else None,
+        allowed_hosts=allowed_hosts,
+        token=token,
     )
     app.state.db = db
-    app.add_middleware(AccessGuard, allowed_hosts=allowed_hosts, token=token)
-    app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(IndexDbError, unavailable(PROBLEMS[503], log))
     thumbnails = Thumbnails()
 

@@ -16,23 +16,15 @@ from typing import Annotated
 
 from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi import Path as PathParam
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from toontag import __version__
 from toontag.errors import ToontagError
 from toontag.labelling.labels import LabelError, NoHistory
 from toontag.labelling.queue import POLICIES
 from toontag.labelling.session import BATCH, Session, check_policy
-from toontag.serve.access import (
-    LOOPBACK_NAMES,
-    AccessGuard,
-    SameOrigin,
-    check_token,
-    token_security,
-)
-from toontag.serve.responses import binary, invalid, page_html, problem_responses, unavailable
+from toontag.serve.access import LOOPBACK_NAMES, check_token
+from toontag.serve.responses import binary, guarded_app, page_html, problem_responses, unavailable
 
 log = logging.getLogger(__name__)
 FrameId = Annotated[int, PathParam(ge=0, le=2**31, description="The frame's row in pool.csv.")]
@@ -95,20 +87,18 @@ def create_label_app(
         finally:
             session.close()
 
-    app = FastAPI(
+    app = guarded_app(
         title="toontag label",
-        version=__version__,
         description="Label a project's frames: the next to label, suggestions, every answer "
         "saved at once.",
         responses=problems(400, *([401] if token else [])),
-        dependencies=token_security() if token else None,
+        allowed_hosts=allowed_hosts,
+        token=token,
+        same_origin=True,
         lifespan=lifespan,
     )
     app.state.session = session
     app.state.close = session.close
-    app.add_middleware(SameOrigin)
-    app.add_middleware(AccessGuard, allowed_hosts=allowed_hosts, token=token)
-    app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(ToontagError, unavailable(PROBLEMS[503], log))
 
     def row_of(frame: int) -> int:

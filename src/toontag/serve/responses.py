@@ -1,6 +1,7 @@
 """What both apps answer besides their data: one error body, `Problem`, for every error; the
 handlers that turn a failed validation or a failure under a running server into one; and how
-their OpenAPI documents declare errors and binary bodies; and their pages.
+their OpenAPI documents declare errors and binary bodies; the app itself under the access
+rules; and their pages.
 """
 
 from __future__ import annotations
@@ -8,10 +9,13 @@ from __future__ import annotations
 import logging
 from importlib.resources import files
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+
+from toontag import __version__
+from toontag.serve.access import AccessGuard, SameOrigin, token_security
 
 
 class Problem(BaseModel):
@@ -57,11 +61,40 @@ def unavailable(detail: str, log: logging.Logger):
     return handler
 
 
-SHARED_CSS = "  /* toontag.css */\n"  # the line of a page's <style> that the shared look replaces
+SHARED_HEAD = "<!-- head.html -->\n"  # a page's first line, where the shared head goes
 
 
 def page_html(name: str) -> str:
-    """The page `name` (an HTML file of this package) with the look both apps share."""
+    """The page `name` (an HTML file of this package) after the head and look both apps'
+    pages share (head.html: the document type, character set, viewport and base styles)."""
     here = files("toontag.serve")
-    shared = here.joinpath("toontag.css").read_text().split("\n", 1)[1]  # less its comment
-    return here.joinpath(name).read_text().replace(SHARED_CSS, shared, 1)
+    head = here.joinpath("head.html").read_text()
+    return here.joinpath(name).read_text().replace(SHARED_HEAD, head, 1)
+
+
+def guarded_app(
+    *,
+    title: str,
+    description: str,
+    responses: dict,
+    allowed_hosts: tuple[str, ...],
+    token: str | None,
+    same_origin: bool = False,
+    lifespan=None,
+) -> FastAPI:
+    """A FastAPI app answering only requests addressed to `allowed_hosts` and, with a
+    `token`, only those that carry it; `same_origin`: writes from another site refused too.
+    A failed validation is answered as a `Problem`."""
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        description=description,
+        responses=responses,
+        dependencies=token_security() if token else None,
+        lifespan=lifespan,
+    )
+    if same_origin:
+        app.add_middleware(SameOrigin)
+    app.add_middleware(AccessGuard, allowed_hosts=allowed_hosts, token=token)
+    app.add_exception_handler(RequestValidationError, invalid)
+    return app
