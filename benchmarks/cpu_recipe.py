@@ -18,9 +18,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from toontag.benchmark.provenance import git_commit, machine, write_result
 from toontag.config import parse_settings, preset
 from toontag.evaluation.evaluate import evaluate_run
-from toontag.evaluation.record import git_commit, machine, write_result
 from toontag.training.run import train
 
 PRESET = "fast"  # AdamW 5e-4, warm-up then cosine, flip_crop, decisions at 0.5 (config.py)

@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from toontag.benchmark.provenance import write_result
 from toontag.data.location import find_data
-from toontag.evaluation.record import write_result
 
 
 def demo(data: Path, work: Path) -> dict:

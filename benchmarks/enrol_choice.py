@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toontag.benchmark.provenance import write_result
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
-from toontag.evaluation.record import write_result
 from toontag.models.trained import load_trained
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from toontag.benchmark.provenance import git_commit, machine, write_result
 from toontag.data.cache import build_cache
 from toontag.data.dataset import load_dataset
 from toontag.data.predictions import predictions_csv
 from toontag.data.split import SOURCE_SIZE
 from toontag.evaluation.evaluate import split_rows
 from toontag.evaluation.metrics import multilabel_metrics, point_metrics
-from toontag.evaluation.record import git_commit, machine, write_result
 from toontag.io import write_text
 from toontag.models.inference import default_device, predict_arrays
 from toontag.models.trained import load_trained

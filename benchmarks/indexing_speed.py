@@ -47,9 +47,9 @@ import numpy as np
 from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
+from toontag.benchmark.provenance import write_result
 from toontag.data.dataset import load_dataset
 from toontag.data.images import load_resized, resize_rgb
-from toontag.evaluation.record import write_result
 from toontag.models.engine import load_engine, onnx_for
 from toontag.models.runtime import OnnxModel
 from toontag.video import indexer

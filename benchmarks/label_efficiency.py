@@ -46,11 +46,11 @@ from pathlib import Path
 
 import numpy as np
 
+from toontag.benchmark.provenance import git_commit, write_result
 from toontag.config import PRESETS, TrainConfig
 from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
 from toontag.evaluation.metrics import fmt, multilabel_metrics
-from toontag.evaluation.record import git_commit, write_result
 from toontag.labelling.features import pool_features
 from toontag.labelling.head import fit_head
 from toontag.labelling.queue import next_batch

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toontag.benchmark.provenance import write_result
 from toontag.data.dataset import load_dataset
-from toontag.evaluation.record import write_result
 from toontag.labelling.features import pool_features
 from toontag.labelling.head import audit_score, fit_head
 from toontag.labelling.queue import POLICIES, next_batch

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from toontag.evaluation.record import write_result
+from toontag.benchmark.provenance import write_result
 from toontag.video.synth import write_clip
 
 sys.path.insert(0, str(Path(__file__).parent))

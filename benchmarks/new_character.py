@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from toontag.benchmark.provenance import git_commit, write_result
 from toontag.config import PRESETS, TrainConfig
 from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
 from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES
-from toontag.evaluation.record import git_commit, write_result
 from toontag.labelling.enrol import offer_for_confirmation, pooled_features, write_enrolled_run
 from toontag.labelling.head import fit_new_class
 from toontag.models.engine import engine_probabilities, load_engine

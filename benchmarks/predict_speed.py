@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from toontag.benchmark.provenance import write_result
 from toontag.data.dataset import load_dataset
 from toontag.data.images import load_resized, open_rgb, resize_rgb
-from toontag.evaluation.record import write_result
 from toontag.models.engine import load_engine
 from toontag.runs import run_data
 

@@ -31,8 +31,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from toontag.benchmark.provenance import write_result
 from toontag.data.dataset import load_dataset
-from toontag.evaluation.record import write_result
 from toontag.models.engine import load_engine
 from toontag.video.db import Index
 from toontag.video.indexer import index_videos

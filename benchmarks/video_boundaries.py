@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from toontag.benchmark.provenance import write_result
 from toontag.data.dataset import load_dataset
-from toontag.evaluation.record import write_result
 from toontag.models.engine import load_engine
 from toontag.video.segments import Smoothing
 

@@ -27,9 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from toontag.benchmark.provenance import write_result
 from toontag.data.dataset import load_dataset
 from toontag.data.location import validation_frames
-from toontag.evaluation.record import write_result
 from toontag.evaluation.segments import segment_scores
 from toontag.models.engine import load_engine
 from toontag.video.db import Index

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from toontag.evaluation.record import write_result
+from toontag.benchmark.provenance import write_result
 
 EPISODES = ((0, 300), (1, 300))  # (seed, seconds) of each episode
 QUERY = "remzi and fil_necati"

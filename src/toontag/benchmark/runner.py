@@ -11,11 +11,11 @@ import json
 import time
 from pathlib import Path
 
+from toontag.benchmark.provenance import provenance
 from toontag.benchmark.suite import Protocol, Row, Suite
 from toontag.config import TrainConfig
 from toontag.errors import RunError
 from toontag.evaluation.evaluate import evaluate_run
-from toontag.evaluation.record import provenance
 from toontag.io import write_json
 from toontag.models import pretrained_unavailable
 from toontag.models.trained import load_trained

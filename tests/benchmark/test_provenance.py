@@ -2,7 +2,7 @@
 
 import subprocess
 
-from toontag.evaluation.record import git_commit
+from toontag.benchmark.provenance import git_commit
 
 
 def git(repo, *args):
