@@ -24,14 +24,14 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from toontag.benchmark.provenance import write_result
+from toontag.benchmark.results import write_result
+from toontag.benchmark.videos import QUERIES
 from toontag.data.dataset import load_dataset
 from toontag.models.engine import load_engine
 from toontag.video.db import Index, VideoRecord
@@ -39,9 +39,6 @@ from toontag.video.indexer import DEFAULT_SMOOTHING, index_settings, index_video
 from toontag.video.search import search
 from toontag.video.segments import Segment
 from toontag.video.synth import make_clip, write_clip
-
-sys.path.insert(0, str(Path(__file__).parent))
-from video_segments import QUERIES  # noqa: E402
 
 EPISODE = 22 * 60.0  # seconds
 

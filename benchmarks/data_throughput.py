@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toontag.benchmark.provenance import write_result
+from toontag.benchmark.results import write_result
 from toontag.cli import parse_size
 from toontag.data.cache import build_cache
 from toontag.data.datamodule import ToonDataModule

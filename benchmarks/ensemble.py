@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from toontag.benchmark.provenance import write_result
+from toontag.benchmark.results import write_result
 from toontag.evaluation.evaluate import evaluate_run
 from toontag.models.trained import write_ensemble
 

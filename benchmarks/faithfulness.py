@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toontag.benchmark.provenance import write_result
+from toontag.benchmark.results import write_result
 from toontag.data.cache import build_cache
 from toontag.data.dataset import load_dataset
 from toontag.explain.faithfulness import MASKS, faithfulness

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toontag.benchmark.provenance import git_commit, machine, write_result
+from toontag.benchmark.provenance import machine, provenance
+from toontag.benchmark.results import write_result
 from toontag.data.cache import build_cache
 from toontag.data.dataset import load_dataset
 from toontag.data.predictions import predictions_csv
@@ -304,9 +305,7 @@ def out_of_fold(args) -> None:
         "model": FOLD_MODEL,
         "image_size": FOLD_SIZE,
         "recipe": RECIPE,
-        "command": " ".join(sys.argv),
-        "git_commit": git_commit(Path(__file__).parent),
-        "machine": machine(),
+        **provenance(),  # command, commit, machine, libraries, load, this job's wall time
         "folds": {
             k: {
                 "epochs": r["epochs_run"],

@@ -27,7 +27,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from toontag.benchmark.provenance import write_result
+from toontag.benchmark.results import write_result
 from toontag.cli import parse_size
 from toontag.config import TrainConfig
 from toontag.data.datamodule import ToonDataModule

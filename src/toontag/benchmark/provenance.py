@@ -1,19 +1,38 @@
-"""Result files for benchmarks: JSON + Markdown that record the command, git commit, machine
-and wall time next to the figures, so every number can be traced and re-run."""
+"""Who computed a figure: the command, the code's commit, the machine, the libraries, how busy
+the machine was and how long the run took, so that every number in results/ can be traced,
+judged and re-run."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shlex
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
-from toontag.io import write_json, write_text
-
 LAUNCH_FILE = "TOONTAG_LAUNCH"  # env: the launch record of a copied tree (no .git there)
+# The libraries whose versions change what a figure measures (distribution names).
+LIBRARIES = ("torch", "timm", "lightning", "onnxruntime", "scikit-learn", "numpy", "av")
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (None where the system keeps none): other work
+    on a shared machine skews every timing."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+# When this module is first imported, about when a benchmark script starts: the 'before' of
+# figures whose run states no start of its own.
+PROCESS_START = time.perf_counter()
+LOAD_AT_START = load_average()
 
 
 def git_commit(cwd: Path | None = None) -> str:
@@ -23,8 +42,6 @@ def git_commit(cwd: Path | None = None) -> str:
     (``$TOONTAG_LAUNCH``, written by ``benchmarks/gpu_launch.sh`` before the copy), never typed."""
     launch = os.environ.get(LAUNCH_FILE)
     if launch:
-        import json
-
         record = json.loads(Path(launch).read_text())
         return record["commit"] + ("" if record["clean"] else "+dirty")
     try:
@@ -45,12 +62,24 @@ def git_commit(cwd: Path | None = None) -> str:
         return "unknown"
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict:
     import torch
 
     info = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
@@ -61,36 +90,35 @@ def machine() -> dict:
     return info
 
 
-def provenance() -> dict:
-    """Who computes a figure now: the command, the code's commit, the machine and the time."""
+def library_versions() -> dict[str, str | None]:
+    """Python's and each of `LIBRARIES`' installed version (None when not installed), read
+    from the package metadata without importing them."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def provenance(
+    *, wall_seconds: float | None = None, load_before: list[float] | None = None
+) -> dict:
+    """Who computes a figure now: the command line, the code's commit and whether the tree was
+    clean, the machine, the library versions, the load average before and after the run, its
+    wall time (`wall_seconds`, else since this process imported the module) and when it ended.
+    `load_before`: the load when the run began (default: when this module was imported)."""
+    commit = git_commit(Path(__file__).parent)  # the code that computed it
+    wall = time.perf_counter() - PROCESS_START if wall_seconds is None else wall_seconds
     return {
         "command": shlex.join(sys.argv),
-        "git_commit": git_commit(Path(__file__).parent),  # the code that computed it
+        "git_commit": commit,
+        "clean": commit != "unknown" and not commit.endswith("+dirty"),
         "machine": machine(),
+        "versions": library_versions(),
+        "load_average_before": LOAD_AT_START if load_before is None else load_before,
+        "load_average_after": load_average(),
+        "wall_seconds": round(wall, 1),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-
-
-def write_result(
-    path: Path, payload: dict, markdown: str, *, wall_seconds: float, rendered: bool = False
-) -> None:
-    """`path`.json and `path`.md, each stamped with command, commit, machine and time.
-    `rendered`: the figures were computed elsewhere (each carries its own provenance in the
-    payload) and this run only re-rendered them; the stamp says so."""
-    stamp = {**provenance(), "wall_seconds": round(wall_seconds, 1)}
-    if rendered:
-        stamp["rendered_only"] = True
-    write_json(Path(path).with_suffix(".json"), {**stamp, **payload})
-    m = stamp["machine"]
-    role = (
-        "Re-rendered (figures computed by the runs named in the file) by"
-        if rendered
-        else "Computed by"
-    )
-    footer = (
-        f"\n---\n{role}: `{stamp['command']}`  \nCommit: `{stamp['git_commit']}`  \n"
-        f"Machine: {m.get('gpu') or m['processor']}, {m['cpu_cores']} cores, "
-        f"torch {m['torch']} ({m['torch_threads']} threads)  \n"
-        f"Finished: {stamp['finished']}, wall time {stamp['wall_seconds']} s\n"
-    )
-    write_text(Path(path).with_suffix(".md"), markdown.rstrip() + "\n" + footer)

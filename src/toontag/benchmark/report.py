@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toontag.benchmark.provenance import write_result
+from toontag.benchmark.results import write_result
 from toontag.benchmark.runner import DONE
 from toontag.benchmark.suite import Protocol, Suite
 from toontag.evaluation.evaluate import AT_PAPER_THRESHOLD

@@ -95,7 +95,7 @@ def data_audit(
     """Near-duplicate frames across train and test: how many test frames have a near-twin in
     train, a contact sheet of examples, and each run's test F1 without them."""
 
-    from toontag.benchmark.provenance import write_result
+    from toontag.benchmark.results import write_result
     from toontag.data.audit import audit_split
     from toontag.data.dataset import load_dataset
     from toontag.evaluation.leakage import audit_result
@@ -127,7 +127,7 @@ def data_suspects(
     """Frames whose labels disagree most with out-of-fold predictions (confident learning),
     as a CSV to review and a contact sheet."""
 
-    from toontag.benchmark.provenance import write_result
+    from toontag.benchmark.results import write_result
     from toontag.data.audit import audit_split
     from toontag.data.dataset import load_dataset
     from toontag.evaluation.suspects import suspects_result
