@@ -24,15 +24,15 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from toontag.benchmark.results import write_result
+from toontag.benchmark.videos import QUERIES
 from toontag.data.dataset import load_dataset
-from toontag.evaluation.record import write_result
 from toontag.models.engine import load_engine
 from toontag.video.db import Index
 from toontag.video.db_write import VideoRecord
@@ -40,9 +40,6 @@ from toontag.video.indexer import DEFAULT_SMOOTHING, index_settings, index_video
 from toontag.video.search import search
 from toontag.video.segments import Segment
 from toontag.video.synth import make_clip, write_clip
-
-sys.path.insert(0, str(Path(__file__).parent))
-from video_segments import QUERIES  # noqa: E402
 
 EPISODE = 22 * 60.0  # seconds
 

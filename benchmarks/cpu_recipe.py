@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from toontag.benchmark.provenance import git_commit, load_average, provenance
+from toontag.benchmark.results import write_result
 from toontag.config import parse_settings, preset
 from toontag.evaluation.evaluate import evaluate_run
-from toontag.evaluation.record import git_commit, machine, write_result
+from toontag.io import write_json
 from toontag.training.run import train
 
 PRESET = "fast"  # AdamW 5e-4, warm-up then cosine, flip_crop, decisions at 0.5 (config.py)
@@ -51,17 +51,11 @@ def run_row(name: str, data: Path, runs: Path) -> dict:
     if not (run / "report.json").is_file():
         config = preset(PRESET).replace(**parse_settings(BASE + ROWS[name][1]))
         started = datetime.now(UTC).isoformat(timespec="seconds")
+        began, load_before = time.perf_counter(), load_average()
         train(config, data=data, run=run, progress=False)
-        (run / "provenance.json").write_text(
-            json.dumps(
-                {
-                    "command": shlex.join(sys.argv),
-                    "git_commit": git_commit(Path(__file__).parent),
-                    "machine": machine(),
-                    "started": started,
-                }
-            )
-        )
+        wall = time.perf_counter() - began
+        stamp = provenance(wall_seconds=wall, load_before=load_before)
+        write_json(run / "provenance.json", {**stamp, "started": started})
     report = json.loads((run / "report.json").read_text())
     return {
         "row": name,

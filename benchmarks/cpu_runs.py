@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from toontag.evaluation.record import write_result
+from toontag.benchmark.results import write_result
 
 # Sized for 2 CPU cores (times measured here, in results/); all at 112x192 keep the 16:9 frame.
 RUNS = {

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from toontag.evaluation.record import write_result
+from toontag.benchmark.results import write_result
 from toontag.models import create_model
 
 VARIANTS = {  # name -> (channels-last, bf16 autocast, torch.compile)

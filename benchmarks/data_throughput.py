@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from toontag.benchmark.results import write_result
 from toontag.cli import parse_size
 from toontag.data.cache import build_cache
 from toontag.data.datamodule import ToonDataModule
 from toontag.data.dataset import load_dataset
-from toontag.evaluation.record import write_result
 from toontag.models.net import ToonNet
 
 

@@ -14,24 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from toontag.benchmark.harness import toontag_command
+from toontag.benchmark.results import write_result
 from toontag.data.location import find_data
-from toontag.evaluation.record import write_result
 
 
 def demo(data: Path, work: Path) -> dict:
-    args = ["demo", "--data", str(data), "--work", str(work)]
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "toontag", *args], capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(f"toontag {shlex.join(args)} failed:\n{done.stderr[-3000:]}")
+    done, wall = toontag_command(["demo", "--data", data, "--work", work])
     written = json.loads((work / "demo.json").read_text())
     return {"process_seconds": round(wall, 1), **written, "stdout": done.stdout[-1500:]}
 

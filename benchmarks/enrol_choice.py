@@ -21,25 +21,22 @@ Writes results/enrol-choice.json and .md.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
-from toontag.evaluation.record import write_result
-from toontag.models.trained import load_trained
-
-sys.path.insert(0, str(Path(__file__).parent))
-from new_character import (  # noqa: E402
+from toontag.benchmark.enrolment import (
     CONFIRM,
     base_features,
     base_options,
     base_run,
     pool_rows,
-    simulate,
+    simulate_enrolment,
 )
+from toontag.benchmark.results import write_result
+from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
+from toontag.models.trained import load_trained
 
 K = 20
 CANDIDATES = {  # name: (share of offers drawn at random, yes and no the supervised fit needs)
@@ -77,7 +74,7 @@ def main() -> None:
             curves = [
                 [
                     step["test_f1"]
-                    for step in simulate(
+                    for step in simulate_enrolment(
                         *feats["pool"],
                         k=K,
                         seed=seed,

@@ -13,8 +13,8 @@ import json
 import time
 from pathlib import Path
 
+from toontag.benchmark.results import write_result
 from toontag.evaluation.evaluate import evaluate_run
-from toontag.evaluation.record import write_result
 from toontag.models.trained import write_ensemble
 
 

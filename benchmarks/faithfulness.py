@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from toontag.benchmark.results import write_result
 from toontag.data.cache import build_cache
 from toontag.data.dataset import load_dataset
-from toontag.evaluation.record import write_result
 from toontag.explain.faithfulness import MASKS, faithfulness
 from toontag.explain.gradcam import Explainer
 from toontag.models.trained import load_trained

@@ -30,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
+from toontag.benchmark.provenance import machine, provenance
+from toontag.benchmark.results import write_result
 from toontag.data.cache import build_cache
 from toontag.data.dataset import load_dataset
 from toontag.data.predictions import predictions_csv
 from toontag.data.split import SOURCE_SIZE
 from toontag.evaluation.evaluate import split_rows
 from toontag.evaluation.metrics import multilabel_metrics, point_metrics
-from toontag.evaluation.record import git_commit, machine, write_result
 from toontag.io import write_text
 from toontag.models.inference import default_device, predict_arrays
 from toontag.models.trained import load_trained
@@ -304,9 +305,7 @@ def out_of_fold(args) -> None:
         "model": FOLD_MODEL,
         "image_size": FOLD_SIZE,
         "recipe": RECIPE,
-        "command": " ".join(sys.argv),
-        "git_commit": git_commit(Path(__file__).parent),
-        "machine": machine(),
+        **provenance(),  # command, commit, machine, libraries, load, this job's wall time
         "folds": {
             k: {
                 "epochs": r["epochs_run"],

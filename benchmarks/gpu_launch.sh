@@ -2,7 +2,7 @@
 # Run on the machine with the git checkout, just before the tree is copied to a GPU machine:
 # records the commit and whether the tree is clean in gpu-launch.json (untracked, so it travels
 # with the copy). On the GPU machine, TOONTAG_LAUNCH=gpu-launch.json makes every result file
-# carry that commit (toontag.evaluation.record.git_commit); nothing is typed by hand.
+# carry that commit (toontag.benchmark.provenance.git_commit); nothing is typed by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 commit=$(git rev-parse HEAD)

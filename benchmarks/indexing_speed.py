@@ -25,7 +25,7 @@ keyframes only (the encoder's scene-cut keyframes as shots), the previous pixel 
 batch size, int8 (static, QDQ, calibrated on 256 training frames) with its agreement with
 fp32 at the thresholds on the video's own sampled frames, `--cut-samples`, `--no-borders`,
 and two videos indexed overlapped (two threads) instead of one after the other. Each row
-gives its validation mean time IoU (the eight queries of benchmarks/video_segments.py) beside
+gives its validation mean time IoU (the eight queries of toontag.benchmark.videos) beside
 its speed. Writes results/indexing-speed.json and .md.
 """
 
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -47,9 +46,10 @@ import numpy as np
 from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
+from toontag.benchmark.results import write_result
+from toontag.benchmark.videos import FPS, HOLDS, long_clip, mean_of, score, val_frames
 from toontag.data.dataset import load_dataset
 from toontag.data.images import load_resized, resize_rgb
-from toontag.evaluation.record import write_result
 from toontag.models.engine import load_engine, onnx_for
 from toontag.models.runtime import OnnxModel
 from toontag.video import indexer
@@ -61,15 +61,10 @@ from toontag.video.indexer import DEFAULT_SMOOTHING, analyse_video, index_settin
 from toontag.video.sampling import SampleGrid
 from toontag.video.segments import smooth
 from toontag.video.shots import ShotDetector
-from toontag.video.synth import X264_DEFAULTS, Clip, make_clip, write_clip
-
-sys.path.insert(0, str(Path(__file__).parent))
-from video_segments import mean_of, score, val_frames  # noqa: E402
+from toontag.video.synth import X264_DEFAULTS, make_clip, write_clip
 
 SIZES = {"320x180": (180, 320), "1280x720": (720, 1280), "1920x1080": (1080, 1920)}
 GOALS = {"320x180": 100.0, "1280x720": 40.0, "1920x1080": 25.0}  # x real time, 2 cores
-FPS = 25
-HOLDS = tuple(k / FPS for k in range(8, 21, 2))  # 0.32 ... 0.8 s a frame, one per sequence
 RENDITIONS = {
     "plain": {"options": X264_DEFAULTS, "motion": 0.0, "grain": 0.0},
     "hard": {
@@ -161,23 +156,6 @@ def describe(path: Path, options: dict, extra: dict) -> dict:
         "frame_types": dict(sorted(types.items())),
         "bitrate_kbps": round(path.stat().st_size * 8 / seconds / 1000),
     }
-
-
-def long_clip(frames, seconds: float) -> Clip:
-    """About `seconds` of the sequences of `frames`, each shuffling of them after the other
-    (the validation sequences last about 5.5 minutes at these holds)."""
-    parts, total, seed = [], 0.0, 0
-    while total < seconds:
-        part = make_clip(frames, seconds=seconds - total, seed=seed, holds=HOLDS)
-        parts.append(part)
-        total, seed = total + part.duration, seed + 1
-    first = parts[0]
-    return Clip(
-        tuple(f for p in parts for f in p.frames),
-        first.hold,
-        first.classes,
-        tuple(h for p in parts for h in p.holds),
-    )
 
 
 def make_videos(frames, work: Path, seconds: float, lever_seconds: float) -> dict:

@@ -40,26 +40,23 @@ import argparse
 import json
 import math
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from toontag.benchmark.harness import write_manifest
+from toontag.benchmark.results import keep_record, read_records, write_result
+from toontag.benchmark.simulated import label_in_batches, runs_of_ids
 from toontag.config import PRESETS, TrainConfig
 from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
 from toontag.evaluation.metrics import fmt, multilabel_metrics
-from toontag.evaluation.record import git_commit, write_result
 from toontag.labelling.features import pool_features
 from toontag.labelling.head import fit_head
-from toontag.labelling.queue import next_batch
 from toontag.labelling.unlabelled import train_with_unlabelled
 from toontag.models.engine import engine_probabilities, load_engine
 from toontag.training.run import device_name, train_or_resume
-
-sys.path.insert(0, str(Path(__file__).parent))
-from labelling_speed import runs_of_ids  # noqa: E402
 
 BATCH = 25  # frames per labelling batch; every budget is a multiple
 HEAD_BUDGETS = (25, 50, 100, 200, 400, 800)
@@ -93,23 +90,9 @@ def pick_order(policy, features, targets, groups, *, budget: int, seed: int) -> 
     """The pool rows a simulated person labels, in the order the policy asks for them."""
     if policy == "random":
         return np.random.default_rng(seed).permutation(len(targets))[:budget]
-    labelled = np.zeros(0, dtype=np.int64)
-    head = None
-    while len(labelled) < budget:
-        p = None if head is None else head.probabilities(features)
-        thresholds = (0.5,) * targets.shape[1] if head is None else head.thresholds
-        batch = next_batch(
-            features,
-            p,
-            thresholds,
-            labelled,
-            size=BATCH,
-            policy=policy,
-            groups=groups,
-            seed=seed + len(labelled),
-        )
-        labelled = np.concatenate([labelled, batch])
-        head = fit_head(features, labelled, targets[labelled], groups=groups[labelled], seed=seed)
+    *_, (labelled, _) = label_in_batches(  # the rows labelled after the last batch
+        features, targets, groups, policy=policy, budget=budget, batch=BATCH, seed=seed
+    )
     return labelled
 
 
@@ -132,17 +115,8 @@ def test_metrics(run: Path, test_part, cache: Path, seed: int) -> dict:
     )
 
 
-def write_manifest(path: Path, samples) -> None:
-    """Every sample as train (validation is carved from them; no 20% test held out)."""
-    lines = ["path,labels,split"]
-    lines += [f"{Path(s.path).resolve()},{';'.join(s.labels)},train" for s in samples]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-
-
 def finetune(run: Path, samples, seed: int, cache: Path) -> dict:
-    manifest = run.parent / f"{run.name}.csv"
-    write_manifest(manifest, samples)
+    manifest = write_manifest(run.parent / f"{run.name}.csv", samples, split="train")
     config = recipe(int(len(samples) * 0.8), seed, SEEN, 15)
     return train_or_resume(
         config, data=manifest, run=run, cache_root=cache, progress=False, classes=KRAL_SAKIR_CLASSES
@@ -185,15 +159,7 @@ def main() -> None:
 
 def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None:
     def keep(record: dict) -> None:
-        record |= {
-            "commit": git_commit(),
-            "device": device_name(),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        done[record["key"]] = record
-        with records_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        print(json.dumps(record), flush=True)
+        done[record["key"]] = keep_record(records_path, record, device=device_name())
 
     ids = [s.frame_id for s in train_part.samples]
     if args.orders and args.orders.is_file():
@@ -372,13 +338,6 @@ def shard_folders(plan: list, shards: int) -> list[set]:
         deal[least].add(folder)
         loads[least] += cost[folder]
     return deal
-
-
-def read_records(path: Path, key: str) -> dict:
-    """The finished runs of a resumable benchmark, one JSON line each, by their `key` field."""
-    if not path.is_file():
-        return {}
-    return {r[key]: r for r in map(json.loads, path.read_text().splitlines())}
 
 
 def ran_on(record: dict) -> str:

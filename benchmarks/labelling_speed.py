@@ -17,7 +17,6 @@ on the test split (never labelled) after each batch. Groups are runs of consecut
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -25,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from toontag.benchmark.provenance import load_average
+from toontag.benchmark.results import write_result
+from toontag.benchmark.simulated import label_in_batches, runs_of_ids
 from toontag.data.dataset import load_dataset
-from toontag.evaluation.record import write_result
 from toontag.labelling.features import pool_features
 from toontag.labelling.head import audit_score, fit_head
 from toontag.labelling.queue import POLICIES, next_batch
@@ -70,7 +71,7 @@ def speed(name: str, features, targets, groups, repeats: int) -> list[dict]:
     rows_out = []
     rng = np.random.default_rng(0)
     for count in LABELS:
-        load = os.getloadavg()[0]  # other work on this machine skews the figures
+        load = load_average()[0]  # other work on this machine skews the figures
         rows = np.sort(rng.choice(len(features), count, replace=False))
         fit_s, head = median_seconds(
             lambda rows=rows: fit_head(features, rows, targets[rows], groups=groups[rows]), repeats
@@ -105,23 +106,10 @@ def simulate(policy: str, pool, test, *, budget: int, seed: int, rare: int | Non
     """Label `budget` frames BATCH at a time as `policy` picks them; after each batch, micro-F1
     on the test split (and, with `rare`, that class's F1 and the positives labelled so far)."""
     features, targets, groups = pool
-    labelled = np.zeros(0, dtype=np.int64)
-    head, curve = None, []
-    while len(labelled) < budget:
-        p = None if head is None else head.probabilities(features)  # active from the 1st fit
-        thresholds = (0.5,) * targets.shape[1] if head is None else head.thresholds
-        batch = next_batch(
-            features,
-            p,
-            thresholds,
-            labelled,
-            size=BATCH,
-            policy=policy,
-            groups=groups,
-            seed=seed + len(labelled),
-        )
-        labelled = np.concatenate([labelled, batch])
-        head = fit_head(features, labelled, targets[labelled], groups=groups[labelled], seed=seed)
+    curve = []
+    for labelled, head in label_in_batches(
+        features, targets, groups, policy=policy, budget=budget, batch=BATCH, seed=seed
+    ):  # active from the first fit on
         audit = audit_score(head, test[0], np.arange(len(test[0])), test[1])
         step = {
             "labels": len(labelled),
@@ -155,15 +143,6 @@ def mean_curve(runs: list[dict], policy: str, key: str, shown) -> dict:
         )
         for n in shown
     }
-
-
-def runs_of_ids(frame_ids: np.ndarray) -> np.ndarray:
-    """A group id per frame: runs of consecutive frame ids (a shot, about)."""
-    order = np.argsort(frame_ids, kind="stable")
-    run = np.cumsum(np.r_[0, np.diff(frame_ids[order]) != 1])
-    groups = np.empty(len(frame_ids), np.int64)
-    groups[order] = run
-    return groups
 
 
 def main() -> None:

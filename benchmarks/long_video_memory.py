@@ -20,12 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from toontag.evaluation.record import write_result
+from toontag.benchmark.results import write_result
+from toontag.benchmark.videos import FPS, long_clip, val_frames
 from toontag.video.synth import write_clip
-
-sys.path.insert(0, str(Path(__file__).parent))
-from indexing_speed import FPS, long_clip  # noqa: E402
-from video_segments import val_frames  # noqa: E402
 
 PEAK = """
 import resource, subprocess, sys, time

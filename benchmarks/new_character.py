@@ -26,80 +26,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from toontag.config import PRESETS, TrainConfig
+from toontag.benchmark.enrolment import (
+    CONFIRM,
+    IMAGE_SIZE,
+    ROUND,
+    base_features,
+    base_options,
+    base_run,
+    f1,
+    pool_rows,
+    simulate_enrolment,
+)
+from toontag.benchmark.results import keep_record, read_records, write_result
 from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
 from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES
-from toontag.evaluation.record import git_commit, write_result
-from toontag.labelling.enrol import offer_for_confirmation, pooled_features, write_enrolled_run
-from toontag.labelling.head import fit_new_class
+from toontag.labelling.enrol import write_enrolled_run
 from toontag.models.engine import engine_probabilities, load_engine
 from toontag.models.trained import load_trained
-from toontag.training.run import train_or_resume
-
-sys.path.insert(0, str(Path(__file__).parent))
-from label_efficiency import read_records, write_manifest  # noqa: E402
 
 KS = (5, 20, 50)
-CONFIRM, ROUND = 50, 10
-IMAGE_SIZE = (112, 192)
 GOAL_F1, GOAL_K, GOAL_LOSS = 0.90, 20, 0.005
-
-
-def f1(truth: np.ndarray, decided: np.ndarray) -> float:
-    tp = int((truth & decided).sum())
-    wrong = int((truth != decided).sum())
-    return 2 * tp / (2 * tp + wrong) if tp + wrong else 0.0
-
-
-def simulate(
-    feats,
-    truth,
-    *,
-    k: int,
-    seed: int,
-    test_feats,
-    test_truth,
-    random_share: float | None = None,
-    enough: int | None = None,
-) -> dict:
-    """Enrol from k random positives of the pool, then CONFIRM answers in rounds of ROUND, each
-    round offered as `enrol` offers them (or with `random_share` of them drawn at random and the
-    rest nearest the threshold); `enough` overrides how many yes and no answers
-    the supervised fit needs (a huge number keeps the positive-unlabelled fit throughout).
-    `test_feats`/`test_truth`: the frames scored (test here, validation for the choice)."""
-    rng = np.random.default_rng(seed)
-    positives = list(rng.choice(np.flatnonzero(truth), k, replace=False))
-    negatives: list[int] = []
-    steps = []
-    options = {} if enough is None else {"enough": enough}
-    while True:
-        asked = set(positives) | set(negatives)
-        unlabelled = [i for i in range(len(feats)) if i not in asked]
-        head, share = fit_new_class(feats, positives, negatives, unlabelled, seed=seed, **options)
-        decided = head.probabilities(test_feats)[:, 0] >= head.thresholds[0]
-        steps.append(
-            {
-                "confirmations": len(asked) - k,
-                "labels": len(asked),
-                "test_f1": round(f1(test_truth, decided), 4),
-                "threshold": round(head.thresholds[0], 4),
-                "k_share": None if share is None else round(share, 4),
-            }
-        )
-        if len(asked) - k >= CONFIRM:
-            return {"k": k, "seed": seed, "steps": steps, "head": head}
-        p = head.probabilities(feats[unlabelled])[:, 0]
-        mix = {} if random_share is None else {"random_share": random_share}
-        offered = offer_for_confirmation(p, head.thresholds[0], ROUND, seed + len(asked), **mix)
-        for i in (unlabelled[j] for j in offered):  # the person answers from the truth
-            (positives if truth[i] else negatives).append(i)
 
 
 def paired_old_change(y, before, after, resamples: int, seed: int = 0) -> dict:
@@ -126,17 +78,6 @@ def paired_old_change(y, before, after, resamples: int, seed: int = 0) -> dict:
     }
 
 
-def base_options(parser: argparse.ArgumentParser) -> None:
-    """The data, the bases and the pool: shared with benchmarks/enrol_choice.py."""
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/kral_sakir"))
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache/toontag/new-char")
-    parser.add_argument("--pool", type=int, default=3000, help="train frames in the pool")
-    parser.add_argument("--base-stride", type=int, default=2, help="every Nth train frame")
-    parser.add_argument("--base-minutes", type=float, default=None, help="cap on the base's epoch")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--characters", default=",".join(KRAL_SAKIR_CLASSES))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     base_options(parser)
@@ -152,65 +93,8 @@ def main() -> None:
         for character in args.characters.split(","):
             if character in done:
                 continue
-            record = one_character(args, data, character)
-            record |= {"commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            done[character] = record
-            with records_path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-            print(json.dumps(record), flush=True)
+            done[character] = keep_record(records_path, one_character(args, data, character))
     render(args, done, started)
-
-
-def base_run(args, data, character: str) -> Path:
-    """The 3-class run that never heard of `character` (trained once, then reused)."""
-    old = tuple(c for c in KRAL_SAKIR_CLASSES if c != character)
-    train_part = data.subset("train")
-    folder = args.work / character
-    base = folder / "base"
-    if not (base / "report.json").is_file():
-        from toontag.data.dataset import Sample
-
-        samples = [
-            Sample(s.path, tuple(c for c in s.labels if c != character), s.split, s.frame_id)
-            for s in train_part.samples[:: args.base_stride]
-        ]
-        manifest = folder / "base.csv"
-        write_manifest(manifest, samples)
-        config = TrainConfig(**PRESETS["fast"]).replace(
-            image_size=IMAGE_SIZE, max_epochs=1, max_minutes=args.base_minutes, seed=0
-        )
-        train_or_resume(
-            config,
-            data=manifest,
-            run=base,
-            progress=False,
-            classes=old,
-            cache_root=args.work / "cache",
-        )
-    return base
-
-
-def base_features(base: Path, trained, paths: list, args, what: str):
-    """`pooled_features` through the base run, kept beside it (``<what>-features.npz``, for the
-    same paths and weights) so the choice and the test benchmark compute them once."""
-    import hashlib
-
-    key = hashlib.sha256("\n".join(map(str, paths)).encode()).hexdigest()[:16]
-    stamp = (base / "model.safetensors").stat().st_mtime_ns
-    kept = base.parent / f"{what}-features.npz"
-    if kept.is_file():
-        saved = np.load(kept)
-        if str(saved["key"]) == key and int(saved["stamp"]) == stamp:
-            return saved["features"], saved["ok"]
-    feats, ok = pooled_features(trained, paths, cache_root=args.work / "cache", what=what)
-    np.savez(kept.with_suffix(".tmp.npz"), features=feats, ok=ok, key=key, stamp=stamp)
-    kept.with_suffix(".tmp.npz").replace(kept)
-    return feats, ok
-
-
-def pool_rows(train_size: int, pool: int) -> np.ndarray:
-    """The benchmark's pool: a fixed random sample of the train split's rows."""
-    return np.sort(np.random.default_rng(0).permutation(train_size)[:pool])
 
 
 def one_character(args, data, character: str) -> dict:
@@ -233,7 +117,7 @@ def one_character(args, data, character: str) -> dict:
     runs = []
     for k in KS:
         for seed in range(args.seeds):
-            run = simulate(
+            run = simulate_enrolment(
                 feats, truth, k=k, seed=seed, test_feats=test_feats, test_truth=test_truth
             )
             head = run.pop("head")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toontag.evaluation.record import write_result
+from toontag.benchmark.results import write_result
 from toontag.models.onnx import TOLERANCE, check_images, export_onnx
 from toontag.models.trained import load_trained
 from toontag.runs import run_data

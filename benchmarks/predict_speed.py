@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,9 +23,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from toontag.benchmark.harness import toontag_command
+from toontag.benchmark.results import write_result
 from toontag.data.dataset import load_dataset
 from toontag.data.images import load_resized, open_rgb, resize_rgb
-from toontag.evaluation.record import write_result
 from toontag.models.engine import load_engine
 from toontag.runs import run_data
 
@@ -49,11 +48,9 @@ def make_folder(frames: list[Path], folder: Path, size: tuple[int, int] | None) 
 
 def tag(run: Path, folder: Path, table: Path, *extra: str) -> dict:
     args = ["predict", str(run), str(folder), "--csv", str(table), *extra]
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "toontag", *args], capture_output=True, text=True)
-    wall = time.perf_counter() - start
+    done, wall = toontag_command(args)
     found = RATE.search(done.stderr)
-    if done.returncode or not found:
+    if not found:
         raise SystemExit(f"toontag {shlex.join(args)} failed:\n{done.stderr[-2000:]}")
     tagged, total, seconds = int(found[1]), int(found[2]), float(found[3])
     return {

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import os
 import random
 import socket
@@ -31,8 +30,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from toontag.benchmark.harness import write_manifest
+from toontag.benchmark.provenance import load_average
+from toontag.benchmark.results import write_result
 from toontag.data.dataset import load_dataset
-from toontag.evaluation.record import write_result
 from toontag.models.engine import load_engine
 from toontag.video.db import Index
 from toontag.video.indexer import index_videos
@@ -58,14 +59,9 @@ def tiny_run(data: Path, work: Path) -> Path:
     from toontag.config import TrainConfig
     from toontag.training.run import train
 
-    dataset = load_dataset(data.resolve())  # the manifest's paths must not be relative
-    manifest = work / "small.csv"
-    with manifest.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "labels", "split"])
-        for split in ("train", "test"):
-            for s in [s for s in dataset.samples if s.split == split][::40]:
-                writer.writerow([str(s.path), ";".join(s.labels), s.split])
+    dataset = load_dataset(data.resolve())
+    samples = [s for split in ("train", "test") for s in dataset.subset(split).samples[::40]]
+    manifest = write_manifest(work / "small.csv", samples)
     config = TrainConfig(model="baseline", image_size=(32, 48), max_epochs=2, lr=1e-3)
     train(config, data=manifest, run=work / "run", progress=False)
     return work / "run"
@@ -216,7 +212,7 @@ def main() -> None:
         for clients in args.clients:
             requests = plan(args.requests, rng, facts, new_frames)
             asyncio.run(load(base, requests[: 2 * len(ENDPOINTS)], clients, 30))  # warm up
-            load_before = os.getloadavg()[0]  # other work on this machine skews the figures
+            load_before = load_average()[0]  # other work on this machine skews the figures
             found = asyncio.run(load(base, requests, clients, args.max_seconds))
             rows = summary(found)
             passes.append(

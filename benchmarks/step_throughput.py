@@ -27,11 +27,11 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from toontag.benchmark.results import write_result
 from toontag.cli import parse_size
 from toontag.config import TrainConfig
 from toontag.data.datamodule import ToonDataModule
 from toontag.data.dataset import load_dataset
-from toontag.evaluation.record import write_result
 from toontag.models.inference import default_device
 from toontag.training.module import ToonTagModule
 from toontag.training.run import accelerator_settings, device_name

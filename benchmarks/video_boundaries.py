@@ -22,21 +22,17 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from toontag.benchmark.results import write_result
+from toontag.benchmark.videos import FPS, HOLDS, indexed_clip, mean_of, score, val_frames
 from toontag.data.dataset import load_dataset
-from toontag.evaluation.record import write_result
 from toontag.models.engine import load_engine
 from toontag.video.segments import Smoothing
 
-sys.path.insert(0, str(Path(__file__).parent))
-from video_segments import indexed_clip, mean_of, score, val_frames  # noqa: E402
-
 GOAL = 0.90  # mean time IoU at 2 sampled frames a second
-HOLDS = tuple(k / 25 for k in range(8, 21, 2))  # 0.32 ... 0.8 s: whole frames at 25 fps
 GRID = {
     "low_ratio": (0.5, 0.75, 1.0),
     "min_segment": (0.0, 0.5, 1.0),
@@ -76,7 +72,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="toontag-boundaries-"))
     model = load_engine(args.run, "onnx")
     default = Smoothing()
-    video = {"seconds": args.seconds, "fps": 25, "size": SIZE, "holds": HOLDS}
+    video = {"seconds": args.seconds, "fps": FPS, "size": SIZE, "holds": HOLDS}
 
     frames = val_frames(args.run, args.data)
     trials = []

@@ -27,85 +27,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from toontag.benchmark.results import write_result
+from toontag.benchmark.videos import indexed_clip, mean_of, score, val_frames
 from toontag.data.dataset import load_dataset
-from toontag.data.location import validation_frames
-from toontag.evaluation.record import write_result
-from toontag.evaluation.segments import segment_scores
 from toontag.models.engine import load_engine
-from toontag.video.db import Index
-from toontag.video.indexer import index_videos
-from toontag.video.query import parse_query
-from toontag.video.search import query_ranges
-from toontag.video.segments import Smoothing, smooth
-from toontag.video.synth import make_clip, write_clip
-
-QUERIES = [
-    "kral_sakir",
-    "remzi",
-    "fil_necati",
-    "canan",
-    "remzi and necati",  # the paper's example
-    "sakir and not canan",
-    "(remzi or canan) and not necati",
-    "sakir and remzi and necati and canan",
-]
-
+from toontag.video.segments import Smoothing
 
 GRID = {
     "low_ratio": (0.5, 0.75, 1.0),
     "min_segment": (0.5, 1.0, 1.5, 2.0),
     "max_gap": (0.0, 0.5, 1.0, 1.5),
 }
-
-
-def val_frames(run: Path, data: Path):
-    """The run's validation frames: the sequences its training held out of train."""
-    return validation_frames(run, load_dataset(data))
-
-
-def indexed_clip(
-    frames,
-    model,
-    work: Path,
-    name: str,
-    seed: int,
-    *,
-    seconds=1e9,
-    fps=24,
-    size=None,
-    holds=(),
-    cut_samples=False,
-):
-    """`frames`' sequences (all, or about `seconds` of them) as one video at `fps` and
-    (height, width) `size`, each sequence held one of `holds` a frame (default 0.5 s),
-    indexed (with `cut_samples`: a sample at each shot's first frame too); its clip and
-    stored samples. The video is made once per name."""
-    clip = make_clip(frames, seconds=seconds, seed=seed, holds=holds)
-    video = work / f"{name}.mp4"
-    if not video.is_file():
-        write_clip(clip, video, fps=fps, size=size)
-    store = Index.create(work / f"{name}{'-cuts' if cut_samples else ''}.db", model)
-    [outcome] = index_videos(store, model, [video], cut_samples=cut_samples)
-    times, probabilities = store.frame_probabilities(outcome.video_id)
-    stored = (times, probabilities, store.shots(outcome.video_id), outcome.duration)
-    return clip, stored, outcome
-
-
-def score(clip, stored, thresholds, smoothing: Smoothing) -> list[dict]:
-    times, probabilities, shots, duration = stored
-    segments = smooth(times, probabilities, thresholds, duration, shots=shots, smoothing=smoothing)
-    rows = []
-    for text in QUERIES:
-        query = parse_query(text, clip.classes)
-        truth = query_ranges(query, clip.segments(), clip.duration)
-        found = query_ranges(query, segments, duration)
-        rows.append({"query": text, **segment_scores(found, truth)})
-    return rows
-
-
-def mean_of(rows: list[dict]) -> dict:
-    keys = ("precision", "recall", "f1", "time_precision", "time_recall", "time_iou")
-    return {k: sum(r[k] for r in rows) / len(rows) for k in keys}
 
 
 def main() -> None:

@@ -17,12 +17,11 @@ import argparse
 import json
 import shlex
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from toontag.evaluation.record import write_result
+from toontag.benchmark.harness import toontag_command
+from toontag.benchmark.results import write_result
 
 EPISODES = ((0, 300), (1, 300))  # (seed, seconds) of each episode
 QUERY = "remzi and fil_necati"
@@ -30,16 +29,11 @@ QUERY = "remzi and fil_necati"
 
 def toontag(*args, log: list) -> str:
     """Run `toontag ARGS`, record the command and its wall time, return its stdout."""
-    command = ["toontag", *map(str, args)]
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "toontag", *map(str, args)], capture_output=True, text=True
-    )
-    seconds = round(time.perf_counter() - start, 1)
-    log.append({"command": shlex.join(command), "seconds": seconds, "exit": done.returncode})
-    print(f"$ {shlex.join(command)}  ({seconds} s)\n{done.stdout[-2000:]}", flush=True)
-    if done.returncode:
-        raise SystemExit(f"{shlex.join(command)} failed:\n{done.stderr[-3000:]}")
+    command = shlex.join(["toontag", *map(str, args)])
+    done, seconds = toontag_command(args)
+    seconds = round(seconds, 1)
+    log.append({"command": command, "seconds": seconds, "exit": done.returncode})
+    print(f"$ {command}  ({seconds} s)\n{done.stdout[-2000:]}", flush=True)
     return done.stdout
 
 

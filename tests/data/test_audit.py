@@ -15,7 +15,6 @@ from tests.conftest import write_manifest
 from toontag.cli import main
 from toontag.data.audit import audit_split
 from toontag.data.dataset import Sample, load_dataset
-from toontag.evaluation.leakage import publish_audit
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +41,7 @@ def test_the_planted_copy_is_the_one_near_twin(planted):
     assert data.samples[audit.nearest[i]].split == "train"
 
 
-def test_publish_scores_with_and_without_twins(planted, tmp_path):
+def test_publish_scores_with_and_without_twins(planted, tmp_path, monkeypatch):
     data, copy = planted
     run = tmp_path / "run"
     run.mkdir()
@@ -54,8 +53,16 @@ def test_publish_scores_with_and_without_twins(planted, tmp_path):
             truth = data.targets[r]
             p = 1.0 - truth if data.samples[r].path == copy else truth
             w.writerow([data.samples[r].path, "", *p])
-    md = publish_audit(audit_split(data), data, [run], tmp_path / "out", seconds=1.0).read_text()
-    result = json.loads((tmp_path / "out" / "split-audit.json").read_text())
+    out = tmp_path / "out"
+    manifest = data.root / "m.csv"
+    argv = ["toontag", "data", "audit", str(manifest), "--run", str(run), "--results", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 0
+    result = json.loads((out / "split-audit.json").read_text())
+    md = (out / "split-audit.md").read_text()
+    assert result["git_commit"] and result["load_average_after"]  # stamped by the command
     assert result["near_twins"] == 1 and result["near_twins_with_other_labels"] == 1
     score = result["scores"][0]
     assert score["all"]["images"] == 11 and score["without_twins"]["images"] == 10

@@ -5,7 +5,7 @@ import pytest
 
 from toontag.data.predictions import predictions_csv
 from toontag.errors import DataError
-from toontag.evaluation.suspects import corrected_manifest, find_suspects, publish_suspects
+from toontag.evaluation.suspects import corrected_manifest, find_suspects, suspects_result
 
 WRONG = [3, 40, 77, 120, 160]  # rows whose out-of-fold prediction contradicts the label
 
@@ -34,11 +34,10 @@ def test_contradicted_labels_are_flagged_first(dataset, oof):
 
 def test_publish_writes_a_reviewable_csv_sheet_and_scores(dataset, oof, tmp_path):
     path, rows = oof
-    publish_suspects(dataset, path, [path], tmp_path, audit=None, seconds=1.0)
+    _, text = suspects_result(dataset, path, [path], tmp_path, audit=None)
     listed = list(csv.DictReader((tmp_path / "suspects.csv").open()))
     assert len(listed) == len(WRONG) and all(r["corrected"] == "" for r in listed)
     assert (tmp_path / "suspects.png").stat().st_size > 10_000
-    text = (tmp_path / "suspects.md").read_text()
     assert "| train | 200 | 5 (2.5%) |" in text and "| test | 100 | 0 (0.0%) |" in text
 
 

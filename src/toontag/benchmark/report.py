@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from toontag.benchmark.results import write_result
 from toontag.benchmark.runner import DONE
 from toontag.benchmark.suite import Protocol, Suite
 from toontag.evaluation.evaluate import AT_PAPER_THRESHOLD
-from toontag.evaluation.record import write_result
 
 # Our metric -> the paper's key, for the columns where the paper gives figures.
 PAPER_METRICS = {"f1_micro": "f1", "accuracy": "accuracy", "loss": "loss", "auc_micro": "auc"}

@@ -11,11 +11,11 @@ import json
 import time
 from pathlib import Path
 
+from toontag.benchmark.provenance import load_average, provenance
 from toontag.benchmark.suite import Protocol, Row, Suite
 from toontag.config import TrainConfig
 from toontag.errors import RunError
 from toontag.evaluation.evaluate import evaluate_run
-from toontag.evaluation.record import provenance
 from toontag.io import write_json
 from toontag.models import pretrained_unavailable
 from toontag.models.trained import load_trained
@@ -83,6 +83,7 @@ def run_row(
 
     if (run / CONFIG).is_file():
         _same_experiment(run, TrainConfig.load(run / CONFIG), config)
+    began, load_before = time.perf_counter(), load_average()
     report = train_or_resume(config, data=data, run=run, cache_root=cache_root, progress=progress)
     started = time.perf_counter()
     metrics = {
@@ -94,7 +95,8 @@ def run_row(
     result |= {
         "status": DONE,
         "run": str(run),
-        "provenance": provenance(),  # who trained and evaluated the row: command, commit, machine
+        # who trained and evaluated the row: command, commit, machine, load, wall time
+        "provenance": provenance(wall_seconds=time.perf_counter() - began, load_before=load_before),
         "training": report,
         "parameters": sum(p.numel() for p in model.parameters()),
         "val": _summary(metrics["val"]),

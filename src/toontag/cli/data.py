@@ -85,14 +85,18 @@ def data_audit(
     """Near-duplicate frames across train and test: how many test frames have a near-twin in
     train, a contact sheet of examples, and each run's test F1 without them."""
 
+    from toontag.benchmark.results import write_result
     from toontag.data.audit import audit_split
     from toontag.data.dataset import load_dataset
-    from toontag.evaluation.leakage import publish_audit
+    from toontag.evaluation.leakage import audit_result
 
     started = time.perf_counter()
     dataset = load_dataset(find_data(data))
     audit = audit_split(dataset, threshold=threshold, cache_root=cache)
-    path = publish_audit(audit, dataset, run or [], results, seconds=time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    payload, markdown = audit_result(audit, dataset, run or [], results)
+    write_result(results / "split-audit", payload, markdown, wall_seconds=seconds)
+    path = results / "split-audit.md"
     n, twins = len(audit.distance), int(audit.twins.sum())
     out.print(f"{twins} of {n} test frames ({twins / n:.1%}) have a near-twin in train")
     out.print(f"written: {path}, .json and .png")
@@ -113,16 +117,18 @@ def data_suspects(
     """Frames whose labels disagree most with out-of-fold predictions (confident learning),
     as a CSV to review and a contact sheet."""
 
+    from toontag.benchmark.results import write_result
     from toontag.data.audit import audit_split
     from toontag.data.dataset import load_dataset
-    from toontag.evaluation.suspects import publish_suspects
+    from toontag.evaluation.suspects import suspects_result
 
     started = time.perf_counter()
     dataset = load_dataset(find_data(data))
     audit = audit_split(dataset, cache_root=cache) if twins else None
-    path = publish_suspects(
-        dataset, oof, predictions or [], results, audit=audit, seconds=time.perf_counter() - started
-    )
+    seconds = time.perf_counter() - started
+    payload, markdown = suspects_result(dataset, oof, predictions or [], results, audit=audit)
+    write_result(results / "suspects", payload, markdown, wall_seconds=seconds)
+    path = results / "suspects.md"
     out.print(f"written: {path}, .json, .csv and .png")
 
 

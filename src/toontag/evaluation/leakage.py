@@ -14,7 +14,6 @@ from toontag.data.predictions import predictions_for
 from toontag.errors import RunError
 from toontag.evaluation.evaluate import PAPER_THRESHOLD
 from toontag.evaluation.metrics import multilabel_metrics
-from toontag.evaluation.record import write_result
 
 SAME_SHOT_IDS = 10  # a twin this close in frame id is the same shot, cut by the split
 IDENTICAL = 2.0  # a thumbnail distance at which two frames look the same to the eye
@@ -90,10 +89,10 @@ def contact_sheet(audit: Audit, data: LabelledData, path: Path) -> list[dict]:
     return examples
 
 
-def publish_audit(
-    audit: Audit, data: LabelledData, runs: list[Path], out: Path, *, seconds: float
-) -> Path:
-    """Write ``<out>/split-audit.{json,md,png}``; returns the Markdown path."""
+def audit_result(audit: Audit, data: LabelledData, runs: list[Path], out: Path) -> tuple[dict, str]:
+    """The split audit's result file, its payload and Markdown (``split-audit.json`` and
+    ``.md``, written by the caller with their provenance); the contact sheet is written here,
+    as ``<out>/split-audit.png``."""
     n = len(audit.distance)
     steps = {f"<= {s}": int((audit.distance <= s).sum()) for s in DISTANCE_STEPS}
     sheet = Path(out) / "split-audit.png"
@@ -174,6 +173,4 @@ def publish_audit(
             if w
         ],
     }
-    path = Path(out) / "split-audit"
-    write_result(path, payload, "\n".join(lines), wall_seconds=seconds)
-    return path.with_suffix(".md")
+    return payload, "\n".join(lines)

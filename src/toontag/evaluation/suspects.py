@@ -172,17 +172,12 @@ def contact_sheet(data: LabelledData, s: Suspects, path: Path) -> None:
     plt.close(fig)
 
 
-def publish_suspects(
-    data: LabelledData,
-    oof: Path,
-    predictions: list[Path],
-    out: Path,
-    *,
-    audit: Audit | None,
-    seconds: float,
-) -> Path:
-    """``<out>/suspects.{csv,png,json,md}``; returns the Markdown path."""
-    from toontag.evaluation.record import write_result
+def suspects_result(
+    data: LabelledData, oof: Path, predictions: list[Path], out: Path, *, audit: Audit | None
+) -> tuple[dict, str]:
+    """The label-noise audit's result file, its payload and Markdown (``suspects.json`` and
+    ``.md``, written by the caller with their provenance); the list to review and the contact
+    sheet are written here, as ``<out>/suspects.csv`` and ``.png``."""
     from toontag.io import write_text
 
     s = find_suspects(data, oof)
@@ -243,5 +238,4 @@ def publish_suspects(
         "near_twins": twins,
         "scores": scores,
     }
-    write_result(out / "suspects", payload, "\n".join(lines), wall_seconds=seconds)
-    return out / "suspects.md"
+    return payload, "\n".join(lines)
