@@ -36,7 +36,7 @@ from toontag.data.dataset import load_dataset
 from toontag.models.engine import load_engine
 from toontag.video.db import Index
 from toontag.video.db_write import VideoRecord
-from toontag.video.indexer import DEFAULT_SMOOTHING, index_settings, index_videos
+from toontag.video.indexer import IndexSettings, index_videos
 from toontag.video.search import search
 from toontag.video.segments import Segment
 from toontag.video.synth import make_clip, write_clip
@@ -62,7 +62,7 @@ def synthetic_index(db: Path, model, hours: float, *, with_frames: bool, seed: i
     rng = np.random.default_rng(seed)
     store = Index.create(db, Stub(model))
     videos = int(np.ceil(hours * 3600 / EPISODE))
-    settings = index_settings(2.0, DEFAULT_SMOOTHING, True)
+    settings = IndexSettings()
     segments_written = 0
     start = time.perf_counter()
     for v in range(videos):
@@ -133,7 +133,7 @@ def ray_overhead(args, work: Path, model, test) -> list[dict]:
             paths,
             address="local",
             workers=workers,
-            settings=index_settings(2.0, DEFAULT_SMOOTHING, True),
+            settings=IndexSettings(),
         )
         on_ray = time.perf_counter() - begin
         assert all(o.status == "indexed" for o in outcomes), outcomes

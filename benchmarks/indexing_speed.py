@@ -57,7 +57,7 @@ from toontag.video.borders import detect_picture
 from toontag.video.db import Index
 from toontag.video.db_write import VideoRecord
 from toontag.video.decode import Video
-from toontag.video.indexer import DEFAULT_SMOOTHING, analyse_video, index_settings, index_videos
+from toontag.video.indexer import DEFAULT_SMOOTHING, IndexSettings, analyse_video, index_videos
 from toontag.video.sampling import SampleGrid
 from toontag.video.segments import smooth
 from toontag.video.shots import ShotDetector
@@ -185,7 +185,7 @@ def accuracy(clip, record, thresholds) -> float:
 
 
 def analysed(model, path: Path, *, cut_samples=False, borders=True, batch_size=32):
-    settings = index_settings(SAMPLE_FPS, DEFAULT_SMOOTHING, borders, cut_samples)
+    settings = IndexSettings(fps=SAMPLE_FPS, borders=borders, cut_samples=cut_samples)
     started = time.perf_counter()
     record = analyse_video(model, path, settings=settings, batch_size=batch_size)
     return record, time.perf_counter() - started
@@ -196,7 +196,7 @@ def end_to_end(model, path: Path, work: Path, repeats: int) -> dict:
     best = None
     for repeat in range(repeats):
         store = Index.create(work / f"{path.stem}-{repeat}.db", model)
-        [outcome] = index_videos(store, model, [path], fps=SAMPLE_FPS)
+        [outcome] = index_videos(store, model, [path], settings=IndexSettings(fps=SAMPLE_FPS))
         store.close()
         if outcome.status != "indexed":
             raise RuntimeError(f"{path}: {outcome.detail}")
@@ -272,7 +272,7 @@ def stage_seconds(model, path: Path, work: Path) -> dict:
         height=0,
         frames=0,
         sample_fps=SAMPLE_FPS,
-        settings=index_settings(SAMPLE_FPS, DEFAULT_SMOOTHING, True),
+        settings=IndexSettings(fps=SAMPLE_FPS),
         seconds=0.0,
         times=np.array(times),
         probabilities=np.concatenate(probabilities),

@@ -14,7 +14,7 @@ from toontag.data.images import open_rgb
 from toontag.video.borders import Picture, find_picture, fit_picture
 from toontag.video.db import Index
 from toontag.video.decode import Video
-from toontag.video.indexer import index_videos
+from toontag.video.indexer import IndexSettings, index_videos
 from toontag.video.search import search
 
 
@@ -130,7 +130,7 @@ def test_a_fade_to_black_is_not_a_border_and_no_borders_skips_looking(clip, orac
     index_videos(store, oracle, [video])
     assert store.videos()[0]["picture"]["kind"] == "full frame"
     other = Index.create(tmp_path / "other.db", oracle)
-    index_videos(other, oracle, [video], borders=False)
+    index_videos(other, oracle, [video], settings=IndexSettings(borders=False))
     assert other.videos()[0]["picture"] is None
 
 
@@ -144,7 +144,10 @@ def test_the_model_sees_the_original_picture_only_when_borders_are_cropped(clip,
             seen.append(images) or honest(images)
         )
         index_videos(
-            Index.create(tmp_path / f"{borders}.db", oracle), oracle, [video], borders=borders
+            Index.create(tmp_path / f"{borders}.db", oracle),
+            oracle,
+            [video],
+            settings=IndexSettings(borders=borders),
         )
         oracle.probabilities = honest
         images = np.concatenate(seen).astype(np.int16)

@@ -75,7 +75,7 @@ def test_a_resolution_change_mid_stream_is_indexed_whole(clip, make_oracle, tmp_
 
     oracle = make_oracle(clip)
     store = Index.create(tmp_path / "i.db", oracle)
-    [outcome] = index_videos(store, oracle, [joined], fps=2.0)
+    [outcome] = index_videos(store, oracle, [joined])
     assert outcome.status == "indexed", outcome.detail
     # a splice may lose a frame or two where the segments meet (0.5 s each here)
     assert abs(outcome.duration - clip.duration) <= 1.0 and outcome.sampled >= len(images) - 2
@@ -92,7 +92,7 @@ def test_an_all_black_video_is_indexed_with_nothing_on_screen(clip, make_oracle,
     oracle.probabilities = lambda images: np.full(
         (len(images), len(clip.classes)), 0.05, np.float32
     )
-    [outcome] = index_videos(store, oracle, [black], fps=2.0)
+    [outcome] = index_videos(store, oracle, [black])
     assert outcome.status == "indexed" and outcome.detail.endswith("0 segments")
     [video] = store.videos()
     assert video["picture"] is None or "cropped" not in str(video["picture"])

@@ -11,7 +11,7 @@ import pytest
 from toontag.errors import IndexDbError
 from toontag.evaluation.segments import segment_scores
 from toontag.video.db import Index
-from toontag.video.indexer import index_videos
+from toontag.video.indexer import IndexSettings, index_videos
 from toontag.video.query import parse_query
 from toontag.video.search import cues, format_timeline, query_ranges, search
 
@@ -208,7 +208,7 @@ def test_cut_samples_put_a_sample_at_the_start_of_every_shot(dataset, oracle, tm
     found = {}
     for extra in (False, True):
         store = Index.create(tmp_path / f"{extra}.db", oracle)
-        [outcome] = index_videos(store, oracle, [video], cut_samples=extra)
+        [outcome] = index_videos(store, oracle, [video], settings=IndexSettings(cut_samples=extra))
         times, _ = store.frame_probabilities(outcome.video_id)
         found[extra] = (times, [a for a, _ in store.shots(outcome.video_id)[1:]])
     grid, cuts = found[False]
@@ -224,7 +224,9 @@ def test_fast_decode_skips_b_frames_and_finds_the_same_timeline(clip, clip_video
     stores = {}
     for fast in (False, True):
         store = Index.create(tmp_path / f"{fast}.db", oracle)
-        [outcome] = index_videos(store, oracle, [clip_video], fast_decode=fast)
+        [outcome] = index_videos(
+            store, oracle, [clip_video], settings=IndexSettings(fast_decode=fast)
+        )
         assert outcome.status == "indexed", outcome
         stores[fast] = store
     (full, _), (fast, settings) = (

@@ -13,11 +13,11 @@ import pytest
 from toontag.models.engine import load_engine
 from toontag.video.db import Index
 from toontag.video.distributed import RayError, connect, index_on_ray, reachable
-from toontag.video.indexer import DEFAULT_SMOOTHING, index_settings, index_videos
+from toontag.video.indexer import IndexSettings, index_videos
 from toontag.video.synth import make_clip, write_clip
 
 ray = pytest.importorskip("ray")
-SETTINGS = index_settings(2.0, DEFAULT_SMOOTHING, True)
+SETTINGS = IndexSettings()
 COLUMNS = "path, sha256, bytes, duration, fps, width, height, frames, sample_fps, settings, picture"
 TABLES = {
     "shots": 't.start, t."end"',

@@ -11,7 +11,7 @@ from toontag.data.dataset import load_dataset
 from toontag.data.location import validation_frames
 from toontag.evaluation.segments import segment_scores
 from toontag.video.db import Index
-from toontag.video.indexer import index_videos
+from toontag.video.indexer import IndexSettings, index_videos
 from toontag.video.query import parse_query
 from toontag.video.search import query_ranges
 from toontag.video.segments import Smoothing, smooth
@@ -58,7 +58,7 @@ def indexed_clip(
     if not video.is_file():
         write_clip(clip, video, fps=fps, size=size)
     store = Index.create(work / f"{name}{'-cuts' if cut_samples else ''}.db", model)
-    [outcome] = index_videos(store, model, [video], cut_samples=cut_samples)
+    [outcome] = index_videos(store, model, [video], settings=IndexSettings(cut_samples=cut_samples))
     times, probabilities = store.frame_probabilities(outcome.video_id)
     stored = (times, probabilities, store.shots(outcome.video_id), outcome.duration)
     return clip, stored, outcome

@@ -79,13 +79,19 @@ def index(
     skipped; a killed run resumes at the video it was on; a bad file does not stop the rest."""
     from toontag.models.engine import load_engine
     from toontag.video.db import Index
-    from toontag.video.indexer import expand, index_settings, index_videos
+    from toontag.video.indexer import IndexSettings, expand, index_videos
     from toontag.video.search import display_name
     from toontag.video.segments import Smoothing
 
     model = load_engine(run, engine)
     store = Index.create(db, model)
-    smoothing = Smoothing(min_segment=min_segment, max_gap=max_gap)
+    settings = IndexSettings(
+        fps=fps,
+        smoothing=Smoothing(min_segment=min_segment, max_gap=max_gap),
+        borders=borders,
+        cut_samples=cut_samples,
+        fast_decode=fast_decode,
+    )
     paths = expand(videos)
     if ray is not None:
         from toontag.video.distributed import index_on_ray
@@ -99,24 +105,14 @@ def index(
             paths,
             address=ray,
             batch_size=batch_size,
-            settings=index_settings(fps, smoothing, borders, cut_samples, fast_decode),
+            settings=settings,
             workers=ray_workers,
             path_map=pairs,
         )
     elif path_map or ray_workers:
         raise typer.BadParameter("--path-map and --ray-workers go with --ray")
     else:
-        outcomes = index_videos(
-            store,
-            model,
-            paths,
-            fps=fps,
-            smoothing=smoothing,
-            batch_size=batch_size,
-            borders=borders,
-            cut_samples=cut_samples,
-            fast_decode=fast_decode,
-        )
+        outcomes = index_videos(store, model, paths, settings=settings, batch_size=batch_size)
     results = []
     for o in outcomes:
         r = {**o.to_dict(), "error": o.detail} if o.status == "failed" else o.to_dict()

@@ -25,7 +25,14 @@ from toontag.errors import ModelError, ToontagError
 from toontag.progress import progress_bar
 from toontag.runs import CONFIG, ENSEMBLE, MODEL_INFO, ONNX_FILE, WEIGHTS
 from toontag.video.db import Index
-from toontag.video.indexer import Outcome, analyse_video, commit, failure_reason, known_state
+from toontag.video.indexer import (
+    IndexSettings,
+    Outcome,
+    analyse_video,
+    commit,
+    failure_reason,
+    known_state,
+)
 
 RUN_FILES = (CONFIG, MODEL_INFO, WEIGHTS, ONNX_FILE)  # ONNX last
 RESTARTS = 3  # times Ray restarts a dead worker, and runs its video again
@@ -71,7 +78,9 @@ class IndexWorker:
 
             self.model = load_engine(self.folder, engine)
 
-    def analyse(self, path: str, key: str, settings: dict, known_sha256: str | None, batch: int):
+    def analyse(
+        self, path: str, key: str, settings: IndexSettings, known_sha256: str | None, batch: int
+    ):
         try:
             return analyse_video(
                 self.model,
@@ -131,7 +140,7 @@ def index_on_ray(
     paths: list[Path],
     *,
     address: str,
-    settings: dict,
+    settings: IndexSettings,
     batch_size: int = 32,
     workers: int | None = None,
     path_map: list[tuple[str, str]] = (),

@@ -141,23 +141,30 @@ def scan(
     return np.array(times)[order], np.concatenate(probabilities)[order], shots, count
 
 
-REFERENCE_FRAMES = "reference frames"  # settings["decode"] of --fast-decode
+REFERENCE_FRAMES = "reference frames"  # the stored settings' "decode" under fast_decode
 
 
-def index_settings(
-    fps: float,
-    smoothing: Smoothing,
-    borders: bool,
-    cut_samples: bool = False,
-    fast_decode: bool = False,
-) -> dict:
-    """What decides a video's rows besides its content and the model (stored per video)."""
-    settings = {"fps": fps, "smoothing": smoothing.to_dict(), "borders": borders}
-    settings |= {"cut_samples": True} if cut_samples else {}
-    return settings | ({"decode": REFERENCE_FRAMES} if fast_decode else {})
+@dataclass(frozen=True)
+class IndexSettings:
+    """What decides a video's rows besides its content and the model (stored per video: a
+    video indexed under other settings is indexed again)."""
+
+    fps: float = 2.0  # frames sampled per second
+    smoothing: Smoothing = DEFAULT_SMOOTHING  # how samples become segments (segments.py)
+    borders: bool = True  # find black borders that stay all through it and crop them
+    cut_samples: bool = False  # sample the first frame of every shot too
+    fast_decode: bool = False  # decode reference frames only (`Video(reference_only=True)`)
+
+    def to_dict(self) -> dict:
+        """The settings as the index stores them (keys of options left off are absent)."""
+        settings = {"fps": self.fps, "smoothing": self.smoothing.to_dict(), "borders": self.borders}
+        settings |= {"cut_samples": True} if self.cut_samples else {}
+        return settings | ({"decode": REFERENCE_FRAMES} if self.fast_decode else {})
 
 
-def known_state(index: Index, path: Path, settings: dict) -> tuple[Outcome | None, str | None]:
+def known_state(
+    index: Index, path: Path, settings: IndexSettings
+) -> tuple[Outcome | None, str | None]:
     """The driver's look before any work: an "unchanged" outcome when the index holds `path`
     with the same size, mtime and settings; else the content hash it holds under the same
     settings (a moved mtime may hide the same content), or None."""
@@ -171,7 +178,9 @@ def known_state(index: Index, path: Path, settings: dict) -> tuple[Outcome | Non
         raise VideoError(path, "no such file")
     stat = path.stat()
     known = index.lookup(str(path))
-    same_settings = known is not None and known["settings"] == json.dumps(settings, sort_keys=True)
+    same_settings = known is not None and known["settings"] == json.dumps(
+        settings.to_dict(), sort_keys=True
+    )
     if same_settings and (known["bytes"], known["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns):
         return Outcome(path, "unchanged", "same size and mtime", known["id"]), None
     return None, known["sha256"] if same_settings else None
@@ -181,7 +190,7 @@ def analyse_video(
     model,
     path: Path,
     *,
-    settings: dict,
+    settings: IndexSettings,
     key: str | None = None,
     known_sha256: str | None = None,
     batch_size: int = 32,
@@ -195,12 +204,12 @@ def analyse_video(
     digest = hash_file(path).hexdigest()
     if digest == known_sha256:
         return digest
-    fps, smoothing = settings["fps"], Smoothing(**settings["smoothing"])
+    fps = settings.fps
     picture = None
-    if settings["borders"]:
+    if settings.borders:
         with Video(path) as probe:
             picture = detect_picture(probe)
-    with Video(path, reference_only=settings.get("decode") == REFERENCE_FRAMES) as video:
+    with Video(path, reference_only=settings.fast_decode) as video:
         times, probabilities, shots, count = scan(
             video,
             model,
@@ -208,11 +217,16 @@ def analyse_video(
             batch_size=batch_size,
             on_time=on_time,
             picture=picture,
-            cut_samples=settings.get("cut_samples", False),
+            cut_samples=settings.cut_samples,
         )
         duration = video.end
         segments = smooth(
-            times, probabilities, model.thresholds, duration, shots=shots, smoothing=smoothing
+            times,
+            probabilities,
+            model.thresholds,
+            duration,
+            shots=shots,
+            smoothing=settings.smoothing,
         )
         return VideoRecord(
             path=key or str(path),
@@ -225,7 +239,7 @@ def analyse_video(
             height=video.height,
             frames=count,
             sample_fps=fps,
-            settings=settings,
+            settings=settings.to_dict(),
             seconds=time.perf_counter() - start,
             times=times,
             probabilities=probabilities,
@@ -254,20 +268,12 @@ def index_video(
     model,
     path: Path,
     *,
-    fps: float,
-    smoothing: Smoothing,
+    settings: IndexSettings = IndexSettings(),
     batch_size: int = 32,
     on_time=None,
-    borders: bool = True,
-    cut_samples: bool = False,
-    fast_decode: bool = False,
 ) -> Outcome:
-    """Index one file unless it is already there with the same content and settings.
-    `borders`: find black borders that stay all through it and crop them (`video.borders`);
-    `cut_samples`: sample the first frame of every shot too; `fast_decode`: decode reference
-    frames only (`Video(reference_only=True)`)."""
+    """Index one file unless it is already there with the same content and settings."""
     start = time.perf_counter()
-    settings = index_settings(fps, smoothing, borders, cut_samples, fast_decode)
     done, known_sha256 = known_state(index, path, settings)
     if done:
         return done
@@ -302,12 +308,8 @@ def index_videos(
     model,
     paths: list[Path],
     *,
-    fps: float = 2.0,
-    smoothing: Smoothing = DEFAULT_SMOOTHING,
+    settings: IndexSettings = IndexSettings(),
     batch_size: int = 32,
-    borders: bool = True,
-    cut_samples: bool = False,
-    fast_decode: bool = False,
 ) -> list[Outcome]:
     """Index every video in `paths`. Whatever fails on one file (a bad video, a refused
     read, an engine error) becomes its "failed" outcome and the next file is indexed; only an
@@ -323,16 +325,7 @@ def index_videos(
 
             try:
                 outcome = index_video(
-                    index,
-                    model,
-                    path,
-                    fps=fps,
-                    smoothing=smoothing,
-                    batch_size=batch_size,
-                    on_time=on_time,
-                    borders=borders,
-                    cut_samples=cut_samples,
-                    fast_decode=fast_decode,
+                    index, model, path, settings=settings, batch_size=batch_size, on_time=on_time
                 )
             except IndexDbError:
                 raise  # the index cannot be read or written: every later video would fail too
