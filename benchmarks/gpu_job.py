@@ -37,7 +37,7 @@ from toontag.data.dataset import load_dataset
 from toontag.data.predictions import predictions_csv
 from toontag.data.split import SOURCE_SIZE
 from toontag.evaluation.evaluate import split_rows
-from toontag.evaluation.metrics import multilabel_metrics, point_metrics
+from toontag.evaluation.metrics import micro_scores, multilabel_metrics
 from toontag.io import write_text
 from toontag.models.inference import default_device, predict_arrays
 from toontag.models.trained import load_trained
@@ -142,7 +142,7 @@ def mean_probs(probs: dict, members: tuple[str, ...], flip: bool) -> np.ndarray:
 
 
 def micro_f1(y: np.ndarray, p: np.ndarray) -> float:
-    return point_metrics(y, p, (p >= THRESHOLD).astype(int))["f1_micro"]
+    return micro_scores(y, p >= THRESHOLD)[2]
 
 
 def headline(args, started: float) -> None:

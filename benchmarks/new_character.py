@@ -38,14 +38,14 @@ from toontag.benchmark.enrolment import (
     base_features,
     base_options,
     base_run,
-    f1,
     pool_rows,
     simulate_enrolment,
 )
 from toontag.benchmark.results import keep_record, read_records, write_result
 from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
-from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES
+from toontag.evaluation.bootstrap import BOOTSTRAP_RESAMPLES, bootstrap
+from toontag.evaluation.metrics import micro_scores
 from toontag.labelling.enrol import write_enrolled_run
 from toontag.models.engine import engine_probabilities, load_engine
 from toontag.models.trained import load_trained
@@ -58,22 +58,15 @@ def paired_old_change(y, before, after, resamples: int, seed: int = 0) -> dict:
     """Old classes' micro-F1 after minus before on the same test images, with a paired
     percentile bootstrap (images resampled together)."""
 
-    def micro(rows, decided):
-        tp = (y[rows] & decided[rows]).sum()
-        return 2 * tp / (2 * tp + (y[rows] != decided[rows]).sum())
+    def change(y, before, after) -> float:
+        return micro_scores(y, after)[2] - micro_scores(y, before)[2]
 
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    diffs = []
-    for _ in range(resamples):
-        rows = rng.integers(0, n, n)
-        diffs.append(micro(rows, after) - micro(rows, before))
-    everything = np.arange(n)
+    low, high = bootstrap(change, y, before, after, resamples=resamples, seed=seed)
     return {
-        "before": round(float(micro(everything, before)), 4),
-        "after": round(float(micro(everything, after)), 4),
-        "change": round(float(micro(everything, after) - micro(everything, before)), 5),
-        "ci95": [round(float(np.percentile(diffs, q)), 5) for q in (2.5, 97.5)],
+        "before": round(micro_scores(y, before)[2], 4),
+        "after": round(micro_scores(y, after)[2], 4),
+        "change": round(change(y, before, after), 5),
+        "ci95": [round(float(low), 5), round(float(high), 5)],
         "decisions_changed": int((before != after).sum()),
     }
 
@@ -152,7 +145,7 @@ def one_character(args, data, character: str) -> dict:
             "val_f1": round(base_report["val_metrics"]["f1_micro"], 4),
         },
         "old_classes": change,
-        "enrolled_run_new_f1": round(f1(test_truth, new_decided), 4),
+        "enrolled_run_new_f1": round(micro_scores(test_truth, new_decided)[2], 4),
         "runs": runs,
         "seconds": round(time.perf_counter() - start, 1),
     }

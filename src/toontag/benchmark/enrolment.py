@@ -13,18 +13,13 @@ import numpy as np
 from toontag.benchmark.harness import write_manifest
 from toontag.config import PRESETS, TrainConfig
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, Sample
+from toontag.evaluation.metrics import micro_scores
 from toontag.labelling.enrol import offer_for_confirmation, pooled_features
 from toontag.labelling.head import fit_new_class
 from toontag.training.run import train_or_resume
 
 CONFIRM, ROUND = 50, 10  # answers a person gives after the examples, offered this many a round
 IMAGE_SIZE = (112, 192)
-
-
-def f1(truth: np.ndarray, decided: np.ndarray) -> float:
-    tp = int((truth & decided).sum())
-    wrong = int((truth != decided).sum())
-    return 2 * tp / (2 * tp + wrong) if tp + wrong else 0.0
 
 
 def simulate_enrolment(
@@ -57,7 +52,7 @@ def simulate_enrolment(
             {
                 "confirmations": len(asked) - k,
                 "labels": len(asked),
-                "test_f1": round(f1(test_truth, decided), 4),
+                "test_f1": round(micro_scores(test_truth, decided)[2], 4),
                 "threshold": round(head.thresholds[0], 4),
                 "k_share": None if share is None else round(share, 4),
             }

@@ -8,6 +8,7 @@ from pathlib import Path
 from toontag.benchmark.results import write_result
 from toontag.benchmark.runner import DONE
 from toontag.benchmark.suite import Protocol, Suite
+from toontag.evaluation.bootstrap import BOOTSTRAP_RESAMPLES
 from toontag.evaluation.evaluate import AT_PAPER_THRESHOLD
 
 # Our metric -> the paper's key, for the columns where the paper gives figures.
@@ -183,8 +184,9 @@ def publish(
         f"Test split: the authors' ({test_images} images). Validation: 10% of train held out "
         "by whole sequences. Figures are at the paper's 0.5 threshold for every class; the last "
         "quality column applies the per-class thresholds tuned on validation. Intervals: 95% "
-        "percentile bootstrap, 1000 resamples of the test images. 'paper' is the paper's "
-        "figure where its text gives one (Table 5/7, GPU P100, Keras), Δ = ours − paper.",
+        f"percentile bootstrap, {BOOTSTRAP_RESAMPLES} resamples of the test images. 'paper' is "
+        "the paper's figure where its text gives one (Table 5/7, GPU P100, Keras), "
+        "Δ = ours − paper.",
         "",
         "## Quality on the test split",
         "",

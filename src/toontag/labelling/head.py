@@ -17,14 +17,14 @@ the pool gives the figure to trust.
 
 `LinearHead` and `NewClassHead` (enrolment's new class) are scikit-learn estimators, with no
 file I/O; `fit_head`, `fit_new_class` and `audit_score` are the calls the labelling session,
-enrolment and the benchmarks make, returning a frozen `Head`. Kept by hand, measured on 1,116
-labelled Kral Sakir frames: the folds deal whole shots to folds in a seeded random order
-(`PredefinedSplit` then splits), as before; `GroupKFold` balances fold sizes instead and moved
-thresholds by up to 0.24 and the estimate by 0.013. `cross_val_predict` label-encodes each
-column of a 2-D target for `predict_proba` (a class whose targets are all 1 turns all 0), so a
-loop of five lines makes the out-of-fold predictions. Per class, `TunedThresholdClassifierCV`
-on the same folds and grid chose the same thresholds but took 8-14 times as long, and gives
-neither the out-of-fold predictions the estimate needs nor ties broken towards 0.5.
+enrolment and the benchmarks make, returning a frozen `Head`. The folds are scikit-learn's
+`GroupKFold` with the groups shuffled by the seed: whole shots dealt to folds at random, as many
+shots to each. Kept by hand, measured on 1,116 labelled Kral Sakir frames: `cross_val_predict`
+label-encodes each column of a 2-D target for `predict_proba` (a class whose targets are all 1
+turns all 0), so a loop of five lines makes the out-of-fold predictions. Per class,
+`TunedThresholdClassifierCV` on the same folds and grid chose the same thresholds but took 8-14
+times as long, and gives neither the out-of-fold predictions the estimate needs nor ties broken
+towards 0.5.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import PredefinedSplit
+from sklearn.model_selection import GroupKFold
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
@@ -73,7 +73,7 @@ class Head:
     bias: np.ndarray  # (C,) float32
     thresholds: tuple[float, ...]  # per class: tuned out of fold, else 0.5
     tuned: tuple[bool, ...]  # per class: enough positives and negatives to tune its threshold
-    estimate: Estimate | None  # out-of-fold quality; None until some class is tuned
+    estimate: Estimate | None  # out-of-fold quality; None until some class is tuned (see fit)
     labelled: int  # rows it was fitted on
     seconds: float  # wall time of the fit, out-of-fold fits included
 
@@ -91,7 +91,7 @@ class LinearHead(BaseEstimator):
     the out-of-fold fits for the thresholds and the estimate, `seed` their fold assignment.
 
     Fitted: `coef_` (D, C) and `intercept_` (C,) on raw features, `thresholds_`, `tuned_` and
-    `estimate_` (an `Estimate`, None until some class is tuned)."""
+    `estimate_` (an `Estimate`, None until some class is tuned and the rows span two groups)."""
 
     def __init__(self, *, c: float = C, folds: int = FOLDS, seed: int = 0):
         self.c = c
@@ -101,8 +101,10 @@ class LinearHead(BaseEstimator):
     def fit(self, X, Y, *, known=None, groups=None, pool=None) -> LinearHead:
         """Fit on features `X` and (len(X), C) 0/1 targets `Y`; `known` (same shape, true where
         the entry is known) masks the unknown entries out of the loss. `groups` (one id per row:
-        its source and shot) keeps near-duplicate frames in one fold. `pool` (default `X`): the
-        features an even sample of which standardises them, a labelling project's whole pool."""
+        its source and shot) keeps near-duplicate frames in one fold (`group_splits`); with one
+        group there is nothing to hold out: every threshold stays 0.5 and there is no estimate.
+        `pool` (default `X`): the features an even sample of which standardises them, a
+        labelling project's whole pool."""
         y = np.asarray(Y, dtype=np.float32)
         known = np.ones_like(y, dtype=bool) if known is None else np.asarray(known, dtype=bool)
         if y.ndim != 2 or y.shape != known.shape or len(X) != len(y):
@@ -119,8 +121,10 @@ class LinearHead(BaseEstimator):
         self.tuned_ = (positives >= ENOUGH) & (negatives >= ENOUGH)
         self.thresholds_ = np.full(y.shape[1], 0.5)
         self.estimate_ = None
-        if self.tuned_.any() and len(x) >= self.folds:
-            p = _out_of_fold(x, y, known, self.c, _folds(len(x), groups, self.folds, self.seed))
+        several = groups is None or len(np.unique(groups)) > 1
+        if self.tuned_.any() and len(x) >= self.folds and several:
+            splits = group_splits(len(x), groups, folds=self.folds, seed=self.seed)
+            p = _out_of_fold(x, y, known, self.c, splits)
             for k in np.flatnonzero(self.tuned_):
                 seen = known[:, k]
                 self.thresholds_[k] = f1_optimal_threshold(y[seen, k], p[seen, k])
@@ -176,8 +180,8 @@ class NewClassHead(LinearHead):
         known = np.ones_like(s, dtype=bool)
         x, mean, scale = _standardised(X, pool)
         weight, bias = _fit(x, s, known, self.c)
-        fold = _folds(len(x), None, min(self.folds, int(positive.sum())), self.seed)
-        oof = _out_of_fold(x, s, known, self.c, fold)
+        splits = group_splits(len(x), folds=min(self.folds, int(positive.sum())), seed=self.seed)
+        oof = _out_of_fold(x, s, known, self.c, splits)
         self.share_ = float(np.clip(oof[positive, 0].mean(), 1e-6, 1.0))  # no floor: k can be tiny
         self.coef_, self.intercept_ = _on_raw_features(weight, bias, mean, scale)
         self.thresholds_ = np.array([self.share_ / 2])
@@ -203,6 +207,16 @@ def fit_head(
     model = LinearHead(c=c, folds=folds, seed=seed)
     model.fit(features[rows], targets, known=known, groups=groups, pool=features)
     return _frozen(model, len(rows), started)
+
+
+def group_splits(n: int, groups=None, *, folds: int = FOLDS, seed: int = 0) -> list:
+    """The (train, held) rows of each of the head's out-of-fold fits on `n` rows: whole groups
+    (one id per row, a shot: near-duplicate frames; without them each row is its own) held out
+    together, else the estimate flatters the head, dealt to `folds` folds (one a group where
+    there are fewer, at least 2) in an order `seed` shuffles: `GroupKFold`."""
+    ids = np.arange(n) if groups is None else np.unique(groups, return_inverse=True)[1]
+    splitter = GroupKFold(min(folds, int(ids.max()) + 1), shuffle=True, random_state=seed)
+    return list(splitter.split(np.empty((n, 0)), groups=ids))
 
 
 def audit_score(
@@ -285,17 +299,10 @@ def _fit(x: np.ndarray, y: np.ndarray, known: np.ndarray, c: float):
     return weight, bias
 
 
-def _folds(n: int, groups, folds: int, seed: int) -> np.ndarray:
-    """Each row's fold: whole groups (a shot: near-duplicate frames) dealt to folds in a seeded
-    random order, else the estimate flatters the head."""
-    ids = np.arange(n) if groups is None else np.unique(groups, return_inverse=True)[1]
-    return np.random.default_rng(seed).permutation(ids.max() + 1)[ids] % folds
-
-
-def _out_of_fold(x, y, known, c: float, fold: np.ndarray) -> np.ndarray:
-    """Each row's probabilities from a fit on the other folds."""
+def _out_of_fold(x, y, known, c: float, splits) -> np.ndarray:
+    """Each row's probabilities from a fit on the other folds (`splits`: train and held rows)."""
     p = np.zeros_like(y)
-    for train, held in PredefinedSplit(fold).split():
+    for train, held in splits:
         weight, bias = _fit(x[train], y[train], known[train], c)
         p[held] = _sigmoid(x[held] @ weight + bias)
     return p
