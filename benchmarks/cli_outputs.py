@@ -42,8 +42,12 @@ import sys
 import time
 from pathlib import Path
 
+from toontag.benchmark.provenance import git_commit
+from toontag.benchmark.results import write_result
+
 PYTHON = Path(sys.executable)  # the venv toontag's dependencies are in
-DATA = Path(os.environ.get("TOONTAG_DATA", "/work/shared/data/kral_sakir"))
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("TOONTAG_DATA", REPO.parent / "shared" / "data" / "kral_sakir"))
 TEXT = {".json", ".csv", ".md", ".txt", ".html", ".edl", ".xml", ".otio", ".srt", ".vtt", ".log"}
 BUILT, BUILDING = ".built", ".building"  # the world is whole / is being made
 NUM = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
@@ -303,7 +307,8 @@ def capture(src: Path, world: Path, out: Path) -> None:
         }
         print(f"{slug:24s} exit {code}  {seconds:6.1f} s", flush=True)
     total = time.perf_counter() - started
-    meta = {"src": str(src), "imported": imported, "world": str(world), "seconds": round(total)}
+    meta = {"src": str(src), "commit": git_commit(src), "imported": imported, "world": str(world)}
+    meta["seconds"] = round(total)
     out.write_text(json.dumps({"meta": meta, "commands": results}, indent=1) + "\n")
     print(f"{len(results)} commands in {total:.0f} s: {out}")
 
@@ -317,14 +322,19 @@ def fields(entry: dict) -> dict[str, list[str]]:
     return found
 
 
-def compare(before_file: Path, after_file: Path, strict: bool) -> int:
-    before = json.loads(before_file.read_text())["commands"]
-    after = json.loads(after_file.read_text())["commands"]
+def compare(before_file: Path, after_file: Path, strict: bool, report: Path | None) -> int:
+    """Print each command "same" or its diff, and a summary; `report`: also a result file (the
+    captures' sources and commits, the summary and every diff)."""
+    started = time.perf_counter()
+    captures = [json.loads(f.read_text()) for f in (before_file, after_file)]
+    before, after = (c["commands"] for c in captures)
     slugs = list(dict.fromkeys([*before, *after]))
-    differ = 0
+    lines, differ = [], 0
     for slug in slugs:
         if slug not in before or slug not in after:
-            print(f"{slug}: differs (captured only {'before' if slug in before else 'after'})")
+            lines.append(
+                f"{slug}: differs (captured only {'before' if slug in before else 'after'})"
+            )
             differ += 1
             continue
         old, new = fields(before[slug]), fields(after[slug])
@@ -333,9 +343,37 @@ def compare(before_file: Path, after_file: Path, strict: bool) -> int:
             a, b = old.get(field, ["(none)"]), new.get(field, ["(none)"])
             diff += difflib.unified_diff(a, b, f"before {field}", f"after {field}", lineterm="")
         differ += bool(diff)
-        print(f"{slug}: " + ("same" if not diff else "differs"))
-        print("".join(f"    {line}\n" for line in diff), end="")
-    print(f"{len(slugs)} commands: {len(slugs) - differ} same, {differ} differ")
+        lines.append(f"{slug}: " + ("same" if not diff else "differs"))
+        lines += [f"    {line}" for line in diff]
+    summary = f"{len(slugs)} commands: {len(slugs) - differ} same, {differ} differ"
+    print("\n".join([*lines, summary]))
+    if report is not None:
+        metas = [
+            {**c["meta"], "file": str(f)}
+            for c, f in zip(captures, (before_file, after_file), strict=True)
+        ]
+        for meta in metas:  # captures made before the commit was recorded: ask the tree
+            meta.setdefault("commit", git_commit(Path(meta["src"])))
+        sources = [
+            f"- {w}: `{m['src']}` at commit `{m['commit']}`"
+            for w, m in zip(("before", "after"), metas, strict=True)
+        ]
+        markdown = "\n".join(
+            [
+                "# CLI outputs before and after",
+                "",
+                *sources,
+                "",
+                f"**{summary}**",
+                "",
+                "```",
+                *lines,
+                "```",
+                "",
+            ]
+        )
+        payload = {"before": metas[0], "after": metas[1], "summary": summary, "lines": lines}
+        write_result(report, payload, markdown, wall_seconds=time.perf_counter() - started)
     return 1 if strict and differ else 0
 
 
@@ -350,11 +388,12 @@ def main() -> None:
     cmp.add_argument("before", type=Path)
     cmp.add_argument("after", type=Path)
     cmp.add_argument("--strict", action="store_true", help="exit 1 when any command differs")
+    cmp.add_argument("--report", type=Path, help="also write REPORT.json and REPORT.md")
     args = parser.parse_args()
     if args.command == "capture":
         capture(args.src, args.world, args.out)
     else:
-        sys.exit(compare(args.before, args.after, args.strict))
+        sys.exit(compare(args.before, args.after, args.strict, args.report))
 
 
 if __name__ == "__main__":
