@@ -30,9 +30,7 @@ def index(
         float,
         typer.Option(min=0, max=3600, help="Close gaps in a character's presence up to this (s)."),
     ] = 1.0,
-    batch_size: Annotated[
-        int, typer.Option(min=1, max=4096, help="Frames per inference batch.")
-    ] = 32,
+    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Frames per batch.")] = 32,
     borders: Annotated[
         bool,
         typer.Option(
@@ -92,6 +90,7 @@ def index(
         cut_samples=cut_samples,
         fast_decode=fast_decode,
     )
+    work = {"settings": settings, "batch_size": batch_size}  # the same with or without Ray
     paths = expand(videos)
     if ray is not None:
         from toontag.video.distributed import index_on_ray
@@ -100,19 +99,12 @@ def index(
         if any(len(pair) != 2 or not all(pair) for pair in pairs):
             raise typer.BadParameter("--path-map takes HERE=THERE, two paths")
         outcomes = index_on_ray(
-            store,
-            run,
-            paths,
-            address=ray,
-            batch_size=batch_size,
-            settings=settings,
-            workers=ray_workers,
-            path_map=pairs,
+            store, run, paths, **work, address=ray, workers=ray_workers, path_map=pairs
         )
     elif path_map or ray_workers:
         raise typer.BadParameter("--path-map and --ray-workers go with --ray")
     else:
-        outcomes = index_videos(store, model, paths, settings=settings, batch_size=batch_size)
+        outcomes = index_videos(store, model, paths, **work)
     results = []
     for o in outcomes:
         r = {**o.to_dict(), "error": o.detail} if o.status == "failed" else o.to_dict()
