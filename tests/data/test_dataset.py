@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_project
 from toontag.data.dataset import (
     FROM_LABELS,
     KRAL_SAKIR_CLASSES,
@@ -230,18 +231,14 @@ def test_groups_come_from_a_group_column_or_a_projects_pool_shots(tmp_path):
     assert data.groups == ("s1", "b.jpg", "s1") and data.groups_from == GROUP_COLUMN
     assert data.select([2, 1]).groups == ("s1", "b.jpg")
     assert load_dataset(_manifest(tmp_path, [("a.jpg", "tom")], "plain.csv")).groups is None
-    project = tmp_path / "show"
-    project.mkdir()
-    (project / "project.json").write_text('{"format": 1}')
-    (project / "pool.csv").write_text(
+    project = write_project(
+        tmp_path / "show",
+        "path,labels,audit,group\nf/2.jpg,tom,0,\nf/4.jpg,,1,\nf/1.jpg,,0,\nf/5.jpg,tom,0,\n"
+        "f/3.jpg,,0,mine\nf/9.jpg,tom,0,\n",
         "path,source,time,shot,reason,width,height\n"
         "f/1.jpg,ep1.mp4,1.0,3,shot,4,4\nf/2.jpg,ep1.mp4,2.0,3,shot,4,4\n"
         "f/3.jpg,ep1.mp4,9.0,,regular,4,4\nf/4.jpg,ep1.mp4,9.5,,regular,4,4\n"
-        "f/5.jpg,still.png,,,image,4,4\n"
-    )
-    (project / "labels.csv").write_text(
-        "path,labels,audit,group\nf/2.jpg,tom,0,\nf/4.jpg,,1,\nf/1.jpg,,0,\nf/5.jpg,tom,0,\n"
-        "f/3.jpg,,0,mine\nf/9.jpg,tom,0,\n"
+        "f/5.jpg,still.png,,,image,4,4\n",
     )
     data = load_dataset(project)
     assert data.groups == (

@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import write_project
 from toontag.data.cache import build_cache
 from toontag.data.datamodule import make_parts
 from toontag.data.split import (
@@ -97,7 +98,6 @@ def shots(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("shots") / "project"
     (root / "frames" / "show").mkdir(parents=True)
-    (root / "project.json").write_text('{"format": 1, "sources": []}')
     rng = np.random.default_rng(0)
     pool, labels = ["path,source,time,shot,reason,width,height"], []
     for shot in range(100):
@@ -107,11 +107,9 @@ def shots(tmp_path_factory):
             Image.new("RGB", (40, 24), colour).save(root / path)
             pool.append(f"{path},show.mp4,{shot * 4 + k},{shot},shot,40,24")
             labels.append(f"{path},{'remzi' if shot % 2 else ''},0")
-    (root / "pool.csv").write_text("\n".join(pool) + "\n")
     order = rng.permutation(len(labels))
     lines = ["path,labels,audit", *(labels[i] for i in order)]
-    (root / "labels.csv").write_text("\n".join(lines) + "\n")
-    return root
+    return write_project(root, "\n".join(lines) + "\n", "\n".join(pool) + "\n")
 
 
 def shot_of(data) -> np.ndarray:
