@@ -69,6 +69,17 @@ def write_manifest(path: Path, samples, *, split: bool = True) -> Path:
     return path
 
 
+def write_project(folder: Path, labels: str, pool: str | None = None) -> Path:
+    """A bare labelling project in `folder`: project.json, the text of its labels.csv and,
+    when given, of its pool.csv (no frames: reading it as a dataset decodes nothing)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "project.json").write_text('{"format": 1, "sources": []}')
+    (folder / "labels.csv").write_text(labels)
+    if pool is not None:
+        (folder / "pool.csv").write_text(pool)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def small_manifest(dataset, tmp_path_factory) -> Path:
     """Every 40th frame of each split: 335 train and 84 test images covering all classes."""

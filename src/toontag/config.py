@@ -56,7 +56,7 @@ class TrainConfig:
     min_lr: float = 1e-7  # ReduceLROnPlateau floor (the paper's value is cut from the text)
     early_stop_patience: int = 7  # EarlyStopping on val loss; best weights restored
     # --- protocol ----------------------------------------------------------------------------
-    val_fraction: float = 0.1  # share of train held out for validation, by whole sequences
+    val_fraction: float = 0.1  # share of train held out for validation, by whole sequences or shots
     seed: int = 0  # seeds the split, initialisation, shuffling and augmentation
     split_seed: int | None = None  # seeds the validation split and folds instead, when set
     # (seeds of one ensemble share one validation split)

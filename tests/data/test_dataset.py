@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_project
 from toontag.data.dataset import (
     FROM_LABELS,
     KRAL_SAKIR_CLASSES,
@@ -11,6 +12,7 @@ from toontag.data.dataset import (
     parse_combination,
     read_class_list,
 )
+from toontag.data.groups import GROUP_COLUMN, POOL_SHOTS
 from toontag.errors import DataError
 
 # The dataset README's table: images and images per character, per split.
@@ -218,3 +220,34 @@ def test_a_labelling_project_folder_reads_as_its_labels(dataset, tmp_path):
     data = load_dataset(project)
     assert [s.path for s in data.samples] == [s.path for s in rows]
     assert [s.labels for s in data.samples] == [s.labels for s in rows]
+
+
+def test_groups_come_from_a_group_column_or_a_projects_pool_shots(tmp_path):
+    """A manifest's `group` column (an empty one is the row's own group); a project's pool
+    shots, its source where a shot is unknown, labels.csv's own group first; none otherwise."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,labels,group\na.jpg,tom,s1\nb.jpg,,\nc.jpg,tom,s1\n")
+    data = load_dataset(manifest)
+    assert data.groups == ("s1", "b.jpg", "s1") and data.groups_from == GROUP_COLUMN
+    assert data.select([2, 1]).groups == ("s1", "b.jpg")
+    assert load_dataset(_manifest(tmp_path, [("a.jpg", "tom")], "plain.csv")).groups is None
+    project = write_project(
+        tmp_path / "show",
+        "path,labels,audit,group\nf/2.jpg,tom,0,\nf/4.jpg,,1,\nf/1.jpg,,0,\nf/5.jpg,tom,0,\n"
+        "f/3.jpg,,0,mine\nf/9.jpg,tom,0,\n",
+        "path,source,time,shot,reason,width,height\n"
+        "f/1.jpg,ep1.mp4,1.0,3,shot,4,4\nf/2.jpg,ep1.mp4,2.0,3,shot,4,4\n"
+        "f/3.jpg,ep1.mp4,9.0,,regular,4,4\nf/4.jpg,ep1.mp4,9.5,,regular,4,4\n"
+        "f/5.jpg,still.png,,,image,4,4\n",
+    )
+    data = load_dataset(project)
+    assert data.groups == (
+        "ep1.mp4\tshot 3",
+        "ep1.mp4",
+        "ep1.mp4\tshot 3",
+        "still.png",
+        "mine",
+        "f/9.jpg",
+    )
+    assert data.subset("test").groups == ("ep1.mp4",)
+    assert data.groups_from == f"{GROUP_COLUMN}, else {POOL_SHOTS}"

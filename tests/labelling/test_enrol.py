@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import write_manifest
+from tests.conftest import write_manifest, write_project
 from toontag.config import TrainConfig
 from toontag.data.dataset import Sample
 from toontag.data.images import load_resized
@@ -17,6 +17,7 @@ from toontag.labelling.enrol import (
     ENROL_FILE,
     enrol,
     offer_for_confirmation,
+    project_examples,
     read_confirmed,
 )
 from toontag.labelling.head import fit_head, fit_new_class
@@ -214,3 +215,15 @@ def test_enrol_on_the_command_line_then_predict_and_export_the_larger_run(
     assert "canan" in json.loads(text)[0]["probabilities"]
     code, text, _ = run_cli(monkeypatch, capsys, "export", str(out))
     assert code == 0 and "agree 100.00%" in text, text
+
+
+def test_a_projects_audit_frames_are_never_enrolment_examples(tmp_path):
+    """`enrol --project` fits on the project's training frames: its audit frames (labels.csv's
+    audit column) are its test split, never fitted on."""
+    project = write_project(
+        tmp_path / "show",
+        "path,labels,audit\nf/1.jpg,bulut,0\nf/2.jpg,bulut,1\nf/3.jpg,,0\nf/4.jpg,,1\n"
+        "f/5.jpg,bulut,\n",
+    )
+    yes, no = project_examples(project, "bulut")
+    assert [p.name for p in yes] == ["1.jpg", "5.jpg"] and [p.name for p in no] == ["3.jpg"]

@@ -1,12 +1,18 @@
-"""A project's label store (labels.py): rewrites that stay fast at ten thousand labels, and
-characters added later read as unknown for the frames answered before them."""
+"""A project's label store (labels.py): rewrites that stay fast at ten thousand labels,
+characters added later read as unknown for the frames answered before them (after an undo
+too), a tab's undo that takes back its own answers only, a failed change that changes nothing,
+and a labels.csv's own columns kept or refused before anything is written."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
+
 from toontag.data.dataset import load_dataset
-from toontag.labelling.labels import LabelStore
+from toontag.errors import FileError, ProjectError
+from toontag.io import read_csv
+from toontag.labelling.labels import LabelStore, NoHistory
 from toontag.labelling.project import Project
 
 
@@ -48,3 +54,89 @@ def test_a_character_added_later_is_unknown_for_frames_answered_before(tmp_path)
     assert data.known.tolist() == [[True, False], [True, False], [True, True]]
     reread.answer("frames/x/2.jpg", ["necati"], seen=0)
     assert LabelStore(Project.open(root)).answers["frames/x/2.jpg"].unknown == ()
+
+
+def store_of(tmp_path, labels_csv: str | None = None) -> LabelStore:
+    root = tmp_path / "p"
+    Project.open(root, create=True)
+    if labels_csv is not None:
+        (root / "labels.csv").write_text(labels_csv)
+    return LabelStore(Project.open(root))
+
+
+def test_an_undo_after_a_character_was_added_keeps_it_unknown(tmp_path):
+    """Answered twice, then a character added, then undone: the answer restored was given
+    before the character existed, so nobody looked for it there (not a known negative)."""
+    store = store_of(tmp_path)
+    store.add_class("remzi")
+    store.answer("frames/x/1.jpg", ["remzi"], seen=0)
+    store.answer("frames/x/1.jpg", [], seen=1)
+    store.add_class("bulut")
+    store.undo("frames/x/1.jpg")
+    restored = LabelStore(store.project).answers["frames/x/1.jpg"]
+    assert (restored.labels, restored.unknown) == (("remzi",), ("bulut",))
+
+
+def test_a_tabs_undo_never_discards_another_tabs_later_answer(tmp_path):
+    store = store_of(tmp_path)
+    store.add_class("remzi")
+    store.answer("frames/x/7.jpg", ["remzi"], seen=0, tab="A")
+    store.answer("frames/x/7.jpg", [], seen=1, tab="B")
+    with pytest.raises(NoHistory, match="last answer came from another tab and stays"):
+        store.undo("frames/x/7.jpg", tab="A")
+    assert store.answers["frames/x/7.jpg"].labels == ()  # B's answer stands
+    assert store.undo("frames/x/7.jpg", tab="B").answer.labels == ("remzi",)
+    assert store.undo("frames/x/7.jpg", tab="A").answer is None
+    store.answer("frames/x/8.jpg", [], seen=0, tab="A")
+    undone = store.undo("frames/x/8.jpg")  # an undo naming no tab says whose it took back
+    assert undone.answer is None and undone.other_tab
+
+
+def test_a_failed_character_changes_nothing_and_a_retry_adds_it_once(tmp_path, monkeypatch):
+    import toontag.labelling.labels as labels_module
+
+    store = store_of(tmp_path)
+    store.add_class("remzi")
+    store.answer("frames/x/1.jpg", ["remzi"], seen=0)
+    files = [store.labels_path, store.classes_path]
+    before = [f.read_bytes() for f in files]
+    write = labels_module.write_text
+
+    def refusing(path, text):
+        if path == store.classes_path:
+            raise FileError(path, "cannot write it (Permission denied)")
+        write(path, text)
+
+    monkeypatch.setattr(labels_module, "write_text", refusing)
+    with pytest.raises(ProjectError, match="classes.txt: cannot write it"):
+        store.add_class("bulut")
+    assert [f.read_bytes() for f in files] == before and store.classes == ("remzi",)
+    monkeypatch.setattr(labels_module, "write_text", write)
+    store.add_class("bulut")
+    assert LabelStore(store.project).answers["frames/x/1.jpg"].unknown == ("bulut",)
+    assert "bulut;bulut" not in store.labels_path.read_text()
+
+
+def test_a_users_own_columns_are_kept_and_a_split_column_refused(tmp_path):
+    store = store_of(tmp_path, "path,labels,notes\nframes/x/1.jpg,remzi,blurry\nframes/x/2.jpg,,\n")
+    store.answer("frames/x/1.jpg", [], seen=0)
+    store.answer("frames/x/3.jpg", ["remzi"], seen=0)
+    rows = read_csv(store.labels_path)
+    assert [(r["path"], r["labels"], r["notes"]) for r in rows] == [
+        ("frames/x/1.jpg", "", "blurry"),
+        ("frames/x/2.jpg", "", ""),
+        ("frames/x/3.jpg", "remzi", ""),
+    ]
+    text = "path,labels,split\nframes/x/1.jpg,remzi,train\n"
+    with pytest.raises(ProjectError, match="has a split column") as refused:
+        store_of(tmp_path, text)
+    assert "\n" not in str(refused.value)
+    assert (tmp_path / "p" / "labels.csv").read_text() == text  # nothing written
+
+
+def test_a_frame_answered_on_two_rows_is_refused_before_anything_is_written(tmp_path):
+    text = "path,labels\nframes/x/1.jpg,remzi\nframes/x/2.jpg,\nframes/x/1.jpg,\n"
+    with pytest.raises(ProjectError, match="lines 2 and 4 both answer frames/x/1.jpg") as refused:
+        store_of(tmp_path, text)
+    assert "\n" not in str(refused.value)
+    assert (tmp_path / "p" / "labels.csv").read_text() == text

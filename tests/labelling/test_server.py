@@ -96,6 +96,28 @@ def test_undo_restores_the_answer_before(app):
     assert nothing.status_code == 409 and "earlier answer" in nothing.json()["detail"]
 
 
+def test_a_tabs_undo_takes_back_its_own_answer_only(app):
+    """Tab A answers frame 7, tab B answers it after, A presses undo: B's answer stays and A
+    is told why; B's undo goes back to A's answer, and then A's undo to none."""
+    client = client_of(app)
+    client.post("/api/classes", json={"name": "fil"})
+
+    def post(path, tab, **body):
+        return client.post(path, json={"frame": 7, "tab": tab, **body})
+
+    assert post("/api/answers", "A", labels=["fil"]).status_code == 200
+    assert post("/api/answers", "B", labels=[], seen=1).status_code == 200
+    refused = post("/api/undo", "A")
+    assert refused.status_code == 409 and "another tab" in refused.json()["detail"]
+    assert client.get("/api/frames/7").json()["labels"] == []
+    assert post("/api/undo", "B").json()["labels"] == ["fil"]
+    undone = post("/api/undo", "A").json()
+    assert undone["labels"] is None and undone["message"] is None
+    post("/api/answers", "A", labels=["fil"])
+    taken = client.post("/api/undo", json={"frame": 7}).json()  # naming no tab
+    assert taken["labels"] is None and "another tab" in taken["message"]
+
+
 def test_the_next_frames_come_in_the_size_and_policy_asked_for(app):
     client = client_of(app)
     assert len(client.get("/api/next").json()["frames"]) == BATCH

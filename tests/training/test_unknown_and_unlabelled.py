@@ -199,3 +199,31 @@ def test_a_projects_audit_frames_are_its_test_split(dataset, tmp_path):
     rows = [[a, "remzi", "1"], [b, "", "0"], [c, "canan", ""]]
     data = load_dataset(write(tmp_path / "labels.csv", rows, ("path", "labels", "audit")))
     assert [s.split for s in data.samples] == ["test", "train", "train"]
+
+
+def test_self_training_stops_when_the_teachers_validation_frames_are_not_in_the_data(
+    dataset, tmp_path
+):
+    """A teacher trained on other data (or before frames were removed): its validation frames
+    are not among the labels, and the student must not carve validation from pseudo-labels."""
+    train_split = [s for s in dataset.samples if s.split == "train"][::400]
+    manifest = write(
+        tmp_path / "m.csv", [[str(s.path), ";".join(s.labels), ""] for s in train_split]
+    )
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    (teacher / "report.json").write_text("{}")  # a finished teacher: not trained again
+    (teacher / "model.json").write_text(json.dumps({"classes": list(dataset.classes)}))
+    gone = [str(tmp_path / "elsewhere" / f"{i}.jpg") for i in range(3)]
+    (teacher / "split.json").write_text(json.dumps({"val_images": gone}))
+    with pytest.raises(DataError, match=r"3 of the teacher's 3 validation frames \(such as") as e:
+        train_with_unlabelled(
+            TINY.replace(consistency=1.0),
+            data=manifest,
+            run=tmp_path / "run",
+            teacher=teacher,
+            unlabelled=[s.path for s in dataset.samples[1::900]],
+            limit=5,
+            progress=False,
+        )
+    assert "\n" not in str(e.value) and not (tmp_path / "run" / MANIFEST).exists()

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from toontag.config import TrainConfig
 from toontag.data.cache import ImageCache, build_cache
 from toontag.data.dataset import LabelledData
+from toontag.data.groups import group_index
 from toontag.data.split import (
     CUT_THRESHOLD,
     SOURCE_SIZE,
@@ -137,12 +138,21 @@ def make_parts(
     """Train/val/test rows. The dataset's own split is kept; validation is held out of train by
     whole sequences unless the dataset has a val split; no split at all gets the paper's 80/20
     sequence split first. `fold` (k, folds) first sets fold k of train's sequences apart for
-    cross-fitting (`Parts.heldout`). Images that failed to decode are left out everywhere."""
+    cross-fitting (`Parts.heldout`). Where the data names groups (`LabelledData.groups`: a
+    manifest's group column, a project's shots), every one of these splits deals whole groups
+    instead of sequences. Images that failed to decode are left out everywhere."""
     splits = np.array([s.split or "" for s in data.samples], dtype=object)
     ids = np.array([s.frame_id for s in data.samples])
-    how: dict = {"cut_threshold": CUT_THRESHOLD, "seed": seed}
+    grouped = data.groups is not None
+    unit = "groups" if grouped else "sequences"
+    how: dict = {"grouped_by": data.groups_from} if grouped else {"cut_threshold": CUT_THRESHOLD}
+    how["seed"] = seed
 
     def sequences(rows: np.ndarray, name: str) -> np.ndarray:
+        if grouped:
+            seqs = group_index(data.groups)[rows]
+            how[f"{name}_groups_total"] = len(np.unique(seqs))
+            return seqs
         paths = [s.path for s in data.samples]
         source = build_cache(paths, size=SOURCE_SIZE, root=cache_root, description="thumbnails")
         seqs = sequence_ids(ids[rows], thumbnails(source.images[rows]))
@@ -158,18 +168,18 @@ def make_parts(
         rows = np.arange(len(splits))
         mask = held_out(rows, TEST_FRACTION, "test")
         splits = np.where(mask, "test", "train").astype(object)
-        how["test"] = f"{TEST_FRACTION:.0%} held out by sequences (no split in the dataset)"
+        how["test"] = f"{TEST_FRACTION:.0%} held out by {unit} (no split in the dataset)"
     if fold is not None:
         k, folds = fold
         train_rows = np.flatnonzero(splits == "train")
         splits[train_rows[fold_mask(sequences(train_rows, "fold"), k, folds, seed)]] = "heldout"
-        how["fold"] = f"fold {k} of {folds} of train's sequences held out (cross-fitting)"
+        how["fold"] = f"fold {k} of {folds} of train's {unit} held out (cross-fitting)"
     if (splits == "val").any():
         how["val"] = "the dataset's own val split"
     else:
         train_rows = np.flatnonzero(splits == "train")
         splits[train_rows[held_out(train_rows, val_fraction, "val")]] = "val"
-        how["val"] = f"{val_fraction:.0%} of train held out by whole sequences"
+        how["val"] = f"{val_fraction:.0%} of train held out by whole {unit}"
     ok = np.zeros(len(splits), bool)
     ok[cache.ok] = True
     names = ("train", "val", "test", "heldout")

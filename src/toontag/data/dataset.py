@@ -5,12 +5,14 @@ class names present joined by ``_``. Names may themselves contain ``_`` (``kral_
 a folder name is parsed against the known class names, never split blindly. The class names
 are those of Kral Sakir unless the root holds a ``classes.txt`` (one name a line).
 
-CSV manifest: a header ``path,labels[,split][,unknown]``; paths relative to the manifest; labels
-separated by ``;`` (empty = no character). ``unknown`` names the classes nobody looked for in
+CSV manifest: a header ``path,labels[,split][,unknown][,group]``; paths relative to the manifest;
+labels separated by ``;`` (empty = no character). ``unknown`` names the classes nobody looked for in
 that image (a character added after it was labelled): neither present nor absent, they are
 masked out of training's loss. A manifest without ``split`` but with ``audit`` (a labelling
 project's labels.csv) is split by it: audit frames, drawn at random to check the model, are the
-test split, and every other labelled frame is train. Row order is taken as capture order. What Excel
+test split, and every other labelled frame is train. ``group`` names frames every split keeps
+together (a shot); a project's frames are grouped by pool.csv's shots (groups.py). Row order is
+taken as capture order. What Excel
 writes reads the same: a byte order mark, CRLF, spaces after ``;``, fields separated by ``;``.
 
 The classes, first found: the list the caller gives (a trained model's, or ``--classes``), a
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toontag.data.groups import row_groups
 from toontag.data.walk import IMAGE_SUFFIXES, entries
 from toontag.errors import DataError
 
@@ -40,6 +43,7 @@ HOW_TO_GET = f"get Kral Sakir with `git clone {KRAL_SAKIR_URL}`"
 SPLIT_NAMES = ("train", "val", "test")
 PROJECT_FILE = "project.json"  # marks a labelling project (`toontag frames`) ...
 PROJECT_LABELS = "labels.csv"  # ... whose labels, a manifest, are its dataset
+PROJECT_POOL = "pool.csv"  # ... and whose pool names each frame's shot
 FROM_LABELS = "the manifest's labels"  # `classes_from` of a manifest without a class list
 CLOSE_NAME = 0.8  # difflib ratio at or over which a name reads as a misspelling of another
 MISSPELLING_RARITY = 5  # a close label this many times rarer than another is likely a typo
@@ -61,6 +65,10 @@ class LabelledData:
     samples: tuple[Sample, ...]
     ignored: tuple[Path, ...] = ()  # files that are not images, reported by `data stats`
     classes_from: str = "the Kral Sakir classes"  # where `classes` came from, for messages
+    # One id per sample (int or str) that every split keeps on one side (a shot); None: the
+    # data names no groups and is split by sequences (split.py). `groups_from` says whence.
+    groups: tuple | None = None
+    groups_from: str | None = None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -72,10 +80,11 @@ class LabelledData:
 
     def subset(self, split: str | None) -> LabelledData:
         """The samples of one split, in capture order."""
-        return replace(self, samples=tuple(s for s in self.samples if s.split == split))
+        return self.select([i for i, s in enumerate(self.samples) if s.split == split])
 
     def select(self, indices) -> LabelledData:
-        return replace(self, samples=tuple(self.samples[i] for i in indices))
+        groups = None if self.groups is None else tuple(self.groups[i] for i in indices)
+        return replace(self, samples=tuple(self.samples[i] for i in indices), groups=groups)
 
     @cached_property
     def targets(self) -> np.ndarray:
@@ -258,7 +267,7 @@ def _manifest_rows(manifest: Path) -> csv.DictReader:
 
 def _load_manifest(manifest: Path, known) -> LabelledData:
     reader = _manifest_rows(manifest)
-    parsed = []
+    parsed, listed, named = [], [], []  # rows; their paths as written; their groups
     for row in reader:
         line = reader.line_num
         labels = split_names(row["labels"])
@@ -276,6 +285,8 @@ def _load_manifest(manifest: Path, known) -> LabelledData:
         if not (row["path"] or "").strip():
             raise DataError(f"{manifest}:{line}: the row names no image")
         parsed.append((line, manifest.parent / row["path"].strip(), labels, split, unknown))
+        listed.append(row["path"].strip())
+        named.append((row.get("group") or "").strip())
     if not parsed:
         raise DataError(f"{manifest}: the manifest lists no images")
     if known is None:
@@ -304,7 +315,18 @@ def _load_manifest(manifest: Path, known) -> LabelledData:
         )
         for position, (_, path, labels, split, unknown) in enumerate(parsed)
     )
-    return LabelledData(manifest.parent, classes, samples, classes_from=classes_from)
+    project = manifest.name == PROJECT_LABELS and (manifest.parent / PROJECT_FILE).is_file()
+    groups, groups_from = row_groups(
+        named, listed, manifest.parent / PROJECT_POOL if project else None
+    )
+    return LabelledData(
+        manifest.parent,
+        classes,
+        samples,
+        classes_from=classes_from,
+        groups=groups,
+        groups_from=groups_from,
+    )
 
 
 def split_names(field: str | None) -> tuple[str, ...]:

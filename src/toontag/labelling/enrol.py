@@ -155,8 +155,10 @@ def existing_images(paths) -> list[Path]:
 
 def project_examples(project: Path, character: str) -> tuple[list[Path], list[Path]]:
     """A labelling project's frames labelled with `character`, and those answered without it
-    (frames where it is unknown, labelled before it was added, are neither)."""
+    (frames where it is unknown, labelled before it was added, are neither). Its audit frames
+    (labels.csv's audit column: the project's test split) are never fitted on."""
     data = load_dataset(project)
+    data = data.select([i for i, s in enumerate(data.samples) if s.split != "test"])
     if character not in data.classes:
         raise DataError(
             f"{project}: no frame is labelled {character!r} (its characters: "

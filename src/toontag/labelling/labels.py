@@ -13,15 +13,19 @@
     classes.txt  the characters, one a line, in the order they were named
 
 labels.csv stays the manifest `train` and `evaluate` read (they ignore the extra columns), and
-a labels.csv of `path,labels` alone reads as answers with revision 0. Every answer rewrites the
-file whole through an atomic rename: a killed server loses nothing it has acknowledged, and at
-10,000 rows a rewrite takes a few milliseconds (an append-only journal would save little and
-need a compaction step). Undo restores a frame's previous answer, kept in memory: one history
-per frame, so two tabs undo their own answers.
+a labels.csv of `path,labels` alone reads as answers with revision 0. Columns of its own a user
+added (``notes``) are kept, after the store's; a ``split`` column, a row with more fields than
+the header, and a frame answered on two rows are refused, one line before anything is written.
+Every answer rewrites the file whole through an atomic rename: a killed server loses nothing it
+has acknowledged, and at 10,000 rows a rewrite takes a few milliseconds (an append-only journal
+would save little and need a compaction step). Undo restores a frame's previous answer, kept in
+memory: one history per frame, each answer with the tab that gave it, so a tab undoes its own
+answers only (another tab's later answer stays, and the undo says so).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from dataclasses import dataclass, replace
@@ -46,6 +50,10 @@ class NoHistory(LabelError):
     """An undo of a frame that has no earlier answer from this server."""
 
 
+class NotYours(NoHistory):
+    """A tab's undo of a frame another tab answered after it: that later answer stays."""
+
+
 @dataclass(frozen=True)
 class Answer:
     path: str
@@ -65,11 +73,21 @@ class Answer:
             ";".join(self.unknown),
         ]
 
+    def also_unknown(self, name: str) -> Answer:
+        """This answer given before `name` was a character: nobody looked for it here."""
+        return replace(self, unknown=(*self.unknown, name))
+
 
 @dataclass(frozen=True)
 class Saved:
     answer: Answer
     replaced_newer: bool  # another answer was saved after the one the page saw: this one won
+
+
+@dataclass(frozen=True)
+class Undone:
+    answer: Answer | None  # the frame's answer now (None: unlabelled again)
+    other_tab: bool  # the answer taken back was a tab's, and the undo named none
 
 
 class LabelStore:
@@ -82,9 +100,12 @@ class LabelStore:
         self.classes_path = project.root / CLASSES
         self._mutex = threading.Lock()
         self.classes: tuple[str, ...] = self._read_classes()
+        self.kept_columns: tuple[str, ...] = ()  # a user's own columns of labels.csv, ...
+        self._kept: dict[str, tuple[str, ...]] = {}  # ... and each frame's values in them
         self.answers: dict[str, Answer] = self._read_answers()
         self.revision = max((a.revision for a in self.answers.values()), default=0)
-        self._history: dict[str, list[Answer | None]] = {}
+        # Per frame: each answer it had before, with the tab whose answer replaced it.
+        self._history: dict[str, list[tuple[Answer | None, str | None]]] = {}
 
     # Reading
 
@@ -104,12 +125,29 @@ class LabelStore:
             rows = read_csv(self.labels_path, columns=("path", "labels"))
         except FileError as e:
             raise ProjectError(self.labels_path, e.reason) from None
-        answers = {}
+        header = rows[0] if rows else ()  # None: csv's key for fields past the header's
+        self.kept_columns = tuple(c for c in header if c is not None and c not in COLUMNS)
+        if any(c.strip().lower() == "split" for c in self.kept_columns):
+            raise ProjectError(
+                self.labels_path,
+                "has a split column, which would leave every frame answered from now on out of "
+                "training (a project's test split is its audit column); remove the column",
+            )
+        answers, lines = {}, {}
         known = {c.casefold(): c for c in self.classes}
         for line, row in enumerate(rows, start=2):
             path = (row.get("path") or "").strip()
             if not path:
                 raise ProjectError(self.labels_path, f"line {line}: the row names no frame")
+            if None in row:
+                raise ProjectError(self.labels_path, f"line {line}: more fields than the header")
+            if path in lines:
+                raise ProjectError(
+                    self.labels_path,
+                    f"lines {lines[path]} and {line} both answer {path}; delete one of them",
+                )
+            lines[path] = line
+            self._kept[path] = tuple(row.get(c) or "" for c in self.kept_columns)
             names, unsure = split_names(row.get("labels")), split_names(row.get("unknown"))
             for name in (*names, *unsure):  # a class only in labels.csv (classes.txt lost) is kept
                 known.setdefault(name.casefold(), name)
@@ -132,10 +170,13 @@ class LabelStore:
 
     # Writing
 
-    def answer(self, path: str, labels, *, seen: int, audit: bool = False) -> Saved:
+    def answer(
+        self, path: str, labels, *, seen: int, audit: bool = False, tab: str | None = None
+    ) -> Saved:
         """Save `labels` (class names; none for a frame without a character) as `path`'s
         answer. `seen`: the revision the labeller was shown (0 when unlabelled); a newer one
-        stored means another tab answered meanwhile: this later answer wins and says so."""
+        stored means another tab answered meanwhile: this later answer wins and says so.
+        `tab`: the page's id for itself, which its undo names."""
         with self._mutex:
             chosen = self._checked(labels)
             before = self.answers.get(path)
@@ -143,16 +184,23 @@ class LabelStore:
             now = datetime.now(UTC).isoformat(timespec="seconds")
             answer = Answer(path, chosen, audit, self.revision, now)
             self._commit({**self.answers, path: answer})
-            self._history.setdefault(path, []).append(before)
+            self._history.setdefault(path, []).append((before, tab))
             return Saved(answer, before is not None and before.revision > seen)
 
-    def undo(self, path: str) -> Answer | None:
-        """Restore `path`'s answer before its last one (None: it is unlabelled again)."""
+    def undo(self, path: str, *, tab: str | None = None) -> Undone:
+        """Restore `path`'s answer before its last one (None: it is unlabelled again). With a
+        `tab`, only that tab's own last answer is taken back: a later one from another tab
+        stays (`NotYours`); without one, the undo says whether the answer was a tab's."""
         with self._mutex:
             history = self._history.get(path)
             if not history:
                 raise NoHistory("this frame has no earlier answer to go back to")
-            previous = history[-1]
+            previous, by = history[-1]
+            if tab is not None and by != tab:
+                raise NotYours(
+                    "this frame's last answer came from another tab and stays (undo it there, "
+                    "or answer the frame again here)"
+                )
             answers = dict(self.answers)
             if previous is None:
                 answers.pop(path, None)
@@ -162,22 +210,28 @@ class LabelStore:
                 answers[path] = previous
             self._commit(answers)
             history.pop()
-            return previous
+            return Undone(previous, tab is None and by is not None)
 
     def add_class(self, name: str) -> tuple[str, ...]:
-        """Append a character to classes.txt; every frame answered so far gets it as unknown
-        (written first: labels.csv alone names it, should the server die in between)."""
+        """Append a character to classes.txt; every answer so far, and every earlier answer an
+        undo may restore, gets it as unknown (labels.csv written first: it alone names the
+        character, should the server die in between). A failure changes nothing."""
         with self._mutex:
             name = check_name(name, self.classes)
             classes = (*self.classes, name)
-            self._commit(
-                {path: replace(a, unknown=(*a.unknown, name)) for path, a in self.answers.items()}
-            )
+            answers = {path: a.also_unknown(name) for path, a in self.answers.items()}
+            self._write(answers)
             try:
                 write_text(self.classes_path, "".join(f"{c}\n" for c in classes))
             except FileError as e:
+                with contextlib.suppress(ProjectError):
+                    self._write(self.answers)  # labels.csv as it was
                 raise ProjectError(self.classes_path, e.reason) from None
-            self.classes = classes
+            self.answers, self.classes = answers, classes
+            for history in self._history.values():
+                history[:] = [
+                    (None if a is None else a.also_unknown(name), by) for a, by in history
+                ]
             return classes
 
     def _checked(self, labels) -> tuple[str, ...]:
@@ -190,11 +244,16 @@ class LabelStore:
         return tuple(c for c in self.classes if c in names)
 
     def _commit(self, answers: dict[str, Answer]) -> None:
+        self._write(answers)
+        self.answers = answers
+
+    def _write(self, answers: dict[str, Answer]) -> None:
+        blank = ("",) * len(self.kept_columns)
+        rows = ([*a.row(), *self._kept.get(a.path, blank)] for a in answers.values())
         try:
-            write_text(self.labels_path, csv_text(COLUMNS, (a.row() for a in answers.values())))
+            write_text(self.labels_path, csv_text((*COLUMNS, *self.kept_columns), rows))
         except FileError as e:
             raise ProjectError(self.labels_path, e.reason) from None
-        self.answers = answers
 
     # Summaries
 

@@ -28,13 +28,13 @@ import numpy as np
 
 from toontag.data.dataset import PROJECT_FILE
 from toontag.data.dataset import PROJECT_LABELS as LABELS
+from toontag.data.dataset import PROJECT_POOL as POOL
 from toontag.data.split import THUMB_SIZE
 from toontag.errors import FileError, ProjectError
 from toontag.io import csv_text, read_csv, write_bytes, write_json, write_text
 
 FORMAT = 1  # project.json's "format": raised when the layout changes incompatibly
 FRAMES = "frames"
-POOL = "pool.csv"
 THUMBS = "thumbs.npy"
 POOL_COLUMNS = ("path", "source", "time", "shot", "reason", "width", "height")
 LABEL_COLUMNS = ("path", "labels")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from toontag.errors import ToontagError
-from toontag.labelling.labels import Answer, LabelStore, Saved
+from toontag.labelling.labels import LabelStore, Saved, Undone
 from toontag.labelling.learner import Learner
 from toontag.labelling.project import Project
 from toontag.labelling.queue import POLICIES, next_batch
@@ -207,15 +207,17 @@ class Session:
 
     # What the labeller does
 
-    def answer(self, row: int, labels, *, seen: int, audit: bool = False) -> Saved:
+    def answer(
+        self, row: int, labels, *, seen: int, audit: bool = False, tab: str | None = None
+    ) -> Saved:
         """Save the frame's characters (LabelStore.answer), counted towards the next refit."""
-        saved = self.store.answer(self.pool[row].path, labels, seen=seen, audit=audit)
+        saved = self.store.answer(self.pool[row].path, labels, seen=seen, audit=audit, tab=tab)
         self.learner.counted()
         return saved
 
-    def undo(self, row: int) -> Answer | None:
-        """Restore the frame's answer before its last one (LabelStore.undo)."""
-        return self.store.undo(self.pool[row].path)
+    def undo(self, row: int, *, tab: str | None = None) -> Undone:
+        """Take back the tab's last answer to the frame (LabelStore.undo)."""
+        return self.store.undo(self.pool[row].path, tab=tab)
 
     def add_class(self, name: str) -> tuple[str, ...]:
         """Add a character (LabelStore.add_class) and refit with it soon."""

@@ -7,7 +7,8 @@ to 0.9 for a teacher trained on a few hundred frames) with those hard labels, at
 of them drawn at random. A student with the same recipe and initialisation then trains on the
 labels and the pseudo-labels together (``RUN/self-training.csv``, a manifest). It validates,
 stops early and tunes its thresholds on the teacher's validation frames: labelled frames,
-never pseudo-labelled ones.
+never pseudo-labelled ones. When they are not all among the labelled data (it changed since the
+teacher was trained), self-training stops with one line.
 
 With ``consistency`` > 0 in the student's recipe (``--set consistency=1``), the student learns
 from the unlabelled frames by consistency under augmentation instead (FixMatch proper): up to
@@ -26,7 +27,7 @@ import numpy as np
 
 from toontag.config import TrainConfig
 from toontag.data.cache import build_cache
-from toontag.data.dataset import load_dataset
+from toontag.data.dataset import LabelledData, load_dataset
 from toontag.errors import DataError
 from toontag.io import csv_text, write_json, write_text
 from toontag.models.engine import engine_probabilities, load_engine
@@ -101,19 +102,35 @@ def pseudo_labels(
     return [scored[r] for r in kept], labels, how
 
 
+def teacher_validation(dataset: LabelledData, teacher: Path) -> np.ndarray:
+    """Which samples of `dataset` are the `teacher`'s validation frames (by resolved path); a
+    `DataError` when any of them is not a labelled training frame of it (the data changed
+    since the teacher was trained): the student would validate on other frames."""
+    wanted = {Path(p).resolve() for p in json.loads((teacher / SPLIT).read_text())["val_images"]}
+    paths = [Path(s.path).resolve() for s in dataset.samples]
+    val = np.array(
+        [p in wanted and s.split != "test" for p, s in zip(paths, dataset.samples, strict=True)]
+    )
+    missing = wanted - {p for p, v in zip(paths, val, strict=True) if v}
+    if missing:
+        raise DataError(
+            f"{teacher}: {len(missing)} of the teacher's {len(wanted)} validation frames (such "
+            f"as {min(missing)}) are not labelled training frames of {dataset.root}; train a "
+            "new teacher on this data"
+        )
+    return val
+
+
 def self_training_manifest(
-    data: Path, classes, val_images: set[str], pseudo: list[Path], pseudo_labels: np.ndarray | None
+    dataset: LabelledData, val: np.ndarray, pseudo: list[Path], pseudo_labels: np.ndarray | None
 ) -> str:
-    """The student's manifest: every labelled image of `data` (in the teacher's validation
-    split or in train, test rows kept as test), then the pseudo-labelled images as train
+    """The student's manifest: every labelled image of `dataset` (in the teacher's validation
+    frames `val` or in train, test rows kept as test), then the pseudo-labelled images as train
     (`pseudo_labels` None: every class unknown, for the consistency loss)."""
-    dataset = load_dataset(data, classes=classes)
     rows = []
-    for sample in dataset.samples:
+    for sample, in_val in zip(dataset.samples, val, strict=True):
         path = str(Path(sample.path).absolute())
-        split = "test" if sample.split == "test" else "train"
-        if split == "train" and str(sample.path) in val_images:
-            split = "val"
+        split = "test" if sample.split == "test" else "val" if in_val else "train"
         rows.append([path, ";".join(sample.labels), split, ";".join(sample.unknown)])
     if pseudo_labels is None:
         unknown = ";".join(dataset.classes)
@@ -161,7 +178,8 @@ def train_with_unlabelled(
     trained_classes = json.loads((teacher / MODEL_INFO).read_text())["classes"]
     manifest = run / MANIFEST
     if not manifest.is_file():
-        split = json.loads((teacher / SPLIT).read_text())
+        dataset = load_dataset(data, classes=trained_classes)
+        val = teacher_validation(dataset, teacher)  # before the pseudo-labels' work
         weight = (student or config).consistency
         if weight:
             order = np.random.default_rng(config.seed).permutation(len(unlabelled))[:limit]
@@ -181,9 +199,7 @@ def train_with_unlabelled(
                 seed=config.seed,
                 cache_root=cache_root,
             )
-        text = self_training_manifest(
-            data, trained_classes, set(split["val_images"]), pseudo, labels
-        )
+        text = self_training_manifest(dataset, val, pseudo, labels)
         write_json(run / PSEUDO_REPORT, how)
         write_text(manifest, text)  # last: its presence means the pseudo-labels are complete
     report = train_or_resume(

@@ -33,11 +33,14 @@ PROBLEMS = {
     401: "No token, or a wrong one (the server was started with --token)",
     403: "A write from another site's page (its Origin or Referer is not this server)",
     404: "No such frame in the pool",
-    409: "Nothing to undo for this frame, or a character of that name exists already",
+    409: "Nothing to undo for this frame (or its last answer is another tab's), or a character "
+    "of that name exists already",
     422: "A parameter or body of the wrong type, out of its range, or naming an unknown character",
     503: "The project cannot be written now; the server's log says why",
 }
 problems = functools.partial(problem_responses, PROBLEMS)
+TabId = Annotated[str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9_-]+$")]
+TAB = "The page's id for itself (any token): its undo takes back its own answers only"
 
 
 class AnswerIn(BaseModel):
@@ -49,6 +52,7 @@ class AnswerIn(BaseModel):
     )
     seen: int = Field(0, ge=0, le=2**53, description="The revision the page was shown (0: none)")
     audit: bool = Field(False, description="Whether the frame was asked for as an audit sample")
+    tab: TabId | None = Field(None, description=TAB)
 
 
 class ClassIn(BaseModel):
@@ -61,6 +65,7 @@ class UndoIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     frame: int = Field(ge=0, le=2**31)
+    tab: TabId | None = Field(None, description=TAB)
 
 
 def create_label_app(
@@ -153,7 +158,7 @@ def create_label_app(
     def answer(body: Annotated[AnswerIn, Body()]) -> dict:
         row = row_of(body.frame)
         try:
-            saved = session.answer(row, body.labels, seen=body.seen, audit=body.audit)
+            saved = session.answer(row, body.labels, seen=body.seen, audit=body.audit, tab=body.tab)
         except LabelError as e:
             raise HTTPException(422, str(e)) from None
         message = (
@@ -172,19 +177,21 @@ def create_label_app(
 
     @app.post(
         "/api/undo",
-        summary="Restore a frame's answer before its last one",
+        summary="Take back a frame's last answer (the tab's own, when it names itself)",
         responses=problems(403, 404, 409, 422, 503),
     )
     def undo(body: Annotated[UndoIn, Body()]) -> dict:
         row = row_of(body.frame)
         try:
-            previous = session.undo(row)
-        except NoHistory as e:
+            undone = session.undo(row, tab=body.tab)
+        except NoHistory as e:  # or another tab's answer, which stays
             raise HTTPException(409, str(e)) from None
+        now = undone.answer
         return {
             "frame": row,
-            "labels": None if previous is None else list(previous.labels),
-            "revision": 0 if previous is None else previous.revision,
+            "labels": None if now is None else list(now.labels),
+            "revision": 0 if now is None else now.revision,
+            "message": "the answer taken back came from another tab" if undone.other_tab else None,
             "counts": session.store.counts(),
         }
 
