@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from toontag.benchmark.figures import recipe_table
 from toontag.benchmark.provenance import git_commit, load_average, provenance
 from toontag.benchmark.results import write_result
 from toontag.config import parse_settings, preset
@@ -69,14 +70,11 @@ def run_row(name: str, data: Path, runs: Path) -> dict:
     }
 
 
-def later_test(run: Path) -> str:
+def later_tests(runs: Path, rows) -> dict[str, float]:
     """A row not kept has no test figure, unless it was evaluated after the choice for another
-    purpose (the label-noise audit scores it): then that figure, marked as such."""
-    path = run / "metrics-test.json"
-    if not path.is_file():
-        return "not tested (not kept)"
-    m = json.loads(path.read_text())
-    return f"{m['f1_micro']:.4f} (evaluated after the choice; not used for it)"
+    purpose (the label-noise audit scores it): then that figure, shown as such."""
+    found = {r["row"]: runs / r["row"] / "metrics-test.json" for r in rows}
+    return {row: json.loads(p.read_text())["f1_micro"] for row, p in found.items() if p.is_file()}
 
 
 def context_lines() -> list[str]:
@@ -129,26 +127,13 @@ def main() -> None:
             "git_commit": git_commit(Path(__file__).parent),
         }
     rows = done["rows"].values()
-    kept = done.get("kept", {})
     lines = [
         "# A CPU recipe: one EfficientNet-Lite0, <= 30 minutes on 2 cores",
         "",
         "Levers measured on the validation split (10% of train by sequences); the test split "
         f"only for the row kept. Every row: the `{PRESET}` preset, " + ", ".join(BASE) + ".",
         "",
-        "| row | changes | val micro-F1 | epochs | minutes | img/s | test micro-F1 |",
-        "|---|---|---|---|---|---|---|",
-        *(
-            f"| {r['row']} | {r['changes']} | {r['val_f1_micro']:.4f} | {r['epochs']} | "
-            f"{r['minutes']} | {r['train_images_per_s']} | "
-            + (
-                f"**{kept['test_f1_micro']:.4f}** [{kept['ci95'][0]:.4f}, {kept['ci95'][1]:.4f}]"
-                if kept.get("row") == r["row"]
-                else later_test(args.runs / r["row"])
-            )
-            + " |"
-            for r in rows
-        ),
+        *recipe_table(done, later_tests(args.runs, rows)),
         "",
         *context_lines(),
     ]

@@ -207,7 +207,7 @@ def main() -> None:
         f"{labelled['suggestions_confirmed_as_is']} were confirmed as they were and "
         f"{labelled['suggestions_corrected']} corrected.",
         "",
-        f'`toontag search "{QUERY}"` found {len(ranges)} ranges.',
+        f'`toontag search "{QUERY}"` found {len(ranges["hits"])} ranges.',
     ]
     payload = {
         "episodes": [{"seed": s, "seconds": t} for s, t in EPISODES],

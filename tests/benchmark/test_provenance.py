@@ -2,6 +2,7 @@
 more, the machine, the libraries, the load before and after, and the wall time."""
 
 import json
+import os
 import subprocess
 
 from toontag.benchmark.provenance import LIBRARIES, git_commit, provenance
@@ -47,6 +48,36 @@ def test_provenance_records_command_commit_machine_libraries_load_and_wall_time(
     assert p["load_average_before"] == [1.0, 2.0, 3.0] and p["wall_seconds"] == 12.3
     after = p["load_average_after"]
     assert len(after) == 3 and all(v >= 0 for v in after)
+
+
+def test_a_figure_computed_on_a_busy_machine_says_so(monkeypatch, tmp_path):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.1, 2.0, 1.0))  # above half of 2 cores
+    busy = provenance(wall_seconds=1.0, load_before=[0.5, 0.5, 0.5])
+    assert busy["busy"] is True
+    assert busy["load_note"] == (
+        "Computed on a busy machine: 1-minute load 0.50 before / 3.10 after on 2 cores; "
+        "timings are upper bounds"
+    )
+    write_result(tmp_path / "r", {"seconds": 9.0}, "# R", wall_seconds=1.0, load_before=[0.5] * 3)
+    assert f"**{busy['load_note']}.**" in (tmp_path / "r.md").read_text()
+    assert json.loads((tmp_path / "r.json").read_text())["busy"] is True
+    # A re-rendering's load is not the figures' load: no warning under it.
+    write_result(tmp_path / "r", {"seconds": 9.0}, "# R", wall_seconds=0.1, rendered=True)
+    assert json.loads((tmp_path / "r.json").read_text())["busy"] is True
+    assert "busy machine" not in (tmp_path / "r.md").read_text()
+    # Busy before the run counts as much as after it.
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.4, 2.0, 2.0))
+    assert provenance(wall_seconds=1.0, load_before=[1.2, 1.0, 1.0])["busy"] is True
+
+
+def test_a_figure_computed_on_a_quiet_machine_carries_no_note(monkeypatch, tmp_path):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 3.0, 3.0))  # exactly half: not above
+    quiet = provenance(wall_seconds=1.0, load_before=[0.2, 0.2, 0.2])
+    assert quiet["busy"] is False and quiet["load_note"] is None
+    write_result(tmp_path / "r", {"seconds": 9.0}, "# R", wall_seconds=1.0, load_before=[0.2] * 3)
+    assert "busy machine" not in (tmp_path / "r.md").read_text()
 
 
 def test_provenance_defaults_to_the_process_start():

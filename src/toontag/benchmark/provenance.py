@@ -102,23 +102,45 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
+def load_note(
+    before: list[float] | None, after: list[float] | None, cores: int | None
+) -> str | None:
+    """The warning a figure carries when the 1-minute load exceeded half the machine's cores
+    before or after its run (other work then shared the CPU, so its timings are upper
+    bounds); None when neither did, or when the load or the core count is unknown."""
+    if not cores or not any(load and load[0] > cores / 2 for load in (before, after)):
+        return None
+    shown = ["unknown" if load is None else f"{load[0]:.2f}" for load in (before, after)]
+    return (
+        f"Computed on a busy machine: 1-minute load {shown[0]} before / {shown[1]} after on "
+        f"{cores} cores; timings are upper bounds"
+    )
+
+
 def provenance(
     *, wall_seconds: float | None = None, load_before: list[float] | None = None
 ) -> dict:
     """Who computes a figure now: the command line, the code's commit and whether the tree was
     clean, the machine, the library versions, the load average before and after the run, its
-    wall time (`wall_seconds`, else since this process imported the module) and when it ended.
+    wall time (`wall_seconds`, else since this process imported the module) and when it ended;
+    `busy` and `load_note` say whether the machine was busy (`load_note`).
     `load_before`: the load when the run began (default: when this module was imported)."""
     commit = git_commit(Path(__file__).parent)  # the code that computed it
     wall = time.perf_counter() - PROCESS_START if wall_seconds is None else wall_seconds
+    host = machine()
+    before = LOAD_AT_START if load_before is None else load_before
+    after = load_average()
+    note = load_note(before, after, host["cpu_cores"])
     return {
         "command": shlex.join(sys.argv),
         "git_commit": commit,
         "clean": commit != "unknown" and not commit.endswith("+dirty"),
-        "machine": machine(),
+        "machine": host,
         "versions": library_versions(),
-        "load_average_before": LOAD_AT_START if load_before is None else load_before,
-        "load_average_after": load_average(),
+        "load_average_before": before,
+        "load_average_after": after,
+        "busy": note is not None,
+        "load_note": note,
         "wall_seconds": round(wall, 1),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }

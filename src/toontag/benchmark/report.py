@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from toontag.benchmark.figures import paper_rule
 from toontag.benchmark.results import write_result
 from toontag.benchmark.runner import DONE
 from toontag.benchmark.suite import Protocol, Suite
@@ -13,11 +14,6 @@ from toontag.evaluation.evaluate import AT_PAPER_THRESHOLD
 
 # Our metric -> the paper's key, for the columns where the paper gives figures.
 PAPER_METRICS = {"f1_micro": "f1", "accuracy": "accuracy", "loss": "loss", "auc_micro": "auc"}
-
-
-def paper_rule(test: dict) -> dict:
-    """The test metrics at the paper's 0.5 threshold (the run's own when it kept 0.5)."""
-    return test.get(AT_PAPER_THRESHOLD, test)
 
 
 def _f(value, digits: int = 4) -> str:

@@ -50,6 +50,9 @@ def footer(stamp: dict) -> str:
         f"Load average (1 min): {_load(before)} before, {_load(after)} after",
         f"Finished: {stamp['finished']}, wall time {stamp['wall_seconds']} s",
     ]
+    # A re-rendering's load says nothing of figures computed elsewhere.
+    if stamp.get("load_note") and not stamp.get("rendered_only"):
+        lines.append(f"**{stamp['load_note']}.**")
     return "\n---\n" + "  \n".join(lines) + "\n"
 
 
