@@ -50,8 +50,8 @@ class AnswerIn(BaseModel):
         max_length=100, description="Its characters; [] for none"
     )
     seen: int = Field(0, ge=0, le=2**53, description="The revision the page was shown (0: none)")
-    audit: bool = Field(
-        False,
+    audit: bool | None = Field(
+        None,
         description="Ignored, taken for pages of earlier versions: the server knows which "
         "frames it offered as audit frames",
     )
