@@ -102,7 +102,6 @@ def label(project: Path, budget: int, log: list) -> dict:
                         "frame": frame["id"],
                         "labels": labels,
                         "seen": frame["revision"],
-                        "audit": frame["audit"],
                     },
                 ).raise_for_status()
                 answered += 1

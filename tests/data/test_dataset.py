@@ -209,6 +209,31 @@ def test_labels_define_the_classes_and_likely_misspellings_are_flagged(tmp_path)
     assert likely_misspellings({"tom": 10, "tim": 9}) == {}  # both common: two characters
 
 
+def test_a_projects_audit_frames_are_never_trained_or_validated_on(dataset, tmp_path):
+    """An audit frame (labels.csv's audit=1, written from the label server's record) is test
+    data whatever a `split` column beside it says: training on the project never fits it nor
+    chooses anything on it."""
+    from toontag.data.cache import build_cache
+    from toontag.data.datamodule import make_parts
+
+    project = tmp_path / "myshow"
+    project.mkdir()
+    (project / "project.json").write_text('{"format": 1}')
+    rows = [s for s in dataset.samples if s.split == "train"][:400:10]
+    splits = ["train", "val", ""] * 14
+    lines = ["path,labels,audit,split"] + [
+        f"{s.path},{';'.join(s.labels)},{int(i % 4 == 0)},{splits[i]}" for i, s in enumerate(rows)
+    ]
+    (project / "labels.csv").write_text("\n".join(lines) + "\n")
+    data = load_dataset(project)
+    audit = [i for i in range(len(rows)) if i % 4 == 0]
+    assert [i for i, s in enumerate(data.samples) if s.split == "test"] == audit
+    cache = build_cache([s.path for s in data.samples], size=(36, 64))
+    parts = make_parts(data, cache, val_fraction=0.1, seed=0)
+    assert sorted(parts.test.tolist()) == audit
+    assert not set(audit) & {*parts.train.tolist(), *parts.val.tolist()}
+
+
 def test_a_labelling_project_folder_reads_as_its_labels(dataset, tmp_path):
     """`--data PROJECT` (a folder made by `toontag frames`) means the project's labels.csv."""
     project = tmp_path / "myshow"

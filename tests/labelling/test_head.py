@@ -50,6 +50,11 @@ def test_it_learns_a_separable_problem_and_tunes_thresholds_out_of_fold():
     held = np.arange(300, 1500)
     audit = audit_score(head, x, held, y[held])
     assert audit.source == AUDIT and audit.f1_micro > 0.9 and audit.entries == 3600
+    low, high = audit.ci95
+    assert audit.frames == audit.groups == 1200 and low <= audit.f1_micro <= high
+    shots = audit_score(head, x, held, y[held], groups=np.arange(1200) // 100)
+    assert shots.groups == 12 and shots.f1_micro == audit.f1_micro
+    assert shots.ci95[1] - shots.ci95[0] != high - low  # whole shots resampled, not frames
     p = head.probabilities(x)
     assert p.shape == (1500, 3) and p.dtype == np.float32
 

@@ -140,3 +140,50 @@ def test_a_frame_answered_on_two_rows_is_refused_before_anything_is_written(tmp_
         store_of(tmp_path, text)
     assert "\n" not in str(refused.value)
     assert (tmp_path / "p" / "labels.csv").read_text() == text
+
+
+def test_only_the_audit_record_makes_an_answer_an_audit_answer(tmp_path):
+    """Frames offered as audit frames are in audit.csv before they are shown; every answer to
+    one is an audit answer (an undo and a re-answer too), an answer to any other frame is not,
+    and a second store on the project (a restart) reads the same."""
+    root = tmp_path / "p"
+    Project.open(root, create=True)
+    store = LabelStore(Project.open(root))
+    store.add_class("remzi")
+    store.answer("frames/x/2.jpg", [], seen=0)
+    assert store.offer_audit(["frames/x/1.jpg", "frames/x/2.jpg"]) == ["frames/x/1.jpg"]
+    assert "frames/x/1.jpg" in LabelStore(Project.open(root)).audits  # on disk already
+    assert store.answer("frames/x/1.jpg", ["remzi"], seen=0).answer.audit
+    assert not store.answers["frames/x/2.jpg"].audit
+    assert store.undo("frames/x/1.jpg").answer is None
+    assert store.answer("frames/x/1.jpg", [], seen=0).answer.audit
+    store.answer("frames/x/1.jpg", ["remzi"], seen=0)
+    assert store.undo("frames/x/1.jpg").answer.audit
+    again = LabelStore(Project.open(root))
+    assert {p: a.audit for p, a in again.answers.items()} == {
+        "frames/x/1.jpg": True,
+        "frames/x/2.jpg": False,
+    }
+    assert again.adopted == 0
+    data = load_dataset(root / "labels.csv", classes=again.classes)
+    assert [(s.path.name, s.split) for s in data.samples] == [("2.jpg", "train"), ("1.jpg", "test")]
+
+
+def test_audit_flags_an_earlier_page_wrote_are_kept_and_said_once(tmp_path, caplog):
+    """A labels.csv whose audit=1 came from the page (before the server kept a record): those
+    frames stay audit frames, join the record when the store opens, and that is said once."""
+    root = tmp_path / "p"
+    Project.open(root, create=True)
+    rows = ["frames/x/1.jpg,remzi,1,1,", "frames/x/2.jpg,,0,2,", "frames/x/3.jpg,,1,3,"]
+    (root / "labels.csv").write_text("path,labels,audit,revision,updated\n" + "\n".join(rows))
+    (root / "classes.txt").write_text("remzi\n")
+    with caplog.at_level("WARNING", logger="toontag.labelling.labels"):
+        store = LabelStore(Project.open(root))
+    assert store.adopted == 2 and "2 frames marked audit" in caplog.text
+    assert set(store.audits.offered) == {"frames/x/1.jpg", "frames/x/3.jpg"}
+    assert store.answer("frames/x/1.jpg", [], seen=1).answer.audit
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="toontag.labelling.labels"):
+        again = LabelStore(Project.open(root))
+    assert again.adopted == 0 and not caplog.text
+    assert [a.audit for a in again.answers.values()] == [True, False, True]

@@ -1,7 +1,8 @@
 """The labelling app on a project of real dataset frames (conftest.py): answers saved at once
 and found again after a restart, later answers winning, undo, new characters, the next frames,
-the access rules, and the page driven with the keyboard in Chromium. The session behind it
-(refits, audits) is tested on its own in test_session.py."""
+audit frames known from the server's record alone, the access rules, and the page driven with
+the keyboard in Chromium. The session behind it (refits, audits) is tested on its own in
+test_session.py."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from toontag.data.dataset import load_dataset
 from toontag.errors import ProjectError
 from toontag.explain.browser import ARGS, chromium
 from toontag.labelling.labels import LabelStore
+from toontag.labelling.learner import AUDIT_MIN, wait_for_model
 from toontag.labelling.project import Project
-from toontag.labelling.session import BATCH
+from toontag.labelling.session import AUDIT_EVERY, AUDIT_KIND, BATCH
 from toontag.serve.labelling import create_label_app
 from toontag.serve.local import running
 
@@ -124,6 +126,90 @@ def test_the_next_frames_come_in_the_size_and_policy_asked_for(app):
     frames = client.get("/api/next", params={"policy": "random", "size": 3}).json()["frames"]
     assert len(frames) == 3 and all(f["labels"] is None and f["revision"] == 0 for f in frames)
     assert all(set(f) == {"id", "audit", "labels", "revision", "suggestion"} for f in frames)
+
+
+def truth_of(app, truth, frame: int) -> list[str]:
+    """The frame's true characters among those the project has."""
+    session = app.state.session
+    return [c for c in session.store.classes if c in truth[session.pool[frame].path]]
+
+
+def test_audit_frames_come_blind_and_are_the_servers_word_not_the_pages(project):
+    """After a fit every batch carries suggestions but the blind one, in which no frame has a
+    suggestion (so none a tick) and nothing marks its audit frames. Which frames are audit
+    frames is the server's record: the `audit` an answer claims is ignored, and an audit frame
+    stays one after an undo, a re-answer, in another tab and after a restart; labels.csv says
+    so, and a project read as a dataset makes it test data."""
+    root, truth = project
+    app = create_label_app(root)
+    client, session = client_of(app), app.state.session
+    for name in ("kral_sakir", "remzi", "fil_necati", "canan"):
+        client.post("/api/classes", json={"name": name})
+    for frame in range(12):
+        assert not answer(client, frame, truth_of(app, truth, frame), audit=True).json()["message"]
+    assert wait_for_model(session.learner, 1)
+    while True:
+        frames = client.get("/api/next", params={"size": 4}).json()["frames"]
+        assert len(frames) == 4 and all(f["audit"] is None for f in frames)
+        if all(f["suggestion"] is None for f in frames):
+            break
+        assert all(f["suggestion"] is not None for f in frames)
+    assert session.batches % AUDIT_EVERY == 0  # the blind batch, no sooner
+    audits = [f["id"] for f in frames if session.pool[f["id"]].path in session.store.audits]
+    assert len(audits) == 2 and len(session.store.audits) == 2
+    audit, other = audits[0], next(f["id"] for f in frames if f["id"] not in audits)
+    assert client.get(f"/api/frames/{audit}").json()["suggestion"] is None
+    answer(client, audit, truth_of(app, truth, audit), audit=False)
+    answer(client, other, truth_of(app, truth, other), audit=True)
+    assert client.get(f"/api/frames/{audit}").json()["audit"] is True
+    assert client.get(f"/api/frames/{other}").json()["audit"] is False
+    assert client.get("/api/frames/0").json()["audit"] is False  # claimed audit=True
+    assert client.post("/api/undo", json={"frame": audit}).json()["labels"] is None
+    assert client.get(f"/api/frames/{audit}").json()["audit"] is None  # unanswered again
+    answer(client, audit, [], audit=False)
+    tab = client_of(app)  # a second tab
+    assert tab.get(f"/api/frames/{audit}").json()["audit"] is True
+    answer(tab, audit, truth_of(app, truth, audit), seen=10**9, audit=False)
+    assert tab.get(f"/api/frames/{audit}").json()["audit"] is True
+    app.state.close()
+    again = create_label_app(root)
+    try:
+        restarted = client_of(again)
+        assert restarted.get(f"/api/frames/{audit}").json()["audit"] is True
+        assert restarted.get("/api/state").json()["note"] is None
+    finally:
+        again.state.close()
+    splits = {s.path.relative_to(root).as_posix(): s.split for s in load_dataset(root).samples}
+    assert splits[session.pool[audit].path] == "test"
+    assert {splits[session.pool[r].path] for r in (0, other)} == {"train"}
+
+
+def test_audit_flags_from_an_earlier_page_are_kept_and_said_once(project):
+    """A labels.csv whose audit=1 came from the page of an earlier toontag: those frames stay
+    audit frames (never fitted on), and the state says so in a note, once."""
+    root, truth = project
+    pool = Project.open(root).read_pool()
+    rows = [f"{f.path},,{int(i < 2)},{i + 1}," for i, f in enumerate(pool[:4])]
+    (root / "labels.csv").write_text("path,labels,audit,revision,updated\n" + "\n".join(rows))
+    app = create_label_app(root)
+    try:
+        client = client_of(app)
+        state = client.get("/api/state").json()
+        assert state["note"].startswith("2 frames were marked audit") and state["audited"] == 2
+        assert [client.get(f"/api/frames/{r}").json()["audit"] for r in range(4)] == [
+            True,
+            True,
+            False,
+            False,
+        ]
+    finally:
+        app.state.close()
+    again = create_label_app(root)
+    try:
+        assert client_of(again).get("/api/state").json()["note"] is None
+        assert client_of(again).get("/api/frames/1").json()["audit"] is True
+    finally:
+        again.state.close()
 
 
 def test_characters_are_validated_and_unique(app, project):
@@ -252,6 +338,57 @@ def test_label_with_the_keyboard_then_find_the_labels_after_a_restart(project):
             assert page.locator("#recent li").count() == saved - 1
         again.state.close()
         browser.close()
+    assert not errors
+
+
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
+def test_the_page_shows_a_blind_batch_unticked_and_the_audit_estimate_with_its_interval(project):
+    """With `AUDIT_MIN` audit frames answered (straight through the session) and the next batch
+    a blind one: the page shows no frame with a ticked box, a probability or an audit badge,
+    and the quality as the audit estimate with its count of answers and its interval by shot;
+    the batch after it carries the model's suggestions again."""
+    from playwright.sync_api import sync_playwright
+
+    root, truth = project
+    app = create_label_app(root)
+    session = app.state.session
+    for name in ("remzi", "necati"):
+        session.add_class(name)
+    while len(session.store.audits) < AUDIT_MIN:
+        for frame in session.next_frames(3, "random"):
+            session.answer(frame["id"], truth_of(app, truth, frame["id"]), seen=0)
+    session.learner.refit_soon()
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while (session.state()["model"]["quality"] or {}).get("kind") != AUDIT_KIND:
+        assert time.monotonic() < deadline, "no audit estimate"
+        time.sleep(0.05)
+    while session.batches % AUDIT_EVERY != AUDIT_EVERY - 1:  # the page's first batch is blind
+        session.next_frames(1, "random")
+    errors: list[str] = []
+    with sync_playwright() as p, running(app) as (host, port):
+        browser = p.chromium.launch(executable_path=chromium(), args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(WAIT_MS)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        audits = len(session.store.audits)  # all answered; the page's blind batch adds more
+        page.goto(f"http://{host}:{port}/")
+        shows(page, "quality", rf"; {audits} audit answers, 95% interval [01]\.\d\d-[01]\.\d\d by ")
+        page.wait_for_selector(f".frame:nth-child({BATCH}) input[data-name='necati']")
+        shown = [
+            int(i) for i in page.eval_on_selector_all(".frame", "e => e.map(f => f.dataset.id)")
+        ]
+        assert len(shown) == BATCH and {session.pool[r].path for r in shown} & set(
+            session.store.audits.offered
+        )
+        page.wait_for_timeout(2000)  # a state poll or two: suggestions are not fetched back
+        assert page.locator(".frame input:checked").count() == 0
+        assert page.locator(".frame .p").count() == 0
+        assert "audit" not in page.inner_text("#grid").lower()
+        page.keyboard.press("Shift+Enter")  # every frame saved as ticked: none
+        page.wait_for_selector(".frame .p")  # the next batch: the model's probabilities
+        assert page.locator(".frame.done").count() == 0
+        browser.close()
+    app.state.close()
     assert not errors
 
 

@@ -1,6 +1,7 @@
 """The labelling session on a project of real dataset frames (Lite0 features computed once):
-the project held while it is open, refits after answers, suggestions from them, and audit
-frames now and then. The label server's tests (test_server.py) drive the same through HTTP."""
+the project held while it is open, refits after answers, suggestions from them, and blind
+batches with audit frames now and then, never fitted on and scored with an interval by shot.
+The label server's tests (test_server.py) drive the same through HTTP."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ import time
 import pytest
 
 from toontag.errors import ProjectError, ToontagError
-from toontag.labelling.learner import wait_for_model
-from toontag.labelling.session import AUDIT_EVERY, OUT_OF_FOLD_KIND, Session
+from toontag.labelling import learner as learner_module
+from toontag.labelling.learner import AUDIT_MIN, wait_for_model
+from toontag.labelling.session import (
+    AUDIT_EVERY,
+    AUDIT_FRAMES,
+    AUDIT_KIND,
+    OUT_OF_FOLD_KIND,
+    Session,
+)
 
 CLASSES = ("kral_sakir", "remzi", "necati")
 
@@ -34,7 +42,7 @@ def test_a_session_holds_its_project_until_it_is_closed(project):
     Session.open(root).close()
 
 
-def test_a_refit_suggests_labels_and_audit_frames_come_now_and_then(session, project):
+def test_a_refit_suggests_labels_and_audit_frames_come_blind_now_and_then(session, project):
     _, truth = project
     for name in CLASSES:
         session.add_class(name)
@@ -53,14 +61,58 @@ def test_a_refit_suggests_labels_and_audit_frames_come_now_and_then(session, pro
     print(f"refit on {head.labelled} labels: {head.seconds:.2f} s (40 answers to it: {took:.1f} s)")
     state = session.state()
     assert state["model"]["fitted_on"] == 40 and state["model"]["status"].startswith("fitted")
-    audits = []
-    for _ in range(AUDIT_EVERY):
+    while True:  # the first batch, before the answers, was the first of AUDIT_EVERY
         frames = session.next_frames(4, session.policy)
-        assert all(f["suggestion"] is not None and f["labels"] is None for f in frames)
+        assert len(frames) == 4
+        assert all(f["labels"] is None and f["audit"] is None for f in frames)
+        if session.batches % AUDIT_EVERY == 0:
+            break
+        assert all(f["suggestion"] is not None for f in frames) and not session.store.audits
         suggestion = frames[0]["suggestion"]["remzi"]
         assert 0 <= suggestion["p"] <= 1 and isinstance(suggestion["ticked"], bool)
-        audits += [f for f in frames if f["audit"]]
-    assert len(audits) == 2
+    # the blind batch: no frame carries a suggestion (so none a tick), two are audit frames
+    assert all(f["suggestion"] is None for f in frames)
+    audits = {session.row_of[p] for p in session.store.audits.offered}
+    assert len(audits) == AUDIT_FRAMES and audits <= {f["id"] for f in frames}
+    assert all(session.frame(r)["suggestion"] is None for r in audits)
     quality = state["model"]["quality"]
     assert quality is None or quality["kind"] == OUT_OF_FOLD_KIND
     assert len(session.next_frames(3, "random")) == 3
+
+
+def test_audit_answers_are_never_fitted_and_give_the_estimate_with_its_interval(
+    session, project, monkeypatch
+):
+    """Blind batch after blind batch until `AUDIT_MIN` audit frames are answered: no fit ever
+    sees an audit row, whoever answers, and the quality shown is the audit estimate with its
+    count and an interval resampling whole shots."""
+    _, truth = project
+    fitted_rows: list[set[int]] = []
+    fit_head = learner_module.fit_head
+
+    def spy(features, rows, *args, **kwargs):
+        fitted_rows.append({int(r) for r in rows})
+        return fit_head(features, rows, *args, **kwargs)
+
+    monkeypatch.setattr(learner_module, "fit_head", spy)
+    for name in CLASSES:
+        session.add_class(name)
+    while len(session.store.audits) < AUDIT_MIN:
+        for frame in session.next_frames(3, "random"):
+            labels = [c for c in CLASSES if c in truth[session.pool[frame["id"]].path]]
+            session.answer(frame["id"], labels, seen=0)
+    audits = {session.row_of[p] for p in session.store.audits.offered}
+    answered = {session.row_of[p] for p in session.store.answers}
+    session.learner.refit_soon()
+    deadline = time.monotonic() + 120  # a refit that began before the last answers may end first
+    while not fitted_rows or fitted_rows[-1] != answered - audits:
+        assert time.monotonic() < deadline, "no refit on all the answers"
+        time.sleep(0.05)
+    assert wait_for_model(session.learner, len(fitted_rows))  # that refit's head is the one shown
+    assert all(not rows & audits for rows in fitted_rows)
+    quality = session.state()["model"]["quality"]
+    assert quality["kind"] == AUDIT_KIND and quality["answers"] == len(audits)
+    low, high = quality["ci95_by_sequence"]
+    assert low <= quality["f1"] <= high and quality["unit"] == "shot"
+    assert quality["sequences"] == len({session.groups[r] for r in audits})
+    assert session.state()["audited"] == len(audits)

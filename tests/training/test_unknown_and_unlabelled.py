@@ -227,3 +227,22 @@ def test_self_training_stops_when_the_teachers_validation_frames_are_not_in_the_
             progress=False,
         )
     assert "\n" not in str(e.value) and not (tmp_path / "run" / MANIFEST).exists()
+
+
+def test_self_training_never_takes_a_projects_audit_frames(tmp_path):
+    """A frame offered as an audit frame and not answered yet is no unlabelled frame to learn
+    from: once answered it is the project's test data."""
+    from toontag.labelling.audit_record import AuditRecord
+    from toontag.labelling.project import PoolFrame, Project
+    from toontag.labelling.unlabelled import unlabelled_images
+
+    project = Project.open(tmp_path / "p", create=True)
+    frames = [PoolFrame(f"frames/x/{i}.jpg", "x", None, None, "image", 4, 4) for i in range(4)]
+    with project.lock():
+        project.write_pool(frames)
+    (project.root / "frames/x").mkdir(parents=True)
+    for frame in frames:
+        (project.root / frame.path).write_bytes(b"\xff\xd8")
+    AuditRecord(project.root).add(["frames/x/2.jpg"])
+    found = unlabelled_images(project.root, [project.root / "frames/x/0.jpg"])
+    assert [p.name for p in found] == ["1.jpg", "3.jpg"]

@@ -8,12 +8,12 @@ are those of Kral Sakir unless the root holds a ``classes.txt`` (one name a line
 CSV manifest: a header ``path,labels[,split][,unknown][,group]``; paths relative to the manifest;
 labels separated by ``;`` (empty = no character). ``unknown`` names the classes nobody looked for in
 that image (a character added after it was labelled): neither present nor absent, they are
-masked out of training's loss. A manifest without ``split`` but with ``audit`` (a labelling
-project's labels.csv) is split by it: audit frames, drawn at random to check the model, are the
-test split, and every other labelled frame is train. ``group`` names frames every split keeps
-together (a shot); a project's frames are grouped by pool.csv's shots (groups.py). Row order is
-taken as capture order. What Excel
-writes reads the same: a byte order mark, CRLF, spaces after ``;``, fields separated by ``;``.
+masked out of training's loss. A manifest with ``audit`` (a labelling project's labels.csv) is
+split by it: audit frames, drawn at random to check the model, are the test split whatever a
+``split`` column says, and without ``split`` every other labelled frame is train. ``group``
+names frames every split keeps together (a shot); a project's frames are grouped by
+pool.csv's shots (groups.py). Row order is taken as capture order. What Excel writes reads
+the same: a byte order mark, CRLF, spaces after ``;``, fields separated by ``;``.
 
 The classes, first found: the list the caller gives (a trained model's, or ``--classes``), a
 ``classes.txt`` in the folder or beside the manifest, else Kral Sakir's for a folder and the
@@ -276,8 +276,8 @@ def _load_manifest(manifest: Path, known) -> LabelledData:
             both = sorted(set(labels) & set(unknown))[0]
             raise DataError(f"{manifest}:{line}: {both!r} is both a label and unknown")
         split = (row.get("split") or "").strip() or None
-        if "split" not in row and (row.get("audit") or "").strip() == "1":
-            split = "test"  # a labelling project's audit frame: drawn at random, never fitted
+        if (row.get("audit") or "").strip() == "1":
+            split = "test"  # a labelling project's audit frame: never fitted, whatever `split` says
         elif "split" not in row and "audit" in row:
             split = "train"
         if split is not None and split not in SPLIT_NAMES:

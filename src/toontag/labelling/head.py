@@ -30,7 +30,7 @@ towards 0.5.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -39,6 +39,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from toontag.evaluation.bootstrap import bootstrap
 from toontag.evaluation.metrics import micro_scores
 from toontag.training.thresholds import f1_optimal_threshold
 
@@ -62,6 +63,9 @@ class Estimate:
     recall: float
     entries: int  # known (row, class) entries scored
     source: str  # how the predictions were made, and whether the figure can be trusted
+    frames: int = 0  # rows scored
+    ci95: tuple[float, float] | None = None  # micro-F1's interval, whole groups resampled
+    groups: int = 0  # the groups (shots) that interval resampled
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: its fields are arrays
@@ -220,14 +224,30 @@ def group_splits(n: int, groups=None, *, folds: int = FOLDS, seed: int = 0) -> l
 
 
 def audit_score(
-    head: Head, features: np.ndarray, rows, targets: np.ndarray, known: np.ndarray | None = None
+    head: Head,
+    features: np.ndarray,
+    rows,
+    targets: np.ndarray,
+    known: np.ndarray | None = None,
+    *,
+    groups=None,
+    seed: int = 0,
 ) -> Estimate:
     """Micro-F1 of `head` on audit rows: frames drawn uniformly from the pool and labelled for
-    checking, never used to fit. The unbiased counterpart of `Head.estimate`."""
+    checking, never used to fit. The unbiased counterpart of `Head.estimate`, with its 95%
+    interval resampling whole `groups` (one per row: its shot, whose frames are alike; without
+    them each row is its own)."""
     y = np.asarray(targets, dtype=np.float32)
     known = np.ones_like(y, dtype=bool) if known is None else np.asarray(known, dtype=bool)
     p = head.probabilities(np.asarray(features[np.asarray(rows, dtype=np.int64)]))
-    return _estimate(y, p >= np.asarray(head.thresholds), known, AUDIT)
+    decided = p >= np.asarray(head.thresholds)
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+    low, high = bootstrap(
+        lambda *a: micro_scores(*a)[2], y, decided, known, groups=groups, seed=seed
+    )
+    shots = len(np.unique(groups))
+    estimate = _estimate(y, decided, known, AUDIT)
+    return replace(estimate, frames=len(y), ci95=(float(low), float(high)), groups=shots)
 
 
 def fit_new_class(

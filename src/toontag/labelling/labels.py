@@ -3,7 +3,8 @@
     labels.csv   path,labels,audit,revision,updated,unknown
                  path: the frame, relative to the project (pool.csv's path)
                  labels: its characters joined by ';' (empty: a frame with no character)
-                 audit: 1 for a frame drawn at random to check the model, never fitted on
+                 audit: 1 for a frame the server offered as an audit frame (audit.csv, its
+                 record: audit_record.py), never fitted on; written from that record alone
                  revision: the store's counter when the answer was saved; a later answer to the
                  same frame always has a higher one
                  updated: when (UTC, ISO 8601)
@@ -21,11 +22,17 @@ has acknowledged, and at 10,000 rows a rewrite takes a few milliseconds (an appe
 would save little and need a compaction step). Undo restores a frame's previous answer, kept in
 memory: one history per frame, each answer with the tab that gave it, so a tab undoes its own
 answers only (another tab's later answer stays, and the undo says so).
+
+Whether an answer is an audit answer is the audit record's word, never the page's: an answer
+to a recorded frame is one, whoever sent it and however often. A labels.csv whose `audit`
+column came from the page (toontag before the record) keeps those frames as audit frames: they
+join the record when the store opens, and `adopted` counts them so that the server says so once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 from dataclasses import dataclass, replace
@@ -34,8 +41,10 @@ from datetime import UTC, datetime
 from toontag.data.dataset import split_names
 from toontag.errors import FileError, ProjectError
 from toontag.io import csv_text, read_csv, write_text
+from toontag.labelling.audit_record import AuditRecord
 from toontag.labelling.project import LABELS, Project
 
+log = logging.getLogger(__name__)
 CLASSES = "classes.txt"
 COLUMNS = ("path", "labels", "audit", "revision", "updated", "unknown")
 MAX_NAME = 40  # characters in a class name: a checkbox label, not a sentence
@@ -58,7 +67,7 @@ class NotYours(NoHistory):
 class Answer:
     path: str
     labels: tuple[str, ...]  # in class order; () is "none"
-    audit: bool
+    audit: bool  # offered as an audit frame (the audit record): never fitted on
     revision: int
     updated: str
     unknown: tuple[str, ...] = ()  # characters added after this answer: not looked for
@@ -102,7 +111,9 @@ class LabelStore:
         self.classes: tuple[str, ...] = self._read_classes()
         self.kept_columns: tuple[str, ...] = ()  # a user's own columns of labels.csv, ...
         self._kept: dict[str, tuple[str, ...]] = {}  # ... and each frame's values in them
+        self.audits = AuditRecord(project.root)
         self.answers: dict[str, Answer] = self._read_answers()
+        self.adopted = self._adopt_audits()
         self.revision = max((a.revision for a in self.answers.values()), default=0)
         # Per frame: each answer it had before, with the tab whose answer replaced it.
         self._history: dict[str, list[tuple[Answer | None, str | None]]] = {}
@@ -159,7 +170,7 @@ class LabelStore:
             answers[path] = Answer(
                 path,
                 tuple(known[n.casefold()] for n in names),
-                (row.get("audit") or "").strip() == "1",
+                (row.get("audit") or "").strip() == "1" or path in self.audits,
                 int(revision),
                 (row.get("updated") or "").strip(),
                 tuple(known[n.casefold()] for n in unsure),
@@ -168,21 +179,40 @@ class LabelStore:
         self.classes += extra
         return answers
 
+    def _adopt_audits(self) -> int:
+        """Frames labels.csv marks audit that the record lacks (the page's word, before the
+        record existed): recorded now, kept out of every fit; how many, said once."""
+        adopted = self.audits.add(p for p, a in self.answers.items() if a.audit)
+        if adopted:
+            log.warning(
+                "%s: %d frames marked audit by the labelling page of an earlier toontag are "
+                "kept as audit frames (never fitted on) and now in %s",
+                self.labels_path,
+                len(adopted),
+                self.audits.path.name,
+            )
+        return len(adopted)
+
     # Writing
 
-    def answer(
-        self, path: str, labels, *, seen: int, audit: bool = False, tab: str | None = None
-    ) -> Saved:
+    def offer_audit(self, paths) -> list[str]:
+        """Record `paths` as audit frames before they are shown, those answered meanwhile left
+        out: the ones recorded now."""
+        with self._mutex:
+            return self.audits.add(p for p in paths if p not in self.answers)
+
+    def answer(self, path: str, labels, *, seen: int, tab: str | None = None) -> Saved:
         """Save `labels` (class names; none for a frame without a character) as `path`'s
-        answer. `seen`: the revision the labeller was shown (0 when unlabelled); a newer one
-        stored means another tab answered meanwhile: this later answer wins and says so.
-        `tab`: the page's id for itself, which its undo names."""
+        answer, an audit answer when the record says so. `seen`: the revision the labeller was
+        shown (0 when unlabelled); a newer one stored means another tab answered meanwhile:
+        this later answer wins and says so. `tab`: the page's id for itself, which its undo
+        names."""
         with self._mutex:
             chosen = self._checked(labels)
             before = self.answers.get(path)
             self.revision += 1
             now = datetime.now(UTC).isoformat(timespec="seconds")
-            answer = Answer(path, chosen, audit, self.revision, now)
+            answer = Answer(path, chosen, path in self.audits, self.revision, now)
             self._commit({**self.answers, path: answer})
             self._history.setdefault(path, []).append((before, tab))
             return Saved(answer, before is not None and before.revision > seen)
@@ -206,7 +236,7 @@ class LabelStore:
                 answers.pop(path, None)
             else:
                 self.revision += 1
-                previous = replace(previous, revision=self.revision)
+                previous = replace(previous, revision=self.revision, audit=path in self.audits)
                 answers[path] = previous
             self._commit(answers)
             history.pop()

@@ -1,9 +1,11 @@
 """The model learning beside the labeller, in one background thread.
 
 The pool's backbone features are computed on first need (features.py, cached on disk). After
-every `REFIT_EVERY` answers the head is refitted on the answers not given as audit (head.py) and
-the whole pool scored; once there are `AUDIT_MIN` audit answers the head is also scored on them,
-the unbiased estimate. A failure is logged and shown as `error`; the labelling goes on.
+every `REFIT_EVERY` answers the head is refitted on the answers that are not audit answers
+(head.py; which are is the label store's audit record) and the whole pool scored; once there are
+`AUDIT_MIN` audit answers the head is also scored on them, the unbiased estimate, with an
+interval that resamples whole shots. A failure is logged and shown as `error`; the labelling
+goes on.
 """
 
 from __future__ import annotations
@@ -152,6 +154,8 @@ class Learner:
                     audit_rows,
                     _targets(audits, classes),
                     _known(audits, classes),
+                    groups=self.groups[audit_rows],
+                    seed=self.seed,
                 )
             self.head = (head, probabilities, classes, estimate)
             self.version += 1

@@ -2,33 +2,42 @@
 and the model learning from the answers (learner.py).
 
 A session holds its project (the project's lock) from `Session.open` to `close`. The queue
-(queue.py) picks each batch from the learner's latest scores. Every `AUDIT_EVERY`th batch also
-asks about `AUDIT_FRAMES` frames drawn uniformly from the pool: labelled as audit, they are never
-fitted on and give the unbiased quality estimate; until there are `AUDIT_MIN` of them the state
-shows the head's out-of-fold figure and says it is biased. Frames are addressed by their row in
+(queue.py) picks each batch from the learner's latest scores. Every `AUDIT_EVERY`th batch is
+blind: no frame in it carries a suggestion, and `AUDIT_FRAMES` of its frames are audit frames,
+drawn uniformly from the frames nobody has answered or been offered (audit frames offered before
+and still unanswered come first). That a blind batch may hold audit frames is known; within it
+nothing tells them apart. The server records them before showing them (the label store's audit
+record: never the page's word), they are never fitted on, and their answers give the quality
+estimate with an interval over whole shots; until there are `AUDIT_MIN` of them the state shows
+the head's out-of-fold figure and says it is biased. Frames are addressed by their row in
 pool.csv. Nothing here speaks HTTP: the label server (serve/labelling.py) maps requests to it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from toontag.errors import ToontagError
 from toontag.labelling.labels import LabelStore, Saved, Undone
-from toontag.labelling.learner import Learner
+from toontag.labelling.learner import AUDIT_MIN, Learner
 from toontag.labelling.project import Project
 from toontag.labelling.queue import POLICIES, next_batch
 
-AUDIT_EVERY = 4  # every 4th batch carries audit frames
+AUDIT_EVERY = 4  # every 4th batch is blind and carries audit frames
 AUDIT_FRAMES = 2  # random frames in such a batch
 BATCH = 6  # frames per batch by default: one screen
 FEATURES_FOLDER = "features"  # PROJECT/features: the backbone's cached rows
 FRAMES_FOLDER = "frames"  # PROJECT/frames: the pool's pictures, the only ones shown
 OUT_OF_FOLD_KIND = "out-of-fold on the chosen labels (biased)"
 AUDIT_KIND = "audit sample (unbiased)"
+LEGACY_NOTE = (
+    "{} frames were marked audit by the labelling page of an earlier toontag: they are kept as "
+    "audit frames (never fitted on) and counted in the audit estimate"
+)
 
 
 def check_policy(policy: str) -> None:
@@ -60,6 +69,9 @@ class Session:
             seed=seed,
         )
         self.batches = 0
+        self.offered: set[int] = set()  # rows offered in any batch so far
+        self.blind: set[int] = set()  # rows offered in a blind batch: shown without suggestion
+        self._batch_mutex = threading.Lock()  # one batch drawn at a time (two tabs)
         self._held = contextlib.ExitStack()  # the project's lock, when opened by `open`
 
     @classmethod
@@ -120,24 +132,29 @@ class Session:
                 model["quality"] = _quality(audit, AUDIT_KIND)
             elif head.estimate is not None:
                 model["quality"] = _quality(head.estimate, OUT_OF_FOLD_KIND)
-        answers = self.store.answers
+        answers, adopted = self.store.answers, self.store.adopted
         recent = sorted(answers.values(), key=lambda a: a.revision, reverse=True)[:12]
         return {
             "classes": list(self.store.classes),
             "counts": self.store.counts(),
             "labelled": len(answers),
             "audited": sum(a.audit for a in answers.values()),
+            "audit_min": AUDIT_MIN,
             "pool": len(self.pool),
             "policy": self.policy,
             "model": model,
             "recent": [self.frame(self.row_of[a.path]) for a in recent if a.path in self.row_of],
+            "note": LEGACY_NOTE.format(adopted) if adopted else None,
         }
 
-    def frame(self, row: int, *, audit: bool = False) -> dict:
-        """A frame as the page shows it: its answer so far and the model's suggestion."""
-        answer = self.store.answers.get(self.pool[row].path)
+    def frame(self, row: int) -> dict:
+        """A frame as the page shows it: its answer so far, whether that is an audit answer
+        (null while unanswered: nothing in a batch tells its audit frames apart), and the
+        model's suggestion, withheld from audit frames and from every frame of a blind batch."""
+        path = self.pool[row].path
+        answer = self.store.answers.get(path)
         suggestion, fitted = None, self.learner.head
-        if fitted is not None:
+        if fitted is not None and row not in self.blind and path not in self.store.audits:
             head, probabilities, classes, _ = fitted
             p, t = probabilities[row], head.thresholds
             suggestion = {
@@ -146,7 +163,7 @@ class Session:
             }
         return {
             "id": row,
-            "audit": audit,
+            "audit": None if answer is None else answer.audit,
             "labels": None if answer is None else list(answer.labels),
             "revision": 0 if answer is None else answer.revision,
             "suggestion": suggestion,
@@ -154,28 +171,48 @@ class Session:
 
     def next_frames(self, size: int, policy: str) -> list[dict]:
         """The next `size` unlabelled frames to ask about, picked by the queue's `policy`; every
-        `AUDIT_EVERY`th batch, `AUDIT_FRAMES` of them drawn uniformly and marked audit."""
-        labelled = np.zeros(len(self.pool), bool)
-        for path in self.store.answers:
-            if path in self.row_of:
-                labelled[self.row_of[path]] = True
-        if labelled.all():
-            return []
-        self.batches += 1
-        rng = np.random.default_rng(self.seed + self.batches)
-        audit: list[int] = []
-        if self.batches % AUDIT_EVERY == 0:
-            open_rows = np.flatnonzero(~labelled)
-            audit = [
-                int(r)
-                for r in rng.choice(open_rows, min(AUDIT_FRAMES, len(open_rows)), replace=False)
-            ]
-            labelled[audit] = True
-        rows: list[int] = []
-        if size > len(audit) and not labelled.all():
-            rows = [int(r) for r in self._queue(labelled, size - len(audit), policy, rng)]
-        chosen = [self.frame(r) for r in rows] + [self.frame(r, audit=True) for r in audit]
-        return sorted(chosen, key=lambda f: rng.random())  # the page must not tell audits apart
+        `AUDIT_EVERY`th batch (or when only audit frames are left) a blind one with
+        `AUDIT_FRAMES` audit frames among them."""
+        with self._batch_mutex:
+            answered = self._rows(self.store.answers)
+            recorded = self._rows(self.store.audits.offered)
+            if answered.all():
+                return []
+            self.batches += 1
+            rng = np.random.default_rng(self.seed + self.batches)
+            free = ~answered & ~recorded
+            audit: list[int] = []
+            if self.batches % AUDIT_EVERY == 0 or not free.any():
+                count = AUDIT_FRAMES if free.any() else size
+                audit = self._audit_rows(np.flatnonzero(recorded & ~answered), free, count, rng)
+            taken = ~free
+            taken[audit] = True
+            rows: list[int] = []
+            if size > len(audit) and not taken.all():
+                rows = [int(r) for r in self._queue(taken, size - len(audit), policy, rng)]
+            chosen = rows + audit
+            self.offered.update(chosen)
+            if audit:
+                self.blind.update(chosen)
+            return [self.frame(r) for r in sorted(chosen, key=lambda r: rng.random())]
+
+    def _rows(self, paths) -> np.ndarray:
+        """The mask of the pool rows of `paths` (those in the pool)."""
+        mask = np.zeros(len(self.pool), bool)
+        mask[[self.row_of[p] for p in paths if p in self.row_of]] = True
+        return mask
+
+    def _audit_rows(self, waiting: np.ndarray, free: np.ndarray, count: int, rng) -> list[int]:
+        """`count` audit rows, recorded before they are shown: those offered as audit and still
+        unanswered first, then fresh ones drawn uniformly from the `free` rows not offered yet
+        (so that none is a frame another tab shows with a suggestion), else from any free row."""
+        unseen = free.copy()
+        unseen[list(self.offered)] = False
+        fresh = np.flatnonzero(unseen if unseen.any() else free)
+        fresh = rng.choice(fresh, min(max(count - len(waiting), 0), len(fresh)), replace=False)
+        drawn = [self.pool[int(r)].path for r in fresh]
+        recorded = set(self.store.offer_audit(drawn))  # those answered meanwhile drop out
+        return [int(r) for r in waiting[:count]] + [self.row_of[p] for p in drawn if p in recorded]
 
     def _queue(self, labelled: np.ndarray, size: int, policy: str, rng) -> np.ndarray:
         learner = self.learner
@@ -207,11 +244,10 @@ class Session:
 
     # What the labeller does
 
-    def answer(
-        self, row: int, labels, *, seen: int, audit: bool = False, tab: str | None = None
-    ) -> Saved:
-        """Save the frame's characters (LabelStore.answer), counted towards the next refit."""
-        saved = self.store.answer(self.pool[row].path, labels, seen=seen, audit=audit, tab=tab)
+    def answer(self, row: int, labels, *, seen: int, tab: str | None = None) -> Saved:
+        """Save the frame's characters (LabelStore.answer: an audit answer when the frame was
+        offered as one), counted towards the next refit."""
+        saved = self.store.answer(self.pool[row].path, labels, seen=seen, tab=tab)
         self.learner.counted()
         return saved
 
@@ -227,11 +263,25 @@ class Session:
 
 
 def _quality(estimate, kind: str) -> dict:
-    return {
+    """The estimate as the page shows it; an audit one with its answers and its 95% interval
+    by sequence, the unit a pool's shot (whole shots resampled: a still image is its own)."""
+    quality = {
         "f1": round(estimate.f1_micro, 4),
         "precision": round(estimate.precision, 4),
         "recall": round(estimate.recall, 4),
         "entries": estimate.entries,
         "kind": kind,
         "source": estimate.source,
+        "answers": None,
+        "ci95_by_sequence": None,
+        "sequences": None,
+        "unit": None,
     }
+    if estimate.ci95 is not None:
+        quality |= {
+            "answers": estimate.frames,
+            "ci95_by_sequence": [round(v, 4) for v in estimate.ci95],
+            "sequences": estimate.groups,
+            "unit": "shot",
+        }
+    return quality

@@ -44,15 +44,19 @@ PSEUDO_REPORT = "pseudo-labels.json"
 
 def unlabelled_images(source: Path, labelled) -> list[Path]:
     """The images of `source` (a labelling project's pool, or a folder of images, searched
-    recursively) that are not among the `labelled` paths."""
+    recursively) that are not among the `labelled` paths, nor the project's audit frames:
+    those offered as audit but not answered yet are its test data to come."""
     from toontag.data.dataset import PROJECT_FILE
     from toontag.data.walk import image_files
+    from toontag.labelling.audit_record import AuditRecord
     from toontag.labelling.project import Project
 
     source = Path(source)
     if (source / PROJECT_FILE).is_file():
         project = Project.open(source)
-        paths = [project.root / frame.path for frame in project.read_pool()]
+        audits = AuditRecord(project.root)
+        pool = [frame.path for frame in project.read_pool() if frame.path not in audits]
+        paths = [project.root / path for path in pool]
     elif source.is_dir():
         paths = image_files([source])
     else:

@@ -4,6 +4,8 @@ A JSON API (OpenAPI at /docs) and one page over a labelling session (labelling/s
 under the search server's access rules (access.py: trusted Host names, an optional token, and
 no writes from another site's page). Frames are addressed by their row in pool.csv, never by a
 path, and no response shows a server path: every error body is a `Problem` (responses.py).
+Which frames are audit frames is the session's record alone: the `audit` an answer carries is
+ignored, and a frame's `audit` is null until it is answered.
 """
 
 from __future__ import annotations
@@ -51,7 +53,11 @@ class AnswerIn(BaseModel):
         max_length=100, description="Its characters; [] for none"
     )
     seen: int = Field(0, ge=0, le=2**53, description="The revision the page was shown (0: none)")
-    audit: bool = Field(False, description="Whether the frame was asked for as an audit sample")
+    audit: bool | None = Field(
+        None,
+        description="Ignored, taken for pages of earlier versions: the server knows which "
+        "frames it offered as audit frames",
+    )
     tab: TabId | None = Field(None, description=TAB)
 
 
@@ -158,7 +164,7 @@ def create_label_app(
     def answer(body: Annotated[AnswerIn, Body()]) -> dict:
         row = row_of(body.frame)
         try:
-            saved = session.answer(row, body.labels, seen=body.seen, audit=body.audit, tab=body.tab)
+            saved = session.answer(row, body.labels, seen=body.seen, tab=body.tab)
         except LabelError as e:
             raise HTTPException(422, str(e)) from None
         message = (
