@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from toontag.cli._app import app, out, report_files
-from toontag.cli.options import CacheOpt, DataOpt, RunArg, SplitOpt, out_dir_option
+from toontag.cli.options import CacheOpt, DataOpt, RetestOpt, RunArg, SplitOpt, out_dir_option
 from toontag.data.location import find_data
 from toontag.errors import ToontagError
 
@@ -52,9 +52,11 @@ def report(
         bool, typer.Option(help="Open it in headless Chromium; keep a screenshot.")
     ] = False,
     cache: CacheOpt = None,
+    retest: RetestOpt = False,
 ) -> None:
     """One self-contained HTML page: curves, per-class figures, ROC/PR, confusions, the most
     confident errors and a Grad-CAM per character."""
+    from toontag.benchmark.provenance import git_commit
     from toontag.evaluation.evaluate import evaluate_run
     from toontag.explain.gradcam import Explainer
     from toontag.explain.report import build_report
@@ -62,7 +64,14 @@ def report(
 
     trained = load_trained(run)
     explainer = Explainer(trained.model, trained.classes, trained.image_size)
-    metrics = evaluate_run(run, data=find_data(data, run=run), split=split, cache_root=cache)
+    metrics = evaluate_run(
+        run,
+        data=find_data(data, run=run),
+        split=split,
+        cache_root=cache,
+        retest=retest,
+        commit=git_commit(Path(__file__).parent),
+    )
     page = build_report(run, metrics, explainer, out_dir)
     out.print(f"written: {page}")
     if check:

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from toontag.cli._app import app, class_list, out, parse_size, show_classes
-from toontag.cli.options import CacheOpt, ClassesOpt, DataOpt, RunArg, SplitOpt, out_dir_option
+from toontag.cli.options import (
+    CacheOpt,
+    ClassesOpt,
+    DataOpt,
+    RetestOpt,
+    RunArg,
+    SplitOpt,
+    out_dir_option,
+)
 from toontag.data.location import find_data
 
 
@@ -162,12 +170,21 @@ def evaluate(
     split: SplitOpt = "test",
     resamples: Annotated[int, typer.Option(min=1, max=100_000, help="Bootstrap resamples.")] = 1000,
     cache: CacheOpt = None,
+    retest: RetestOpt = False,
 ) -> None:
     """Metrics of a run on one split, with 95% bootstrap intervals, written into the run."""
+    from toontag.benchmark.provenance import git_commit
     from toontag.evaluation.evaluate import evaluate_run
+    from toontag.evaluation.looks import TEST_LOOKS
 
     m = evaluate_run(
-        run, data=find_data(data, run=run), split=split, cache_root=cache, resamples=resamples
+        run,
+        data=find_data(data, run=run),
+        split=split,
+        cache_root=cache,
+        resamples=resamples,
+        retest=retest,
+        commit=git_commit(Path(__file__).parent),
     )
     ci = m["ci95"]
     auc = "n/a" if m["auc_micro"] is None else f"{m['auc_micro']:.4f}"  # no label, or all
@@ -178,3 +195,5 @@ def evaluate(
         f"loss {m['loss']:.4f}"
     )
     out.print(f"written: {run / f'metrics-{split}.json'} and .md")
+    if m.get("test_look", 1) > 1:
+        out.print(f"look {m['test_look']} at this test data, recorded in {run / TEST_LOOKS}")
