@@ -18,6 +18,7 @@ from pathlib import Path
 
 from toontag.benchmark.provenance import git_commit, load_average, provenance
 from toontag.benchmark.results import write_result
+from toontag.benchmark.tables import DESIGNED_AFTER_TEST, admission_lines
 from toontag.config import parse_settings, preset
 from toontag.evaluation.evaluate import evaluate_run
 from toontag.io import write_json
@@ -115,7 +116,7 @@ def main() -> None:
     done = {"rows": {}}
     if RESULT.is_file():  # the rows and test of earlier runs, without that file's own stamp
         earlier = json.loads(RESULT.read_text())
-        done = {k: earlier[k] for k in ("rows", "kept") if k in earlier}
+        done = {k: earlier[k] for k in ("rows", "kept", DESIGNED_AFTER_TEST) if k in earlier}
     for name in args.rows:
         done["rows"][name] = run_row(name, args.data, args.runs)
         print(json.dumps(done["rows"][name]), flush=True)
@@ -151,6 +152,7 @@ def main() -> None:
         ),
         "",
         *context_lines(),
+        *admission_lines(done),
     ]
     write_result(
         RESULT.with_suffix(""),
