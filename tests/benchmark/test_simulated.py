@@ -32,18 +32,10 @@ def test_every_policy_is_validated_on_the_same_frames_counted_inside_its_budget(
         validation = common_validation(groups, largest_budget=largest, seed=seed)
         again = common_validation(groups, largest_budget=largest, seed=seed)  # another variant
         assert validation.frames.tolist() == again.frames.tolist()
+        allowed, picks = ~validation.reserved, largest - validation_size(largest)
         orders = {
-            policy: pick_order(
-                policy,
-                features,
-                targets,
-                groups,
-                allowed=~validation.reserved,
-                budget=largest - validation_size(largest),
-                batch=25,
-                seed=seed,
-            )
-            for policy in ("random", "active")
+            p: pick_order(p, *pool, allowed=allowed, budget=picks, batch=25, seed=seed)
+            for p in ("random", "active")
         }
         assert orders["random"].tolist() != orders["active"].tolist()
         smaller = []

@@ -9,7 +9,7 @@ import typer
 
 from toontag.cli._app import app, out, report_files
 from toontag.cli.options import CacheOpt, DataOpt, RetestOpt, RunArg, SplitOpt, out_dir_option
-from toontag.data.location import find_data
+from toontag.cli.training import evaluated
 from toontag.errors import ToontagError
 
 
@@ -56,22 +56,13 @@ def report(
 ) -> None:
     """One self-contained HTML page: curves, per-class figures, ROC/PR, confusions, the most
     confident errors and a Grad-CAM per character."""
-    from toontag.benchmark.provenance import git_commit
-    from toontag.evaluation.evaluate import evaluate_run
     from toontag.explain.gradcam import Explainer
     from toontag.explain.report import build_report
     from toontag.models.trained import load_trained
 
     trained = load_trained(run)
     explainer = Explainer(trained.model, trained.classes, trained.image_size)
-    metrics = evaluate_run(
-        run,
-        data=find_data(data, run=run),
-        split=split,
-        cache_root=cache,
-        retest=retest,
-        commit=git_commit(Path(__file__).parent),
-    )
+    metrics = evaluated(run, data, split, cache=cache, retest=retest)
     page = build_report(run, metrics, explainer, out_dir)
     out.print(f"written: {page}")
     if check:

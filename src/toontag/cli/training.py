@@ -173,19 +173,9 @@ def evaluate(
     retest: RetestOpt = False,
 ) -> None:
     """Metrics of a run on one split, with 95% bootstrap intervals, written into the run."""
-    from toontag.benchmark.provenance import git_commit
-    from toontag.evaluation.evaluate import evaluate_run
     from toontag.evaluation.looks import TEST_LOOKS
 
-    m = evaluate_run(
-        run,
-        data=find_data(data, run=run),
-        split=split,
-        cache_root=cache,
-        resamples=resamples,
-        retest=retest,
-        commit=git_commit(Path(__file__).parent),
-    )
+    m = evaluated(run, data, split, cache=cache, retest=retest, resamples=resamples)
     ci = m["ci95"]
     auc = "n/a" if m["auc_micro"] is None else f"{m['auc_micro']:.4f}"  # no label, or all
     out.print(
@@ -197,3 +187,16 @@ def evaluate(
     out.print(f"written: {run / f'metrics-{split}.json'} and .md")
     if m.get("test_look", 1) > 1:
         out.print(f"look {m['test_look']} at this test data, recorded in {run / TEST_LOOKS}")
+
+
+def evaluated(run: Path, data: Path | None, split: str, *, cache, retest: bool, **options) -> dict:
+    """`evaluate_run` as the commands call it (`evaluate`, `report`): on the data `find_data`
+    finds, a look at test recorded with toontag's commit."""
+    from toontag.benchmark.provenance import git_commit
+    from toontag.evaluation.evaluate import evaluate_run
+
+    commit = git_commit(Path(__file__).parent)
+    found = find_data(data, run=run)
+    return evaluate_run(
+        run, data=found, split=split, cache_root=cache, retest=retest, commit=commit, **options
+    )

@@ -48,8 +48,9 @@ def evaluate_run(
     retest: bool = False,
     commit: str | None = None,
 ) -> dict:
-    """`retest`: look at test data this run was already evaluated on (refused otherwise);
-    `commit`: the toontag commit evaluating, for the record of test looks."""
+    """A look at the test split is recorded in the run (`looks.begin_look`): `retest` takes a
+    second look at test frames it was evaluated on (refused otherwise); `commit`, toontag's
+    commit when the caller knows it, goes into that record."""
     run = Path(run)
     trained = load_trained(run, device=device or default_device())
     # The data in the model's classes and order: a label the model does not know is an error
