@@ -19,6 +19,7 @@ from pathlib import Path
 from toontag.benchmark.figures import recipe_table
 from toontag.benchmark.provenance import git_commit, load_average, provenance
 from toontag.benchmark.results import write_result
+from toontag.benchmark.tables import DESIGNED_AFTER_TEST, admission_lines
 from toontag.config import parse_settings, preset
 from toontag.evaluation.evaluate import evaluate_run
 from toontag.io import write_json
@@ -113,7 +114,7 @@ def main() -> None:
     done = {"rows": {}}
     if RESULT.is_file():  # the rows and test of earlier runs, without that file's own stamp
         earlier = json.loads(RESULT.read_text())
-        done = {k: earlier[k] for k in ("rows", "kept") if k in earlier}
+        done = {k: earlier[k] for k in ("rows", "kept", DESIGNED_AFTER_TEST) if k in earlier}
     for name in args.rows:
         done["rows"][name] = run_row(name, args.data, args.runs)
         print(json.dumps(done["rows"][name]), flush=True)
@@ -136,6 +137,7 @@ def main() -> None:
         *recipe_table(done, later_tests(args.runs, rows)),
         "",
         *context_lines(),
+        *admission_lines(done),
     ]
     write_result(
         RESULT.with_suffix(""),

@@ -7,30 +7,36 @@
         # full run saved (the head rows and the active orders need the cached pool features)
 
 A person is simulated by the true labels of the train split, which is the pool (its labels
-withheld until asked for); test frames are never in it. For each policy and seed the labelling
-loop picks frames in batches of 25: `random` (a seeded permutation of the pool) or `active`
-(the label server's queue: coverage batches until the head has fitted, then uncertainty near
-each class's threshold, kept diverse; the head refitted after every batch). A budget of N
-labels is the first N frames picked, and every human label the variant uses is among them:
+withheld until asked for); test frames are never in it. A budget of N labels holds the common
+validation sample first: for each seed a fixed random sample of the pool, one frame from each
+of 20% of N shots (runs of consecutive frame ids) drawn in a seeded order, the same frames for
+every variant and policy, whose shots no policy ever picks. The rest of the budget is the first
+frames a policy picks for training, in batches of 25 from the pool outside those shots:
+`random` (a seeded permutation) or `active` (the label server's queue: coverage batches until
+the head has fitted, then uncertainty near each class's threshold, kept diverse; the head
+refitted after every batch). Every human label a variant uses is among the budget's:
 
 - ``head``: the label server's head (logistic regression on cached ImageNet Lite0 features at
-  112x192), thresholds from out-of-fold predictions inside the budget.
-- ``finetune``: `toontag train` on the budget's frames (every one train or validation):
-  ImageNet Lite0 at 112x192, the `fast` recipe (AdamW 5e-4, warm-up and cosine, flips and
-  crops), about 4,800 images seen; 20% of the budget held out by sequences for validation
-  (best checkpoint, thresholds tuned there).
+  112x192) fitted on the picked frames, thresholds from out-of-fold predictions among them.
+- ``finetune``: `toontag train` on the picked frames, validated on the common sample (best
+  checkpoint, thresholds tuned there): ImageNet Lite0 at 112x192, the `fast` recipe (AdamW
+  5e-4, warm-up and cosine, flips and crops), about 4,800 images seen.
 - ``selftrain``: that fine-tuned run as the teacher of `train_with_unlabelled`: up to 3,000
-  confident pseudo-labels from the rest of the pool, a student with the same recipe (about
-  3 epochs over labels + pseudo-labels), the teacher's validation frames for validation.
+  confident pseudo-labels from the pool outside the budget and the validation shots, a student
+  with the same recipe (about 3 epochs over labels + pseudo-labels), the teacher's validation
+  frames (the common sample) for validation.
 - ``consistency``: the same, but the 3,000 pool frames (drawn at random) join the student's
   training with every class unknown and a FixMatch-style consistency loss (weight 1, decisions
   at 0.95 on the weak view; `--set consistency=1`) instead of the teacher's pseudo-labels.
 
-Settings are fixed in advance (above). The headline variant at a budget is chosen from the
-runs' validation micro-F1 only (mean over seeds at the 0.5 threshold, validation frames inside
-the budget), never test; every trained model is then evaluated once on the test split (3,344
-frames; 95% bootstrap CIs), and the figures of variants not chosen are marked so. Each finished
-run is one line of ``WORK/records.jsonl`` with its own commit; a rerun skips those lines.
+Settings are those above (the result file says which were fixed after a test figure had
+been seen). At each budget the variant and policy are chosen by
+micro-F1 at 0.5 on the common sample only (mean over seeds; a cell that lacks a seed, or whose
+runs were validated on their own frames before the common sample existed, is shown, not
+chosen), never test; every trained model is then evaluated once on the test split (3,344
+frames; 95% bootstrap CIs). A cell of the table holds the runs of one device at one commit;
+runs elsewhere are another cell. Each finished run is one line of ``WORK/records.jsonl`` with
+its own commit and device; a rerun skips those lines.
 Writes results/label-efficiency.json, .md and .png.
 """
 
@@ -41,24 +47,32 @@ import json
 import math
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from toontag.benchmark.efficiency import COMMON, choose, record_key, summarise, unchosen
 from toontag.benchmark.harness import write_manifest
 from toontag.benchmark.results import keep_record, read_records, write_result
-from toontag.benchmark.simulated import label_in_batches, runs_of_ids
+from toontag.benchmark.simulated import (
+    common_validation,
+    pick_order,
+    runs_of_ids,
+    validation_size,
+)
+from toontag.benchmark.tables import admission_lines, designed_after_test
 from toontag.config import PRESETS, TrainConfig
 from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
-from toontag.evaluation.metrics import fmt, multilabel_metrics
+from toontag.evaluation.metrics import fmt, micro_scores, multilabel_metrics
 from toontag.labelling.features import pool_features
 from toontag.labelling.head import fit_head
 from toontag.labelling.unlabelled import train_with_unlabelled
 from toontag.models.engine import engine_probabilities, load_engine
 from toontag.training.run import device_name, train_or_resume
 
-BATCH = 25  # frames per labelling batch; every budget is a multiple
+BATCH = 25  # frames per labelling batch
 HEAD_BUDGETS = (25, 50, 100, 200, 400, 800)
 TUNE_BUDGETS = (50, 100, 200, 400)
 SELF_BUDGETS = (100, 400)
@@ -69,10 +83,10 @@ SEEN = 4800  # images a fine-tuning run sees (epochs = SEEN / its training frame
 STUDENT_SEEN = 9600  # the same for a self-trained student (>= 3 epochs)
 PSEUDO_LIMIT = 3000  # 9,000 unlabelled frames scored for them
 TRAINED = ("finetune", "selftrain", "consistency")
-UNCHOSEN = dict.fromkeys(TRAINED, "not used for choice")
 HEAD_RESAMPLES = 200  # bootstrap resamples of a head row's CI (17 s per 1,000 here)
 GOAL = 0.95  # test micro-F1 at <= 400 labels
 ALL_LABELS = "results/cpu-lite0-112x192.json"  # fine-tuning on every train label (issue 13)
+PUBLISHED = Path("results/label-efficiency.json")  # what it admits is carried into a rendering
 
 
 def recipe(train_frames: int, seed: int, seen: int, least: int) -> TrainConfig:
@@ -80,20 +94,9 @@ def recipe(train_frames: int, seed: int, seen: int, least: int) -> TrainConfig:
     return TrainConfig(**PRESETS["fast"]).replace(
         image_size=IMAGE_SIZE,
         max_epochs=epochs,
-        val_fraction=0.2,
         tune_thresholds=True,
         seed=seed,
     )
-
-
-def pick_order(policy, features, targets, groups, *, budget: int, seed: int) -> np.ndarray:
-    """The pool rows a simulated person labels, in the order the policy asks for them."""
-    if policy == "random":
-        return np.random.default_rng(seed).permutation(len(targets))[:budget]
-    *_, (labelled, _) = label_in_batches(  # the rows labelled after the last batch
-        features, targets, groups, policy=policy, budget=budget, batch=BATCH, seed=seed
-    )
-    return labelled
 
 
 def test_figures(metrics: dict) -> dict:
@@ -115,9 +118,13 @@ def test_metrics(run: Path, test_part, cache: Path, seed: int) -> dict:
     )
 
 
-def finetune(run: Path, samples, seed: int, cache: Path) -> dict:
-    manifest = write_manifest(run.parent / f"{run.name}.csv", samples, split="train")
-    config = recipe(int(len(samples) * 0.8), seed, SEEN, 15)
+def finetune(run: Path, train, validation, seed: int, cache: Path) -> dict:
+    """`toontag train` on the `train` samples, validated on the `validation` ones."""
+    samples = [replace(s, split="train") for s in train] + [
+        replace(s, split="val") for s in validation
+    ]
+    manifest = write_manifest(run.parent / f"{run.name}.csv", samples)
+    config = recipe(len(train), seed, SEEN, 15)
     return train_or_resume(
         config, data=manifest, run=run, cache_root=cache, progress=False, classes=KRAL_SAKIR_CLASSES
     )
@@ -162,53 +169,64 @@ def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None
         done[record["key"]] = keep_record(records_path, record, device=device_name())
 
     ids = [s.frame_id for s in train_part.samples]
+    groups = runs_of_ids(np.array(ids))
+    validations = {
+        seed: common_validation(groups, largest_budget=max(HEAD_BUDGETS), seed=seed)
+        for seed in range(args.seeds)
+    }
+    frames = {str(seed): v.frames.tolist() for seed, v in validations.items()}
     if args.orders and args.orders.is_file():
         saved = json.loads(args.orders.read_text())
-        if saved["pool_ids"] != ids:
-            raise SystemExit(f"{args.orders}: made for another pool")
+        if saved["pool_ids"] != ids or saved.get("validation") != frames:
+            raise SystemExit(f"{args.orders}: made for another pool or validation sample")
         orders = {
             (policy, seed): np.array(saved["orders"][f"{policy}/{seed}"])
             for policy in POLICIES
             for seed in range(args.seeds)
         }
     else:
-        orders = pick_head_rows(args, train_part, test_part, done, keep)
+        orders = pick_head_rows(args, train_part, test_part, done, keep, groups, validations)
         if args.orders:
+            picked = {f"{p}/{s}": order.tolist() for (p, s), order in orders.items()}
             args.orders.write_text(
-                json.dumps(
-                    {
-                        "pool_ids": ids,
-                        "orders": {f"{p}/{s}": order.tolist() for (p, s), order in orders.items()},
-                    }
-                )
+                json.dumps({"pool_ids": ids, "validation": frames, "orders": picked})
             )
-    train_rows(args, train_part, test_part, done, keep, orders)
+    train_rows(args, train_part, test_part, done, keep, orders, validations)
 
 
-def pick_head_rows(args, train_part, test_part, done: dict, keep) -> dict:
-    """Each policy's and seed's picking order, and the head rows over the budgets."""
+def pick_head_rows(args, train_part, test_part, done: dict, keep, groups, validations) -> dict:
+    """Each policy's and seed's picking order (outside the validation shots), and the head
+    rows over the budgets, validated on the common sample."""
     features = pool_features([s.path for s in train_part.samples], args.cache).features
     test_features = pool_features([s.path for s in test_part.samples], args.cache).features
     targets = train_part.targets
-    groups = runs_of_ids(np.array([s.frame_id for s in train_part.samples]))
+    largest = max(HEAD_BUDGETS)
     orders = {}
     for seed in range(args.seeds):
+        validation = validations[seed]
         for policy in POLICIES:
             start = time.perf_counter()
             orders[policy, seed] = pick_order(
-                policy, features, targets, groups, budget=max(HEAD_BUDGETS), seed=seed
+                policy,
+                features,
+                targets,
+                groups,
+                allowed=~validation.reserved,
+                budget=largest - validation_size(largest),
+                batch=BATCH,
+                seed=seed,
             )
             pick_s = time.perf_counter() - start
             for budget in HEAD_BUDGETS:
-                key = f"head/{policy}/{budget}/{seed}"
+                key = record_key("head", policy, budget, seed)
                 if key in done:
                     continue
-                rows = orders[policy, seed][:budget]
+                val, rows = validation.split(orders[policy, seed], budget)
                 head = fit_head(features, rows, targets[rows], groups=groups[rows], seed=seed)
-                probs = head.probabilities(test_features)
+                decided = head.probabilities(features[val]) >= 0.5
                 metrics = multilabel_metrics(
                     test_part.targets,
-                    probs,
+                    head.probabilities(test_features),
                     KRAL_SAKIR_CLASSES,
                     head.thresholds,
                     resamples=HEAD_RESAMPLES,
@@ -221,12 +239,15 @@ def pick_head_rows(args, train_part, test_part, done: dict, keep) -> dict:
                         "policy": policy,
                         "budget": budget,
                         "seed": seed,
-                        "val_f1": head.estimate and head.estimate.f1_micro,
+                        "validation": COMMON,
+                        "val_images": len(val),
+                        "val_f1": round(micro_scores(targets[val], decided)[2], 4),
+                        "oof_estimate": head.estimate and head.estimate.f1_micro,
                         "pick_seconds": round(pick_s, 1),
                         **test_figures(metrics),
                     }
                 )
-    if "head/all" not in done:
+    if "head/all" not in done:  # a reference: every label, nothing held out, never chosen
         everything = np.arange(len(targets))
         head = fit_head(features, everything, targets, groups=groups)
         metrics = multilabel_metrics(
@@ -248,7 +269,7 @@ def pick_head_rows(args, train_part, test_part, done: dict, keep) -> dict:
     return orders
 
 
-def train_rows(args, train_part, test_part, done: dict, keep, orders: dict) -> None:
+def train_rows(args, train_part, test_part, done: dict, keep, orders: dict, validations) -> None:
     """The fine-tuned and self-trained rows; a shard takes whole (policy, budget, seed) folders,
     so a self-trained row and its teacher's fine-tuned row run in one process."""
     # The order of the runs: the headline budget first, so that a cut-off keeps the most.
@@ -263,28 +284,32 @@ def train_rows(args, train_part, test_part, done: dict, keep, orders: dict) -> N
     plan = [
         (variant, policy, budget, seed)
         for variant, policy, budget, seed in plan
-        if f"{variant}/{policy}/{budget}/{seed}" not in done and variant in args.variants.split(",")
+        if record_key(variant, policy, budget, seed) not in done
+        and variant in args.variants.split(",")
     ]
     shard, shards = map(int, args.shard.split("/"))
     mine = shard_folders(plan, shards)[shard]
     cache = args.work / "cache"
     for variant, policy, budget, seed in plan:
-        key = f"{variant}/{policy}/{budget}/{seed}"
         if (policy, budget, seed) not in mine:
             continue
         start = time.perf_counter()
-        rows = orders[policy, seed][:budget]
-        samples = [train_part.samples[r] for r in rows]
-        folder = args.work / f"{policy}-{budget}-s{seed}"
+        val, rows = validations[seed].split(orders[policy, seed], budget)
+        train = [train_part.samples[r] for r in rows]
+        validation = [train_part.samples[r] for r in val]
+        folder = args.work / f"{policy}-{budget}-s{seed}-{COMMON}"
         if variant == "finetune":
             run = folder / "teacher"  # the self-trained student's teacher, when there is one
-            report = finetune(run, samples, seed, cache)
+            report = finetune(run, train, validation, seed, cache)
         else:
             teacher = folder / "teacher"
-            finetune(teacher, samples, seed, cache)  # the finetune row's run, when it is done
-            labelled = {str(s.path) for s in samples}
-            pool = [s.path for s in train_part.samples if str(s.path) not in labelled]
-            student = recipe(PSEUDO_LIMIT + int(budget * 0.8), seed, STUDENT_SEEN, 3)
+            finetune(teacher, train, validation, seed, cache)  # the finetune row's run
+            # Unlabelled: the pool outside the budget and the validation shots, so that no
+            # student trains on a shot-mate of a frame it is chosen by.
+            outside = ~validations[seed].reserved
+            outside[rows] = False
+            pool = [train_part.samples[r].path for r in np.flatnonzero(outside)]
+            student = recipe(PSEUDO_LIMIT + len(train), seed, STUDENT_SEEN, 3)
             private = folder / "cache"  # the pseudo-labelled frames' caches, deleted after
             run = folder
             if variant == "consistency":  # FixMatch-style; the same teacher gives validation
@@ -305,11 +330,12 @@ def train_rows(args, train_part, test_part, done: dict, keep, orders: dict) -> N
             shutil.rmtree(private, ignore_errors=True)
         metrics = test_metrics(run, test_part, cache, seed)
         record = {
-            "key": key,
+            "key": record_key(variant, policy, budget, seed),
             "variant": variant,
             "policy": policy,
             "budget": budget,
             "seed": seed,
+            "validation": COMMON,
             "val_f1": round(report["val_metrics"]["f1_micro"], 4),
             "train_images": report["train_images"],
             "val_images": report["val_images"],
@@ -329,7 +355,7 @@ def shard_folders(plan: list, shards: int) -> list[set]:
     small budgets run more epochs). Every process computes the same deal from the same plan."""
     cost: dict = {}
     for variant, policy, budget, seed in plan:
-        epochs = max(15, math.ceil(SEEN / max(1, int(budget * 0.8))))
+        epochs = max(15, math.ceil(SEEN / max(1, budget - validation_size(budget))))
         runs = 1 + epochs / 60 if variant == "finetune" else 2.5
         cost[policy, budget, seed] = cost.get((policy, budget, seed), 0) + runs
     loads, deal = [0.0] * shards, [set() for _ in range(shards)]
@@ -340,57 +366,11 @@ def shard_folders(plan: list, shards: int) -> list[set]:
     return deal
 
 
-def ran_on(record: dict) -> str:
-    """Where a row ran, shortly: the GPU's name, or "CPU" (rows written before the device was
-    recorded all ran on this project's 2-core CPU machine)."""
-    device = record.get("device", "CPU")
-    return "CPU" if device.startswith("CPU") else device.replace("NVIDIA ", "")
-
-
-def mean(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return round(float(np.mean(values)), 4) if values else None
-
-
 def render(args, done: dict, pool_size: int, test_size: int, started: float) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     records = list(done.values())
-    cells = {}  # (variant, policy, budget) -> records over seeds
-    for r in records:
-        cells.setdefault((r["variant"], r["policy"], r["budget"]), []).append(r)
-    summary = []
-    for (variant, policy, budget), runs in sorted(cells.items(), key=lambda kv: kv[0][2]):
-        summary.append(
-            {
-                "variant": variant,
-                "policy": policy,
-                "budget": budget,
-                "seeds": len(runs),
-                "val_f1": mean(r.get("val_f1") for r in runs),
-                "test_f1": mean(r["test_f1"] for r in runs),
-                "test_f1_min": min(r["test_f1"] for r in runs),
-                "test_f1_max": max(r["test_f1"] for r in runs),
-                "ci95_seed0": next((r["test_ci95"] for r in runs if r["seed"] == 0), None),
-                "ran_on": sorted({ran_on(r) for r in runs}),
-            }
-        )
-    # The choice, from validation only: among the trained variants at each budget that have
-    # every seed (a cell still running is shown, not chosen).
-    chosen = {}
-    for budget in TUNE_BUDGETS:
-        trained = [
-            s
-            for s in summary
-            if s["budget"] == budget
-            and s["variant"] in TRAINED
-            and s["val_f1"] is not None
-            and s["seeds"] >= args.seeds
-        ]
-        if trained:
-            best = max(trained, key=lambda s: s["val_f1"])
-            chosen[budget] = (best["variant"], best["policy"])
-    for s in summary:
-        s["chosen"] = chosen.get(s["budget"]) == (s["variant"], s["policy"])
+    summary = summarise(records)
+    chosen = choose(summary, seeds=args.seeds)
     all_labels = json.loads(Path(ALL_LABELS).read_text()) if Path(ALL_LABELS).is_file() else None
     headline = [s for s in summary if s["chosen"] and s["budget"] <= 400]
     met = [s for s in headline if s["test_f1"] >= GOAL]
@@ -399,32 +379,36 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
         "",
         f"A person simulated by the true labels: the pool is the train split ({pool_size:,} "
         f"frames), the test split ({test_size:,} frames) is never in it and is touched once per "
-        "trained model. A budget counts every label used (training, validation, thresholds). "
-        f"Mean test micro-F1 over seeds (min-max), and the 95% bootstrap CI of seed 0. "
-        "Validation micro-F1 (at 0.5, frames inside the budget) is what the headline variant is "
-        "chosen by; **bold** = chosen, other trained rows are not used for choice. For the "
-        "head, (in brackets) its out-of-fold estimate on the chosen frames, biased. "
-        "See the script's docstring for the variants and their fixed settings. Trained rows "
-        "ran on this 2-core CPU machine or, sharing one GPU 8 processes at a time, on an H200 "
-        "(bf16 autocast there, fp32 here; same recipe and epochs; `benchmarks/"
-        "gpu_label_efficiency.sh`); each record names its device. A self-trained row's teacher "
-        "is its budget's active fine-tuned run, retrained where that ran elsewhere.",
+        "trained model. A budget counts every label used (training, validation, thresholds): "
+        f"{validation_size(100)} in 100 are the common validation sample (per seed, the same "
+        "frames for every variant and policy, one frame per shot, their shots never picked to "
+        "train). Mean test micro-F1 over seeds (min-max), and the 95% bootstrap CI of seed 0. "
+        "Validation micro-F1 (at 0.5, on the common sample) is what the variant and policy at "
+        "a budget are chosen by; **bold** = chosen. In brackets: runs validated on their own "
+        "frames, before the common sample (a trained run on 20% of its own policy's frames, "
+        "the head on its out-of-fold estimate), which differ between policies: shown, never "
+        "chosen by. A row is one cell: the runs of one device at one commit (runs of a "
+        "variant elsewhere are another row). See the script's docstring for the variants and "
+        "their fixed settings. Trained rows ran on this 2-core CPU machine in fp32 or, sharing "
+        "one GPU 8 processes at a time, on an H200 in bf16 autocast (same recipe and epochs; "
+        "`benchmarks/gpu_label_efficiency.sh`). A self-trained row's teacher is its budget's "
+        "active fine-tuned run, retrained where that ran elsewhere.",
         "",
         "| budget | variant | policy | seeds | val micro-F1 | **test micro-F1** | min-max | "
-        "CI (seed 0) | chosen | ran on |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "CI (seed 0) | chosen | ran on | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
         ci = s["ci95_seed0"]
         test = f"**{s['test_f1']:.4f}**" if s["chosen"] else f"{s['test_f1']:.4f}"
-        val = fmt(s["val_f1"]) if s["variant"] != "head" else f"({fmt(s['val_f1'])})"
+        val = fmt(s["val_f1"]) if s["own_val_f1"] is None else f"({fmt(s['own_val_f1'])})"
         lines.append(
             f"| {s['budget']:,} | {s['variant']} | {s['policy']} | {s['seeds']} | "
             f"{val} | {test} | "
             f"{s['test_f1_min']:.4f}-{s['test_f1_max']:.4f} | "
             f"{f'[{ci[0]:.4f}, {ci[1]:.4f}]' if ci else '-'} | "
             f"{'yes' if s['chosen'] else unchosen(s, args.seeds)} | "
-            f"{', '.join(s['ran_on'])} |"
+            f"{s['ran_on']} | `{s['commit'][:7]}` |"
         )
     if all_labels:
         lines += [
@@ -445,6 +429,8 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
         )
         + (" - **met**." if met else " - **not met**."),
     ]
+    admitted = designed_after_test(PUBLISHED)
+    lines += admission_lines(admitted)
     plot(args.out / "label-efficiency.png", summary, all_labels)
     payload = {
         "goal": GOAL,
@@ -457,9 +443,11 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
             "student_seen": STUDENT_SEEN,
             "pseudo_limit": PSEUDO_LIMIT,
             "self_policy": SELF_POLICY,
-            "recipe": "fast preset, val 20%",
+            "recipe": "fast preset, validated on the common sample",
+            "validation": "common sample: 20% of each budget, one frame per shot, per seed",
         },
-        "chosen": {str(b): list(v) for b, v in chosen.items()},
+        "chosen": {str(b): [s["variant"], s["policy"]] for b, s in chosen.items()},
+        **admitted,
         "summary": summary,
         "runs": sorted(records, key=lambda r: r["key"]),
         "all_labels": all_labels
@@ -475,14 +463,9 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
     )
 
 
-def unchosen(cell: dict, seeds: int) -> str:
-    """Why a trained row is not the choice: not chosen, or not all its seeds have run."""
-    if cell["variant"] in TRAINED and cell["seeds"] < seeds:
-        return f"incomplete ({cell['seeds']} of {seeds} seeds), not used for choice"
-    return UNCHOSEN.get(cell["variant"], "")
-
-
 def plot(path: Path, summary: list[dict], all_labels: dict | None) -> None:
+    """Test micro-F1 against the budget: a colour per variant and policy, a line through its
+    cells of one device and one commit (runs elsewhere are a line, or a dot, of their own)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -490,16 +473,19 @@ def plot(path: Path, summary: list[dict], all_labels: dict | None) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     styles = (("head", ":"), ("finetune", "-"), ("selftrain", "--"), ("consistency", "-."))
+    colours = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 2)
     for variant, style in styles:
         for policy, marker in (("random", "o"), ("active", "s")):
-            points = sorted(
-                (s["budget"], s["test_f1"])
-                for s in summary
-                if s["variant"] == variant and s["policy"] == policy
-            )
-            if points:
-                xs, ys = zip(*points, strict=True)
-                ax.plot(xs, ys, style, marker=marker, label=f"{variant}, {policy}")
+            series: dict = {}
+            for s in summary:
+                if s["variant"] == variant and s["policy"] == policy:
+                    series.setdefault((s["ran_on"], s["commit"]), []).append(s)
+            colour, label = next(colours) if series else None, f"{variant}, {policy}"
+            for cells in series.values():
+                xs = [s["budget"] for s in cells]
+                ys = [s["test_f1"] for s in cells]
+                ax.plot(xs, ys, style, marker=marker, color=colour, label=label)
+                label = "_nolegend_"
     if all_labels:
         ax.axhline(
             all_labels["test"]["f1_micro"],
@@ -510,7 +496,7 @@ def plot(path: Path, summary: list[dict], all_labels: dict | None) -> None:
     ax.axhline(GOAL, color="red", lw=0.8, ls="-.", label=f"goal {GOAL}")
     ax.set_xscale("log")
     ax.set_xlabel("labels (budget)")
-    ax.set_ylabel("test micro-F1 (mean over seeds)")
+    ax.set_ylabel("test micro-F1 (mean over a cell's seeds)")
     ax.set_title("Kral Sakir: label efficiency")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -42,6 +42,7 @@ from toontag.benchmark.enrolment import (
     simulate_enrolment,
 )
 from toontag.benchmark.results import keep_record, read_records, write_result
+from toontag.benchmark.tables import admission_lines, designed_after_test
 from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
 from toontag.evaluation.bootstrap import BOOTSTRAP_RESAMPLES, bootstrap
@@ -221,6 +222,8 @@ def render(args, done: dict, started: float) -> None:
         + f" - **met** for {sum(goal_rows)} of {len(KRAL_SAKIR_CLASSES)} characters"
         + (" (the goal)." if met else " (**not met**)."),
     ]
+    admitted = designed_after_test(args.out / "new-character.json")
+    lines += admission_lines(admitted)
     payload = {
         "goals": {"new_f1": GOAL_F1, "k": GOAL_K, "confirmations": CONFIRM, "old_loss": GOAL_LOSS},
         "settings": {
@@ -229,6 +232,7 @@ def render(args, done: dict, started: float) -> None:
             "base_stride": args.base_stride,
             "confirm_round": ROUND,
         },
+        **admitted,
         "table": table,
         "characters": done,
     }

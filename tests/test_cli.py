@@ -151,6 +151,26 @@ def test_evaluate_names_a_label_the_model_does_not_know(
     assert "did you mean 'remzi'?" in err and "from the model in" in err
 
 
+def test_evaluate_refuses_a_second_look_at_test_in_one_line_and_retest_records_it(
+    monkeypatch, capsys, tiny_run, small_manifest, tmp_path
+):
+    import shutil
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    args = ["evaluate", run, "--data", small_manifest, "--resamples", "10"]
+    code, out, _ = run_cli(monkeypatch, capsys, *args)
+    assert code == 0 and "look" not in out
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: {run} was evaluated on this test data at ")
+    assert err.rstrip().endswith("; pass --retest to look again (recorded)")
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--retest")
+    assert code == 0 and f"look 2 at this test data, recorded in {run / 'test-looks.json'}" in out
+    assert json.loads((run / "metrics-test.json").read_text())["test_look"] == 2
+    code, _, _ = run_cli(monkeypatch, capsys, *args, "--split", "val")  # validation: free
+    assert code == 0
+
+
 def test_data_stats_checks_labels_against_classes(monkeypatch, capsys, small_manifest, tmp_path):
     manifest, line = typo_manifest(small_manifest, tmp_path / "typo.csv")
     args = ["data", "stats", manifest, "--no-check", "--classes"]

@@ -34,3 +34,36 @@ def test_a_script_neither_edits_sys_path_nor_imports_another_script(path):
                 if a.name.split(".")[0] in NAMES
             ]
     assert found == []
+
+
+def test_label_efficiency_renders_its_published_runs_by_device_and_commit(kral_sakir, tmp_path):
+    """The published runs, re-rendered: no cell mixes devices or commits, runs validated on
+    their own frames are never chosen, and the file's admission is rendered."""
+    import json
+    import subprocess
+    import sys
+
+    root = BENCHMARKS.parent
+    published = json.loads((root / "results" / "label-efficiency.json").read_text())
+    records = tmp_path / "records.jsonl"
+    records.write_text("".join(json.dumps(r) + "\n" for r in published["runs"]))
+    args = ["--render", "--data", kral_sakir, "--work", tmp_path / "work", "--out", tmp_path]
+    subprocess.run(
+        [sys.executable, BENCHMARKS / "label_efficiency.py", *args, "--records", records],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+    rendered = json.loads((tmp_path / "label-efficiency.json").read_text())
+    assert rendered["chosen"] == {} and rendered["designed_after_test"]
+    assert sum(s["seeds"] for s in rendered["summary"]) == len(published["runs"])
+    for cell in rendered["summary"]:
+        runs = [
+            r
+            for r in published["runs"]
+            if (r["variant"], r["policy"], r["budget"], r.get("commit"))
+            == (cell["variant"], cell["policy"], cell["budget"], cell["commit"])
+        ]
+        assert len({r.get("device", "CPU") for r in runs}) == 1
+    page = (tmp_path / "label-efficiency.md").read_text()
+    assert "**Designed after a test figure was seen.**" in page and "CPU, H200" not in page

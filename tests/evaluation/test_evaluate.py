@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pytest
@@ -6,6 +7,7 @@ from toontag.config import TrainConfig
 from toontag.data.dataset import load_dataset
 from toontag.data.predictions import read_predictions
 from toontag.evaluation.evaluate import evaluate_run
+from toontag.evaluation.looks import RetestError, fingerprint, read_looks
 from toontag.evaluation.predict import tag_images
 from toontag.models.engine import load_engine
 from toontag.models.trained import load_trained
@@ -52,3 +54,51 @@ def test_a_subset_without_one_class_is_evaluated_with_its_auc_undefined(
     assert "AUC n/a: undefined for canan" in (run / "metrics-test.md").read_text()
     _, _, classes, _ = read_predictions(run / "predictions-test.csv")
     assert classes == list(load_trained(run).classes)
+
+
+def test_a_second_look_at_the_same_test_data_is_refused_unless_asked_for_and_recorded(
+    tiny_run, small_manifest, tmp_path
+):
+    """The first test evaluation is recorded in the run; a second one at the same frames is
+    refused naming the first, and with `retest` it is taken, counted and recorded."""
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    first = evaluate_run(run, data=small_manifest, split="test", resamples=10, commit="abc")
+    assert first["test_look"] == 1
+    [look] = read_looks(run)
+    assert (look["look"], look["split"], look["data"], look["commit"]) == (
+        1,
+        "test",
+        str(small_manifest),
+        "abc",
+    )
+    assert look["frames"] == first["images"] and look["f1_micro"] == first["f1_micro"]
+    assert look["fingerprint"] == fingerprint(
+        [s.path for s in load_dataset(small_manifest).subset("test").samples]
+    )
+    written = (run / "metrics-test.json").read_text()
+    with pytest.raises(RetestError) as refused:
+        evaluate_run(run, data=small_manifest, split="test", resamples=10)
+    assert str(refused.value) == (
+        f"{run} was evaluated on this test data at {look['when']}; "
+        "pass --retest to look again (recorded)"
+    )
+    assert (run / "metrics-test.json").read_text() == written  # nothing looked at, nothing kept
+    second = evaluate_run(run, data=small_manifest, split="test", resamples=10, retest=True)
+    assert second["test_look"] == 2 and second["f1_micro"] == first["f1_micro"]
+    assert [x["look"] for x in read_looks(run)] == [1, 2]
+    assert json.loads((run / "metrics-test.json").read_text())["test_look"] == 2
+
+
+def test_validation_is_looked_at_freely_and_other_test_frames_are_a_first_look(
+    tiny_run, small_manifest, tmp_path
+):
+    from tests.conftest import write_manifest
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    for _ in range(2):
+        assert "test_look" not in evaluate_run(run, data=small_manifest, split="val", resamples=10)
+    assert read_looks(run) == []
+    evaluate_run(run, data=small_manifest, split="test", resamples=10)
+    fewer = write_manifest(tmp_path / "fewer.csv", load_dataset(small_manifest).samples[:-1])
+    assert evaluate_run(run, data=fewer, split="test", resamples=10)["test_look"] == 1
+    assert len(read_looks(run)) == 2

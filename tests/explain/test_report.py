@@ -19,10 +19,12 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 @pytest.fixture(scope="module")
 def page(tiny_run, small_manifest, tmp_path_factory) -> Path:
-    trained = load_trained(tiny_run)
+    folder = tmp_path_factory.mktemp("report")
+    run = shutil.copytree(tiny_run, folder / "run")  # the shared run is never looked at
+    trained = load_trained(run)
     explainer = Explainer(trained.model, trained.classes, trained.image_size)
-    metrics = evaluate_run(tiny_run, data=small_manifest, split="test", resamples=50)
-    return build_report(tiny_run, metrics, explainer, tmp_path_factory.mktemp("report") / "out")
+    metrics = evaluate_run(run, data=small_manifest, split="test", resamples=50)
+    return build_report(run, metrics, explainer, folder / "out")
 
 
 def test_the_page_holds_every_section(page):

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from toontag.cli._app import app, out, report_files
-from toontag.cli.options import CacheOpt, DataOpt, RunArg, SplitOpt, out_dir_option
-from toontag.data.location import find_data
+from toontag.cli.options import CacheOpt, DataOpt, RetestOpt, RunArg, SplitOpt, out_dir_option
+from toontag.cli.training import evaluated
 from toontag.errors import ToontagError
 
 
@@ -52,17 +52,17 @@ def report(
         bool, typer.Option(help="Open it in headless Chromium; keep a screenshot.")
     ] = False,
     cache: CacheOpt = None,
+    retest: RetestOpt = False,
 ) -> None:
     """One self-contained HTML page: curves, per-class figures, ROC/PR, confusions, the most
     confident errors and a Grad-CAM per character."""
-    from toontag.evaluation.evaluate import evaluate_run
     from toontag.explain.gradcam import Explainer
     from toontag.explain.report import build_report
     from toontag.models.trained import load_trained
 
     trained = load_trained(run)
     explainer = Explainer(trained.model, trained.classes, trained.image_size)
-    metrics = evaluate_run(run, data=find_data(data, run=run), split=split, cache_root=cache)
+    metrics = evaluated(run, data, split, cache=cache, retest=retest)
     page = build_report(run, metrics, explainer, out_dir)
     out.print(f"written: {page}")
     if check:

@@ -18,6 +18,13 @@ DataArg = Annotated[Path | None, typer.Argument(help=DATA_HELP, show_default=Fal
 DataOpt = Annotated[Path | None, typer.Option("--data", help=DATA_HELP, show_default=False)]
 RunArg = Annotated[Path, typer.Argument(help="A finished run directory.")]
 SplitOpt = Annotated[str, typer.Option(help="train, val or test.")]
+RetestOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Look again at test data this run was evaluated on (refused otherwise; each look "
+        "is recorded in RUN/test-looks.json)."
+    ),
+]
 EngineOpt = Annotated[str, typer.Option(help="onnx (ONNX Runtime) or torch.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 DbOpt = Annotated[Path, typer.Option("--db", help="The index: one SQLite file.")]

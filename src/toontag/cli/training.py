@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from toontag.cli._app import app, class_list, out, parse_size, show_classes
-from toontag.cli.options import CacheOpt, ClassesOpt, DataOpt, RunArg, SplitOpt, out_dir_option
+from toontag.cli.options import (
+    CacheOpt,
+    ClassesOpt,
+    DataOpt,
+    RetestOpt,
+    RunArg,
+    SplitOpt,
+    out_dir_option,
+)
 from toontag.data.location import find_data
 
 
@@ -162,13 +170,12 @@ def evaluate(
     split: SplitOpt = "test",
     resamples: Annotated[int, typer.Option(min=1, max=100_000, help="Bootstrap resamples.")] = 1000,
     cache: CacheOpt = None,
+    retest: RetestOpt = False,
 ) -> None:
     """Metrics of a run on one split, with 95% bootstrap intervals, written into the run."""
-    from toontag.evaluation.evaluate import evaluate_run
+    from toontag.evaluation.looks import TEST_LOOKS
 
-    m = evaluate_run(
-        run, data=find_data(data, run=run), split=split, cache_root=cache, resamples=resamples
-    )
+    m = evaluated(run, data, split, cache=cache, retest=retest, resamples=resamples)
     ci = m["ci95"]
     auc = "n/a" if m["auc_micro"] is None else f"{m['auc_micro']:.4f}"  # no label, or all
     out.print(
@@ -178,3 +185,18 @@ def evaluate(
         f"loss {m['loss']:.4f}"
     )
     out.print(f"written: {run / f'metrics-{split}.json'} and .md")
+    if m.get("test_look", 1) > 1:
+        out.print(f"look {m['test_look']} at this test data, recorded in {run / TEST_LOOKS}")
+
+
+def evaluated(run: Path, data: Path | None, split: str, *, cache, retest: bool, **options) -> dict:
+    """`evaluate_run` as the commands call it (`evaluate`, `report`): on the data `find_data`
+    finds, a look at test recorded with toontag's commit."""
+    from toontag.benchmark.provenance import git_commit
+    from toontag.evaluation.evaluate import evaluate_run
+
+    commit = git_commit(Path(__file__).parent)
+    found = find_data(data, run=run)
+    return evaluate_run(
+        run, data=found, split=split, cache_root=cache, retest=retest, commit=commit, **options
+    )

@@ -13,6 +13,7 @@ from toontag.data.datamodule import make_parts
 from toontag.data.dataset import load_dataset
 from toontag.data.predictions import predictions_csv
 from toontag.errors import DataError
+from toontag.evaluation.looks import begin_look
 from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES, metrics_markdown, multilabel_metrics
 from toontag.io import write_json, write_text
 from toontag.models.inference import default_device, predict_arrays
@@ -44,7 +45,12 @@ def evaluate_run(
     cache_root: Path | None = None,
     resamples: int = BOOTSTRAP_RESAMPLES,
     device: str | None = None,
+    retest: bool = False,
+    commit: str | None = None,
 ) -> dict:
+    """A look at the test split is recorded in the run (`looks.begin_look`): `retest` takes a
+    second look at test frames it was evaluated on (refused otherwise); `commit`, toontag's
+    commit when the caller knows it, goes into that record."""
     run = Path(run)
     trained = load_trained(run, device=device or default_device())
     # The data in the model's classes and order: a label the model does not know is an error
@@ -68,6 +74,8 @@ def evaluate_run(
             f"{data}: {unsure} images of split {split!r} have classes marked unknown; "
             "scoring needs every class answered (label them, or leave them out)"
         )
+    paths = [dataset.samples[r].path for r in rows]
+    look = begin_look(run, data=data, split=split, paths=paths, retest=retest, commit=commit)
     start = time.perf_counter()
     probs = predict_arrays(trained.model, cache.images, rows, description=f"evaluating {split}")
     seconds = time.perf_counter() - start
@@ -87,10 +95,12 @@ def evaluate_run(
         "image_size": list(trained.image_size),
         "inference_images_per_s": round(len(rows) / seconds, 1),
         "skipped_images": [str(dataset.samples[r].path) for r in sorted(cache.failed)],
+        **look.fields,
     }
     write_json(run / f"metrics-{split}.json", metrics)
     write_text(run / f"metrics-{split}.md", metrics_markdown(metrics, f"{cfg.model} on {split}"))
     write_text(
         run / f"predictions-{split}.csv", predictions_csv(dataset, rows, probs, trained.classes)
     )
+    look.keep(metrics)
     return metrics
