@@ -8,7 +8,9 @@ are those of Kral Sakir unless the root holds a ``classes.txt`` (one name a line
 CSV manifest: a header ``path,labels[,split][,unknown]``; paths relative to the manifest; labels
 separated by ``;`` (empty = no character). ``unknown`` names the classes nobody looked for in
 that image (a character added after it was labelled): neither present nor absent, they are
-masked out of training's loss. A manifest without ``split`` but with ``audit`` (a labelling
+masked out of training's loss. ``group`` names the shot or sequence a row belongs to, where the
+caller knows it (frames of one group are near-duplicates: intervals resample them whole). A
+manifest without ``split`` but with ``audit`` (a labelling
 project's labels.csv) is split by it: audit frames, drawn at random to check the model, are the
 test split, and every other labelled frame is train. Row order is taken as capture order. What Excel
 writes reads the same: a byte order mark, CRLF, spaces after ``;``, fields separated by ``;``.
@@ -52,6 +54,7 @@ class Sample:
     split: str | None  # "train", "val", "test" or None when the dataset has no split
     frame_id: int  # capture order: the numeric file stem, else the position in the listing
     unknown: tuple[str, ...] = ()  # classes not looked for in this image: neither 0 nor 1
+    group: str | None = None  # its shot or sequence, from a manifest's `group` column
 
 
 @dataclass(frozen=True)
@@ -275,7 +278,8 @@ def _load_manifest(manifest: Path, known) -> LabelledData:
             raise DataError(f"{manifest}:{line}: split {split!r} is not one of {SPLIT_NAMES}")
         if not (row["path"] or "").strip():
             raise DataError(f"{manifest}:{line}: the row names no image")
-        parsed.append((line, manifest.parent / row["path"].strip(), labels, split, unknown))
+        group = (row.get("group") or "").strip() or None
+        parsed.append((line, manifest.parent / row["path"].strip(), labels, split, unknown, group))
     if not parsed:
         raise DataError(f"{manifest}: the manifest lists no images")
     if known is None:
@@ -285,12 +289,12 @@ def _load_manifest(manifest: Path, known) -> LabelledData:
             raise DataError(f"{manifest}: no row has a label")
     else:
         classes, classes_from = known
-        for line, _, labels, _, unknown in parsed:
+        for line, _, labels, _, unknown, _ in parsed:
             for label in (*labels, *unknown):
                 if label not in classes:
                     raise _unknown_label(f"{manifest}:{line}", label, classes, classes_from)
     if known is None:  # an unknown name outside the labels' classes names no class
-        for line, _, _, _, unknown in parsed:
+        for line, _, _, _, unknown, _ in parsed:
             for name in unknown:
                 if name not in classes:
                     raise _unknown_label(f"{manifest}:{line}", name, classes, classes_from)
@@ -301,8 +305,9 @@ def _load_manifest(manifest: Path, known) -> LabelledData:
             split,
             position,
             tuple(c for c in classes if c in unknown),
+            group,
         )
-        for position, (_, path, labels, split, unknown) in enumerate(parsed)
+        for position, (_, path, labels, split, unknown, group) in enumerate(parsed)
     )
     return LabelledData(manifest.parent, classes, samples, classes_from=classes_from)
 
