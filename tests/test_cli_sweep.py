@@ -35,6 +35,8 @@ OUT_DIRS = ["{under_file}", "{garbage}"]
 KINDS = {
     "data": INPUTS,
     "run": INPUTS,
+    "run_a": INPUTS,
+    "run_b": INPUTS,
     "runs": INPUTS,
     "images": INPUTS,
     "videos": INPUTS,
@@ -96,6 +98,7 @@ BASES = {
         "--no-pretrained",
     ],
     "evaluate": ["{run}", "--data", "{manifest}", "--resamples", "10"],
+    "compare": ["{run}", "{run}", "--data", "{manifest}", "--resamples", "10"],
     "predict": ["{run}", "{image}"],
     "explain": ["{run}", "{image}", "--out", "{new}"],
     "report": ["{run}", "--data", "{manifest}", "--out", "{new}"],
