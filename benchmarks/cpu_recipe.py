@@ -20,6 +20,7 @@ from toontag.benchmark.provenance import git_commit, load_average, provenance
 from toontag.benchmark.results import write_result
 from toontag.config import parse_settings, preset
 from toontag.evaluation.evaluate import evaluate_run
+from toontag.evaluation.metrics import by_sequence_text
 from toontag.io import write_json
 from toontag.training.run import train
 
@@ -125,6 +126,8 @@ def main() -> None:
             "row": args.test,
             "test_f1_micro": m["f1_micro"],
             "ci95": m["ci95"]["f1_micro"],
+            "ci95_by_sequence": m["ci95_by_sequence"]["f1_micro"],
+            "sequences": m["ci95_by_sequence"]["sequences"],
             "tested": datetime.now(UTC).isoformat(),
             "git_commit": git_commit(Path(__file__).parent),
         }
@@ -143,6 +146,11 @@ def main() -> None:
             f"{r['minutes']} | {r['train_images_per_s']} | "
             + (
                 f"**{kept['test_f1_micro']:.4f}** [{kept['ci95'][0]:.4f}, {kept['ci95'][1]:.4f}]"
+                + (
+                    f", {by_sequence_text(kept['ci95_by_sequence'])}"
+                    if "ci95_by_sequence" in kept
+                    else " (interval by frame only)"
+                )
                 if kept.get("row") == r["row"]
                 else later_test(args.runs / r["row"])
             )
