@@ -68,7 +68,7 @@ def test_republishing_adds_sequence_intervals_and_marks_the_rest(small_manifest,
     for m in oof.values():
         assert m["ci95_by_sequence"]["unit"] == "sequence"
         assert m["ci95_by_sequence"]["sequences"] <= m["images"]
-    assert "| test | 84 |" in after["oof-lite0.md"]
+    assert "| test | 84 |" in after["oof-lite0.md"] and "\nComputed by: `" in after["oof-lite0.md"]
 
     claim = json.loads(after["beat-paper-gpu.json"])
     assert claim["test"]["interval"] == "interval by frame only"
@@ -83,7 +83,7 @@ def test_republishing_adds_sequence_intervals_and_marks_the_rest(small_manifest,
     assert md.startswith("# Against the paper\n\n---\nComputed by: `x`\n\n## Intervals by sequence")
     assert "2 interval(s) in this file resample single frames: interval by frame only" in md
     assert "the paper's 0.9890 lies inside even this frame interval" in md
-    assert "matched, not beaten" in md
+    assert "intervals by sequence are wider still" in md and "matched, not beaten" in md
     change = json.loads(after["new-character.json"])["table"][0]["old_change"]
     assert change["ci95_by_sequence"] == [0.0, 0.0] and "interval" not in change
 
