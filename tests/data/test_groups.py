@@ -101,3 +101,20 @@ def test_a_projects_groups_are_its_pools_shots(dataset, tmp_path):
     assert g["a.jpg"] == g["b.jpg"] and len({g["a.jpg"], g["c.jpg"], g["d.jpg"]}) == 3
     assert g["s1.jpg"] == g["s2.jpg"] and g["s3.jpg"] != g["s1.jpg"]
     assert len(set(g.values())) == 5
+
+
+def test_splits_that_number_their_frames_alike_are_separate_timelines(dataset, tmp_path):
+    """train/1.jpg, 2.jpg and test/1.jpg, 2.jpg: two videos, each pair one shot (copies of one
+    frame); taken as one timeline they would interleave and no pair would stay together."""
+    pictures = {"train": dataset.samples[0].path, "test": dataset.samples[5000].path}
+    for split, source in pictures.items():
+        (tmp_path / split / "kral_sakir").mkdir(parents=True)
+        for stem in ("1", "2"):
+            shutil.copy(source, tmp_path / split / "kral_sakir" / f"{stem}.jpg")
+    data = load_dataset(tmp_path)
+    groups = frame_groups(data, np.arange(4))
+    by_split = {
+        s: {g for x, g in zip(data.samples, groups, strict=True) if x.split == s} for s in pictures
+    }
+    assert len(by_split["train"]) == len(by_split["test"]) == 1
+    assert by_split["train"] != by_split["test"]

@@ -6,9 +6,10 @@ observations than it has frames. A frame's group is, first found:
 - the manifest's ``group`` column (a shot or sequence the caller knows);
 - in a labelling project, the pool's shot of the video the frame came from (its video alone
   where the shot is unknown);
-- else its sequence by `data.split`'s rule, over the dataset in capture order: consecutive
-  frame ids whose 14x24 thumbnails stay within `CUT_THRESHOLD` of each other. A still image
-  with no shot is thus its own group unless the rule joins it to its neighbour.
+- else its sequence by `data.split`'s rule, over the dataset in capture order (each split
+  apart where splits number their frames alike): consecutive frame ids whose 14x24 thumbnails
+  stay within `CUT_THRESHOLD` of each other. A still image with no shot is thus its own group
+  unless the rule joins it to its neighbour.
 """
 
 from __future__ import annotations
@@ -52,22 +53,32 @@ def frame_groups(
 ) -> np.ndarray:
     """The group of each of `rows` (in any order: a frame's group never depends on it),
     numbered 0, 1, ... in capture order; pass it as `bootstrap`'s `groups`. Sequences are
-    those of the whole dataset, so that two evaluated frames of one shot stay together when
-    frames of another split lie between them."""
+    those of the dataset's whole timeline (`timelines`), so that two evaluated frames of one
+    shot stay together when frames of another split lie between them."""
     rows = np.asarray(rows, dtype=int)
     shots = project_shots(data)
     named = [s.group or (shots.get(_key(s.path)) if shots else None) for s in data.samples]
     keys: list[tuple] = [("group", name) for name in named]
-    free = np.flatnonzero([name is None for name in named])
-    if len(free):
+    for free in timelines(data, np.flatnonzero([name is None for name in named])):
         for i, seq in zip(free, dataset_sequences(data, free, cache_root=cache_root), strict=True):
-            keys[i] = ("sequence", int(seq))
+            keys[i] = ("sequence", int(free[0]), int(seq))
     ids = np.array([data.samples[r].frame_id for r in rows])
     numbers: dict[tuple, int] = {}
     out = np.empty(len(rows), np.int64)
     for i in np.lexsort((rows, ids)):
         out[i] = numbers.setdefault(keys[rows[i]], len(numbers))
     return out
+
+
+def timelines(data: LabelledData, rows: np.ndarray) -> list[np.ndarray]:
+    """`rows` by the capture order they share: one timeline when their frame ids are unique
+    (Kral Sakir numbers train and test frames along one video), else one per split (each split
+    numbered from its own start, as separate videos would be)."""
+    ids = [data.samples[r].frame_id for r in rows]
+    if len(set(ids)) == len(ids):
+        return [rows] if len(rows) else []
+    splits = np.array([data.samples[r].split or "" for r in rows])
+    return [rows[splits == split] for split in np.unique(splits)]
 
 
 def project_shots(data: LabelledData) -> dict[str, str]:
