@@ -124,6 +124,8 @@ def main() -> None:
             "row": args.test,
             "test_f1_micro": m["f1_micro"],
             "ci95": m["ci95"]["f1_micro"],
+            "ci95_by_sequence": m["ci95_by_sequence"]["f1_micro"],
+            "sequences": m["ci95_by_sequence"]["sequences"],
             "tested": datetime.now(UTC).isoformat(),
             "git_commit": git_commit(Path(__file__).parent),
         }

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from toontag.benchmark.results import write_result
 from toontag.evaluation.evaluate import evaluate_run
+from toontag.evaluation.metrics import by_sequence_text
 from toontag.models.trained import write_ensemble
 
 
@@ -34,19 +35,28 @@ def main() -> None:
         m = json.loads((run / "metrics-test.json").read_text())
         members[str(run)] = m.get("at_0.5", m)  # members at the same 0.5 rule
     lo, hi = test["ci95"]["f1_micro"]
+    seq = test["ci95_by_sequence"]
     lines = [
         f"# Ensemble {args.name}: {trained.config.model}",
         "",
         "Mean of the members' probabilities, every class decided at 0.5; the authors' test "
-        f"split ({test['images']} images), 95% percentile-bootstrap intervals.",
+        f"split ({test['images']} images in {seq['sequences']} sequences), 95% "
+        "percentile-bootstrap intervals resampling images, and by sequence whole sequences.",
         "",
         "| model | test micro-F1 [95% CI] | subset accuracy | AUC micro |",
         "|---|---|---|---|",
-        f"| **ensemble** | **{test['f1_micro']:.4f}** [{lo:.4f}, {hi:.4f}] | "
+        f"| **ensemble** | **{test['f1_micro']:.4f}** [{lo:.4f}, {hi:.4f}], "
+        f"{by_sequence_text(seq['f1_micro'])} | "
         f"{test['subset_accuracy']:.4f} | {test['auc_micro']:.4f} |",
         *(
             f"| {run} | {m['f1_micro']:.4f} [{m['ci95']['f1_micro'][0]:.4f}, "
-            f"{m['ci95']['f1_micro'][1]:.4f}] | {m['subset_accuracy']:.4f} | "
+            f"{m['ci95']['f1_micro'][1]:.4f}]"
+            + (
+                f", {by_sequence_text(m['ci95_by_sequence']['f1_micro'])}"
+                if "ci95_by_sequence" in m
+                else " (interval by frame only)"
+            )
+            + f" | {m['subset_accuracy']:.4f} | "
             f"{m['auc_micro']:.4f} |"
             for run, m in members.items()
         ),

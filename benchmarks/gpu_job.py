@@ -34,10 +34,11 @@ from toontag.benchmark.provenance import machine, provenance
 from toontag.benchmark.results import write_result
 from toontag.data.cache import build_cache
 from toontag.data.dataset import load_dataset
+from toontag.data.groups import frame_groups
 from toontag.data.predictions import predictions_csv
 from toontag.data.split import SOURCE_SIZE
 from toontag.evaluation.evaluate import split_rows
-from toontag.evaluation.metrics import micro_scores, multilabel_metrics
+from toontag.evaluation.metrics import by_sequence_text, micro_scores, multilabel_metrics
 from toontag.io import write_text
 from toontag.models.inference import default_device, predict_arrays
 from toontag.models.trained import load_trained
@@ -61,6 +62,7 @@ HEADLINE = {  # run name -> (model, seed, learning rate)
 }
 FOLDS, FOLD_MODEL, FOLD_SIZE = 5, "efficientnet_lite0", "144x256"
 THRESHOLD = 0.5  # declared before the job: the paper's rule (tuned thresholds did not carry)
+PAPER_F1 = 0.9890  # the paper's best test micro-F1 (DenseNet121), the figure to beat
 
 
 def log(message: str) -> None:
@@ -205,7 +207,8 @@ def headline(args, started: float) -> None:
         for flip in {False, best["flip"]}
     }
     declared_probs = mean_probs(test, members, best["flip"])
-    chosen = multilabel_metrics(y["test"], declared_probs, first.classes, THRESHOLD)
+    groups = frame_groups(dataset, rows["test"])  # whole sequences: the interval to judge by
+    chosen = multilabel_metrics(y["test"], declared_probs, first.classes, THRESHOLD, groups=groups)
     # Test probabilities kept (in the runs tarball), so later audits can score this model.
     write_text(
         args.runs / "predictions-test-declared.csv",
@@ -218,12 +221,16 @@ def headline(args, started: float) -> None:
             if (n, False) in test
             else predict_arrays(models[n].model, cache.images, rows["test"])
         )
-        m = multilabel_metrics(y["test"], p, first.classes, THRESHOLD)
+        m = multilabel_metrics(y["test"], p, first.classes, THRESHOLD, groups=groups)
         write_text(
             args.runs / f"predictions-test-{n}.csv",
             predictions_csv(dataset, rows["test"], p, first.classes),
         )
-        singles[n] = {"f1_micro": m["f1_micro"], "ci95": m["ci95"]["f1_micro"]}
+        singles[n] = {
+            "f1_micro": m["f1_micro"],
+            "ci95": m["ci95"]["f1_micro"],
+            "ci95_by_sequence": m["ci95_by_sequence"]["f1_micro"],
+        }
     reports = {n: json.loads((args.runs / n / "report.json").read_text()) for n in names}
     configs = {n: json.loads((args.runs / n / "config.json").read_text()) for n in names}
     payload = {
@@ -234,16 +241,27 @@ def headline(args, started: float) -> None:
         "singles_test_not_used_for_choice": singles,
         "runs": {n: {"config": configs[n], "training": reports[n]} for n in names},
     }
-    ci = chosen["ci95"]["f1_micro"]
+    ci, seq = chosen["ci95"]["f1_micro"], chosen["ci95_by_sequence"]
+    low, high = seq["f1_micro"]
+    verdict = (
+        "beaten: the sequence interval lies above it"
+        if low > PAPER_F1
+        else "matched, not beaten: it lies inside the sequence interval"
+        if low <= PAPER_F1 <= high
+        else "not reached: the sequence interval lies below it"
+    )
     lines = [
-        f"# Beating the paper's 0.9890: the declared model on test, {machine().get('gpu', 'CPU')}",
+        f"# Against the paper's {PAPER_F1}: the declared model on test, "
+        f"{machine().get('gpu', 'CPU')}",
         "",
         f"Declared on validation ({len(rows['val'])} images) before test was predicted: "
         f"**{' + '.join(members)}**{' with test-time flips' if best['flip'] else ''}, decisions "
         f"at {THRESHOLD}.",
         "",
-        f"**Test micro-F1 {chosen['f1_micro']:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]** "
-        f"({chosen['images']} images; 95% bootstrap CI); paper's best 0.9890 (DenseNet121).",
+        f"**Test micro-F1 {chosen['f1_micro']:.4f} [{ci[0]:.4f}, {ci[1]:.4f}], "
+        f"{by_sequence_text(seq['f1_micro'])}** ({chosen['images']} images in "
+        f"{seq['sequences']} sequences; 95% bootstrap intervals resampling images, then whole "
+        f"sequences); the paper's best {PAPER_F1} (DenseNet121) is {verdict}.",
         "",
         "| candidate (chosen on validation) | flip | val micro-F1 |",
         "|---|---|---|",
@@ -256,7 +274,8 @@ def headline(args, started: float) -> None:
         *(
             f"| {n} | {reports[n]['model']} | {reports[n]['epochs_run']} | "
             f"{reports[n]['fit_seconds'] / 60:.1f} | {singles[n]['f1_micro']:.4f} "
-            f"[{singles[n]['ci95'][0]:.4f}, {singles[n]['ci95'][1]:.4f}] |"
+            f"[{singles[n]['ci95'][0]:.4f}, {singles[n]['ci95'][1]:.4f}], "
+            f"{by_sequence_text(singles[n]['ci95_by_sequence'])} |"
             for n in names
         ),
         "",

@@ -222,3 +222,18 @@ def test_train_prints_no_lightning_banner_or_advertising(small_manifest, tmp_pat
     assert done.returncode == 0, said[-2000:]
     assert "litlogger" not in said and "GPU available" not in said and "Tip:" not in said
     assert (tmp_path / "run" / "model.json").is_file()
+
+
+def test_compare_a_run_with_itself(monkeypatch, capsys, tiny_run, small_manifest, tmp_path):
+    """`toontag compare RUN RUN`: the same model on the same frames differs by 0, [0, 0]."""
+    import shutil
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    args = ["compare", run, run, "--data", small_manifest, "--resamples", "20"]
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--json")
+    c = json.loads(out)
+    assert code == 0 and c["difference"] == 0.0 and c["sequences"] <= c["images"] == 84
+    assert c["difference_ci95_by_sequence"] == [0.0, 0.0] == c["difference_ci95"]
+    code, out, _ = run_cli(monkeypatch, capsys, *args)
+    assert code == 0 and f"(84 images, {c['sequences']} sequences): +0.0000, paired 95%" in out
+    assert "interval by sequence [+0.0000, +0.0000] (no difference shown)" in out

@@ -35,6 +35,8 @@ OUT_DIRS = ["{under_file}", "{garbage}"]
 KINDS = {
     "data": INPUTS,
     "run": INPUTS,
+    "run_a": INPUTS,
+    "run_b": INPUTS,
     "runs": INPUTS,
     "images": INPUTS,
     "videos": INPUTS,
@@ -98,6 +100,7 @@ BASES = {
     # The shared run is evaluated on test case after case: each a look asked for again, so
     # that every case fails on its hostile value, never on the refusal of a second look.
     "evaluate": ["{run}", "--data", "{manifest}", "--resamples", "10", "--retest"],
+    "compare": ["{run}", "{run}", "--data", "{manifest}", "--resamples", "10"],
     "predict": ["{run}", "{image}"],
     "explain": ["{run}", "{image}", "--out", "{new}"],
     "report": ["{run}", "--data", "{manifest}", "--out", "{new}", "--retest"],

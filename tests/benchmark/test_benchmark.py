@@ -85,6 +85,7 @@ def test_rows_run_once_and_publish_beside_the_paper(suite, small_manifest, tmp_p
     cnn = results["cnn"]
     assert cnn["test"]["images"] == 84 and 0.0 <= cnn["test"]["f1_micro"] <= 1.0
     assert cnn["parameters"] > 0 and cnn["training"]["epochs_run"] == 1
+    assert cnn["test"]["ci95_by_sequence"]["unit"] == "sequence"  # evaluate's, as it wrote it
 
     # A finished row is read back, not trained again.
     row_file = runs / "tiny" / "cnn" / ROW
@@ -95,6 +96,15 @@ def test_rows_run_once_and_publish_beside_the_paper(suite, small_manifest, tmp_p
     md = publish(suite, protocol, again, out, seconds=1.0).read_text()
     assert "| cnn | 5 | random | 32x48 |" in md
     assert "0.9545" in md and "weights unavailable offline" in md
+    low, high = cnn["test"].get("at_0.5", cnn["test"])["ci95_by_sequence"]["f1_micro"]
+    assert f", by sequence [{low:.4f}, {high:.4f}] |" in md
+    # A row evaluated before intervals by sequence existed says so.
+    test = {k: v for k, v in cnn["test"].items() if k not in ("ci95_by_sequence", "at_0.5")}
+    old = publish(
+        suite, protocol, {**again, "cnn": {**cnn, "test": test}}, tmp_path / "old", seconds=1.0
+    )
+    row = next(line for line in old.read_text().splitlines() if line.startswith("| cnn | 5 |"))
+    assert "(interval by frame only)" in row and "by sequence" not in row
     assert "densenet vs cnn" in md and "not measured under this protocol" in md
     payload = json.loads((out / "benchmark-tiny.json").read_text())
     assert payload["git_commit"] and payload["rows"][0]["name"] == "cnn"

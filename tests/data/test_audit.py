@@ -68,6 +68,9 @@ def test_publish_scores_with_and_without_twins(planted, tmp_path, monkeypatch):
     assert score["all"]["images"] == 11 and score["without_twins"]["images"] == 10
     assert score["without_twins"]["f1_micro"] == 1.0 > score["all"]["f1_micro"]
     assert score["twins_only"]["f1_micro"] == 0.0
+    assert score["all"]["sequences"] <= 11 and score["twins_only"]["sequences"] == 1
+    assert score["without_twins"]["f1_micro_ci95_by_sequence"] == [1.0, 1.0]
+    assert "1.0000 [1.0000, 1.0000], by sequence [1.0000, 1.0000] (10)" in md
     assert "1 of 11 test frames" in md and (tmp_path / "out" / "split-audit.png").stat().st_size
 
 

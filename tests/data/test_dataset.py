@@ -270,7 +270,7 @@ def test_groups_come_from_a_group_column_or_a_projects_pool_shots(tmp_path):
         "ep1.mp4\tshot 3",
         "ep1.mp4",
         "ep1.mp4\tshot 3",
-        "still.png",
+        "f/5.jpg",
         "mine",
         "f/9.jpg",
     )

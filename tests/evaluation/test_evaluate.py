@@ -102,3 +102,47 @@ def test_validation_is_looked_at_freely_and_other_test_frames_are_a_first_look(
     fewer = write_manifest(tmp_path / "fewer.csv", load_dataset(small_manifest).samples[:-1])
     assert evaluate_run(run, data=fewer, split="test", resamples=10)["test_look"] == 1
     assert len(read_looks(run)) == 2
+
+
+def test_evaluate_resamples_whole_sequences_too(tiny_run, dataset, tmp_path):
+    """On 240 consecutive test frames the metrics carry a second interval resampling whole
+    sequences: fewer sequences than frames, drawn as groups (the same figures as the one
+    bootstrap over the data's groups, which no frame-level resampling gives), wider than the
+    frame interval, and both shown in the Markdown."""
+    import numpy as np
+
+    from tests.conftest import write_manifest
+    from toontag.data.groups import frame_groups
+    from toontag.data.predictions import predictions_for
+    from toontag.evaluation.bootstrap import bootstrap
+    from toontag.evaluation.metrics import micro_scores
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    manifest = write_manifest(tmp_path / "seq.csv", dataset.subset("test").samples[:240])
+    m = evaluate_run(run, data=manifest, split="test", resamples=200)
+    frames, sequences = m["ci95"], m["ci95_by_sequence"]
+    assert sequences["unit"] == "sequence" and set(frames) < set(sequences)
+    assert 20 < sequences["sequences"] < m["images"] == 240
+    data = load_dataset(manifest, classes=load_trained(run).classes)
+    rows, probs = predictions_for(data, run / "predictions-test.csv")
+    decided = probs >= np.array(load_trained(run).thresholds)
+
+    def f1(y, d):
+        return micro_scores(y, d)[2]
+
+    groups = frame_groups(data, rows)
+    assert len(np.unique(groups)) == sequences["sequences"]
+    seed = load_trained(run).config.seed
+    for by, interval in ((None, frames), (groups, sequences)):
+        low, high = bootstrap(f1, data.targets[rows], decided, resamples=200, seed=seed, groups=by)
+        assert interval["f1_micro"] == pytest.approx([low, high])
+    width = {
+        k: ci["f1_micro"][1] - ci["f1_micro"][0] for k, ci in (("f", frames), ("s", sequences))
+    }
+    assert width["s"] >= width["f"]
+    text = (run / "metrics-test.md").read_text()
+    low, high = sequences["f1_micro"]
+    assert (
+        f"by sequence [{low:.4f}, {high:.4f}]" in text
+        and f"{sequences['sequences']} sequences" in text
+    )

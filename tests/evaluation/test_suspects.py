@@ -34,7 +34,12 @@ def test_contradicted_labels_are_flagged_first(dataset, oof):
 
 def test_publish_writes_a_reviewable_csv_sheet_and_scores(dataset, oof, tmp_path):
     path, rows = oof
-    _, text = suspects_result(dataset, path, [path], tmp_path, audit=None)
+    payload, text = suspects_result(dataset, path, [path], tmp_path, audit=None)
+    # Frames 30 apart: a few still shots hold two of them, so a few fewer sequences than frames.
+    official = payload["scores"][0]["official"]
+    assert official["images"] == 300 and 250 < official["sequences"] < 300
+    low, high = official["ci95_by_sequence"]
+    assert low <= official["f1_micro"] <= high
     listed = list(csv.DictReader((tmp_path / "suspects.csv").open()))
     assert len(listed) == len(WRONG) and all(r["corrected"] == "" for r in listed)
     assert (tmp_path / "suspects.png").stat().st_size > 10_000

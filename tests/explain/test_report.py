@@ -39,6 +39,7 @@ def test_the_page_holds_every_section(page):
         assert f"<h2>{heading}" in text
     assert text.count("<img") >= 4 and "data:image/png;base64," in text
     assert all(f"{c}</td>" in text for c in ("kral_sakir", "remzi", "fil_necati", "canan"))
+    assert ", by sequence [" in text and " sequences)" in text  # the honest interval too
 
 
 @pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")

@@ -30,6 +30,7 @@ HELP_ORDER = (
     "models",
     "train",
     "evaluate",
+    "compare",
     "predict",
     "export",
     "enrol",

@@ -94,7 +94,7 @@ def data_audit(
     dataset = load_dataset(find_data(data))
     audit = audit_split(dataset, threshold=threshold, cache_root=cache)
     seconds = time.perf_counter() - started
-    payload, markdown = audit_result(audit, dataset, run or [], results)
+    payload, markdown = audit_result(audit, dataset, run or [], results, cache_root=cache)
     write_result(results / "split-audit", payload, markdown, wall_seconds=seconds)
     path = results / "split-audit.md"
     n, twins = len(audit.distance), int(audit.twins.sum())
@@ -126,7 +126,9 @@ def data_suspects(
     dataset = load_dataset(find_data(data))
     audit = audit_split(dataset, cache_root=cache) if twins else None
     seconds = time.perf_counter() - started
-    payload, markdown = suspects_result(dataset, oof, predictions or [], results, audit=audit)
+    payload, markdown = suspects_result(
+        dataset, oof, predictions or [], results, audit=audit, cache_root=cache
+    )
     write_result(results / "suspects", payload, markdown, wall_seconds=seconds)
     path = results / "suspects.md"
     out.print(f"written: {path}, .json, .csv and .png")

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from toontag.cli._app import app, class_list, out, parse_size, show_classes
 from toontag.cli.options import (
     CacheOpt,
     ClassesOpt,
     DataOpt,
+    JsonOpt,
     RetestOpt,
     RunArg,
     SplitOpt,
@@ -172,15 +174,18 @@ def evaluate(
     cache: CacheOpt = None,
     retest: RetestOpt = False,
 ) -> None:
-    """Metrics of a run on one split, with 95% bootstrap intervals, written into the run."""
+    """Metrics of a run on one split, with 95% bootstrap intervals (resampling images, and
+    whole sequences of near-identical frames), written into the run."""
     from toontag.evaluation.looks import TEST_LOOKS
+    from toontag.evaluation.metrics import by_sequence_text
 
     m = evaluated(run, data, split, cache=cache, retest=retest, resamples=resamples)
-    ci = m["ci95"]
+    ci, seq = m["ci95"], m["ci95_by_sequence"]
     auc = "n/a" if m["auc_micro"] is None else f"{m['auc_micro']:.4f}"  # no label, or all
     out.print(
-        f"{m['model']} on {split} ({m['images']} images): micro-F1 {m['f1_micro']:.4f} "
-        f"[{ci['f1_micro'][0]:.4f}, {ci['f1_micro'][1]:.4f}], accuracy {m['accuracy']:.4f}, "
+        f"{m['model']} on {split} ({m['images']} images, {seq['sequences']} sequences): "
+        f"micro-F1 {m['f1_micro']:.4f} [{ci['f1_micro'][0]:.4f}, {ci['f1_micro'][1]:.4f}], "
+        f"{by_sequence_text(seq['f1_micro'])}, accuracy {m['accuracy']:.4f}, "
         f"subset accuracy {m['subset_accuracy']:.4f}, AUC {auc}, "
         f"loss {m['loss']:.4f}"
     )
@@ -199,4 +204,47 @@ def evaluated(run: Path, data: Path | None, split: str, *, cache, retest: bool, 
     found = find_data(data, run=run)
     return evaluate_run(
         run, data=found, split=split, cache_root=cache, retest=retest, commit=commit, **options
+    )
+
+
+@app.command()
+def compare(
+    run_a: RunArg,
+    run_b: RunArg,
+    data: DataOpt = None,
+    split: SplitOpt = "test",
+    resamples: Annotated[int, typer.Option(min=1, max=100_000, help="Bootstrap resamples.")] = 1000,
+    cache: CacheOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Is RUN_A better than RUN_B on the same frames? Micro-F1 of each and their difference
+    with a paired 95% bootstrap interval, resampling whole sequences (and single images).
+    Uses each run's predictions from `evaluate`, evaluating a run that has none."""
+    import json
+
+    from toontag.evaluation.compare import compare_runs
+    from toontag.evaluation.metrics import by_sequence_text
+
+    c = compare_runs(
+        run_a,
+        run_b,
+        data=find_data(data, run=run_a),
+        split=split,
+        cache_root=cache,
+        resamples=resamples,
+    )
+    if as_json:
+        print(json.dumps(c, indent=2))
+        return
+    for name, r in zip(("A", "B"), c["runs"], strict=True):
+        out.print(
+            f"{name} {escape(r['run'])}: micro-F1 {r['f1_micro']:.4f} [{r['ci95'][0]:.4f}, "
+            f"{r['ci95'][1]:.4f}], {by_sequence_text(r['ci95_by_sequence'])}"
+        )
+    lo, hi = c["difference_ci95_by_sequence"]
+    verdict = "A ahead" if lo > 0 else "B ahead" if hi < 0 else "no difference shown"
+    out.print(
+        f"A − B on {split} ({c['images']} images, {c['sequences']} sequences): "
+        f"{c['difference']:+.4f}, paired 95% interval by sequence [{lo:+.4f}, {hi:+.4f}] "
+        f"({verdict}), by image [{c['difference_ci95'][0]:+.4f}, {c['difference_ci95'][1]:+.4f}]"
     )

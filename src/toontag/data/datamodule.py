@@ -19,14 +19,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from toontag.config import TrainConfig
 from toontag.data.cache import ImageCache, build_cache
 from toontag.data.dataset import LabelledData
-from toontag.data.groups import group_index
-from toontag.data.split import (
-    CUT_THRESHOLD,
-    SOURCE_SIZE,
-    hold_out_sequences,
-    sequence_ids,
-    thumbnails,
-)
+from toontag.data.groups import dataset_sequences, group_index
+from toontag.data.split import CUT_THRESHOLD, hold_out_sequences
 from toontag.errors import DataError
 
 TEST_FRACTION = 0.2  # the paper's 80/20 split, for datasets that come without one
@@ -142,7 +136,6 @@ def make_parts(
     manifest's group column, a project's shots), every one of these splits deals whole groups
     instead of sequences. Images that failed to decode are left out everywhere."""
     splits = np.array([s.split or "" for s in data.samples], dtype=object)
-    ids = np.array([s.frame_id for s in data.samples])
     grouped = data.groups is not None
     unit = "groups" if grouped else "sequences"
     how: dict = {"grouped_by": data.groups_from} if grouped else {"cut_threshold": CUT_THRESHOLD}
@@ -153,9 +146,7 @@ def make_parts(
             seqs = group_index(data.groups)[rows]
             how[f"{name}_groups_total"] = len(np.unique(seqs))
             return seqs
-        paths = [s.path for s in data.samples]
-        source = build_cache(paths, size=SOURCE_SIZE, root=cache_root, description="thumbnails")
-        seqs = sequence_ids(ids[rows], thumbnails(source.images[rows]))
+        seqs = dataset_sequences(data, rows, cache_root=cache_root)
         how[f"{name}_sequences_total"] = int(seqs.max() + 1) if len(seqs) else 0
         return seqs
 

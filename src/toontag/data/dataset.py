@@ -5,15 +5,16 @@ class names present joined by ``_``. Names may themselves contain ``_`` (``kral_
 a folder name is parsed against the known class names, never split blindly. The class names
 are those of Kral Sakir unless the root holds a ``classes.txt`` (one name a line).
 
-CSV manifest: a header ``path,labels[,split][,unknown][,group]``; paths relative to the manifest;
-labels separated by ``;`` (empty = no character). ``unknown`` names the classes nobody looked for in
-that image (a character added after it was labelled): neither present nor absent, they are
-masked out of training's loss. A manifest with ``audit`` (a labelling project's labels.csv) is
-split by it: audit frames, drawn at random to check the model, are the test split whatever a
-``split`` column says, and without ``split`` every other labelled frame is train. ``group``
-names frames every split keeps together (a shot); a project's frames are grouped by
-pool.csv's shots (groups.py). Row order is taken as capture order. What Excel writes reads
-the same: a byte order mark, CRLF, spaces after ``;``, fields separated by ``;``.
+CSV manifest: a header ``path,labels[,split][,unknown][,group]``; paths relative to the
+manifest; labels separated by ``;`` (empty = no character). ``unknown`` names the classes nobody
+looked for in that image (a character added after it was labelled): neither present nor
+absent, they are masked out of training's loss. A manifest with ``audit`` (a labelling
+project's labels.csv) is split by it: audit frames, drawn at random to check the model, are
+the test split whatever a ``split`` column says, and without ``split`` every other labelled
+frame is train. ``group`` names frames every split keeps together and intervals resample
+whole (a shot); a project's frames are grouped by pool.csv's shots (groups.py). Row order is
+taken as capture order. What Excel writes reads the same: a byte order mark, CRLF, spaces
+after ``;``, fields separated by ``;``.
 
 The classes, first found: the list the caller gives (a trained model's, or ``--classes``), a
 ``classes.txt`` in the folder or beside the manifest, else Kral Sakir's for a folder and the

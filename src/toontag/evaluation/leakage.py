@@ -9,11 +9,12 @@ import numpy as np
 
 from toontag.data.audit import DISTANCE_STEPS, Audit
 from toontag.data.dataset import LabelledData
+from toontag.data.groups import frame_groups
 from toontag.data.images import open_rgb
 from toontag.data.predictions import predictions_for
 from toontag.errors import RunError
 from toontag.evaluation.evaluate import PAPER_THRESHOLD
-from toontag.evaluation.metrics import multilabel_metrics
+from toontag.evaluation.metrics import by_sequence_text, multilabel_metrics
 
 SAME_SHOT_IDS = 10  # a twin this close in frame id is the same shot, cut by the split
 IDENTICAL = 2.0  # a thumbnail distance at which two frames look the same to the eye
@@ -29,10 +30,13 @@ def run_predictions(run: Path, data: LabelledData) -> tuple[np.ndarray, np.ndarr
     return predictions_for(data, path)
 
 
-def scores_without_twins(audit: Audit, data: LabelledData, run: Path) -> dict:
+def scores_without_twins(
+    audit: Audit, data: LabelledData, run: Path, *, cache_root: Path | None = None
+) -> dict:
     """Test metrics of a run (at the paper's 0.5) on all test frames, on those without a
-    near-twin in train, and on the near-twins alone."""
+    near-twin in train, and on the near-twins alone; intervals by frame and by sequence."""
     rows, probs = run_predictions(run, data)
+    groups = frame_groups(data, rows, cache_root=cache_root)
     classes = data.classes
     twin_rows = set(audit.test_rows[audit.twins].tolist())
     is_twin = np.array([r in twin_rows for r in rows])
@@ -43,11 +47,15 @@ def scores_without_twins(audit: Audit, data: LabelledData, run: Path) -> dict:
         ("without_twins", ~is_twin),
         ("twins_only", is_twin),
     ):
-        m = multilabel_metrics(targets[mask], probs[mask], classes, PAPER_THRESHOLD)
+        m = multilabel_metrics(
+            targets[mask], probs[mask], classes, PAPER_THRESHOLD, groups=groups[mask]
+        )
         out[name] = {
             "images": m["images"],
             "f1_micro": m["f1_micro"],
             "f1_micro_ci95": m["ci95"]["f1_micro"],
+            "f1_micro_ci95_by_sequence": m["ci95_by_sequence"]["f1_micro"],
+            "sequences": m["ci95_by_sequence"]["sequences"],
             "subset_accuracy": m["subset_accuracy"],
         }
     return out
@@ -89,7 +97,9 @@ def contact_sheet(audit: Audit, data: LabelledData, path: Path) -> list[dict]:
     return examples
 
 
-def audit_result(audit: Audit, data: LabelledData, runs: list[Path], out: Path) -> tuple[dict, str]:
+def audit_result(
+    audit: Audit, data: LabelledData, runs: list[Path], out: Path, *, cache_root: Path | None = None
+) -> tuple[dict, str]:
     """The split audit's result file, its payload and Markdown (``split-audit.json`` and
     ``.md``, written by the caller with their provenance); the contact sheet is written here,
     as ``<out>/split-audit.png``."""
@@ -97,7 +107,7 @@ def audit_result(audit: Audit, data: LabelledData, runs: list[Path], out: Path) 
     steps = {f"<= {s}": int((audit.distance <= s).sum()) for s in DISTANCE_STEPS}
     sheet = Path(out) / "split-audit.png"
     examples = contact_sheet(audit, data, sheet)
-    scores = [scores_without_twins(audit, data, run) for run in runs]
+    scores = [scores_without_twins(audit, data, run, cache_root=cache_root) for run in runs]
     twins = int(audit.twins.sum())
     twin_rows = zip(audit.test_rows[audit.twins], audit.nearest[audit.twins], strict=True)
     pairs = [(data.samples[t], data.samples[r]) for t, r in twin_rows]
@@ -134,6 +144,8 @@ def audit_result(audit: Audit, data: LabelledData, runs: list[Path], out: Path) 
         "",
         "## Test micro-F1 with and without the near-twins (threshold 0.5)",
         "",
+        "95% intervals resampling images, then whole sequences; (images).",
+        "",
         "| run | all [95% CI] | without near-twins [95% CI] | near-twins only | change |",
         "|---|---|---|---|---|",
     ]
@@ -141,7 +153,10 @@ def audit_result(audit: Audit, data: LabelledData, runs: list[Path], out: Path) 
         cells = []
         for part in ("all", "without_twins"):
             lo, hi = s[part]["f1_micro_ci95"]
-            cells.append(f"{s[part]['f1_micro']:.4f} [{lo:.4f}, {hi:.4f}] ({s[part]['images']})")
+            cells.append(
+                f"{s[part]['f1_micro']:.4f} [{lo:.4f}, {hi:.4f}], "
+                f"{by_sequence_text(s[part]['f1_micro_ci95_by_sequence'])} ({s[part]['images']})"
+            )
         diff = s["without_twins"]["f1_micro"] - s["all"]["f1_micro"]
         twin_f1 = s["twins_only"]["f1_micro"]
         lines.append(

@@ -15,6 +15,7 @@ import numpy as np
 
 from toontag.data.audit import Audit
 from toontag.data.dataset import LabelledData
+from toontag.data.groups import frame_groups
 from toontag.data.images import open_rgb
 from toontag.data.predictions import predictions_for
 from toontag.errors import DataError
@@ -126,18 +127,30 @@ def twins_flagged(audit: Audit, data: LabelledData, s: Suspects) -> dict:
     }
 
 
-def score_without(data: LabelledData, s: Suspects, predictions: Path) -> dict:
-    """A model's test micro-F1 on the official labels and without the test suspects."""
+def score_without(
+    data: LabelledData, s: Suspects, predictions: Path, *, cache_root: Path | None = None
+) -> dict:
+    """A model's test micro-F1 on the official labels and without the test suspects, with
+    intervals by frame and by sequence."""
     rows, probs = predictions_for(data, predictions)
+    groups = frame_groups(data, rows, cache_root=cache_root)
     drop = set(s.rows[s.flagged].tolist())
     keep = np.array([r not in drop for r in rows])
     out = {"predictions": str(predictions)}
     for name, mask in (("official", np.ones_like(keep)), ("without_suspects", keep)):
-        m = multilabel_metrics(data.targets[rows[mask]], probs[mask], data.classes, PAPER_THRESHOLD)
+        m = multilabel_metrics(
+            data.targets[rows[mask]],
+            probs[mask],
+            data.classes,
+            PAPER_THRESHOLD,
+            groups=groups[mask],
+        )
         out[name] = {
             "images": m["images"],
             "f1_micro": m["f1_micro"],
             "ci95": m["ci95"]["f1_micro"],
+            "ci95_by_sequence": m["ci95_by_sequence"]["f1_micro"],
+            "sequences": m["ci95_by_sequence"]["sequences"],
         }
     return out
 
@@ -173,7 +186,13 @@ def contact_sheet(data: LabelledData, s: Suspects, path: Path) -> None:
 
 
 def suspects_result(
-    data: LabelledData, oof: Path, predictions: list[Path], out: Path, *, audit: Audit | None
+    data: LabelledData,
+    oof: Path,
+    predictions: list[Path],
+    out: Path,
+    *,
+    audit: Audit | None,
+    cache_root: Path | None = None,
 ) -> tuple[dict, str]:
     """The label-noise audit's result file, its payload and Markdown (``suspects.json`` and
     ``.md``, written by the caller with their provenance); the list to review and the contact
@@ -190,7 +209,7 @@ def suspects_result(
         for sp in np.unique(splits)
     }
     twins = twins_flagged(audit, data, s) if audit is not None else None
-    scores = [score_without(data, s, p) for p in predictions]
+    scores = [score_without(data, s, p, cache_root=cache_root) for p in predictions]
     lines = [
         f"# Label-noise audit: {data.root}",
         "",

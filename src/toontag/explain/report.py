@@ -25,7 +25,7 @@ from sklearn import metrics as skm  # noqa: E402
 from toontag.data.images import open_rgb  # noqa: E402
 from toontag.data.predictions import read_predictions  # noqa: E402
 from toontag.evaluation.bootstrap import BOOTSTRAP_RESAMPLES, bootstrap  # noqa: E402
-from toontag.evaluation.metrics import class_ap, class_auc, fmt  # noqa: E402
+from toontag.evaluation.metrics import by_sequence_text, class_ap, class_auc, fmt  # noqa: E402
 from toontag.explain.gradcam import Explainer  # noqa: E402
 from toontag.explain.render import overlay  # noqa: E402
 from toontag.io import write_text  # noqa: E402
@@ -255,7 +255,7 @@ def build_report(run: Path, metrics: dict, explainer: Explainer, out: Path) -> P
     palette = colours(classes)
     config = json.loads((run / CONFIG).read_text())
     report = json.loads((run / REPORT).read_text()) if (run / REPORT).is_file() else {}
-    ci = metrics["ci95"]["f1_micro"]
+    ci, seq = metrics["ci95"]["f1_micro"], metrics.get("ci95_by_sequence")
 
     def get(key: str):
         return report.get(key, "?")
@@ -268,7 +268,8 @@ def build_report(run: Path, metrics: dict, explainer: Explainer, out: Path) -> P
         "train / val images": f"{get('train_images')} / {get('val_images')}",
         f"{split} images": metrics["images"],
         "device": get("device"),
-        f"{split} micro-F1 [95% CI]": f"{metrics['f1_micro']:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]",
+        f"{split} micro-F1 [95% CI]": f"{metrics['f1_micro']:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]"
+        + (f", {by_sequence_text(seq['f1_micro'])} ({seq['sequences']} sequences)" if seq else ""),
         "subset accuracy": f"{metrics['subset_accuracy']:.4f}",
         "thresholds": ", ".join(f"{c} {t:.2f}" for c, t in zip(classes, thresholds, strict=True)),
     }
