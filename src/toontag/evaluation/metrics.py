@@ -237,3 +237,15 @@ def metrics_markdown(m: dict, title: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def f1_intervals(m: dict) -> dict:
+    """Micro-F1 of a `multilabel_metrics` result with its intervals by image and by sequence:
+    what the audits report of each score."""
+    return {
+        "images": m["images"],
+        "f1_micro": m["f1_micro"],
+        "ci95": m["ci95"]["f1_micro"],
+        "ci95_by_sequence": m["ci95_by_sequence"]["f1_micro"],
+        "sequences": m["ci95_by_sequence"]["sequences"],
+    }

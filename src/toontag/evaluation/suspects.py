@@ -20,7 +20,7 @@ from toontag.data.images import open_rgb
 from toontag.data.predictions import predictions_for
 from toontag.errors import DataError
 from toontag.evaluation.evaluate import PAPER_THRESHOLD
-from toontag.evaluation.metrics import multilabel_metrics
+from toontag.evaluation.metrics import f1_intervals, multilabel_metrics
 from toontag.io import csv_text, read_csv
 
 SHEET = 24  # suspects on the contact sheet, the most confident first
@@ -145,13 +145,7 @@ def score_without(
             PAPER_THRESHOLD,
             groups=groups[mask],
         )
-        out[name] = {
-            "images": m["images"],
-            "f1_micro": m["f1_micro"],
-            "ci95": m["ci95"]["f1_micro"],
-            "ci95_by_sequence": m["ci95_by_sequence"]["f1_micro"],
-            "sequences": m["ci95_by_sequence"]["sequences"],
-        }
+        out[name] = f1_intervals(m)
     return out
 
 

@@ -134,33 +134,28 @@ class Learner:
             return
         self.fitting, self.answered = True, 0
         try:
-            rows = np.array([self.row_of[a.path] for a in fitted])
-            head = fit_head(
-                self.features,
-                rows,
-                _targets(fitted, classes),
-                _known(fitted, classes),
-                groups=self.groups[rows],
-                seed=self.seed,
-            )
+            head = fit_head(self.features, **self.labelled(fitted, classes))
             probabilities = head.probabilities(self.features)
             audits = [a for a in answers if a.audit]
             estimate = None
             if len(audits) >= AUDIT_MIN:
-                audit_rows = [self.row_of[a.path] for a in audits]
-                estimate = audit_score(
-                    head,
-                    self.features,
-                    audit_rows,
-                    _targets(audits, classes),
-                    _known(audits, classes),
-                    groups=self.groups[audit_rows],
-                    seed=self.seed,
-                )
+                estimate = audit_score(head, self.features, **self.labelled(audits, classes))
             self.head = (head, probabilities, classes, estimate)
             self.version += 1
         finally:
             self.fitting = False
+
+    def labelled(self, answers, classes) -> dict:
+        """`answers` as the head takes them: pool rows, targets, known entries, each row's
+        shot (whole shots go to one fold and resample together) and the seed."""
+        rows = np.array([self.row_of[a.path] for a in answers])
+        return {
+            "rows": rows,
+            "targets": _targets(answers, classes),
+            "known": _known(answers, classes),
+            "groups": self.groups[rows],
+            "seed": self.seed,
+        }
 
 
 def _targets(answers, classes) -> np.ndarray:
