@@ -100,6 +100,51 @@ def tiny_run(small_manifest, tmp_path_factory) -> Path:
     return run
 
 
+def run_schemathesis(host: str, port: int, *, config: str, examples: int, folder: Path):
+    """Schemathesis's own command against a live server's OpenAPI document: every check, a
+    fixed seed, `examples` per operation and phase, `config` as its TOML. The finished
+    process and its JSON report."""
+    import json
+    import subprocess
+    import sys
+
+    (folder / "schemathesis.toml").write_text(config)
+    report = folder / "report.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--config-file",
+            str(folder / "schemathesis.toml"),
+            "--no-color",
+            "run",
+            f"http://{host}:{port}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            str(examples),
+            "--seed",
+            "20240601",
+            "--workers",
+            "1",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "30",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=folder,
+    )
+    return run, (json.loads(report.read_text()) if report.is_file() else None)
+
+
 def crash_at_epoch(epoch: int):
     """A callback that kills training at the start of `epoch` (0-based), as a power cut would."""
     import lightning as L

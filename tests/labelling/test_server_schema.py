@@ -3,12 +3,9 @@ run against the live server (as tests/serve/test_schema.py does for the search A
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
+from tests.conftest import run_schemathesis
 from tests.labelling.conftest import make_project
 from toontag.serve.labelling import create_label_app
 from toontag.serve.local import running
@@ -54,46 +51,13 @@ def test_openapi_declares_every_error_as_a_problem(project):
 
 
 def test_the_live_api_answers_as_its_schema_says(project, tmp_path):
-    config = tmp_path / "schemathesis.toml"
-    config.write_text(SCHEMATHESIS_CONFIG)
-    report = tmp_path / "report.json"
     app = create_label_app(project)
     with running(app) as (host, port):
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "schemathesis.cli",
-                "--config-file",
-                str(config),
-                "--no-color",
-                "run",
-                f"http://{host}:{port}/openapi.json",
-                "--checks",
-                "all",
-                "--max-examples",
-                str(EXAMPLES),
-                "--seed",
-                "20240601",
-                "--workers",
-                "1",
-                "--generation-database",
-                "none",
-                "--request-timeout",
-                "30",
-                "--report",
-                "json",
-                "--report-json-path",
-                str(report),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            cwd=tmp_path,
+        run, summary = run_schemathesis(
+            host, port, config=SCHEMATHESIS_CONFIG, examples=EXAMPLES, folder=tmp_path
         )
     app.state.close()
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    summary = json.loads(report.read_text())
     assert summary["operations"]["tested"] == summary["operations"]["total"] == 7
     assert (summary["test_cases"]["with_failures"], summary["test_cases"]["errored"]) == (0, 0)
     assert summary["failures"] == [] and summary["errors"] == []

@@ -3,10 +3,7 @@ checked by reading it and by a bounded Schemathesis run against the live server.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
+from tests.conftest import run_schemathesis
 from toontag.serve.app import create_app
 
 EXAMPLES = 25  # per operation and generation phase: a bounded run (about a minute on 2 cores)
@@ -62,44 +59,11 @@ def test_a_guarded_app_documents_its_token(served):
 def test_the_live_api_answers_as_its_schema_says(server, tmp_path):
     """Schemathesis's own command, every check, a fixed seed and number of examples; its
     report must count no failure and no error."""
-    config = tmp_path / "schemathesis.toml"
-    config.write_text(SCHEMATHESIS_CONFIG)
-    report = tmp_path / "report.json"
     host, port = server
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "schemathesis.cli",
-            "--config-file",
-            str(config),
-            "--no-color",
-            "run",
-            f"http://{host}:{port}/openapi.json",
-            "--checks",
-            "all",
-            "--max-examples",
-            str(EXAMPLES),
-            "--seed",
-            "20240601",
-            "--workers",
-            "1",
-            "--generation-database",
-            "none",
-            "--request-timeout",
-            "30",
-            "--report",
-            "json",
-            "--report-json-path",
-            str(report),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
+    run, summary = run_schemathesis(
+        host, port, config=SCHEMATHESIS_CONFIG, examples=EXAMPLES, folder=tmp_path
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    summary = json.loads(report.read_text())
     assert summary["operations"]["tested"] == summary["operations"]["total"] == 7
     assert summary["test_cases"]["generated"] > 7 * EXAMPLES
     assert (summary["test_cases"]["with_failures"], summary["test_cases"]["errored"]) == (0, 0)
