@@ -30,7 +30,7 @@ class CountingNet:
 @pytest.fixture
 def counting(monkeypatch):
     net = CountingNet()
-    monkeypatch.setattr(feats, "_backbone", lambda model, device: net)
+    monkeypatch.setattr(feats, "_backbone", lambda model, device, weights=None: net)
     return net
 
 
@@ -40,8 +40,8 @@ def frames(dataset):
 
 
 def test_lite0_features_of_real_frames_with_a_corrupt_one(frames, tmp_path, monkeypatch):
-    net = feats._backbone("efficientnet_lite0", "cpu")
-    monkeypatch.setattr(feats, "_backbone", lambda model, device: net)  # build it once
+    net = feats._backbone("efficientnet_lite0", "cpu", None)  # built once
+    monkeypatch.setattr(feats, "_backbone", lambda model, device, weights=None: net)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(frames[0].read_bytes()[:300])
     paths = [*frames[:5], broken]
@@ -75,7 +75,7 @@ def test_cached_features_are_reused_and_a_grown_pool_computes_only_new_rows(
 
 def test_a_killed_build_keeps_its_finished_blocks(frames, tmp_path, monkeypatch):
     dying = CountingNet(fail_after=6)  # dies in the second block of 4
-    monkeypatch.setattr(feats, "_backbone", lambda model, device: dying)
+    monkeypatch.setattr(feats, "_backbone", lambda model, device, weights=None: dying)
     with pytest.raises(KeyboardInterrupt):
         pool_features(frames, tmp_path, image_size=SIZE, batch_size=2, block_rows=4)
     [folder] = tmp_path.iterdir()
@@ -83,7 +83,7 @@ def test_a_killed_build_keeps_its_finished_blocks(frames, tmp_path, monkeypatch)
     dead.wait()
     (folder / f".block-0123456789abcdef0123.{dead.pid}.tmp").write_bytes(b"half a block")
     fresh = CountingNet()
-    monkeypatch.setattr(feats, "_backbone", lambda model, device: fresh)
+    monkeypatch.setattr(feats, "_backbone", lambda model, device, weights=None: fresh)
     found = pool_features(frames, tmp_path, image_size=SIZE, batch_size=2, block_rows=4)
     assert found.computed == 8 and fresh.frames == 8  # the first block of 4 was kept
     whole = pool_features(frames, tmp_path / "fresh", image_size=SIZE)

@@ -33,7 +33,8 @@ import torch
 
 from toontag.data.images import load_resized
 from toontag.errors import BadImageError, DataError
-from toontag.io import write_bytes, write_json
+from toontag.io import hash_file, write_bytes, write_json
+from toontag.models.stages import CUT
 from toontag.parallel import prefetch
 
 FEATURES_VERSION = 1  # bump when decoding or pooling changes: old blocks are then ignored
@@ -55,19 +56,67 @@ def pool_features(
     *,
     model: str = "efficientnet_lite0",
     image_size: tuple[int, int] = (112, 192),
+    weights: Path | None = None,
     batch_size: int = 64,
     block_rows: int = BLOCK_ROWS,
     root: Path | None = None,
     device: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> PoolFeatures:
-    """Pooled ImageNet features of `model` for every image of `paths` (in order), at (height,
-    width) `image_size`, computing only the frames `cache` does not hold yet. With `root` (a
-    project folder) frames are known by their path inside it, so a moved project keeps its
-    features. `progress` is called with (frames done, frames to compute) after every batch."""
+    """Pooled features of `model` for every image of `paths` (in order), at (height, width)
+    `image_size`, computing only the frames `cache` does not hold yet: ImageNet's backbone, or
+    the backbone in `weights` (a show-adapted one: its own folder, named by the file's hash).
+    With `root` (a project folder) frames are known by their path inside it, so a moved project
+    keeps its features. `progress` is called with (frames done, frames to compute) after every
+    batch."""
+    what = "" if weights is None else f"-w{_file_hash(Path(weights))}"
+
+    def make(dev: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        return _backbone(model, dev, weights).pooled_features
+
+    folder = Path(cache) / f"{model}-{image_size[0]}x{image_size[1]}{what}-v{FEATURES_VERSION}"
+    return _cached(paths, folder, make, image_size, batch_size, block_rows, root, device, progress)
+
+
+def pool_maps(
+    paths: list[Path],
+    cache: Path,
+    *,
+    model: str = "efficientnet_lite0",
+    image_size: tuple[int, int] = (112, 192),
+    cut: int = CUT,
+    batch_size: int = 64,
+    block_rows: int = BLOCK_ROWS,
+    root: Path | None = None,
+    device: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PoolFeatures:
+    """The ImageNet backbone's feature maps at `cut` (`models/stages.py`) of every frame, in
+    two views: the frame as it is and one augmented copy (zoom, shift, mirror, brightness,
+    contrast; seeded), (N, 2, C, H, W) float16: what adapting the top trains on."""
+
+    def make(dev: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        from toontag.data.augment import affine_batch
+        from toontag.models.stages import Bottom
+
+        bottom = Bottom(_backbone(model, dev, None), cut)
+        generator = torch.Generator(dev).manual_seed(0)
+
+        def views(pixels: torch.Tensor) -> torch.Tensor:
+            x = bottom.normalize(pixels)
+            return torch.stack([bottom.maps(x), bottom.maps(affine_batch(x, generator))], 1)
+
+        return views
+
+    folder = Path(cache) / f"{model}-{image_size[0]}x{image_size[1]}-maps{cut}-v{FEATURES_VERSION}"
+    return _cached(paths, folder, make, image_size, batch_size, block_rows, root, device, progress)
+
+
+def _cached(paths, folder, make, image_size, batch_size, block_rows, root, device, progress):
+    """The rows `make(device)(uint8 batch)` gives for `paths`, from the blocks under `folder`,
+    computing the frames they lack (see the module)."""
     if not paths:
         raise DataError("no frames to compute features of: the pool is empty")
-    folder = Path(cache) / f"{model}-{image_size[0]}x{image_size[1]}-v{FEATURES_VERSION}"
     folder.mkdir(parents=True, exist_ok=True)
     keys = [frame_key(Path(p), root) for p in paths]
     name = _block_name(keys)
@@ -80,12 +129,12 @@ def pool_features(
     if missing:
         where = dict(zip(keys, paths, strict=True))
         dev = _device(device)
-        net = _backbone(model, dev)
+        fn = make(dev)
         for start in range(0, len(missing), block_rows):
             part = missing[start : start + block_rows]
             report = _offset(progress, start, len(missing)) if progress else None
             files = [Path(where[k]) for k in part]
-            rows, failed = _compute(net, files, image_size, batch_size, device=dev, progress=report)
+            rows, failed = _compute(fn, files, image_size, batch_size, device=dev, progress=report)
             blocks.append(_write_block(folder, part, rows, failed))
     _assemble(folder, name, keys, blocks)
     wanted = set(keys)
@@ -116,11 +165,12 @@ def _device(device: str | None) -> str:
     return device or default_device()
 
 
-def _backbone(model: str, device: str) -> torch.nn.Module:
-    """The ImageNet backbone with its normalisation; `pooled_features(uint8 batch)` is used."""
+def _backbone(model: str, device: str, weights: Path | None) -> torch.nn.Module:
+    """The ImageNet backbone (or the one in `weights`) with its normalisation."""
     from toontag.models.registry import create_model
 
-    net = create_model(model, num_classes=1, pretrained=True).to(device).eval()
+    net = create_model(model, num_classes=1, pretrained=True, weights=weights)
+    net = net.to(device).eval()
     # uint8 NHWC batches arrive channels-last; weights to match run ~2.5x faster on a CPU.
     return net.to(memory_format=torch.channels_last)
 
@@ -140,14 +190,14 @@ def _decoded(paths: list[Path], size: tuple[int, int], batch_size: int) -> Itera
 
 
 @torch.inference_mode()
-def _compute(net, paths, size, batch_size, *, device, progress) -> tuple[np.ndarray, dict]:
-    """Features of `paths` (float16, zero rows for images that cannot be decoded)."""
+def _compute(fn, paths, size, batch_size, *, device, progress) -> tuple[np.ndarray, dict]:
+    """`fn`'s rows for `paths` (float16, zero rows for images that cannot be decoded)."""
     out: list[np.ndarray] = []
     failed: dict[int, str] = {}
     done = 0
     # Decoding (PIL releases the GIL) runs a few batches ahead of the backbone.
     for pixels, bad in prefetch(_decoded(paths, size, batch_size), depth=2):
-        rows = net.pooled_features(torch.from_numpy(pixels).to(device)).float().cpu().numpy()
+        rows = fn(torch.from_numpy(pixels).to(device)).float().cpu().numpy()
         rows[list(bad)] = 0.0
         failed |= {done + i: reason for i, reason in bad.items()}
         out.append(rows.astype(np.float16))
@@ -205,9 +255,9 @@ def _assemble(folder: Path, name: str, keys: list[str], blocks: list[dict]) -> N
     for b, block in enumerate(blocks):
         for row, key in enumerate(block["keys"]):
             where.setdefault(key, (b, row))
-    dim = blocks[0]["shape"][1]
+    shape = tuple(blocks[0]["shape"][1:])
     tmp = folder / f".{name}.{os.getpid()}.tmp"
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(len(keys), dim))
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(len(keys), *shape))
     source = np.array([where[k] for k in keys], dtype=np.int64).reshape(len(keys), 2)
     failed = {}
     for b, block in enumerate(blocks):
@@ -224,7 +274,14 @@ def _assemble(folder: Path, name: str, keys: list[str], blocks: list[dict]) -> N
     out.flush()
     del out
     os.replace(tmp, folder / f"{name}.npy")
-    _publish(folder, name, keys, failed, (len(keys), dim))
+    _publish(folder, name, keys, failed, (len(keys), *shape))
+
+
+def _file_hash(path: Path) -> str:
+    """Names a weights file's features: its bytes' hash (a new adaptation, new features)."""
+    if not path.is_file():
+        raise DataError(f"{path}: weights file not found")
+    return hash_file(path).hexdigest()[:12]
 
 
 def _open(folder: Path, name: str, *, computed: int) -> PoolFeatures:

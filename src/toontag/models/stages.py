@@ -31,7 +31,12 @@ class Bottom(nn.Module):
 
     @torch.inference_mode()
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        x = self.normalize(pixels).contiguous(memory_format=torch.channels_last)
+        return self.maps(self.normalize(pixels))
+
+    @torch.inference_mode()
+    def maps(self, x: torch.Tensor) -> torch.Tensor:
+        """The map at the cut of a normalised float batch (N, 3, H, W)."""
+        x = x.contiguous(memory_format=torch.channels_last)
         return self.blocks(self.stem(x)).contiguous()
 
 

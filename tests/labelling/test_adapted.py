@@ -1,0 +1,52 @@
+import json
+
+import numpy as np
+import torch
+
+from toontag.labelling.adapted import INFO, adapt_pool, adapted_weights
+from toontag.labelling.features import pool_features, pool_maps
+from toontag.models.registry import create_model
+from toontag.models.stages import top_prefix
+from toontag.training.adapt import AdaptSettings
+
+SIZE = (56, 96)
+
+
+def test_a_pool_adapts_and_its_features_come_from_the_adapted_backbone(dataset, tmp_path):
+    samples = dataset.subset("train").samples[:30]
+    paths = [s.path for s in samples]
+    groups = [s.frame_id // 5 for s in samples]  # shots of about five frames
+    out = tmp_path / "adapted"
+    info = adapt_pool(
+        paths,
+        groups,
+        cache=tmp_path / "features",
+        out=out,
+        image_size=SIZE,
+        settings=AdaptSettings(max_steps=2, batch=4),
+    )
+    assert info["steps"] == 2 and info["frames"] == 30 and info["shots"] == len(set(groups))
+    assert json.loads((out / INFO).read_text())["settings"]["max_steps"] == 2
+    weights = adapted_weights(out)
+    assert weights is not None and weights.is_file()
+    # The saved backbone is ImageNet's but for the top, and loads as a backbone checkpoint.
+    imagenet = create_model("efficientnet_lite0", 1, pretrained=True).backbone.state_dict()
+    adapted = create_model("efficientnet_lite0", 1, weights=weights).backbone.state_dict()
+    changed = {k for k in imagenet if not torch.equal(imagenet[k], adapted[k])}
+    assert changed and all(k.startswith(top_prefix()) for k in changed)
+    plain = pool_features(paths, tmp_path / "features", image_size=SIZE)
+    shown = pool_features(paths, tmp_path / "features", image_size=SIZE, weights=weights)
+    assert shown.path.parent != plain.path.parent and shown.features.shape == (30, 1280)
+    assert not np.allclose(shown.features, plain.features, atol=1e-2)
+    maps = pool_maps(paths, tmp_path / "features", image_size=SIZE)
+    assert maps.computed == 0 and maps.features.shape[:2] == (30, 2)  # cached by the adaptation
+    assert not np.array_equal(maps.features[:, 0], maps.features[:, 1])  # two views
+
+
+def test_an_unfinished_adaptation_is_not_used(tmp_path):
+    out = tmp_path / "adapted"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"half")
+    assert adapted_weights(out) is None  # adapted.json is written last
+    (out / INFO).write_text("{}")
+    assert adapted_weights(out) == out / "model.safetensors"
