@@ -25,6 +25,10 @@ refitted after every batch). Every human label a variant uses is among the budge
   confident pseudo-labels from the pool outside the budget and the validation shots, a student
   with the same recipe (about 3 epochs over labels + pseudo-labels), the teacher's validation
   frames (the common sample) for validation.
+- ``+adapted`` (a lever on any of them): the backbone adapted to the show first, once per
+  pool (`toontag label adapt`: shot-contrastive training of its top on every pool frame,
+  unlabelled, `--adapt-minutes`): the head's features are that backbone's, a fine-tune
+  starts from it, and the `active` policy picks on its features.
 - ``consistency``: the same, but the 3,000 pool frames (drawn at random) join the student's
   training with every class unknown and a FixMatch-style consistency loss (weight 1, decisions
   at 0.95 on the weak view; `--set consistency=1`) instead of the teacher's pseudo-labels.
@@ -66,10 +70,12 @@ from toontag.config import PRESETS, TrainConfig
 from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
 from toontag.evaluation.metrics import fmt, micro_scores, multilabel_metrics
+from toontag.labelling.adapted import adapt_pool, adapted_weights
 from toontag.labelling.features import pool_features
 from toontag.labelling.head import fit_head
 from toontag.labelling.unlabelled import train_with_unlabelled
 from toontag.models.engine import engine_probabilities, load_engine
+from toontag.training.adapt import AdaptSettings
 from toontag.training.run import device_name, train_or_resume
 
 BATCH = 25  # frames per labelling batch
@@ -83,20 +89,33 @@ SEEN = 4800  # images a fine-tuning run sees (epochs = SEEN / its training frame
 STUDENT_SEEN = 9600  # the same for a self-trained student (>= 3 epochs)
 PSEUDO_LIMIT = 3000  # 9,000 unlabelled frames scored for them
 TRAINED = ("finetune", "selftrain", "consistency")
+ADAPTED = "adapted"  # a lever: "finetune+adapted" starts from the pool's show-adapted backbone
+ADAPT_MINUTES = 12.0  # the pool's adaptation (once, seed 0; its maps are computed first)
 HEAD_RESAMPLES = 200  # bootstrap resamples of a head row's CI (17 s per 1,000 here)
 GOAL = 0.95  # test micro-F1 at <= 400 labels
 ALL_LABELS = "results/cpu-lite0-112x192.json"  # fine-tuning on every train label (issue 13)
 PUBLISHED = Path("results/label-efficiency.json")  # what it admits is carried into a rendering
 
 
-def recipe(train_frames: int, seed: int, seen: int, least: int) -> TrainConfig:
+def recipe(
+    train_frames: int, seed: int, seen: int, least: int, weights: Path | None = None
+) -> TrainConfig:
+    """The fixed recipe; `weights`: start from that backbone (the adapted one) not ImageNet's."""
     epochs = max(least, math.ceil(seen / max(1, train_frames)))
     return TrainConfig(**PRESETS["fast"]).replace(
         image_size=IMAGE_SIZE,
         max_epochs=epochs,
         tune_thresholds=True,
         seed=seed,
+        weights=None if weights is None else str(weights),
     )
+
+
+def folder_name(variant: str, policy: str, budget: int, seed: int) -> str:
+    """A run's folder under WORK: one per levers, policy, budget and seed, holding the
+    fine-tuned run (`teacher`) and the self-trained students that start from it."""
+    extra = "".join(f"-{lever}" for lever in sorted(levers(variant)))
+    return f"{policy}-{budget}-s{seed}-{COMMON}{extra}"
 
 
 def test_figures(metrics: dict) -> dict:
@@ -118,13 +137,14 @@ def test_metrics(run: Path, test_part, cache: Path, seed: int) -> dict:
     )
 
 
-def finetune(run: Path, train, validation, seed: int, cache: Path) -> dict:
-    """`toontag train` on the `train` samples, validated on the `validation` ones."""
+def finetune(run: Path, train, validation, seed: int, cache: Path, weights=None) -> dict:
+    """`toontag train` on the `train` samples, validated on the `validation` ones, from the
+    backbone in `weights` where given."""
     samples = [replace(s, split="train") for s in train] + [
         replace(s, split="val") for s in validation
     ]
     manifest = write_manifest(run.parent / f"{run.name}.csv", samples)
-    config = recipe(len(train), seed, SEEN, 15)
+    config = recipe(len(train), seed, SEEN, 15, weights)
     return train_or_resume(
         config, data=manifest, run=run, cache_root=cache, progress=False, classes=KRAL_SAKIR_CLASSES
     )
@@ -145,6 +165,14 @@ def main() -> None:
         "(then only trained rows run), else written once they are picked",
     )
     parser.add_argument("--shard", default="0/1", help="I/N: process I's share of the trained rows")
+    parser.add_argument("--budgets", help="only these budgets (comma-separated), e.g. 100,400")
+    parser.add_argument("--policies", default=",".join(POLICIES), help="picking policies to run")
+    parser.add_argument(
+        "--adapt-minutes",
+        type=float,
+        default=ADAPT_MINUTES,
+        help="training time of the pool's show-adapted backbone (+adapted variants)",
+    )
     parser.add_argument(
         "--records",
         type=Path,
@@ -159,9 +187,26 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     records_path = args.records or args.work / "records.jsonl"
     done = read_records(args.work / "records.jsonl", "key") | read_records(records_path, "key")
+    if PUBLISHED.is_file():  # rows published before (elsewhere): shown beside this machine's
+        published = json.loads(PUBLISHED.read_text()).get("runs", [])
+        done = {r["key"]: r for r in published} | done
     if not args.render:
         run_all(args, train_part, test_part, done, records_path)
     render(args, done, len(train_part), len(test_part), started)
+
+
+def wanted(args, name: str, everything) -> list:
+    """`everything` filtered by the comma-separated option `name` (all when it is unset)."""
+    value = getattr(args, name)
+    if not value:
+        return list(everything)
+    picked = {type(next(iter(everything)))(v) for v in value.split(",")}
+    return [v for v in everything if v in picked]
+
+
+def levers(variant: str) -> set[str]:
+    """The levers a variant adds to its method: "finetune+adapted" -> {"adapted"}."""
+    return set(variant.split("+")[1:])
 
 
 def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None:
@@ -175,36 +220,69 @@ def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None
         for seed in range(args.seeds)
     }
     frames = {str(seed): v.frames.tolist() for seed, v in validations.items()}
+    kinds = {"imagenet": None}
+    if any(ADAPTED in levers(v) for v in args.variants.split(",")):
+        kinds["adapted"] = adapted_backbone(args, train_part, groups, done, keep)
+    orders = {}
     if args.orders and args.orders.is_file():
         saved = json.loads(args.orders.read_text())
         if saved["pool_ids"] != ids or saved.get("validation") != frames:
             raise SystemExit(f"{args.orders}: made for another pool or validation sample")
-        orders = {
+        orders["imagenet"] = {
             (policy, seed): np.array(saved["orders"][f"{policy}/{seed}"])
             for policy in POLICIES
             for seed in range(args.seeds)
         }
-    else:
-        orders = pick_head_rows(args, train_part, test_part, done, keep, groups, validations)
-        if args.orders:
-            picked = {f"{p}/{s}": order.tolist() for (p, s), order in orders.items()}
-            args.orders.write_text(
-                json.dumps({"pool_ids": ids, "validation": frames, "orders": picked})
+    for kind, weights in kinds.items():
+        if kind not in orders:
+            orders[kind] = pick_head_rows(
+                args, train_part, test_part, done, keep, groups, validations, kind, weights
             )
-    train_rows(args, train_part, test_part, done, keep, orders, validations)
+    if args.orders and not args.orders.is_file():
+        picked = {f"{p}/{s}": order.tolist() for (p, s), order in orders["imagenet"].items()}
+        args.orders.write_text(
+            json.dumps({"pool_ids": ids, "validation": frames, "orders": picked})
+        )
+    train_rows(args, train_part, test_part, done, keep, orders, validations, kinds)
 
 
-def pick_head_rows(args, train_part, test_part, done: dict, keep, groups, validations) -> dict:
-    """Each policy's and seed's picking order (outside the validation shots), and the head
-    rows over the budgets, validated on the common sample."""
-    features = pool_features([s.path for s in train_part.samples], args.cache).features
-    test_features = pool_features([s.path for s in test_part.samples], args.cache).features
+def adapted_backbone(args, train_part, groups, done: dict, keep) -> Path:
+    """The pool's show-adapted backbone (made once, seed 0, `--adapt-minutes` of training on
+    every pool frame, unlabelled; the test split is not in the pool), kept in WORK/adapted;
+    its making is a record of its own."""
+    out = args.work / "adapted"
+    weights = adapted_weights(out)
+    if weights is not None and "adapt/pool" in done:
+        return weights
+    info = adapt_pool(
+        [s.path for s in train_part.samples],
+        groups,
+        cache=args.cache,
+        out=out,
+        image_size=IMAGE_SIZE,
+        settings=AdaptSettings(seconds=args.adapt_minutes * 60, seed=0),
+    )
+    keep({"key": "adapt/pool", "variant": "adapt", **info})
+    return adapted_weights(out)
+
+
+def pick_head_rows(
+    args, train_part, test_part, done: dict, keep, groups, validations, kind: str, weights
+) -> dict:
+    """Each policy's and seed's picking order (outside the validation shots) on `kind`
+    features (ImageNet's, or the adapted backbone's in `weights`), and the head rows over the
+    budgets, validated on the common sample."""
+    features = pool_features([s.path for s in train_part.samples], args.cache, weights=weights)
+    features = features.features
+    test_paths = [s.path for s in test_part.samples]
+    test_features = pool_features(test_paths, args.cache, weights=weights).features
+    variant = "head" if weights is None else f"head+{ADAPTED}"
     targets = train_part.targets
     largest = max(HEAD_BUDGETS)
     orders = {}
     for seed in range(args.seeds):
         validation = validations[seed]
-        for policy in POLICIES:
+        for policy in wanted(args, "policies", POLICIES):
             start = time.perf_counter()
             orders[policy, seed] = pick_order(
                 policy,
@@ -217,8 +295,8 @@ def pick_head_rows(args, train_part, test_part, done: dict, keep, groups, valida
                 seed=seed,
             )
             pick_s = time.perf_counter() - start
-            for budget in HEAD_BUDGETS:
-                key = record_key("head", policy, budget, seed)
+            for budget in wanted(args, "budgets", HEAD_BUDGETS):
+                key = record_key(variant, policy, budget, seed)
                 if key in done:
                     continue
                 val, rows = validation.split(orders[policy, seed], budget)
@@ -235,7 +313,7 @@ def pick_head_rows(args, train_part, test_part, done: dict, keep, groups, valida
                 keep(
                     {
                         "key": key,
-                        "variant": "head",
+                        "variant": variant,
                         "policy": policy,
                         "budget": budget,
                         "seed": seed,
@@ -247,7 +325,8 @@ def pick_head_rows(args, train_part, test_part, done: dict, keep, groups, valida
                         **test_figures(metrics),
                     }
                 )
-    if "head/all" not in done:  # a reference: every label, nothing held out, never chosen
+    reference = f"{variant}/all"
+    if reference not in done and not args.budgets:  # every label, nothing held out, not chosen
         everything = np.arange(len(targets))
         head = fit_head(features, everything, targets, groups=groups)
         metrics = multilabel_metrics(
@@ -258,8 +337,8 @@ def pick_head_rows(args, train_part, test_part, done: dict, keep, groups, valida
         )
         keep(
             {
-                "key": "head/all",
-                "variant": "head",
+                "key": reference,
+                "variant": variant,
                 "policy": "all",
                 "budget": len(targets),
                 "seed": 0,
@@ -269,50 +348,53 @@ def pick_head_rows(args, train_part, test_part, done: dict, keep, groups, valida
     return orders
 
 
-def train_rows(args, train_part, test_part, done: dict, keep, orders: dict, validations) -> None:
+def train_rows(
+    args, train_part, test_part, done: dict, keep, orders: dict, validations, kinds: dict
+) -> None:
     """The fine-tuned and self-trained rows; a shard takes whole (policy, budget, seed) folders,
     so a self-trained row and its teacher's fine-tuned row run in one process."""
     # The order of the runs: the headline budget first, so that a cut-off keeps the most.
     plan = []
-    for budget in sorted(TUNE_BUDGETS, key=lambda b: (b != max(TUNE_BUDGETS), b)):
+    budgets = wanted(args, "budgets", TUNE_BUDGETS)
+    policies = wanted(args, "policies", POLICIES)
+    for budget in sorted(budgets, key=lambda b: (b != max(budgets), b)):
         for seed in range(args.seeds):
-            for policy in POLICIES:
-                plan.append(("finetune", policy, budget, seed))
-            if budget in SELF_BUDGETS:
-                plan.append(("selftrain", SELF_POLICY, budget, seed))
-                plan.append(("consistency", SELF_POLICY, budget, seed))
-    plan = [
-        (variant, policy, budget, seed)
-        for variant, policy, budget, seed in plan
-        if record_key(variant, policy, budget, seed) not in done
-        and variant in args.variants.split(",")
-    ]
+            for variant in args.variants.split(","):
+                method = variant.split("+")[0]
+                if method == "finetune":
+                    plan += [(variant, policy, budget, seed) for policy in policies]
+                elif method in TRAINED and (budget in SELF_BUDGETS or args.budgets):
+                    plan += [(variant, p, budget, seed) for p in policies if p == SELF_POLICY]
+    plan = [row for row in plan if record_key(*row) not in done]
     shard, shards = map(int, args.shard.split("/"))
     mine = shard_folders(plan, shards)[shard]
     cache = args.work / "cache"
     for variant, policy, budget, seed in plan:
-        if (policy, budget, seed) not in mine:
+        if folder_name(variant, policy, budget, seed) not in mine:
             continue
         start = time.perf_counter()
-        val, rows = validations[seed].split(orders[policy, seed], budget)
+        kind = "adapted" if ADAPTED in levers(variant) else "imagenet"
+        weights = kinds[kind]
+        val, rows = validations[seed].split(orders[kind][policy, seed], budget)
         train = [train_part.samples[r] for r in rows]
         validation = [train_part.samples[r] for r in val]
-        folder = args.work / f"{policy}-{budget}-s{seed}-{COMMON}"
-        if variant == "finetune":
+        folder = args.work / folder_name(variant, policy, budget, seed)
+        method = variant.split("+")[0]
+        if method == "finetune":
             run = folder / "teacher"  # the self-trained student's teacher, when there is one
-            report = finetune(run, train, validation, seed, cache)
+            report = finetune(run, train, validation, seed, cache, weights)
         else:
             teacher = folder / "teacher"
-            finetune(teacher, train, validation, seed, cache)  # the finetune row's run
+            finetune(teacher, train, validation, seed, cache, weights)  # the finetune row's run
             # Unlabelled: the pool outside the budget and the validation shots, so that no
             # student trains on a shot-mate of a frame it is chosen by.
             outside = ~validations[seed].reserved
             outside[rows] = False
             pool = [train_part.samples[r].path for r in np.flatnonzero(outside)]
-            student = recipe(PSEUDO_LIMIT + len(train), seed, STUDENT_SEEN, 3)
+            student = recipe(PSEUDO_LIMIT + len(train), seed, STUDENT_SEEN, 3, weights)
             private = folder / "cache"  # the pseudo-labelled frames' caches, deleted after
             run = folder
-            if variant == "consistency":  # FixMatch-style; the same teacher gives validation
+            if method == "consistency":  # FixMatch-style; the same teacher gives validation
                 student = student.replace(consistency=1.0)
                 run = folder / "consistency"
             report = train_with_unlabelled(
@@ -344,20 +426,21 @@ def train_rows(args, train_part, test_part, done: dict, keep, orders: dict, vali
             "seconds": round(time.perf_counter() - start, 1),
             **test_figures(metrics),
         }
-        if variant in ("selftrain", "consistency"):
+        if method in ("selftrain", "consistency"):
             record["pseudo_labels"] = report["pseudo_labels"]
         keep(record)
 
 
 def shard_folders(plan: list, shards: int) -> list[set]:
-    """The (policy, budget, seed) folders of `plan` dealt out to `shards` processes, the
+    """The run folders (`folder_name`) of `plan` dealt out to `shards` processes, the
     costliest first to the least loaded (a self-trained row costs about twice a fine-tuned one;
     small budgets run more epochs). Every process computes the same deal from the same plan."""
     cost: dict = {}
     for variant, policy, budget, seed in plan:
         epochs = max(15, math.ceil(SEEN / max(1, budget - validation_size(budget))))
-        runs = 1 + epochs / 60 if variant == "finetune" else 2.5
-        cost[policy, budget, seed] = cost.get((policy, budget, seed), 0) + runs
+        runs = 1 + epochs / 60 if variant.startswith("finetune") else 2.5
+        folder = folder_name(variant, policy, budget, seed)
+        cost[folder] = cost.get(folder, 0) + runs
     loads, deal = [0.0] * shards, [set() for _ in range(shards)]
     for folder in sorted(cost, key=lambda f: -cost[f]):  # stable: plan order among equals
         least = loads.index(min(loads))
@@ -368,7 +451,8 @@ def shard_folders(plan: list, shards: int) -> list[set]:
 
 def render(args, done: dict, pool_size: int, test_size: int, started: float) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
-    records = list(done.values())
+    records = [r for r in done.values() if r.get("variant") != "adapt"]
+    adapt = done.get("adapt/pool")
     summary = summarise(records)
     chosen = choose(summary, seeds=args.seeds)
     all_labels = json.loads(Path(ALL_LABELS).read_text()) if Path(ALL_LABELS).is_file() else None
@@ -429,6 +513,15 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
         )
         + (" - **met**." if met else " - **not met**."),
     ]
+    if adapt:
+        lines += [
+            "",
+            f"The `+adapted` rows' backbone: adapted once to the pool's {adapt['frames']:,} "
+            f"frames in {adapt['shots']:,} shots, unlabelled (`training/adapt.py`): maps "
+            f"{adapt['maps_seconds'] / 60:.1f} min, then {adapt['steps']} steps in "
+            f"{adapt['train_seconds'] / 60:.1f} min ({adapt['seconds'] / 60:.1f} min in all) on "
+            f"{adapt['device']} at commit `{adapt['commit'][:7]}`; counted in no budget.",
+        ]
     admitted = designed_after_test(PUBLISHED)
     lines += admission_lines(admitted)
     plot(args.out / "label-efficiency.png", summary, all_labels)
@@ -472,20 +565,23 @@ def plot(path: Path, summary: list[dict], all_labels: dict | None) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    styles = (("head", ":"), ("finetune", "-"), ("selftrain", "--"), ("consistency", "-."))
-    colours = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 2)
-    for variant, style in styles:
-        for policy, marker in (("random", "o"), ("active", "s")):
-            series: dict = {}
-            for s in summary:
-                if s["variant"] == variant and s["policy"] == policy:
-                    series.setdefault((s["ran_on"], s["commit"]), []).append(s)
-            colour, label = next(colours) if series else None, f"{variant}, {policy}"
-            for cells in series.values():
-                xs = [s["budget"] for s in cells]
-                ys = [s["test_f1"] for s in cells]
-                ax.plot(xs, ys, style, marker=marker, color=colour, label=label)
-                label = "_nolegend_"
+    styles = {"head": ":", "finetune": "-", "selftrain": "--", "consistency": "-."}
+    colours = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4)
+    lines: dict = {}
+    for s in summary:
+        key = (s["variant"], s["policy"])
+        lines.setdefault(key, {}).setdefault((s["ran_on"], s["commit"]), []).append(s)
+    for (variant, policy), series in sorted(lines.items()):
+        if policy == "all":
+            continue
+        style = styles.get(variant.split("+")[0], "-")
+        marker = "o" if policy == "random" else "s"
+        colour, label = next(colours), f"{variant}, {policy}"
+        for cells in series.values():
+            xs = [s["budget"] for s in cells]
+            ys = [s["test_f1"] for s in cells]
+            ax.plot(xs, ys, style, marker=marker, color=colour, label=label)
+            label = "_nolegend_"
     if all_labels:
         ax.axhline(
             all_labels["test"]["f1_micro"],

@@ -127,6 +127,7 @@ BASES = {
     "serve": ["--db", "{db}"],
     "frames": ["{video}", "--out", "{new}"],
     "label serve": ["{project}"],
+    "label adapt": ["{project}", "--minutes", "0.1"],
     "demo": ["--data", "{kral_sakir}", "--work", "{new}", "--run", "{run}", "--seconds", "5"],
 }
 

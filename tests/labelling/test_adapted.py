@@ -1,4 +1,5 @@
 import json
+import time
 
 import numpy as np
 import torch
@@ -50,3 +51,33 @@ def test_an_unfinished_adaptation_is_not_used(tmp_path):
     assert adapted_weights(out) is None  # adapted.json is written last
     (out / INFO).write_text("{}")
     assert adapted_weights(out) == out / "model.safetensors"
+
+
+def test_the_label_page_suggests_from_the_adapted_backbone_once_there_is_one(project):
+    from toontag.labelling.adapted import adapt_project
+    from toontag.labelling.session import Session
+
+    root, _ = project
+    session = Session.open(root)
+    try:
+        session.learner.start()
+        deadline = time.monotonic() + 120
+        while session.learner.features is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert session.state()["model"]["backbone"] == "ImageNet"
+        imagenet = np.array(session.learner.features)
+    finally:
+        session.close()
+    adapt_project(root, settings=AdaptSettings(max_steps=1, batch=8))
+    session = Session.open(root)
+    try:
+        session.learner.start()
+        deadline = time.monotonic() + 120
+        while session.learner.features is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert session.state()["model"]["backbone"] == "adapted to this show"
+        assert not np.allclose(session.learner.features, imagenet, atol=1e-2)
+    finally:
+        session.close()

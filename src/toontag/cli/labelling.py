@@ -152,6 +152,44 @@ def label_serve(
         application.state.close()
 
 
+@label.command("adapt")
+def label_adapt(
+    project: Annotated[Path, typer.Argument(help="The project folder (made by toontag frames).")],
+    minutes: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            max=1440,
+            help="Training time of the adaptation (the frames' maps are computed first).",
+        ),
+    ] = 10.0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**32 - 1, help="Seed of the pairs drawn and the projection.")
+    ] = 0,
+) -> None:
+    """Adapt the backbone to the show from the pool's unlabelled frames (frames of one shot
+    learn to look alike): once per project; the label page's suggestions and train --data
+    PROJECT then start from it."""
+    from toontag.labelling.adapted import FOLDER, adapt_project
+    from toontag.progress import progress_bar
+    from toontag.training.adapt import AdaptSettings
+
+    with progress_bar() as bar:
+        maps = bar.add_task("frames' maps", total=None)
+        steps = bar.add_task("adapting", total=None)
+        info = adapt_project(
+            project,
+            settings=AdaptSettings(seconds=minutes * 60, seed=seed),
+            maps_progress=lambda done, total: bar.update(maps, completed=done, total=total),
+            progress=lambda step, loss: bar.update(steps, completed=step),
+        )
+    out.print(
+        f"adapted to {info['frames']:,} frames in {info['shots']:,} shots: {info['steps']} steps "
+        f"in {info['seconds'] / 60:.1f} min (loss {info['loss']['first']} -> "
+        f"{info['loss']['last']}); written to {escape(str(Path(project) / FOLDER))}"
+    )
+
+
 @app.command()
 def enrol(
     run: RunArg,

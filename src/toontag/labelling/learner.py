@@ -1,6 +1,7 @@
 """The model learning beside the labeller, in one background thread.
 
-The pool's backbone features are computed on first need (features.py, cached on disk). After
+The pool's backbone features are computed on first need (features.py, cached on disk), by the
+project's show-adapted backbone where `toontag label adapt` made one (adapted.py). After
 every `REFIT_EVERY` answers the head is refitted on the answers that are not audit answers
 (head.py; which are is the label store's audit record) and the whole pool scored; once there are
 `AUDIT_MIN` audit answers the head is also scored on them, the unbiased estimate, with an
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toontag.labelling.adapted import FOLDER as ADAPTED
+from toontag.labelling.adapted import adapted_weights
 from toontag.labelling.head import audit_score, fit_head
 from toontag.labelling.labels import LabelStore
 from toontag.labelling.queue import embed
@@ -56,6 +59,7 @@ class Learner:
         self.error: str | None = None
         self.head = None
         self.fitting = False
+        self.backbone = "ImageNet"  # or "adapted to this show" (`toontag label adapt`)
         self.answered = 0  # answers since the last refit started
         self.version = 0  # bumped by every refit: the page refreshes its suggestions
         self._wake = threading.Event()
@@ -121,7 +125,11 @@ class Learner:
         def progress(done: int, total: int) -> None:
             self.progress = {"done": done, "total": total}
 
-        found = pool_features(self.paths, self.cache, root=self.root, progress=progress)
+        weights = adapted_weights(self.root / ADAPTED)
+        found = pool_features(
+            self.paths, self.cache, root=self.root, weights=weights, progress=progress
+        )
+        self.backbone = "ImageNet" if weights is None else "adapted to this show"
         self.embedding = embed(found.features, seed=self.seed)  # coverage's, once per pool
         self.features = found.features
         self.progress = {"done": len(self.paths), "total": len(self.paths)}

@@ -115,6 +115,7 @@ class Session:
             "version": learner.version,
             "fitting": learner.fitting,
             "features": learner.progress,
+            "backbone": learner.backbone,
             "error": learner.error,
             "quality": None,
         }
