@@ -27,7 +27,7 @@ refitted after every batch). Every human label a variant uses is among the budge
   frames (the common sample) for validation.
 - ``+adapted`` (a lever on any of them): the backbone adapted to the show first, once per
   pool (`toontag label adapt`: shot-contrastive training of its top on every pool frame,
-  unlabelled, `--adapt-minutes`): the head's features are that backbone's, a fine-tune
+  unlabelled, `--adapt-steps`): the head's features are that backbone's, a fine-tune
   starts from it, and the `active` policy picks on its features.
 - ``consistency``: the same, but the 3,000 pool frames (drawn at random) join the student's
   training with every class unknown and a FixMatch-style consistency loss (weight 1, decisions
@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import replace
@@ -90,7 +91,7 @@ STUDENT_SEEN = 9600  # the same for a self-trained student (>= 3 epochs)
 PSEUDO_LIMIT = 3000  # 9,000 unlabelled frames scored for them
 TRAINED = ("finetune", "selftrain", "consistency")
 ADAPTED = "adapted"  # a lever: "finetune+adapted" starts from the pool's show-adapted backbone
-ADAPT_MINUTES = 12.0  # the pool's adaptation (once, seed 0; its maps are computed first)
+ADAPT_STEPS = 64  # the pool's adaptation (once, seed 0): 64 steps of 256 shot pairs, ~10 min
 HEAD_RESAMPLES = 200  # bootstrap resamples of a head row's CI (17 s per 1,000 here)
 GOAL = 0.95  # test micro-F1 at <= 400 labels
 ALL_LABELS = "results/cpu-lite0-112x192.json"  # fine-tuning on every train label (issue 13)
@@ -168,10 +169,11 @@ def main() -> None:
     parser.add_argument("--budgets", help="only these budgets (comma-separated), e.g. 100,400")
     parser.add_argument("--policies", default=",".join(POLICIES), help="picking policies to run")
     parser.add_argument(
-        "--adapt-minutes",
-        type=float,
-        default=ADAPT_MINUTES,
-        help="training time of the pool's show-adapted backbone (+adapted variants)",
+        "--adapt-steps",
+        type=int,
+        default=ADAPT_STEPS,
+        help="steps of the pool's show-adapted backbone (+adapted variants): a count, not a "
+        "time, so that a busy machine adapts it as far",
     )
     parser.add_argument(
         "--records",
@@ -211,7 +213,8 @@ def levers(variant: str) -> set[str]:
 
 def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None:
     def keep(record: dict) -> None:
-        done[record["key"]] = keep_record(records_path, record, device=device_name())
+        load = round(os.getloadavg()[0], 2)  # a run's seconds are its own only when it is low
+        done[record["key"]] = keep_record(records_path, record, device=device_name(), load=load)
 
     ids = [s.frame_id for s in train_part.samples]
     groups = runs_of_ids(np.array(ids))
@@ -247,7 +250,7 @@ def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None
 
 
 def adapted_backbone(args, train_part, groups, done: dict, keep) -> Path:
-    """The pool's show-adapted backbone (made once, seed 0, `--adapt-minutes` of training on
+    """The pool's show-adapted backbone (made once, seed 0, `--adapt-steps` of training on
     every pool frame, unlabelled; the test split is not in the pool), kept in WORK/adapted;
     its making is a record of its own."""
     out = args.work / "adapted"
@@ -260,7 +263,7 @@ def adapted_backbone(args, train_part, groups, done: dict, keep) -> Path:
         cache=args.cache,
         out=out,
         image_size=IMAGE_SIZE,
-        settings=AdaptSettings(seconds=args.adapt_minutes * 60, seed=0),
+        settings=AdaptSettings(max_steps=args.adapt_steps, seed=0),
     )
     keep({"key": "adapt/pool", "variant": "adapt", **info})
     return adapted_weights(out)
