@@ -43,3 +43,26 @@ def test_folds_split_whole_sequences_into_disjoint_parts(folds):
         held = set(sequences[mask])
         assert not held & set(sequences[~mask])  # whole sequences only
         assert abs(mask.mean() - 1 / folds) < 0.1
+
+
+def test_weights_ride_along_in_training_batches_only_where_some_row_is_weak(dataset, tmp_path):
+    from types import SimpleNamespace
+
+    from toontag.data.datamodule import ToonDataModule
+    from toontag.data.dataset import load_dataset
+
+    paths = [str(s.path) for s in dataset.samples[:6]]
+    for name, weights in (("weak.csv", [1, 0.5] * 3), ("plain.csv", [1] * 6)):
+        rows = "".join(f"{p},remzi,{w}\n" for p, w in zip(paths, weights, strict=True))
+        (tmp_path / name).write_text("path,labels,weight\n" + rows)
+        dm = ToonDataModule(load_dataset(tmp_path / name), image_size=(2, 2), batch_size=4)
+        dm.cache = SimpleNamespace(images=np.zeros((6, 2, 2, 3), np.uint8))
+        train = list(dm.loader(np.arange(6), shuffle=False, train=True))
+        if name == "plain.csv":
+            assert all(len(batch) == 2 for batch in train)  # as before: (pixels, targets)
+        else:
+            assert torch.cat([w for _, _, w in train]).tolist() == weights
+        assert all(len(batch) == 2 for batch in dm.loader(np.arange(6), shuffle=False))  # val
+    on_device = device_batches(np.arange(10, 16), shuffle=False)
+    on_device.weights = torch.linspace(0, 1, 50)
+    assert all(torch.allclose(w, t[:, 0] / 49) for _, t, w in on_device)  # each row's own

@@ -246,3 +246,20 @@ def test_self_training_never_takes_a_projects_audit_frames(tmp_path):
     AuditRecord(project.root).add(["frames/x/2.jpg"])
     found = unlabelled_images(project.root, [project.root / "frames/x/0.jpg"])
     assert [p.name for p in found] == ["1.jpg", "3.jpg"]
+
+
+def test_a_students_manifest_keeps_weak_rows_weak(dataset, tmp_path):
+    """Self-training on data with weak rows: the student trains on them at their weight, never
+    as a person's labels; data without weak rows gets the manifest it always had."""
+    from toontag.labelling.unlabelled import self_training_manifest
+
+    a, b, c = (str(s.path) for s in dataset.samples[:3])
+    for weight in ("0.5", "1"):
+        rows = [[a, "remzi", "train", ""], [b, "canan", "train", weight]]
+        data = load_dataset(write(tmp_path / "m.csv", rows, ("path", "labels", "split", "weight")))
+        text = self_training_manifest(data, np.array([True, False]), [Path(c)], np.ones((1, 2)))
+        (tmp_path / "s.csv").write_text(text)
+        student = load_dataset(tmp_path / "s.csv", classes=data.classes)
+        assert student.weights.tolist() == [1.0, float(weight), 1.0]
+        assert ("weight" in text.splitlines()[0]) == (weight == "0.5")
+        assert [s.split for s in student.samples] == ["val", "train", "train"]

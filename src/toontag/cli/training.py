@@ -87,6 +87,15 @@ def train(
             "ones it is sure of (RUN/teacher); the model is then trained on both."
         ),
     ] = None,
+    propagate: Annotated[
+        bool,
+        typer.Option(
+            "--propagate",
+            help="With --data PROJECT: extend each training answer to the unanswered frames "
+            "of its shot where the label page's model agrees (or the frame is a still copy), as "
+            "weak labels of half weight that only train (RUN/propagated.csv).",
+        ),
+    ] = False,
 ) -> None:
     """Train a model with the paper's recipe (Adam, BCE, ReduceLROnPlateau, EarlyStopping) or
     another preset; options and --set change single fields of it."""
@@ -132,7 +141,15 @@ def train(
             )
             .replace(**parse_settings(settings or []))
         )
-    if unlabelled is not None:
+    if propagate:
+        if resume is not None or unlabelled is not None:
+            raise typer.BadParameter(
+                "--propagate: rerun the same command to continue it; not with --unlabelled yet"
+            )
+        from toontag.labelling.weak_manifest import train_propagated
+
+        train_run = train_propagated
+    elif unlabelled is not None:
         if resume is not None:
             raise typer.BadParameter("--unlabelled: rerun the same command to continue it")
         from toontag.data.dataset import load_dataset
@@ -152,6 +169,13 @@ def train(
         on_dataset=None if resume else show_classes,  # a manifest's classes, before training
         **class_list(classes),
     )
+    if report and "propagation" in report:
+        weak = report["propagation"]
+        out.print(
+            f"weak labels: {weak['weak_rows']:,} frames of {weak.get('shots', 0):,} shots from "
+            f"{weak.get('from_answers', 0):,} of {weak['answers']:,} training answers, weight "
+            f"{weak['weights'][0]}; {weak['trained']:,} trained on"
+        )
     if report:
         out.print(
             f"[green]trained[/] {run_dir}: best epoch {report['best_epoch']} of "

@@ -21,6 +21,7 @@ from toontag.data.cache import ImageCache, build_cache
 from toontag.data.dataset import LabelledData
 from toontag.data.groups import dataset_sequences, group_index
 from toontag.data.split import CUT_THRESHOLD, hold_out_sequences
+from toontag.data.weights import held_by_human_rows, train_only
 from toontag.errors import DataError
 
 TEST_FRACTION = 0.2  # the paper's 80/20 split, for datasets that come without one
@@ -28,10 +29,12 @@ TEST_FRACTION = 0.2  # the paper's 80/20 split, for datasets that come without o
 
 class CachedImages(Dataset):
     """Rows of the cache (pixels, or a frozen backbone's features) with their multi-hot
-    targets; fetched a whole batch at a time."""
+    targets, and their loss weights when given (data with weak rows); fetched a whole batch at
+    a time."""
 
-    def __init__(self, images: np.ndarray, targets: np.ndarray, rows: np.ndarray):
+    def __init__(self, images: np.ndarray, targets: np.ndarray, rows: np.ndarray, weights=None):
         self.images, self.targets, self.rows = images, targets, np.asarray(rows)
+        self.weights = weights
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -39,12 +42,13 @@ class CachedImages(Dataset):
     def __getitem__(self, i: int):
         return self.__getitems__([i])
 
-    def __getitems__(self, positions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitems__(self, positions: list[int]) -> tuple[torch.Tensor, ...]:
         rows = self.rows[np.asarray(positions)]
         order = np.argsort(rows)  # memory-mapped reads are fastest in file order
         pixels = np.empty((len(rows), *self.images.shape[1:]), self.images.dtype)
         pixels[order] = self.images[rows[order]]
-        return torch.from_numpy(pixels), torch.from_numpy(self.targets[rows])
+        batch = torch.from_numpy(pixels), torch.from_numpy(self.targets[rows])
+        return batch if self.weights is None else (*batch, torch.from_numpy(self.weights[rows]))
 
 
 def keep_batch(batch):
@@ -67,10 +71,13 @@ class DeviceBatches:
     """Batches cut from images and targets already in device memory: an index permutation
     drawn on the device per epoch, one gather per batch, no host work per step. Under DDP each
     process takes every `world`-th position (evaluation shards disjoint and unpadded; training
-    shards trimmed to equal length)."""
+    shards trimmed to equal length). `weights`: the rows' loss weights, a third tensor."""
 
-    def __init__(self, images, targets, rows, *, batch_size, shuffle, seed, rank=0, world=1):
+    def __init__(
+        self, images, targets, rows, *, batch_size, shuffle, seed, rank=0, world=1, weights=None
+    ):
         self.images, self.targets, self.batch_size = images, targets, batch_size
+        self.weights = weights
         self.rows = torch.as_tensor(rows, device=images.device)
         self.shuffle, self.rank, self.world = shuffle, rank, world
         self.generator = torch.Generator(images.device).manual_seed(seed)
@@ -95,7 +102,10 @@ class DeviceBatches:
         rows = self.positions()
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
-            yield self.images[batch], self.targets[batch]
+            if self.weights is None:
+                yield self.images[batch], self.targets[batch]
+            else:
+                yield self.images[batch], self.targets[batch], self.weights[batch]
 
 
 @dataclass(frozen=True)
@@ -120,22 +130,26 @@ def fold_mask(sequences: np.ndarray, fold: int, folds: int, seed: int) -> np.nda
     return np.isin(sequences, unique[order[which == fold]])
 
 
-def make_parts(
+def assign_parts(
     data: LabelledData,
-    cache: ImageCache,
     *,
     val_fraction: float,
     seed: int,
     cache_root: Path | None = None,
     fold: tuple[int, int] | None = None,
-) -> Parts:
-    """Train/val/test rows. The dataset's own split is kept; validation is held out of train by
-    whole sequences unless the dataset has a val split; no split at all gets the paper's 80/20
-    sequence split first. `fold` (k, folds) first sets fold k of train's sequences apart for
-    cross-fitting (`Parts.heldout`). Where the data names groups (`LabelledData.groups`: a
-    manifest's group column, a project's shots), every one of these splits deals whole groups
-    instead of sequences. Images that failed to decode are left out everywhere."""
+) -> tuple[np.ndarray, dict]:
+    """Each sample's part ("train", "val", "test", "heldout", or "" for none) and how they were
+    made (`make_parts`, before unreadable images are left out). The dataset's own split is kept;
+    validation is held out of train by whole sequences unless the dataset has a val split; no
+    split at all gets the paper's 80/20 sequence split first. `fold` (k, folds) first sets fold
+    k of train's sequences apart for cross-fitting. Where the data names groups
+    (`LabelledData.groups`: a manifest's group column, a project's shots), every one of these
+    splits deals whole groups instead of sequences. Weak rows only train (weights.py)."""
     splits = np.array([s.split or "" for s in data.samples], dtype=object)
+    weak = data.weights < 1
+    if weak.all():
+        raise DataError(f"{data.root}: every row is a weak label (weight < 1); none to validate")
+    splits[weak & (splits != "train")] = ""  # a manifest's val or test: never a weak row
     grouped = data.groups is not None
     unit = "groups" if grouped else "sequences"
     how: dict = {"grouped_by": data.groups_from} if grouped else {"cut_threshold": CUT_THRESHOLD}
@@ -150,27 +164,37 @@ def make_parts(
         how[f"{name}_sequences_total"] = int(seqs.max() + 1) if len(seqs) else 0
         return seqs
 
-    def held_out(rows: np.ndarray, fraction: float, name: str) -> np.ndarray:
-        return hold_out_sequences(sequences(rows, name), fraction, seed)
+    def held_out(rows: np.ndarray, pick, name: str) -> np.ndarray:
+        return held_by_human_rows(sequences(rows, name), weak[rows], pick)
 
     if not (splits == "train").any():
         if (splits != "").any():
             raise DataError(f"{data.root}: the dataset has splits but none named 'train'")
         rows = np.arange(len(splits))
-        mask = held_out(rows, TEST_FRACTION, "test")
+        mask = held_out(rows, lambda u: hold_out_sequences(u, TEST_FRACTION, seed), "test")
         splits = np.where(mask, "test", "train").astype(object)
         how["test"] = f"{TEST_FRACTION:.0%} held out by {unit} (no split in the dataset)"
     if fold is not None:
         k, folds = fold
         train_rows = np.flatnonzero(splits == "train")
-        splits[train_rows[fold_mask(sequences(train_rows, "fold"), k, folds, seed)]] = "heldout"
+        picked = held_out(train_rows, lambda u: fold_mask(u, k, folds, seed), "fold")
+        splits[train_rows[picked]] = "heldout"
         how["fold"] = f"fold {k} of {folds} of train's {unit} held out (cross-fitting)"
     if (splits == "val").any():
         how["val"] = "the dataset's own val split"
     else:
         train_rows = np.flatnonzero(splits == "train")
-        splits[train_rows[held_out(train_rows, val_fraction, "val")]] = "val"
+        picked = held_out(train_rows, lambda u: hold_out_sequences(u, val_fraction, seed), "val")
+        splits[train_rows[picked]] = "val"
         how["val"] = f"{val_fraction:.0%} of train held out by whole {unit}"
+    how |= train_only(splits, data.weights)
+    return splits, how
+
+
+def make_parts(data: LabelledData, cache: ImageCache, **split) -> Parts:
+    """Train/val/test rows (`assign_parts`, whose keywords `split` takes), `Parts.heldout` the
+    cross-fitting fold's. Images that failed to decode are left out everywhere."""
+    splits, how = assign_parts(data, **split)
     ok = np.zeros(len(splits), bool)
     ok[cache.ok] = True
     names = ("train", "val", "test", "heldout")
@@ -267,13 +291,17 @@ class ToonDataModule(L.LightningDataModule):
         targets = self.data.masked_targets  # -1 where a class is unknown: masked out
         if train and self.train_targets is not None:
             targets = self.train_targets
+        # Loss weights ride along in training only, and only where the data has weak rows
+        # (they are never validated): a batch is (pixels, targets[, weights]).
+        weights = self.data.weights if train and (self.data.weights < 1).any() else None
         device = self.gpu()
         if device is not None:
             if self.device_arrays is None:  # once: all rows, so every part indexes into it
                 self.device_arrays = {"images": to_device(inputs, device)}
             key = "train_targets" if targets is not self.data.masked_targets else "targets"
-            if key not in self.device_arrays:
-                self.device_arrays[key] = torch.from_numpy(targets).to(device)
+            for name, array in ((key, targets), ("weights", weights)):
+                if array is not None and name not in self.device_arrays:
+                    self.device_arrays[name] = torch.from_numpy(array).to(device)
             trainer = self.trainer
             return DeviceBatches(
                 self.device_arrays["images"],
@@ -284,8 +312,9 @@ class ToonDataModule(L.LightningDataModule):
                 seed=self.seed,
                 rank=trainer.global_rank,
                 world=trainer.world_size,
+                weights=None if weights is None else self.device_arrays["weights"],
             )
-        dataset = CachedImages(inputs, targets, rows)
+        dataset = CachedImages(inputs, targets, rows, weights)
         sampler = self.shard(dataset, shuffle=shuffle)
         return DataLoader(
             dataset,

@@ -5,16 +5,16 @@ class names present joined by ``_``. Names may themselves contain ``_`` (``kral_
 a folder name is parsed against the known class names, never split blindly. The class names
 are those of Kral Sakir unless the root holds a ``classes.txt`` (one name a line).
 
-CSV manifest: a header ``path,labels[,split][,unknown][,group]``; paths relative to the
-manifest; labels separated by ``;`` (empty = no character). ``unknown`` names the classes nobody
-looked for in that image (a character added after it was labelled): neither present nor
-absent, they are masked out of training's loss. A manifest with ``audit`` (a labelling
-project's labels.csv) is split by it: audit frames, drawn at random to check the model, are
-the test split whatever a ``split`` column says, and without ``split`` every other labelled
-frame is train. ``group`` names frames every split keeps together and intervals resample
-whole (a shot); a project's frames are grouped by pool.csv's shots (groups.py). Row order is
-taken as capture order. What Excel writes reads the same: a byte order mark, CRLF, spaces
-after ``;``, fields separated by ``;``.
+CSV manifest: a header ``path,labels[,split][,unknown][,group][,weight]``; paths relative to
+the manifest; labels separated by ``;`` (empty = no character). ``unknown`` names the classes
+nobody looked for in that image (added after it was labelled): neither present nor absent, they
+are masked out of training's loss. A manifest with ``audit`` (a labelling project's labels.csv)
+is split by it: audit frames, drawn at random to check the model, are the test split whatever a
+``split`` column says, and without ``split`` every other labelled frame is train. ``group``
+names frames every split keeps together and intervals resample whole (a shot); a project's
+frames are grouped by pool.csv's shots (groups.py). ``weight`` (default 1) scales a row's loss:
+below 1 a weak label, which only trains (weights.py). Row order is taken as capture order. What
+Excel writes reads the same: a byte order mark, CRLF, spaces after ``;``, ``;`` between fields.
 
 The classes, first found: the list the caller gives (a trained model's, or ``--classes``), a
 ``classes.txt`` in the folder or beside the manifest, else Kral Sakir's for a folder and the
@@ -36,6 +36,7 @@ import numpy as np
 
 from toontag.data.groups import row_groups
 from toontag.data.walk import IMAGE_SUFFIXES, entries
+from toontag.data.weights import row_weight
 from toontag.errors import DataError
 
 KRAL_SAKIR_CLASSES = ("kral_sakir", "remzi", "fil_necati", "canan")
@@ -57,6 +58,7 @@ class Sample:
     split: str | None  # "train", "val", "test" or None when the dataset has no split
     frame_id: int  # capture order: the numeric file stem, else the position in the listing
     unknown: tuple[str, ...] = ()  # classes not looked for in this image: neither 0 nor 1
+    weight: float = 1.0  # in training's loss; below 1 a weak label, which only trains
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,11 @@ class LabelledData:
         for row, sample in enumerate(self.samples):
             known[row, [index[name] for name in sample.unknown]] = False
         return known
+
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """(N,) float32 loss weights: 1 for a person's label, less for a weak one (weights.py)."""
+        return np.array([s.weight for s in self.samples], dtype=np.float32)
 
     @cached_property
     def masked_targets(self) -> np.ndarray:
@@ -268,7 +275,7 @@ def _manifest_rows(manifest: Path) -> csv.DictReader:
 
 def _load_manifest(manifest: Path, known) -> LabelledData:
     reader = _manifest_rows(manifest)
-    parsed, listed, named = [], [], []  # rows; their paths as written; their groups
+    parsed, listed, named, weights = [], [], [], []  # rows; paths as written; groups; weights
     for row in reader:
         line = reader.line_num
         labels = split_names(row["labels"])
@@ -288,6 +295,7 @@ def _load_manifest(manifest: Path, known) -> LabelledData:
         parsed.append((line, manifest.parent / row["path"].strip(), labels, split, unknown))
         listed.append(row["path"].strip())
         named.append((row.get("group") or "").strip())
+        weights.append(row_weight(row.get("weight"), f"{manifest}:{line}"))
     if not parsed:
         raise DataError(f"{manifest}: the manifest lists no images")
     if known is None:
@@ -297,15 +305,10 @@ def _load_manifest(manifest: Path, known) -> LabelledData:
             raise DataError(f"{manifest}: no row has a label")
     else:
         classes, classes_from = known
-        for line, _, labels, _, unknown in parsed:
-            for label in (*labels, *unknown):
-                if label not in classes:
-                    raise _unknown_label(f"{manifest}:{line}", label, classes, classes_from)
-    if known is None:  # an unknown name outside the labels' classes names no class
-        for line, _, _, _, unknown in parsed:
-            for name in unknown:
-                if name not in classes:
-                    raise _unknown_label(f"{manifest}:{line}", name, classes, classes_from)
+    for line, _, labels, _, unknown in parsed:  # from the labels, only an unknown name can miss
+        for label in (*labels, *unknown):
+            if label not in classes:
+                raise _unknown_label(f"{manifest}:{line}", label, classes, classes_from)
     samples = tuple(
         Sample(
             path,
@@ -313,6 +316,7 @@ def _load_manifest(manifest: Path, known) -> LabelledData:
             split,
             position,
             tuple(c for c in classes if c in unknown),
+            weights[position],
         )
         for position, (_, path, labels, split, unknown) in enumerate(parsed)
     )

@@ -30,14 +30,17 @@ def split_rows(
     data, cache, split: str, *, val_fraction: float, seed: int, cache_root: Path | None = None
 ) -> np.ndarray:
     """Cache rows of `split`: the dataset's own split when it has one, else the training
-    protocol's (the same sequence hold-out, from the run's seed and fraction)."""
+    protocol's (the same sequence hold-out, from the run's seed and fraction). Weak rows
+    (weight < 1: labels no person gave) are never scored."""
     if split in data.splits:
         rows = np.array([i for i, s in enumerate(data.samples) if s.split == split], dtype=int)
-        return np.intersect1d(rows, cache.ok)
-    if split not in ("train", "val", "test"):
+        rows = np.intersect1d(rows, cache.ok)
+    elif split not in ("train", "val", "test"):
         raise DataError(f"{data.root}: no split named {split!r} (has: {data.splits})")
-    parts = make_parts(data, cache, val_fraction=val_fraction, seed=seed, cache_root=cache_root)
-    return getattr(parts, split)
+    else:
+        parts = make_parts(data, cache, val_fraction=val_fraction, seed=seed, cache_root=cache_root)
+        rows = getattr(parts, split)
+    return rows[data.weights[rows] >= 1]
 
 
 def evaluate_run(

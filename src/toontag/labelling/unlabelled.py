@@ -130,20 +130,24 @@ def self_training_manifest(
 ) -> str:
     """The student's manifest: every labelled image of `dataset` (in the teacher's validation
     frames `val` or in train, test rows kept as test), then the pseudo-labelled images as train
-    (`pseudo_labels` None: every class unknown, for the consistency loss)."""
+    (`pseudo_labels` None: every class unknown, for the consistency loss). Weak rows (weight
+    < 1) keep their weight, in a ``weight`` column the manifest has only then."""
+    weighted = bool((dataset.weights < 1).any())
     rows = []
     for sample, in_val in zip(dataset.samples, val, strict=True):
         path = str(Path(sample.path).absolute())
         split = "test" if sample.split == "test" else "val" if in_val else "train"
-        rows.append([path, ";".join(sample.labels), split, ";".join(sample.unknown)])
+        weight = [sample.weight] if weighted else []
+        rows.append([path, ";".join(sample.labels), split, ";".join(sample.unknown), *weight])
+    pseudo_weight = [1.0] if weighted else []
     if pseudo_labels is None:
         unknown = ";".join(dataset.classes)
-        rows += [[str(Path(path).absolute()), "", "train", unknown] for path in pseudo]
+        rows += [[str(Path(p).absolute()), "", "train", unknown, *pseudo_weight] for p in pseudo]
     else:
         for path, row in zip(pseudo, pseudo_labels, strict=True):
             names = [c for c, on in zip(dataset.classes, row, strict=True) if on]
-            rows.append([str(Path(path).absolute()), ";".join(names), "train", ""])
-    return csv_text(["path", "labels", "split", "unknown"], rows)
+            rows.append([str(Path(path).absolute()), ";".join(names), "train", "", *pseudo_weight])
+    return csv_text(["path", "labels", "split", "unknown", *(["weight"] if weighted else [])], rows)
 
 
 def train_with_unlabelled(

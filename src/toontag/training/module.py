@@ -69,9 +69,10 @@ class ToonTagModule(L.LightningModule):
         return self.augment_rng
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        pixels, targets = batch
+        # + the rows' loss weights, in training where some row is weak; kept last
+        pixels, targets, *weights = batch
         if self.on_features:
-            return pixels[:, :, None, None], targets  # a 1x1 map: the head's GAP keeps it
+            return pixels[:, :, None, None], targets, *weights  # a 1x1 map: the head's GAP keeps it
         x = self.view(pixels, self.cfg.augment if self.training else "none")
         if self.training and self.cfg.consistency:
             # The unlabelled rows (every class unknown) once more, strongly augmented; their
@@ -80,8 +81,8 @@ class ToonTagModule(L.LightningModule):
             strong = self.view(pixels[unlabelled], "flip_crop")
             if len(strong):  # else empty: the batch has labelled frames only
                 strong = affine_batch(strong, self.rng(strong.device))
-            return x, targets, strong, unlabelled
-        return x, targets
+            return x, targets, strong, unlabelled, *weights
+        return x, targets, *weights
 
     def view(self, pixels: torch.Tensor, augment: str) -> torch.Tensor:
         """The uint8 batch augmented by `augment`, normalised, channels-last (on GPU and CPU
@@ -99,6 +100,8 @@ class ToonTagModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y, *unlabelled = batch  # + (strong view, mask) of the unlabelled rows, if any
+        # + the rows' loss weights last, if any: one tensor after the pair of views
+        weights = unlabelled.pop() if len(unlabelled) % 2 else None
         logits = self(x).float()
         if unlabelled:
             strong, rows = unlabelled
@@ -106,7 +109,7 @@ class ToonTagModule(L.LightningModule):
         if self.cfg.label_smoothing:
             smoothed = y * (1 - self.cfg.label_smoothing) + 0.5 * self.cfg.label_smoothing
             y = torch.where(y >= 0, smoothed, y)
-        loss = masked_bce(logits, y)
+        loss = masked_bce(logits, y, weights)
         if unlabelled:
             loss = loss + self.cfg.consistency * consistency
         self.train_loss_sum.update(loss.detach() * len(y))
@@ -167,12 +170,17 @@ class ToonTagModule(L.LightningModule):
         }
 
 
-def masked_bce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def masked_bce(
+    logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Binary cross-entropy averaged over the known entries; a target below 0 is unknown (a
     class nobody looked for in that image) and contributes nothing. Equal to the plain mean
-    when every entry is known."""
+    when every entry is known. `weights` (one per row) scale each row's entries, the mean still
+    taken over the known entries: a weak row of weight 0.5 counts half a person's label."""
     known = y >= 0
     loss = F.binary_cross_entropy_with_logits(logits, y.clamp(min=0), reduction="none")
+    if weights is not None:
+        loss = loss * weights[:, None]
     return (loss * known).sum() / known.sum().clamp(min=1)
 
 

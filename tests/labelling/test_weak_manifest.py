@@ -1,0 +1,114 @@
+"""`toontag train --data PROJECT --propagate` end to end, on a project of 40 real frames in 8
+shots (runs of consecutive Kral Sakir frames), one epoch of the paper's CNN at 32x48."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_cli_sweep import cli
+from toontag.data.datamodule import assign_parts
+from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
+from toontag.data.images import load_resized
+from toontag.data.split import SOURCE_SIZE
+from toontag.labelling.candidates import uint8_thumbnails
+from toontag.labelling.weak_manifest import PROPAGATED
+
+SHOTS, FRAMES = 8, 5  # frames a shot: 0 and 4 answered in shots 0-5
+AUDITED, OFFERED = 6, 7  # shot 6: frame 2 answered as an audit frame; 7: one only offered
+
+
+@pytest.fixture(scope="module")
+def built(dataset, tmp_path_factory) -> Path:
+    """The project: pool.csv (one video, its shots), thumbs.npy, labels.csv, audit.csv."""
+    train = dataset.subset("train").samples
+    ids = np.array([s.frame_id for s in train])
+    starts = [i for i in range(len(ids) - FRAMES) if ids[i + FRAMES - 1] - ids[i] == FRAMES - 1]
+    spread = np.linspace(0, len(starts) - 1, SHOTS).astype(int)  # across the episodes
+    picked = [train[starts[i] : starts[i] + FRAMES] for i in spread]
+    root = tmp_path_factory.mktemp("propagate") / "project"
+    (root / "frames" / "ep").mkdir(parents=True)
+    (root / "project.json").write_text('{"format": 1, "sources": []}')
+    (root / "classes.txt").write_text("\n".join(KRAL_SAKIR_CLASSES) + "\n")
+    pool, labels, pixels = [], [], []
+    for shot, frames in enumerate(picked):
+        for k, sample in enumerate(frames):
+            path = f"frames/ep/{sample.frame_id:06d}.jpg"
+            shutil.copy(sample.path, root / path)
+            pixels.append(load_resized(root / path, SOURCE_SIZE)[0])
+            pool.append([path, "ep.mp4", f"{sample.frame_id / 25:.3f}", shot, "regular", 1, 1])
+            if (shot < AUDITED and k in (0, 4)) or (shot == AUDITED and k == 2):
+                labels.append([path, ";".join(sample.labels), int(shot == AUDITED)])
+    write(root / "pool.csv", ["path", "source", "time", "shot", "reason", "width", "height"], pool)
+    write(root / "labels.csv", ["path", "labels", "audit"], labels)
+    offered = [pool[AUDITED * FRAMES + 2][0], pool[OFFERED * FRAMES + 1][0]]
+    write(
+        root / "audit.csv", ["path", "offered"], [[p, "2024-01-01T00:00:00+00:00"] for p in offered]
+    )
+    np.save(root / "thumbs.npy", uint8_thumbnails(pixels))
+    return root
+
+
+def write(path: Path, header, rows) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def test_propagate_trains_on_weak_shot_mates_outside_validation_and_audit_shots(built, tmp_path):
+    before = (built / "labels.csv").read_bytes()
+    run = tmp_path / "run"
+    args = ["train", "--data", built, "--out", run, "--propagate", "--model", "baseline"]
+    args += ["--image-size", "32x48", "--epochs", "1", "--no-pretrained"]
+    code, out, err = cli(args)
+    assert code == 0, err
+    assert (built / "labels.csv").read_bytes() == before  # the project's labels are untouched
+    report = json.loads((run / "report.json").read_text())
+    split = json.loads((run / "split.json").read_text())
+    how = report["propagation"]
+    with (run / PROPAGATED).open() as f:
+        rows = list(csv.DictReader(f))
+    weak = [r for r in rows if float(r["weight"]) < 1]
+    assert len(rows) - len(weak) == 13 and 0 < len(weak) == how["weak_rows"]
+    assert {r["weight"] for r in weak} == {"0.5"} and how["weights"] == [0.5]
+    assert split["weak"]["rows"] == split["weak"]["train"] == how["trained"] == len(weak)
+    assert split["weak"]["left_out"] == 0  # validation's shots were never propagated into
+    assert f"weak labels: {len(weak)} frames of {how['shots']} shots from" in out
+    # The split is the one the project's labels get without --propagate: drawn first.
+    project = load_dataset(built)
+    parts, _ = assign_parts(project, val_fraction=0.1, seed=0)
+    val = {str(s.path.resolve()) for s, p in zip(project.samples, parts, strict=True) if p == "val"}
+    assert val and {str(Path(p).resolve()) for p in split["val_images"]} == val
+    assert how["answers"] == (parts == "train").sum() == 12 - len(val)
+    # Weak rows: only in training answers' shots, never an answered or audit frame, each with
+    # the group and the labels of an answer of its shot.
+    shot_of = {r["path"]: r["group"] for r in rows}
+    samples = zip(project.samples, parts, strict=True)
+    closed = {shot_of[str(s.path.absolute())] for s, p in samples if p != "train"}
+    answered = {r["path"] for r in rows if float(r["weight"]) == 1}
+    for r in weak:
+        assert r["split"] == "train" and r["path"] not in answered
+        assert r["group"] not in closed and f"shot {AUDITED}" not in r["group"]
+        assert f"shot {OFFERED}" not in r["group"]
+        mates = {a["labels"] for a in rows if a["group"] == r["group"] and a["path"] in answered}
+        assert r["labels"] in mates
+    assert how["excluded_shots"] == len(closed) + 1  # + the shot of the frame only offered
+    assert how["still_rule"] == "thumbs.npy"
+    assert how["by_agreement"] + how["by_still_copy"] == len(weak) <= how["candidates"]
+    # A rerun finds the run finished: nothing is propagated or trained again.
+    stamp = (run / PROPAGATED).stat().st_mtime_ns
+    assert cli(args)[0] == 0 and (run / PROPAGATED).stat().st_mtime_ns == stamp
+
+
+def test_propagate_needs_a_project_and_runs_alone(small_manifest, built, tmp_path):
+    code, _, err = cli(["train", "--data", small_manifest, "--out", tmp_path / "r", "--propagate"])
+    assert code == 1 and err.count("\n") == 1 and "--propagate extends a labelling project" in err
+    args = ["train", "--data", built, "--out", tmp_path / "s", "--propagate"]
+    code, _, err = cli([*args, "--unlabelled", built])
+    assert code == 2 and "not with --unlabelled" in err
