@@ -29,6 +29,10 @@ refitted after every batch). Every human label a variant uses is among the budge
   pool (`toontag label adapt`: shot-contrastive training of its top on every pool frame,
   unlabelled, `--adapt-steps`): the head's features are that backbone's, a fine-tune
   starts from it, and the `active` policy picks on its features.
+- ``+propagate``: the picked frames' answers extend to the other frames of their shots
+  (`labelling/propagate.py`; never into a validation shot) where the label page's head, fitted
+  on the picked frames on the run's features, agrees or the frame is a still copy: weak rows
+  at half weight, counted in no budget, never validating.
 - ``consistency``: the same, but the 3,000 pool frames (drawn at random) join the student's
   training with every class unknown and a FixMatch-style consistency loss (weight 1, decisions
   at 0.95 on the weak view; `--set consistency=1`) instead of the teacher's pseudo-labels.
@@ -70,10 +74,12 @@ from toontag.benchmark.tables import admission_lines, designed_after_test
 from toontag.config import PRESETS, TrainConfig
 from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
+from toontag.data.split import SOURCE_SIZE, thumbnails
 from toontag.evaluation.metrics import fmt, micro_scores, multilabel_metrics
 from toontag.labelling.adapted import adapt_pool, adapted_weights
 from toontag.labelling.features import pool_features
 from toontag.labelling.head import fit_head
+from toontag.labelling.propagate import propagate
 from toontag.labelling.unlabelled import train_with_unlabelled
 from toontag.models.engine import engine_probabilities, load_engine
 from toontag.training.adapt import AdaptSettings
@@ -91,6 +97,7 @@ STUDENT_SEEN = 9600  # the same for a self-trained student (>= 3 epochs)
 PSEUDO_LIMIT = 3000  # 9,000 unlabelled frames scored for them
 TRAINED = ("finetune", "selftrain", "consistency")
 ADAPTED = "adapted"  # a lever: "finetune+adapted" starts from the pool's show-adapted backbone
+PROPAGATE = "propagate"  # a lever: the picked frames' answers extend within their shots
 ADAPT_STEPS = 64  # the pool's adaptation (once, seed 0): 64 steps of 256 shot pairs, ~10 min
 HEAD_RESAMPLES = 200  # bootstrap resamples of a head row's CI (17 s per 1,000 here)
 GOAL = 0.95  # test micro-F1 at <= 400 labels
@@ -246,7 +253,7 @@ def run_all(args, train_part, test_part, done: dict, records_path: Path) -> None
         args.orders.write_text(
             json.dumps({"pool_ids": ids, "validation": frames, "orders": picked})
         )
-    train_rows(args, train_part, test_part, done, keep, orders, validations, kinds)
+    train_rows(args, train_part, test_part, done, keep, orders, validations, kinds, groups)
 
 
 def adapted_backbone(args, train_part, groups, done: dict, keep) -> Path:
@@ -352,7 +359,7 @@ def pick_head_rows(
 
 
 def train_rows(
-    args, train_part, test_part, done: dict, keep, orders: dict, validations, kinds: dict
+    args, train_part, test_part, done: dict, keep, orders: dict, validations, kinds: dict, groups
 ) -> None:
     """The fine-tuned and self-trained rows; a shard takes whole (policy, budget, seed) folders,
     so a self-trained row and its teacher's fine-tuned row run in one process."""
@@ -381,6 +388,9 @@ def train_rows(
         val, rows = validations[seed].split(orders[kind][policy, seed], budget)
         train = [train_part.samples[r] for r in rows]
         validation = [train_part.samples[r] for r in val]
+        weak = {}
+        if PROPAGATE in levers(variant):
+            train, weak = propagated(args, train_part, rows, validations[seed], groups, weights)
         folder = args.work / folder_name(variant, policy, budget, seed)
         method = variant.split("+")[0]
         if method == "finetune":
@@ -429,9 +439,44 @@ def train_rows(
             "seconds": round(time.perf_counter() - start, 1),
             **test_figures(metrics),
         }
+        if weak:
+            record["propagation"] = weak
         if method in ("selftrain", "consistency"):
             record["pseudo_labels"] = report["pseudo_labels"]
         keep(record)
+
+
+def propagated(args, train_part, rows, validation, groups, weights) -> tuple[list, dict]:
+    """The picked samples and their weak shot-mates (`labelling/propagate.py`): the answers
+    of `rows` extended within their shots (never into a validation shot) where the label
+    page's head, fitted on `rows` alone on the run's features, agrees or the frame is a still
+    copy; the weak ones with their weight, and what `propagate` says it added."""
+    paths = [s.path for s in train_part.samples]
+    features = pool_features(paths, args.cache, weights=weights).features
+    targets = train_part.targets
+    head = fit_head(features, rows, targets[rows], groups=groups[rows], seed=0)
+    decisions = head.probabilities(features) >= np.asarray(head.thresholds)
+    thumbs = thumbnails(build_cache(paths, size=SOURCE_SIZE, root=args.cache).images)
+    weak = propagate(
+        groups,
+        rows,
+        targets[rows],
+        np.ones_like(targets[rows], dtype=bool),
+        decisions,
+        times=np.array([s.frame_id for s in train_part.samples]),
+        thumbs=thumbs,
+        exclude_groups=np.unique(groups[validation.reserved]),
+    )
+    names = KRAL_SAKIR_CLASSES
+    extra = [
+        replace(
+            train_part.samples[r],
+            labels=tuple(c for c, t in zip(names, target, strict=True) if t > 0.5),
+            weight=float(w),
+        )
+        for r, target, w in zip(weak.rows, weak.targets, weak.weights, strict=True)
+    ]
+    return [train_part.samples[r] for r in rows] + extra, weak.summary(groups)
 
 
 def shard_folders(plan: list, shards: int) -> list[set]:

@@ -38,3 +38,14 @@ def test_the_person_labels_a_batch_at_a_time_up_to_the_budget():
     assert [len(labelled) for labelled, _ in steps] == [20, 40, 60]
     last, head = steps[-1]
     assert len(set(last.tolist())) == 60 and len(head.thresholds) == 2
+
+
+def test_a_manifest_keeps_weak_labels_weights(dataset, tmp_path):
+    from dataclasses import replace
+
+    samples = dataset.subset("train").samples[:4]
+    weak = [*samples[:3], replace(samples[3], weight=0.5)]
+    read = load_dataset(write_manifest(tmp_path / "weak.csv", weak, split="train"))
+    assert read.weights.tolist() == [1, 1, 1, 0.5]
+    plain = (tmp_path / "plain.csv").name
+    assert "weight" not in write_manifest(tmp_path / plain, samples).read_text().splitlines()[0]

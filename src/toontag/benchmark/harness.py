@@ -27,7 +27,12 @@ def toontag_command(args) -> tuple[subprocess.CompletedProcess, float]:
 
 def write_manifest(path: Path, samples, *, split: str | None = None) -> Path:
     """A CSV manifest of `samples` (absolute paths), each in its own split or all in `split`
-    (``train``: `toontag train` then carves its validation from them, no test held out)."""
+    (``train``: `toontag train` then carves its validation from them, no test held out), and
+    each one's loss weight where any is below 1."""
     rows = [(Path(s.path).resolve(), ";".join(s.labels), split or s.split) for s in samples]
-    write_text(path, csv_text(["path", "labels", "split"], rows))
+    columns = ["path", "labels", "split"]
+    if any(s.weight != 1 for s in samples):  # weak labels (data/weights.py) keep their weight
+        columns.append("weight")
+        rows = [(*row, s.weight) for row, s in zip(rows, samples, strict=True)]
+    write_text(path, csv_text(columns, rows))
     return path
