@@ -15,8 +15,9 @@ as audit frames but not answered yet included: audit_record.py) are never propag
 label that scores the model helps choose a weak one.
 
 The current model: the label page's head (head.py) on the pool's cached Lite0 features
-(features.py, PROJECT/features, computed for the frames that have none yet), fitted on those
-answers, at its thresholds. Still copies are told by thumbs.npy, the pool's thumbnails; when
+(features.py, PROJECT/features, computed for the frames that have none yet; the project's
+show-adapted backbone's where `toontag label adapt` made one), fitted on those answers, at its
+thresholds. Still copies are told by thumbs.npy, the pool's thumbnails; when
 it does not match pool.csv the still rule is off and ``propagation.json`` says so.
 """
 
@@ -109,12 +110,16 @@ def weak_manifest(
 
 def _decisions(project, pool, rows, answers, known, shots, seed: int) -> np.ndarray:
     """The label page's head fitted on the answers to the pool `rows`: its decisions on every
-    pool frame (the backbone's features computed for the frames that have none yet)."""
+    pool frame (the backbone's features, the project's adapted one's where it has one, computed
+    for the frames that have none yet)."""
+    from toontag.labelling.adapted import FOLDER, adapted_weights
     from toontag.labelling.features import pool_features
     from toontag.labelling.session import FEATURES_FOLDER
 
     paths = [project.root / f.path for f in pool]
-    features = pool_features(paths, project.root / FEATURES_FOLDER, root=project.root).features
+    weights = adapted_weights(project.root / FOLDER)
+    cache = project.root / FEATURES_FOLDER
+    features = pool_features(paths, cache, root=project.root, weights=weights).features
     own = np.where(shots >= 0, shots, len(pool) + np.arange(len(pool)))  # a still: its own
     head = fit_head(features, rows, answers, known, groups=own[rows], seed=seed)
     return head.probabilities(features) >= np.asarray(head.thresholds)
