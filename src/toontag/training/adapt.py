@@ -121,7 +121,7 @@ def adapt_top(
         loss.backward()
         optimizer.step()
         steps, seen = steps + 1, seen + 2 * len(left)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if progress:
             progress(steps, losses[-1])
     top.eval()
