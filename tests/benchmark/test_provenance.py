@@ -105,3 +105,15 @@ def test_kept_records_carry_their_own_stamp_and_are_read_back_by_key(tmp_path):
     assert list(done) == ["a", "b"] and done["a"]["device"] == "CPU"
     assert done["a"]["commit"] and done["b"]["finished"]
     assert read_records(tmp_path / "none.jsonl", "key") == {}
+
+
+def test_records_carry_the_commit_their_process_started_at(tmp_path, monkeypatch):
+    from toontag.benchmark import results
+
+    results.started_commit.cache_clear()
+    commits = iter(["a" * 40, "b" * 40])
+    monkeypatch.setattr(results, "git_commit", lambda: next(commits))
+    results.read_records(tmp_path / "records.jsonl", "key")  # as a benchmark starts
+    kept = results.keep_record(tmp_path / "records.jsonl", {"key": "x"})  # after a commit
+    assert kept["commit"] == "a" * 40
+    results.started_commit.cache_clear()

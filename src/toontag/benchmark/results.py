@@ -4,6 +4,7 @@ it so that re-rendering never claims another run's figures."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -61,17 +62,28 @@ def _load(values: list[float] | None) -> str:
 
 
 def read_records(path: Path, key: str) -> dict:
-    """The finished runs of a resumable benchmark, one JSON line each, by their `key` field."""
+    """The finished runs of a resumable benchmark, one JSON line each, by their `key` field.
+    A benchmark reads them as it starts: the commit its own records will carry is read now."""
+    started_commit()
     if not path.is_file():
         return {}
     return {r[key]: r for r in map(json.loads, Path(path).read_text().splitlines())}
+
+
+@functools.cache
+def started_commit() -> str:
+    """The commit of the code this process runs: read once, when the process first asks (a
+    benchmark, as it reads its records at the start), so that commits made while it runs are
+    not credited with its records."""
+    return git_commit()
 
 
 def keep_record(path: Path, record: dict, **extra) -> dict:
     """`record` stamped with the commit and time of the run that computed it (and `extra`),
     appended to the records at `path` and printed; returns it. A rerun skips what is kept,
     and re-rendering shows each record's own stamp."""
-    record |= {"commit": git_commit(), **extra, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    record |= {"commit": started_commit(), **extra, "finished": stamp}
     with Path(path).open("a") as f:
         f.write(json.dumps(record) + "\n")
     print(json.dumps(record), flush=True)
