@@ -32,7 +32,8 @@ refitted after every batch). Every human label a variant uses is among the budge
 - ``+propagate``: the picked frames' answers extend to the other frames of their shots
   (`labelling/propagate.py`; never into a validation shot) where the label page's head, fitted
   on the picked frames on the run's features, agrees or the frame is a still copy: weak rows
-  at half weight, counted in no budget, never validating.
+  at half weight, counted in no budget, never validating; the run sees as many images as a
+  self-trained student (about 3 epochs), not 15 epochs of the grown set.
 - ``consistency``: the same, but the 3,000 pool frames (drawn at random) join the student's
   training with every class unknown and a FixMatch-style consistency loss (weight 1, decisions
   at 0.95 on the weak view; `--set consistency=1`) instead of the teacher's pseudo-labels.
@@ -145,14 +146,18 @@ def test_metrics(run: Path, test_part, cache: Path, seed: int) -> dict:
     )
 
 
-def finetune(run: Path, train, validation, seed: int, cache: Path, weights=None) -> dict:
+def finetune(
+    run: Path, train, validation, seed: int, cache: Path, weights=None, weak: bool = False
+) -> dict:
     """`toontag train` on the `train` samples, validated on the `validation` ones, from the
-    backbone in `weights` where given."""
+    backbone in `weights` where given. With `weak` rows among `train` (propagated) the run sees
+    as many images as a self-trained student (`STUDENT_SEEN`, 3 epochs at least), not 15
+    epochs of them all."""
     samples = [replace(s, split="train") for s in train] + [
         replace(s, split="val") for s in validation
     ]
     manifest = write_manifest(run.parent / f"{run.name}.csv", samples)
-    config = recipe(len(train), seed, SEEN, 15, weights)
+    config = recipe(len(train), seed, *((STUDENT_SEEN, 3) if weak else (SEEN, 15)), weights)
     return train_or_resume(
         config, data=manifest, run=run, cache_root=cache, progress=False, classes=KRAL_SAKIR_CLASSES
     )
@@ -395,10 +400,11 @@ def train_rows(
         method = variant.split("+")[0]
         if method == "finetune":
             run = folder / "teacher"  # the self-trained student's teacher, when there is one
-            report = finetune(run, train, validation, seed, cache, weights)
+            report = finetune(run, train, validation, seed, cache, weights, weak=bool(weak))
         else:
             teacher = folder / "teacher"
-            finetune(teacher, train, validation, seed, cache, weights)  # the finetune row's run
+            # the finetune row's run
+            finetune(teacher, train, validation, seed, cache, weights, weak=bool(weak))
             # Unlabelled: the pool outside the budget and the validation shots, so that no
             # student trains on a shot-mate of a frame it is chosen by.
             outside = ~validations[seed].reserved
@@ -456,7 +462,7 @@ def propagated(args, train_part, rows, validation, groups, weights) -> tuple[lis
     targets = train_part.targets
     head = fit_head(features, rows, targets[rows], groups=groups[rows], seed=0)
     decisions = head.probabilities(features) >= np.asarray(head.thresholds)
-    thumbs = thumbnails(build_cache(paths, size=SOURCE_SIZE, root=args.cache).images)
+    thumbs = thumbnails(build_cache(paths, size=SOURCE_SIZE, root=args.work / "cache").images)
     weak = propagate(
         groups,
         rows,
