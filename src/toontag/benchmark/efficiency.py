@@ -24,8 +24,9 @@ def mean(values) -> float | None:
 
 def summarise(records) -> list[dict]:
     """One row per cell, by budget: mean test micro-F1 over its seeds (min-max), the 95% CI
-    of seed 0, and the mean validation micro-F1 on the common sample (`val_f1`), or for runs
-    validated on their own frames that figure as `own_val_f1`, never chosen on."""
+    of seed 0 (by frame, and by whole sequence where the run resampled those), and the mean
+    validation micro-F1 on the common sample (`val_f1`), or for runs validated on their own
+    frames that figure as `own_val_f1`, never chosen on."""
     summary = []
     grouped = cells(records, lambda r: (r["budget"], r["variant"], r["policy"]))
     for (budget, variant, policy, device, commit), runs in sorted(grouped.items()):
@@ -42,6 +43,15 @@ def summarise(records) -> list[dict]:
                 "test_f1_min": min(r["test_f1"] for r in runs),
                 "test_f1_max": max(r["test_f1"] for r in runs),
                 "ci95_seed0": next((r["test_ci95"] for r in runs if r["seed"] == 0), None),
+                **next(
+                    (
+                        {"test_ci95_by_sequence": r["test_ci95_by_sequence"]}
+                        | {"sequences": r["test_sequences"]}
+                        for r in runs
+                        if r["seed"] == 0 and "test_ci95_by_sequence" in r
+                    ),
+                    {},
+                ),
                 "ran_on": device,
                 "commit": commit,
             }
