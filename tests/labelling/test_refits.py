@@ -37,6 +37,7 @@ from toontag.labelling.refits import (
     next_milestone,
     pool_key,
     read_refits,
+    refit_folder,
     waiting_refit,
 )
 from toontag.labelling.session import Session
@@ -76,9 +77,8 @@ def answer_until_audited(session: Session, truth: dict) -> None:
     session.learner.refit_soon()
 
 
-def fake_refit(*, paths, root, milestone, **job) -> Refit:
+def fake_refit(*, paths, out, root, milestone, **job) -> Refit:
     """A refit made at once: the ImageNet features halved, a stand-in weights file."""
-    out = Path(root) / FOLDER / f"{milestone:04d}"
     out.mkdir(parents=True)
     (out / WEIGHTS).write_bytes(b"weights")
     write_npy(out / FEATURES, imagenet(paths, root) * 0.5)
@@ -269,7 +269,7 @@ def test_a_server_killed_during_a_refit_keeps_the_adopted_one_and_redoes_the_mil
     answer_rows(session, truth, range(20))
     paths = session.learner.paths
     session.close()
-    adopted = fake_refit(paths=paths, root=root, milestone=10)
+    adopted = fake_refit(paths=paths, out=refit_folder(root, 10), root=root, milestone=10)
     write_json(adopted.folder / DECISION, {"adopted": True, "f1": 0.9, "live": "ImageNet"})
     kept = {p.name: p.read_bytes() for p in adopted.folder.iterdir()}
     marker = tmp_path / "saved"

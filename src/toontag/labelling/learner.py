@@ -40,6 +40,7 @@ from toontag.labelling.refits import (
     read_refits,
     record_decision,
     refit_features,
+    refit_folder,
     waiting_refit,
 )
 
@@ -240,6 +241,7 @@ class Learner:
         self.background.start(
             due,
             paths=self.paths,
+            out=refit_folder(self.root, due),
             root=self.root,
             cache=self.cache,
             **{k: v for k, v in self.labelled(fitted, classes).items() if k in TUNED},

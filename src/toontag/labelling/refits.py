@@ -129,17 +129,23 @@ def waiting_refit(refits: list[Refit]) -> Refit | None:
     return latest if latest is not None and latest.decision is None else None
 
 
-def pool_key(paths: list[Path], root: Path) -> str:
+def pool_key(paths: list[Path], root: Path | None) -> str:
     """Names the pool's frames in order: a refit's features fit the pool that has this key."""
     keys = "\n".join(frame_key(Path(p), root) for p in paths)
     return hashlib.sha256(keys.encode()).hexdigest()[:20]
 
 
+def refit_folder(root: Path, milestone: int) -> Path:
+    """Where a project's refit at `milestone` training answers lives."""
+    return Path(root) / FOLDER / f"{milestone:04d}"
+
+
 def make_refit(
     *,
     paths: list[Path],
-    root: Path,
+    out: Path,
     cache: Path,
+    root: Path | None = None,
     rows: np.ndarray,
     targets: np.ndarray,
     known: np.ndarray,
@@ -151,14 +157,14 @@ def make_refit(
 ) -> Refit | None:
     """Tune the top of the backbone `base` (None: ImageNet's) on the pool rows `rows` (their
     `targets` and `known` entries over `classes`: the training answers when `milestone` was
-    reached) and write the milestone's refit under PROJECT/refits; None when `stop()` ended it
-    (nothing is written). The pool's maps are cached
-    in `cache` (computed on the first refit unless `toontag label adapt` did)."""
+    reached) and write the refit into the folder `out` (`refit_folder`); None when `stop()`
+    ended it (nothing is written). The pool's maps are cached in `cache` (computed on the first
+    refit unless `toontag label adapt` did); `root` as in `pool_features`."""
     from toontag.models.registry import create_model
     from toontag.models.stages import split, top_features
 
     started = time.perf_counter()
-    out = Path(root) / FOLDER / f"{milestone:04d}"
+    out = Path(out)
     shutil.rmtree(out, ignore_errors=True)  # an unfinished one: a finished one is never redone
     found = pool_maps(paths, cache, model=settings.model, image_size=settings.image_size, root=root)
     maps_seconds = time.perf_counter() - started
@@ -197,7 +203,12 @@ def make_refit(
 
 
 def refit_features(
-    refit: Refit, paths: list[Path], *, cache: Path, root: Path, settings: RefitSettings
+    refit: Refit,
+    paths: list[Path],
+    *,
+    cache: Path,
+    root: Path | None,
+    settings: RefitSettings,
 ) -> np.ndarray:
     """The pool's features through `refit`'s backbone: its features.npy while the pool is the
     one it was made for, else computed from the frames (`pool_features`, cached)."""

@@ -11,7 +11,8 @@ record: never the page's word), they are never fitted on, and their answers give
 estimate with an interval over whole shots; until there are `AUDIT_MIN` of them the state shows
 the head's out-of-fold figure and says it is biased. A refit of the features on the answers
 (refits.py) that the audit adopts goes live when the next batch is drawn, never under a batch
-on the page. Frames are addressed by their row in pool.csv. Nothing here speaks HTTP: the label server (serve/labelling.py) maps requests to it.
+on the page. Frames are addressed by their row in pool.csv. Nothing here speaks HTTP: the
+label server (serve/labelling.py) maps requests to it.
 """
 
 from __future__ import annotations
