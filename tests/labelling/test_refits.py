@@ -33,8 +33,6 @@ from toontag.labelling.refits import (
     RefitSettings,
     adopted_refit,
     decide,
-    milestone_at,
-    next_milestone,
     pool_key,
     read_refits,
     refit_folder,
@@ -99,7 +97,7 @@ def scored(*f1s):
 
 
 def test_milestones_double_after_the_last():
-    assert [milestone_at(n, (50, 100)) for n in (0, 49, 50, 199, 200, 401)] == [
+    assert [refits_module.milestone_at(n, (50, 100)) for n in (0, 49, 50, 199, 200, 401)] == [
         None,
         None,
         50,
@@ -107,8 +105,10 @@ def test_milestones_double_after_the_last():
         200,
         400,
     ]
-    assert next_milestone(0, (50, 100)) == 50 and next_milestone(100, (50, 100)) == 200
-    assert milestone_at(10**6, ()) is None and next_milestone(5, ()) is None
+    assert refits_module.next_milestone(0, (50, 100)) == 50
+    assert refits_module.next_milestone(100, (50, 100)) == 200
+    assert refits_module.milestone_at(10**6, ()) is None
+    assert refits_module.next_milestone(5, ()) is None
 
 
 @pytest.mark.parametrize(
@@ -310,7 +310,7 @@ def test_the_page_says_a_refit_is_running_then_which_features_are_live(project, 
 
     from playwright.sync_api import sync_playwright
 
-    from tests.labelling.test_server import WAIT_MS, shows
+    from tests.labelling.test_server import open_page, shows
     from toontag.serve.labelling import create_label_app
     from toontag.serve.local import running
 
@@ -330,12 +330,9 @@ def test_the_page_says_a_refit_is_running_then_which_features_are_live(project, 
     answer_rows(session, truth, range(10))
     wait_until(lambda: session.learner.background.running == 10, "the refit to start")
     errors: list[str] = []
-    with sync_playwright() as p, running(app) as (host, port):
+    with sync_playwright() as p, running(app) as address:
         browser = p.chromium.launch(executable_path=chromium(), args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(WAIT_MS)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"http://{host}:{port}/")
+        page = open_page(browser, address, errors)
         shows(page, "model", "features: ImageNet; refitting the features on 10 answers")
         release.set()
         shows(page, "model", "the refit at 10 answers waits for audit answers")

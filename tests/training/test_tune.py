@@ -1,5 +1,7 @@
 """The supervised fine-tune of the backbone's top on the cached maps of real frames."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -54,7 +56,7 @@ def test_tuning_is_the_same_for_a_seed_and_stops_when_asked(answered):
     calls = []
     report = tune_top(tops[2], maps, targets, known, settings, stop=lambda: calls.append(1) or 1)
     assert report.steps == 1 and report.stopped == "asked" and calls == [1]
-    timed = tune_top(fresh_top()[1], maps, targets, known, TuneSettings(seconds=0, batch=8))
+    timed = tune_top(tops[2], maps, targets, known, replace(settings, max_steps=None, seconds=0))
     assert timed.steps == 0 and timed.stopped == "time"
 
 

@@ -19,8 +19,11 @@ dropped: the tuned top gives the pool new features for the head to be refitted o
   features are computed with the same frozen statistics.
 
 The step count is fixed by `epochs` (passes over the answered frames) and so is the result
-for a seed; `seconds` caps the wall time on a busy machine (a run it stops says so). No file
-I/O: arrays in, the top changed in place, a report out.
+for a seed; `seconds` caps the wall time on a busy machine (a run it stops says so). The cost
+grows with the answers: a step is a forward and backward pass of the top on `batch` maps, so
+ceil(epochs x answers / batch) of them, plus two forward passes over every answered frame's
+views (the probe's, and the loss reported at the end). No file I/O: arrays in, the top
+changed in place, a report out.
 """
 
 from __future__ import annotations
@@ -40,9 +43,9 @@ from toontag.training.adapt import mirrored_maps
 
 @dataclass(frozen=True)
 class TuneSettings:
-    epochs: float = 40.0  # passes over the answered frames (one view of each per pass)
-    max_steps: int | None = None  # or fewer steps (tests)
-    seconds: float = 240.0  # wall-clock cap: a busy machine stops early (the report says so)
+    epochs: float = 20.0  # passes over the answered frames: 250 steps for 400 answers
+    max_steps: int | None = None  # or fewer steps (tests, smoke runs)
+    seconds: float = 180.0  # wall-clock cap: a busy machine stops early (the report says so)
     batch: int = 32  # frames per step
     lr: float = 1e-4  # the pretrained top: small, so what it knew is kept
     head_lr: float = 1e-3  # the linear layer, already probed
