@@ -50,6 +50,15 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode())
 
 
+def write_npy(path: Path, array) -> None:
+    """`array` as a ``.npy`` file (open it with `numpy.load(path, mmap_mode="r")`), whole."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    write_bytes(path, buffer.getvalue())
+
+
 def csv_text(header, rows) -> str:
     """A CSV file's text: the header row, then `rows` (lines end in a bare newline)."""
     import csv

@@ -276,6 +276,16 @@ def test_writes_need_the_token_or_the_same_origin(project):
         app.state.close()
 
 
+def open_page(browser, address: tuple[str, int], errors: list[str]):
+    """The label page at `address` (host, port) in a new tab of `browser`, its script errors
+    collected in `errors`."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(WAIT_MS)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"http://{address[0]}:{address[1]}/")
+    return page
+
+
 def shows(page, element: str, pattern: str) -> None:
     """Wait until the text of #`element` matches the regular expression `pattern`: one named
     condition per step, however long a loaded machine takes to reach it (`WAIT_MS`)."""
@@ -298,11 +308,8 @@ def test_label_with_the_keyboard_then_find_the_labels_after_a_restart(project):
         browser = p.chromium.launch(executable_path=chromium(), args=ARGS)
         app = create_label_app(root)
         store = app.state.session.store
-        with running(app) as (host, port):
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(WAIT_MS)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://{host}:{port}/")
+        with running(app) as address:
+            page = open_page(browser, address, errors)
             for name in ("remzi", "necati"):
                 page.fill("#name", name)
                 page.press("#name", "Enter")
@@ -328,11 +335,8 @@ def test_label_with_the_keyboard_then_find_the_labels_after_a_restart(project):
             counts = page.inner_text("#counts")
         app.state.close()
         again = create_label_app(root)
-        with running(again) as (host, port):
-            page = browser.new_page()
-            page.set_default_timeout(WAIT_MS)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://{host}:{port}/")
+        with running(again) as address:
+            page = open_page(browser, address, errors)
             shows(page, "model", f"^{saved - 1} of ")
             assert page.inner_text("#counts") == counts
             assert page.locator("#recent li").count() == saved - 1
@@ -365,13 +369,10 @@ def test_the_page_shows_a_blind_batch_unticked_and_the_audit_estimate_with_its_i
     while session.batches % AUDIT_EVERY != AUDIT_EVERY - 1:  # the page's first batch is blind
         session.next_frames(1, "random")
     errors: list[str] = []
-    with sync_playwright() as p, running(app) as (host, port):
+    audits = len(session.store.audits)  # all answered; the page's blind batch adds more
+    with sync_playwright() as p, running(app) as address:
         browser = p.chromium.launch(executable_path=chromium(), args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(WAIT_MS)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        audits = len(session.store.audits)  # all answered; the page's blind batch adds more
-        page.goto(f"http://{host}:{port}/")
+        page = open_page(browser, address, errors)
         shows(page, "quality", rf"; {audits} audit answers, 95% interval [01]\.\d\d-[01]\.\d\d by ")
         page.wait_for_selector(f".frame:nth-child({BATCH}) input[data-name='necati']")
         shown = [

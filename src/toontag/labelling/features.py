@@ -21,7 +21,6 @@ features per change of the pool, never per refit.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -33,7 +32,7 @@ import torch
 
 from toontag.data.images import load_resized
 from toontag.errors import BadImageError, DataError
-from toontag.io import hash_file, write_bytes, write_json
+from toontag.io import hash_file, write_json, write_npy
 from toontag.models.stages import CUT
 from toontag.parallel import prefetch
 
@@ -217,9 +216,7 @@ def _block_name(keys: list[str]) -> str:
 
 def _write_block(folder: Path, keys: list[str], rows: np.ndarray, failed: dict) -> dict:
     name = _block_name(keys)
-    buffer = io.BytesIO()  # a block is a few MB
-    np.save(buffer, rows)
-    write_bytes(folder / f"{name}.npy", buffer.getvalue())
+    write_npy(folder / f"{name}.npy", rows)  # a block is a few MB
     return _publish(folder, name, keys, failed, rows.shape)
 
 

@@ -1,12 +1,17 @@
 """The model learning beside the labeller, in one background thread.
 
 The pool's backbone features are computed on first need (features.py, cached on disk), by the
-project's show-adapted backbone where `toontag label adapt` made one (adapted.py). After
-every `REFIT_EVERY` answers the head is refitted on the answers that are not audit answers
-(head.py; which are is the label store's audit record) and the whole pool scored; once there are
-`AUDIT_MIN` audit answers the head is also scored on them, the unbiased estimate, with an
-interval that resamples whole shots. A failure is logged and shown as `error`; the labelling
-goes on.
+project's show-adapted backbone where `toontag label adapt` made one (adapted.py), or taken
+from its adopted refit (refits.py). After every `REFIT_EVERY` answers the head is refitted on
+the answers that are not audit answers (head.py; which are is the label store's audit record)
+and the whole pool scored; once there are `AUDIT_MIN` audit answers the head is also scored on
+them, the unbiased estimate, with an interval that resamples whole shots. A failure is logged
+and shown as `error`; the labelling goes on.
+
+At each milestone of training answers a second thread refits the backbone's top on them
+(refits.py); the learner's thread decides a finished refit once there are `AUDIT_MIN` audit
+answers, and an adopted one waits in `pending` until the session calls `switch` between two
+batches, so that the features never change under a batch on the page.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,10 +29,34 @@ from toontag.labelling.adapted import adapted_weights
 from toontag.labelling.head import audit_score, fit_head
 from toontag.labelling.labels import LabelStore
 from toontag.labelling.queue import embed
+from toontag.labelling.refits import (
+    Background,
+    Refit,
+    RefitSettings,
+    adopted_refit,
+    decide,
+    milestone_at,
+    next_milestone,
+    read_refits,
+    record_decision,
+    refit_features,
+    refit_folder,
+    waiting_refit,
+)
 
 log = logging.getLogger(__name__)
 REFIT_EVERY = 5  # answers between refits: a refit takes about a second, a label a few
 AUDIT_MIN = 5  # audit answers before their estimate replaces the out-of-fold one
+
+
+class Live(NamedTuple):
+    """The features the page's suggestions come from, and the head fitted on them."""
+
+    features: np.ndarray
+    embedding: np.ndarray
+    head: tuple | None
+    backbone: str  # "ImageNet", "adapted to this show" or "refit at N answers"
+    refit: Refit | None  # the adopted refit they come from
 
 
 class Learner:
@@ -45,6 +75,7 @@ class Learner:
         groups: np.ndarray,
         cache: Path,
         seed: int,
+        refits: RefitSettings | None = None,
     ):
         self.store = store
         self.paths = paths  # the pool's pictures, in pool order
@@ -62,10 +93,20 @@ class Learner:
         self.backbone = "ImageNet"  # or "adapted to this show" (`toontag label adapt`)
         self.answered = 0  # answers since the last refit started
         self.version = 0  # bumped by every refit: the page refreshes its suggestions
+        self.settings = refits or RefitSettings()
+        self.refits: list[Refit] = []  # the project's finished refits, by milestone
+        self.live_refit: Refit | None = None  # the adopted refit the features come from
+        self.waiting: Refit | None = None  # finished, waiting for its decision
+        self.pending: Live | None = None  # adopted, live from the next batch
+        self.refit_error: str | None = None
+        self.background = Background(self._refit_done)
+        self._failed: set[int] = set()  # milestones whose refit failed: not retried
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._mutex = threading.Lock()
+        self._swap = threading.Lock()  # the live features and head change together
+        self._books = threading.Lock()  # `refits` and `waiting`, kept by two threads
 
     @property
     def started(self) -> bool:
@@ -83,8 +124,21 @@ class Learner:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self.background.stop()
         if self._thread is not None:
             self._thread.join(30)
+
+    def switch(self) -> bool:
+        """Make an adopted refit's features and head live, if there is one (the session calls
+        this between batches); the head is then refitted on the answers given since."""
+        with self._swap:
+            pending, self.pending = self.pending, None
+            if pending is None:
+                return False
+            self.features, self.embedding, self.head, self.backbone, self.live_refit = pending
+            self.version += 1
+        self._wake.set()
+        return True
 
     def refit_soon(self) -> None:
         self.start()
@@ -125,13 +179,22 @@ class Learner:
         def progress(done: int, total: int) -> None:
             self.progress = {"done": done, "total": total}
 
-        weights = adapted_weights(self.root / ADAPTED)
-        found = pool_features(
-            self.paths, self.cache, root=self.root, weights=weights, progress=progress
-        )
-        self.backbone = "ImageNet" if weights is None else "adapted to this show"
-        self.embedding = embed(found.features, seed=self.seed)  # coverage's, once per pool
-        self.features = found.features
+        self.refits = read_refits(self.root)
+        self.waiting = waiting_refit(self.refits)
+        adopted = adopted_refit(self.refits)
+        if adopted is not None:
+            features = refit_features(
+                adopted, self.paths, cache=self.cache, root=self.root, settings=self.settings
+            )
+            self.backbone, self.live_refit = adopted.name, adopted
+        else:
+            weights = adapted_weights(self.root / ADAPTED)
+            features = pool_features(
+                self.paths, self.cache, root=self.root, weights=weights, progress=progress
+            ).features
+            self.backbone = "ImageNet" if weights is None else "adapted to this show"
+        self.embedding = embed(features, seed=self.seed)  # coverage's, once per pool
+        self.features = features
         self.progress = {"done": len(self.paths), "total": len(self.paths)}
 
     def _refit(self) -> None:
@@ -141,17 +204,103 @@ class Learner:
         if not classes or len(fitted) < 2 or self.features is None:
             return
         self.fitting, self.answered = True, 0
+        features = self.features
+        audits = [a for a in answers if a.audit]
         try:
-            head = fit_head(self.features, **self.labelled(fitted, classes))
-            probabilities = head.probabilities(self.features)
-            audits = [a for a in answers if a.audit]
+            head = fit_head(features, **self.labelled(fitted, classes))
+            probabilities = head.probabilities(features)
             estimate = None
             if len(audits) >= AUDIT_MIN:
-                estimate = audit_score(head, self.features, **self.labelled(audits, classes))
-            self.head = (head, probabilities, classes, estimate)
-            self.version += 1
+                estimate = audit_score(head, features, **self.labelled(audits, classes))
+            with self._swap:
+                if self.features is not features:  # switched meanwhile: fit on the new ones
+                    self._wake.set()
+                else:
+                    self.head = (head, probabilities, classes, estimate)
+                    self.version += 1
         finally:
             self.fitting = False
+        self._milestones(fitted, audits, classes)
+
+    def _milestones(self, fitted, audits, classes) -> None:
+        """Decide a finished refit once there are `AUDIT_MIN` audit answers; start the refit
+        of the latest milestone reached, unless it is made, running or failed."""
+        waiting = self.waiting
+        if waiting is not None and len(audits) >= AUDIT_MIN:
+            try:
+                self._decide(waiting, fitted, audits, classes)
+            except Exception as e:  # noqa: BLE001  (the refit is left undecided until a restart)
+                log.exception("deciding the refit at %d answers: %s", waiting.answers, e)
+                self.refit_error = "a refit could not be decided; the server's log says why"
+                with self._books:
+                    self.waiting = None if self.waiting is waiting else self.waiting
+        due = milestone_at(len(fitted), self.settings.milestones)
+        made = {r.answers for r in self.refits} | self._failed
+        if due is None or due in made or self.background.running is not None:
+            return
+        self.background.start(
+            due,
+            paths=self.paths,
+            out=refit_folder(self.root, due),
+            root=self.root,
+            cache=self.cache,
+            **{k: v for k, v in self.labelled(fitted, classes).items() if k in TUNED},
+            classes=tuple(classes),
+            base=adapted_weights(self.root / ADAPTED),
+            settings=self.settings,
+        )
+
+    def _refit_done(self, milestone: int, refit: Refit | None, error: str | None) -> None:
+        """From the refit's thread: a finished refit waits for its decision."""
+        if refit is not None:
+            with self._books:
+                self.refits = sorted([*self.refits, refit], key=lambda r: r.answers)
+                self.waiting = refit
+        elif error is not None:
+            log.error("refit at %d answers: %s", milestone, error)
+            self._failed.add(milestone)
+            self.refit_error = "the last refit of the features failed; the server's log says why"
+        self._wake.set()
+
+    def _decide(self, waiting: Refit, fitted, audits, classes) -> None:
+        """Adopt the `waiting` refit when the audit answers score its head no worse than the
+        live features' head (or those of a refit adopted but not live yet), both fitted on the
+        same answers; an adopted one waits in `pending` for the next batch."""
+        live = self.pending or Live(self.features, self.embedding, None, self.backbone, None)
+        features = refit_features(
+            waiting, self.paths, cache=self.cache, root=self.root, settings=self.settings
+        )
+        decision = decide(
+            features, live.features, self.labelled(fitted, classes), self.labelled(audits, classes)
+        )
+        pending = None
+        if decision.adopted:
+            head = decision.head
+            fit = (head, head.probabilities(features), classes, decision.refit)
+            embedding = embed(features, seed=self.seed)
+            pending = Live(features, embedding, fit, waiting.name, None)
+        refit = record_decision(waiting, decision, live=live.backbone)
+        if pending is not None:  # first: whoever sees the decision sees the refit adopted
+            self.pending = pending._replace(refit=refit)
+        with self._books:  # a newer refit may have finished meanwhile: it waits on
+            self.refits = [refit if r.answers == refit.answers else r for r in self.refits]
+            self.waiting = None if self.waiting is waiting else self.waiting
+
+    def refit_state(self) -> dict:
+        """The refits as the page shows them: which features are live (and the audit scores
+        that adopted them), the one running or waiting, the last decision, the next milestone."""
+        fitted = sum(not a.audit for p, a in self.store.answers.items() if p in self.row_of)
+        last = next((r for r in reversed(self.refits) if r.decision), None)
+        live = self.live_refit
+        return {
+            "live": None if live is None else {"answers": live.answers, **live.decision},
+            "running": self.background.running,
+            "waiting": None if self.waiting is None else self.waiting.answers,
+            "pending": None if self.pending is None else self.pending.backbone,
+            "last": None if last is None else {"answers": last.answers, **last.decision},
+            "next": next_milestone(fitted, self.settings.milestones),
+            "error": self.refit_error,
+        }
 
     def labelled(self, answers, classes) -> dict:
         """`answers` as the head takes them: pool rows, targets, known entries, each row's
@@ -164,6 +313,9 @@ class Learner:
             "groups": self.groups[rows],
             "seed": self.seed,
         }
+
+
+TUNED = ("rows", "targets", "known")  # what a refit takes of `Learner.labelled`
 
 
 def _targets(answers, classes) -> np.ndarray:

@@ -9,8 +9,10 @@ and still unanswered come first). That a blind batch may hold audit frames is kn
 nothing tells them apart. The server records them before showing them (the label store's audit
 record: never the page's word), they are never fitted on, and their answers give the quality
 estimate with an interval over whole shots; until there are `AUDIT_MIN` of them the state shows
-the head's out-of-fold figure and says it is biased. Frames are addressed by their row in
-pool.csv. Nothing here speaks HTTP: the label server (serve/labelling.py) maps requests to it.
+the head's out-of-fold figure and says it is biased. A refit of the features on the answers
+(refits.py) that the audit adopts goes live when the next batch is drawn, never under a batch
+on the page. Frames are addressed by their row in pool.csv. Nothing here speaks HTTP: the
+label server (serve/labelling.py) maps requests to it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from toontag.labelling.labels import LabelStore, Saved, Undone
 from toontag.labelling.learner import AUDIT_MIN, Learner
 from toontag.labelling.project import Project
 from toontag.labelling.queue import POLICIES, next_batch
+from toontag.labelling.refits import RefitSettings
 
 AUDIT_EVERY = 4  # every 4th batch is blind and carries audit frames
 AUDIT_FRAMES = 2  # random frames in such a batch
@@ -49,7 +52,15 @@ def check_policy(policy: str) -> None:
 class Session:
     """The project, its answers, the queue, and the model learning from them."""
 
-    def __init__(self, project: Project, *, cache: Path, policy: str, seed: int):
+    def __init__(
+        self,
+        project: Project,
+        *,
+        cache: Path,
+        policy: str,
+        seed: int,
+        refits: RefitSettings | None = None,
+    ):
         self.project = project
         self.root = project.root
         self.store = LabelStore(project)
@@ -67,6 +78,7 @@ class Session:
             groups=self.groups,
             cache=cache,
             seed=seed,
+            refits=refits,
         )
         self.batches = 0
         self.offered: set[int] = set()  # rows offered in any batch so far
@@ -82,15 +94,17 @@ class Session:
         policy: str = "active",
         cache: Path | None = None,
         seed: int = 0,
+        refits: RefitSettings | None = None,
     ) -> Session:
         """The session over `project`, holding its lock until `close` (one session per
-        project). `cache`: the features' folder (PROJECT/features)."""
+        project). `cache`: the features' folder (PROJECT/features); `refits`: when and how the
+        backbone is refitted on the answers (refits.py; the defaults when None)."""
         check_policy(policy)
         opened = Project.open(project)
         cache = Path(cache or opened.root / FEATURES_FOLDER)
         with contextlib.ExitStack() as held:  # let go at once if the session cannot be made
             held.enter_context(opened.lock())
-            session = cls(opened, cache=cache, policy=policy, seed=seed)
+            session = cls(opened, cache=cache, policy=policy, seed=seed, refits=refits)
             session._held = held.pop_all()
         return session
 
@@ -116,6 +130,7 @@ class Session:
             "fitting": learner.fitting,
             "features": learner.progress,
             "backbone": learner.backbone,
+            "refit": learner.refit_state(),
             "error": learner.error,
             "quality": None,
         }
@@ -173,8 +188,10 @@ class Session:
     def next_frames(self, size: int, policy: str) -> list[dict]:
         """The next `size` unlabelled frames to ask about, picked by the queue's `policy`; every
         `AUDIT_EVERY`th batch (or when only audit frames are left) a blind one with
-        `AUDIT_FRAMES` audit frames among them."""
+        `AUDIT_FRAMES` audit frames among them. Between two batches, and only there, an adopted
+        refit of the features becomes live (`Learner.switch`)."""
         with self._batch_mutex:
+            self.learner.switch()
             answered = self._rows(self.store.answers)
             recorded = self._rows(self.store.audits.offered)
             if answered.all():

@@ -11,6 +11,7 @@ so they share this cut. Works for timm's EfficientNet family (``conv_stem``, ``b
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -54,6 +55,18 @@ class Top(nn.Module):
     def pooled(self, maps: torch.Tensor) -> torch.Tensor:
         """Globally average-pooled features (N, C) of a batch of maps."""
         return self.blocks(maps).mean(dim=(2, 3))
+
+
+@torch.inference_mode()
+def top_features(top: Top, maps: np.ndarray, *, batch: int = 256) -> np.ndarray:
+    """(N, D) float32 pooled features of `maps` (N, C, H, W; a float16 memmap included)
+    through `top`, `batch` maps at a time, in eval mode: a whole pool's, after fine-tuning."""
+    top.eval()
+    out = [
+        top.pooled(torch.from_numpy(np.asarray(maps[i : i + batch], np.float32))).numpy()
+        for i in range(0, len(maps), batch)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
 def split(model: nn.Module, cut: int = CUT) -> tuple[Bottom, Top]:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from toontag.errors import ToontagError
 from toontag.labelling.labels import LabelError, NoHistory
 from toontag.labelling.queue import POLICIES
+from toontag.labelling.refits import RefitSettings
 from toontag.labelling.session import BATCH, Session, check_policy
 from toontag.serve.access import LOOPBACK_NAMES, check_token
 from toontag.serve.responses import binary, guarded_app, page_html, problem_responses, unavailable
@@ -82,13 +83,15 @@ def create_label_app(
     policy: str = "active",
     cache: Path | None = None,
     seed: int = 0,
+    refits: RefitSettings | None = None,
 ) -> FastAPI:
     """The labelling app over `project`, which it holds (the project's lock) until it shuts
-    down or `app.state.close()` is called. `cache`: the features' folder (PROJECT/features)."""
+    down or `app.state.close()` is called. `cache`: the features' folder (PROJECT/features);
+    `refits`: the background refits' milestones and settings (the defaults when None)."""
     check_policy(policy)  # the options first, then the project
     if token is not None:
         check_token(token)
-    session = Session.open(project, policy=policy, cache=cache, seed=seed)
+    session = Session.open(project, policy=policy, cache=cache, seed=seed, refits=refits)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

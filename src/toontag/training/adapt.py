@@ -115,7 +115,7 @@ def adapt_top(
     started, steps, seen, losses = time.perf_counter(), 0, 0, []
     while not _done(settings, steps, time.perf_counter() - started):
         left, right = shot_pairs(members, maps.shape[1], rng, settings.batch)
-        x0, x1 = (_batch(maps, side, rng) for side in (left, right))
+        x0, x1 = (mirrored_maps(maps, side, rng) for side in (left, right))
         loss = loss_fn(projection(top.pooled(x0)), projection(top.pooled(x1)))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -142,8 +142,9 @@ def _done(settings: AdaptSettings, steps: int, elapsed: float) -> bool:
     return elapsed >= settings.seconds
 
 
-def _batch(maps: np.ndarray, picks: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-    """The picked (frame, view) maps as float32, each mirrored left-right at random."""
+def mirrored_maps(maps: np.ndarray, picks: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+    """The picked (frame, view) rows of `picks` (K, 2) as float32 maps, each mirrored
+    left-right at random (adaptation and fine-tuning share this augmentation)."""
     x = torch.from_numpy(np.ascontiguousarray(maps[picks[:, 0], picks[:, 1]])).float()
     mirror = torch.from_numpy(rng.random(len(x)) < 0.5)
     x[mirror] = x[mirror].flip(3)
