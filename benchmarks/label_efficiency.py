@@ -580,6 +580,9 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
         )
         + (" - **met**." if met else " - **not met**."),
     ]
+    restamped = [r for r in done.values() if r.get("restamped")]
+    if restamped:
+        lines += ["", f"{len(restamped)} record(s): {restamped[0]['restamped']}."]
     if adapt:
         lines += [
             "",
