@@ -81,3 +81,24 @@ def test_the_label_page_suggests_from_the_adapted_backbone_once_there_is_one(pro
         assert not np.allclose(session.learner.features, imagenet, atol=1e-2)
     finally:
         session.close()
+
+
+def test_train_on_a_project_starts_from_its_adapted_backbone_unless_told_not(project, tmp_path):
+    from tests.test_cli_sweep import cli
+    from toontag.labelling.adapted import adapt_project, project_backbone
+
+    root, truth = project
+    rows = "".join(f"{path},{';'.join(labels)}\n" for path, labels in list(truth.items())[:40])
+    (root / "labels.csv").write_text("path,labels\n" + rows)
+    assert project_backbone(root, "efficientnet_lite0") is None  # not adapted yet
+    adapt_project(root, settings=AdaptSettings(max_steps=1, batch=8), image_size=SIZE)
+    weights = project_backbone(root, "efficientnet_lite0")
+    assert weights is not None and project_backbone(root / "labels.csv", "baseline") is None
+    tiny = ["--model", "efficientnet_lite0", "--image-size", "32x48", "--epochs", "1"]
+    code, out, err = cli(["train", "--data", root, "--out", tmp_path / "a", *tiny])
+    assert code == 0, err
+    assert "show-adapted backbone" in out
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["weights"] == str(weights)
+    code, out, err = cli(["train", "--data", root, "--out", tmp_path / "b", "--no-adapted", *tiny])
+    assert code == 0, err
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["weights"] is None

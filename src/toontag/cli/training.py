@@ -87,6 +87,13 @@ def train(
             "ones it is sure of (RUN/teacher); the model is then trained on both."
         ),
     ] = None,
+    adapted: Annotated[
+        bool,
+        typer.Option(
+            help="With --data PROJECT: start from the project's show-adapted backbone where "
+            "`toontag label adapt` made one (--no-adapted: ImageNet's)."
+        ),
+    ] = True,
     propagate: Annotated[
         bool,
         typer.Option(
@@ -141,6 +148,13 @@ def train(
             )
             .replace(**parse_settings(settings or []))
         )
+    if config is not None and adapted and config.weights is None and config.pretrained:
+        from toontag.labelling.adapted import project_backbone
+
+        found = project_backbone(data, config.model)
+        if found is not None:
+            config = config.replace(weights=str(found))
+            out.print(f"starting from the project's show-adapted backbone ({found})")
     if propagate:
         if resume is not None or unlabelled is not None:
             raise typer.BadParameter(

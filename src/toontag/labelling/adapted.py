@@ -12,6 +12,7 @@ is written last, so a folder without it is unfinished and ignored. The label pag
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from collections.abc import Callable
@@ -39,6 +40,19 @@ def adapted_weights(folder: Path) -> Path | None:
     if (folder / INFO).is_file() and (folder / WEIGHTS).is_file():
         return folder / WEIGHTS
     return None
+
+
+def project_backbone(data: Path, model: str) -> Path | None:
+    """The show-adapted backbone of the labelling project `data` (its folder or its
+    labels.csv) when it has one made for `model`; None for other data."""
+    from toontag.data.dataset import PROJECT_FILE
+
+    folder = Path(data) if Path(data).is_dir() else Path(data).parent
+    weights = adapted_weights(folder / FOLDER) if (folder / PROJECT_FILE).is_file() else None
+    if weights is None:
+        return None
+    made_for = json.loads((folder / FOLDER / INFO).read_text()).get("model")
+    return weights if made_for == model else None
 
 
 def adapt_pool(
