@@ -64,6 +64,8 @@ def main() -> None:
             {
                 "case": case,
                 "seconds": round(wall, 1),
+                "frames_seconds": done["frames_seconds"],  # decoding, maps, base outputs
+                "fit_seconds": sum(p["fit_seconds"] for p in done["phases"]),  # linear starts
                 "training_seconds": sum(p["seconds"] for p in done["phases"]),
                 "phases": done["phases"],
                 "base": str(base),

@@ -87,9 +87,26 @@ SHOT_WEIGHT = 0.5  # a shot-mate of a positive: a weak positive
 CONFIDENT = 0.5  # "clearly negative": under this share of the linear start's threshold
 PSEUDO_WEIGHT = 0.3  # such an unlabelled frame: a weak negative
 PU_ONLY = 10**9  # `fit_new_class`'s `enough` that keeps it positive-unlabelled
-MARGIN = 2.0  # seconds kept for writing the run
+MARGIN = 5.0  # seconds kept for the offers and writing the run
 THRESHOLD = 0.5  # the new output's, its cut moved into its bias (see the module)
 GUARD_KEYS = ("held_out_answers", "examples_only", "with_answers", "kept")
+
+
+@dataclass(frozen=True)
+class Clock:
+    """When a phase's training must stop: `end` less what comes after it (`scoring` passes,
+    and where `again` another phase's linear fit, as long as this one's took), of which it
+    gets `portion` of the time left."""
+
+    end: float
+    portion: float
+    scoring: float
+    again: bool
+
+    def deadline(self, fit_seconds: float) -> float:
+        now = time.perf_counter()
+        left = self.end - now - self.scoring - (fit_seconds if self.again else 0.0)
+        return now + max(left, 0.0) * self.portion
 
 
 @dataclass(frozen=True)
@@ -144,13 +161,13 @@ def enrol_finetuned(
             cache_root,
         )
         end = started + seconds - MARGIN
-        planned = steps + steps // 2 if both else steps
-        window = end - time.perf_counter() - (2 if both else 1) * cached.scoring
         part = Part(*map(cached.rows, (job.examples, [], mates, unlabelled)))
+        # With answers to come, this phase leaves time for theirs: its fit, steps and scoring.
+        later = (steps // 2, 2) if both else (0, 1)
+        clock = Clock(end, steps / (steps + later[0]), later[1] * cached.scoring, both)
         first = _learn(
-            cached, job.trained, None, part, pu=True, steps=steps, seed=seed,
-            deadline=time.perf_counter() + window * steps / max(planned, 1),
-        )  # fmt: skip
+            cached, job.trained, None, part, pu=True, steps=steps, seed=seed, clock=clock
+        )
         final, guard = first, None
         if both:
             final, guard = _with_answers(job, cached, first, shots, unlabelled, steps, seed, end)
@@ -191,6 +208,7 @@ def enrol_finetuned(
         "phases": [first.summary, *([guard["answers_phase"]] if both else [])],
         "guard": guard and {k: guard[k] for k in GUARD_KEYS},
         "old_outputs_on_unlabelled": drift(final, cached, job.trained.thresholds),
+        "frames_seconds": round(cached.seconds, 1),  # decoding, maps, the base's outputs
         "seconds": round(time.perf_counter() - started, 1),
     }
     model = final.model.cpu()
@@ -214,7 +232,7 @@ def _with_answers(job, cached: Cached, first: Phase, shots, unlabelled, steps, s
     pu = len(yes) < ENOUGH or len(no) < ENOUGH
     second = _learn(
         cached, job.trained, copy.deepcopy(first.model), part, pu=pu, steps=steps // 2,
-        seed=seed, deadline=end - cached.scoring,
+        seed=seed, clock=Clock(end, 1.0, cached.scoring, False),
         share=first.summary["share_over_threshold"] if pu else None,
     )  # fmt: skip
     truth = np.array([k in resolved(job.yes) for k in held])
@@ -231,16 +249,14 @@ def _with_answers(job, cached: Cached, first: Phase, shots, unlabelled, steps, s
     }
 
 
-def _learn(
-    cached: Cached, trained, model, part: Part, *, pu: bool, steps, seed, deadline, share=None
-):
+def _learn(cached: Cached, trained, model, part: Part, *, pu: bool, steps, seed, clock, share=None):
     """The linear start fitted on `part` (positive-unlabelled where `pu`), `model` (None: the
     base run with that fit folded in) fine-tuned on the part, and the new output's threshold:
     `share` of the unlabelled frames over it (None: as many as over the linear start's)."""
     rows = part.rows
     n_pos, n_neg, n_mates = len(part.positives), len(part.negatives), len(part.mates)
     n_unl = len(part.unlabelled)
-    at = np.arange(len(rows))
+    at, fitting = np.arange(len(rows)), time.perf_counter()
     head, k = fit_new_class(
         cached.features[rows], at[:n_pos], at[n_pos : n_pos + n_neg], at[n_pos + n_neg :],
         seed=seed, enough=PU_ONLY if pu else ENOUGH,
@@ -261,6 +277,8 @@ def _learn(
     )
     if model is None:
         model = enrolled_model(trained, head)[0].to(cached.device)
+    fitting = time.perf_counter() - fitting
+    deadline = clock.deadline(fitting)
     record = fine_tune(model, cached.maps[rows], targets, steps=steps, seed=seed, deadline=deadline)
     logits, pooled = top_outputs(model, cached.maps[part.unlabelled])
     cut = matched_cut(logits[:, -1], share)
@@ -274,6 +292,7 @@ def _learn(
         "shot_mates": n_mates,
         "unlabelled": n_unl,
         "pseudo_negatives": int(pseudo.sum()),
+        "fit_seconds": round(fitting, 1),
         "start": "examples and answers, threshold tuned out of fold"
         if k is None
         else "positive-unlabelled (Elkan-Noto)",

@@ -49,6 +49,7 @@ class Cached:
     out."""
 
     def __init__(self, trained, blocks, labelled: set[Path], cache_root: Path | None):
+        begun = time.perf_counter()
         self.device = default_device()
         base = trained.model.to(self.device).eval()
         bottom = split(base)[0]
@@ -72,6 +73,7 @@ class Cached:
         self.teacher = sigmoid(np.concatenate([logits for logits, _ in outputs]))
         self.features = np.concatenate([pooled for _, pooled in outputs])
         self.index = {path: row for row, path in enumerate(self.paths)}
+        self.seconds = time.perf_counter() - begun  # decoding, maps and the base's outputs
 
     def rows(self, frames) -> np.ndarray:
         """The rows of `frames` that decoded, in their order."""
