@@ -22,7 +22,7 @@ from toontag.errors import DataError, RunError
 from toontag.evaluation.metrics import micro_scores
 from toontag.labelling.confirm import CONFIRM_FILE, Confirmed
 from toontag.labelling.enrol import ENROL_FILE
-from toontag.labelling.enrol_finetune import balanced_accuracy, enrol_finetuned
+from toontag.labelling.enrol_finetune import enrol_finetuned
 from toontag.models.trained import load_trained
 from toontag.training.run import train
 
@@ -191,13 +191,6 @@ def test_mixed_answers_are_kept_only_where_they_decide_held_out_answers_better(
         )
     else:
         assert guard["with_answers"] > guard["examples_only"]
-
-
-def test_balanced_accuracy_weighs_yes_and_no_alike():
-    assert balanced_accuracy(
-        [True, False, False, False], [True, False, False, True]
-    ) == pytest.approx(5 / 6)
-    assert balanced_accuracy([False, False], [False, True]) == 0.5  # "no" answers only
 
 
 def test_a_projects_shots_lend_their_frames_and_its_pool_is_unlabelled(base_run, dataset, tmp_path):

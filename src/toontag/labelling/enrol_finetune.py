@@ -48,10 +48,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.metrics import balanced_accuracy_score
 
 from toontag.errors import DataError
 from toontag.labelling.confirm import CONFIRM, Confirmed, offer_for_confirmation, write_offers
-from toontag.labelling.enrol import enrolled_model, request, unlabelled_frames, write_run
+from toontag.labelling.enrol import enrolled_model, request, write_run
 from toontag.labelling.enrol_frames import (
     HELD,
     MATES,
@@ -61,7 +62,6 @@ from toontag.labelling.enrol_frames import (
     key,
     old_frames,
     project_shots,
-    resolved,
     shot_mates,
 )
 from toontag.labelling.finetune import (
@@ -90,6 +90,20 @@ PU_ONLY = 10**9  # `fit_new_class`'s `enough` that keeps it positive-unlabelled
 MARGIN = 5.0  # seconds kept for the offers and writing the run
 THRESHOLD = 0.5  # the new output's, its cut moved into its bias (see the module)
 GUARD_KEYS = ("held_out_answers", "examples_only", "with_answers", "kept")
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a person said, as resolved paths: the examples, the frames answered yes, and those
+    given or answered no."""
+
+    examples: list[Path]
+    yes: list[Path]
+    no: list[Path]
+
+    @property
+    def labelled(self) -> set[Path]:
+        return {*self.examples, *self.yes, *self.no}
 
 
 @dataclass(frozen=True)
@@ -146,36 +160,32 @@ def enrol_finetuned(
     )
     if len(job.examples) < 2:  # the answers are judged against the examples alone
         raise DataError(f"enrolling {job.name!r} needs at least 2 example images of it")
+    asked = Asked(*([key(f) for f in frames] for frames in (job.examples, job.yes, job.no)))
     shots = {} if project is None else project_shots(project)
-    mates = shot_mates(job.examples, shots, exclude=resolved(job.examples))
-    background = old_frames(job.run, background, project, seed)
-    unlabelled = unlabelled_frames(job.run, background, seed, resolved([*job.examples, *mates]))
-    answers = [*job.yes, *job.no]
-    both = bool(job.yes and job.no)  # else the answers cannot be judged: they are set aside
-    first_block = [*job.examples, *mates, *unlabelled]  # the examples-only fine-tune's frames
+    mates = shot_mates(asked.examples, shots, exclude=set(asked.examples))
+    taken = {*asked.examples, *mates}
+    unlabelled = dict.fromkeys(map(key, old_frames(job.run, background, project, seed)))
+    unlabelled = [f for f in unlabelled if f not in taken]
+    answers = [*asked.yes, *asked.no]
+    both = bool(asked.yes and asked.no)  # else the answers cannot be judged: set aside
+    first_block = [*asked.examples, *mates, *unlabelled]  # the examples-only fine-tune's
     with torch_threads(THREADS):
-        cached = Cached(
-            job.trained,
-            [first_block, [f for f in answers if key(f) not in resolved(first_block)]],
-            job.labelled(),
-            cache_root,
-        )
+        rest = [f for f in answers if f not in set(first_block)]
+        cached = Cached(job.trained, [first_block, rest], asked.labelled, cache_root)
         end = started + seconds - MARGIN
-        part = Part(*map(cached.rows, (job.examples, [], mates, unlabelled)))
+        part = Part(*map(cached.rows, (asked.examples, [], mates, unlabelled)))
         # With answers to come, this phase leaves time for theirs: its fit, steps and scoring.
         later = (steps // 2, 2) if both else (0, 1)
         clock = Clock(end, steps / (steps + later[0]), later[1] * cached.scoring, both)
-        first = _learn(
-            cached, job.trained, None, part, pu=True, steps=steps, seed=seed, clock=clock
-        )
+        first = _learn(cached, None, part, pu=True, steps=steps, seed=seed, clock=clock)
         final, guard = first, None
         if both:
-            final, guard = _with_answers(job, cached, first, shots, unlabelled, steps, seed, end)
+            final, guard = _with_answers(asked, cached, first, shots, unlabelled, steps, seed, end)
         elif answers:
             guard = {"held_out_answers": 0, "examples_only": None, "with_answers": None}
             guard |= {"kept": "examples only", "answers_phase": None, "frames": []}
         frames = [cached.paths[r] for r in final.part.unlabelled]
-        open_ = np.array([f not in job.labelled() for f in frames], dtype=bool)  # not asked
+        open_ = np.array([f not in asked.labelled for f in frames], dtype=bool)  # not asked
         frames = [f for f, ask in zip(frames, open_, strict=True) if ask]
         p = sigmoid(final.logits[open_, -1])
         groups = np.unique([shots.get(f, str(f)) for f in frames], return_inverse=True)[1]
@@ -195,9 +205,9 @@ def enrol_finetuned(
         "offered_for_confirmation": len(offered),
         "settings": settings(steps, seconds, seed),
         "frames": {
-            "examples": [str(key(f)) for f in job.examples],
-            "answered_yes": [str(key(f)) for f in job.yes],
-            "answered_no": [str(key(f)) for f in job.no],
+            "examples": list(map(str, asked.examples)),
+            "answered_yes": list(map(str, asked.yes)),
+            "answered_no": list(map(str, asked.no)),
             "held_out": guard["frames"] if guard else [],
             "shot_mates": [str(cached.paths[r]) for r in final.part.mates],
             "unlabelled": len(final.part.unlabelled),
@@ -218,26 +228,26 @@ def enrol_finetuned(
     return details
 
 
-def _with_answers(job, cached: Cached, first: Phase, shots, unlabelled, steps, seed, end):
+def _with_answers(asked: Asked, cached, first: Phase, shots, unlabelled, steps, seed, end):
     """The examples-only fine-tune `first` continued with the answers, less `HELD` of them,
     and which of the two decides those held out better (see the module): (the one kept, the
     guard's record)."""
-    held = held_out(job.yes, shots, seed) + held_out(job.no, shots, seed)
-    yes = [f for f in job.yes if key(f) not in held]
-    no = [f for f in job.no if key(f) not in held]
-    mates = shot_mates([*job.examples, *yes], shots, exclude=job.labelled())
-    taken = job.labelled() | resolved(mates)
-    unlabelled = [f for f in unlabelled if key(f) not in taken]
-    part = Part(*map(cached.rows, ([*job.examples, *yes], no, mates, unlabelled)))
+    held = held_out(asked.yes, shots, seed) + held_out(asked.no, shots, seed)
+    yes = [f for f in asked.yes if f not in set(held)]
+    no = [f for f in asked.no if f not in set(held)]
+    mates = shot_mates([*asked.examples, *yes], shots, exclude=asked.labelled)
+    taken = asked.labelled | set(mates)
+    unlabelled = [f for f in unlabelled if f not in taken]
+    part = Part(*map(cached.rows, ([*asked.examples, *yes], no, mates, unlabelled)))
     pu = len(yes) < ENOUGH or len(no) < ENOUGH
     second = _learn(
-        cached, job.trained, copy.deepcopy(first.model), part, pu=pu, steps=steps // 2,
+        cached, copy.deepcopy(first.model), part, pu=pu, steps=steps // 2,
         seed=seed, clock=Clock(end, 1.0, cached.scoring, False),
         share=first.summary["share_over_threshold"] if pu else None,
     )  # fmt: skip
-    truth = np.array([k in resolved(job.yes) for k in held])
+    truth = np.array([f in set(asked.yes) for f in held])  # both kinds: see held_out
     maps = cached.maps[cached.rows(held)]  # every answered frame decoded
-    scores = [balanced_accuracy(truth, _decide(phase, maps)) for phase in (first, second)]
+    scores = [balanced_accuracy_score(truth, _decide(phase, maps)) for phase in (first, second)]
     kept = second if scores[1] > scores[0] else first
     return kept, {
         "held_out_answers": len(held),
@@ -249,7 +259,7 @@ def _with_answers(job, cached: Cached, first: Phase, shots, unlabelled, steps, s
     }
 
 
-def _learn(cached: Cached, trained, model, part: Part, *, pu: bool, steps, seed, clock, share=None):
+def _learn(cached: Cached, model, part: Part, *, pu: bool, steps, seed, clock, share=None):
     """The linear start fitted on `part` (positive-unlabelled where `pu`), `model` (None: the
     base run with that fit folded in) fine-tuned on the part, and the new output's threshold:
     `share` of the unlabelled frames over it (None: as many as over the linear start's)."""
@@ -276,7 +286,7 @@ def _learn(cached: Cached, trained, model, part: Part, *, pu: bool, steps, seed,
         labelled=np.r_[np.ones(n_pos + n_neg + n_mates, bool), np.zeros(n_unl, bool)],
     )
     if model is None:
-        model = enrolled_model(trained, head)[0].to(cached.device)
+        model = enrolled_model(cached.trained, head)[0].to(cached.device)
     fitting = time.perf_counter() - fitting
     deadline = clock.deadline(fitting)
     record = fine_tune(model, cached.maps[rows], targets, steps=steps, seed=seed, deadline=deadline)
@@ -301,13 +311,6 @@ def _learn(cached: Cached, trained, model, part: Part, *, pu: bool, steps, seed,
         "bias_moved_by": round(-cut, 4),
     }
     return Phase(model, part, logits, pooled, summary)
-
-
-def balanced_accuracy(truth, decided) -> float:
-    """The mean, over yes and no where present, of the share of those decided right."""
-    truth, decided = np.asarray(truth, bool), np.asarray(decided, bool)
-    shares = [np.mean(decided[truth == v] == v) for v in (True, False) if (truth == v).any()]
-    return float(np.mean(shares))
 
 
 def drift(phase: Phase, cached: Cached, thresholds) -> dict:

@@ -43,19 +43,18 @@ class Cached:
     """Every enrolment frame's map at the cut, the base run's probabilities (the old outputs'
     targets) and pooled features, one row per frame that decoded.
 
-    `blocks` (lists of frames) are computed apart, so that a block's figures do not depend on
-    what else is enrolled: the examples-only fine-tune is the same with answers or without.
-    A frame of `labelled` (resolved paths) that cannot be read is an error, any other is left
-    out."""
+    `blocks` (lists of frames, resolved paths) are computed apart, so that a block's figures
+    do not depend on what else is enrolled: the examples-only fine-tune is the same with answers
+    or without. A frame of `labelled` that cannot be read is an error, any other is left out."""
 
     def __init__(self, trained, blocks, labelled: set[Path], cache_root: Path | None):
         begun = time.perf_counter()
-        self.device = default_device()
+        self.trained, self.device = trained, default_device()
         base = trained.model.to(self.device).eval()
         bottom = split(base)[0]
         self.paths, maps, outputs, self.scoring = [], [], [], 0.0
         for block in blocks:
-            paths = [key(p) for p in block]
+            paths = list(block)
             cache = build_cache(
                 paths, size=trained.image_size, root=cache_root, description="enrolment frames"
             )
@@ -76,8 +75,8 @@ class Cached:
         self.seconds = time.perf_counter() - begun  # decoding, maps and the base's outputs
 
     def rows(self, frames) -> np.ndarray:
-        """The rows of `frames` that decoded, in their order."""
-        return np.array([self.index[k] for k in map(key, frames) if k in self.index], np.int64)
+        """The rows of `frames` (resolved paths) that decoded, in their order."""
+        return np.array([self.index[f] for f in frames if f in self.index], np.int64)
 
 
 def project_shots(project: Path) -> dict[Path, str]:
@@ -131,7 +130,3 @@ def held_out(answers, shots: dict[Path, str], seed: int) -> list[Path]:
 def key(path) -> Path:
     """A frame as the enrolment knows it: its resolved path."""
     return Path(path).resolve()
-
-
-def resolved(paths) -> set[Path]:
-    return set(map(key, paths))
