@@ -11,8 +11,9 @@ run's. Each frame's map at the cut is computed once; the epochs run over the cac
 Positive-unlabelled. The new output starts as the linear read-out (`enrol`'s fit folded into
 the head) and only the unlabelled frames that fit puts clearly below its threshold (under
 `CONFIDENT` of it) are negatives, weighted `PSEUDO_WEIGHT`; the rest stay unknown. Why: a
-character can be in half of an old show's frames (Kral Sakir: 30-56%), so "unlabelled = negative"
-would teach it to miss them, while the linear fit's clear negatives are the reliable negatives
+character can be in half of an old show's frames (each Kral Sakir character is in 33-56% of the
+pool of results/new-character.json), so "unlabelled = negative" would teach it to miss them,
+while the linear fit's clear negatives are the reliable negatives
 of the two-step PU approach (Liu et al., 2003), and a fine-tune the clock stops early is the
 linear read-out itself. The threshold is then set so that as many unlabelled frames are over it
 as over the linear fit's: how common the character is stays the linear (Elkan-Noto, or tuned
@@ -27,16 +28,18 @@ alike) than the examples-only one, which is the result otherwise, tie included. 
 "no" (or all yes) are set aside and the examples-only fine-tune is the result: held-out "no"
 answers can show fewer false positives, never lost recall (on a tiny base, "no" answers alone
 raised the held-out ones' accuracy while the ranking of held test frames got worse), so answers
-all "no" can never leave the result worse than the examples alone.
-Until the answers themselves (not the examples) hold 5 yes and 5 no the linear start stays
-positive-unlabelled and the share over the threshold stays the examples-only one's: a few
-answers, most chosen near the threshold, are no sample of how common the character is.
+all "no" can never leave the result worse than the examples alone. Until the answers
+themselves (not the examples) hold 5 yes and 5 no, the linear start stays positive-unlabelled
+and the share over the threshold stays the examples-only one's: a few answers, most chosen near
+the threshold, are no sample of how common the character is.
 
 Time. `seconds` bounds the whole enrolment: training stops (enrol.json says so) in time to
-score the frames and write the run. Measured on 2 shared CPU cores (another job busy on them),
-Lite0 at 112x192, 20 examples, 30 answers and 300 unlabelled frames: 56 s, of which the maps
-12 s and 60 + 30 steps 37 s; the maps and scoring grow with the frames (about 3,000 in a
-minute), the steps do not, so ~3,000 unlabelled frames fit in about 2.5 minutes.
+score the frames and write the run. Measured by ``python benchmarks/enrol_time.py --base RUN
+--answers 30`` (commit ad1e5b5; 2 CPU cores another job kept busy, 1-minute load 4.1; Lite0
+at 112x192; 20 examples, 30 answers, 335 unlabelled frames): 82 s, of which 8 s the frames
+(decoding, maps, the base's outputs) and 70 s the 60 + 30 steps. With ``--unlabelled 3000
+--answers 50`` (load 4.6): 156 s, of which 61 s the frames and 64 s the steps: within the 3
+minutes; a busier machine loses steps to the clock first.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from toontag.labelling.enrol import enrolled_model, request, write_run
 from toontag.labelling.enrol_frames import (
     HELD,
     MATES,
+    Asked,
     Cached,
     Part,
     held_out,
@@ -90,20 +94,6 @@ PU_ONLY = 10**9  # `fit_new_class`'s `enough` that keeps it positive-unlabelled
 MARGIN = 5.0  # seconds kept for the offers and writing the run
 THRESHOLD = 0.5  # the new output's, its cut moved into its bias (see the module)
 GUARD_KEYS = ("held_out_answers", "examples_only", "with_answers", "kept")
-
-
-@dataclass(frozen=True)
-class Asked:
-    """What a person said, as resolved paths: the examples, the frames answered yes, and those
-    given or answered no."""
-
-    examples: list[Path]
-    yes: list[Path]
-    no: list[Path]
-
-    @property
-    def labelled(self) -> set[Path]:
-        return {*self.examples, *self.yes, *self.no}
 
 
 @dataclass(frozen=True)
@@ -170,8 +160,8 @@ def enrol_finetuned(
     both = bool(asked.yes and asked.no)  # else the answers cannot be judged: set aside
     first_block = [*asked.examples, *mates, *unlabelled]  # the examples-only fine-tune's
     with torch_threads(THREADS):
-        rest = [f for f in answers if f not in set(first_block)]
-        cached = Cached(job.trained, [first_block, rest], asked.labelled, cache_root)
+        rest = list(set(answers) - set(first_block))
+        cached = Cached(job.trained, [first_block, sorted(rest)], asked.labelled, cache_root)
         end = started + seconds - MARGIN
         part = Part(*map(cached.rows, (asked.examples, [], mates, unlabelled)))
         # With answers to come, this phase leaves time for theirs: its fit, steps and scoring.
@@ -185,7 +175,8 @@ def enrol_finetuned(
             guard = {"held_out_answers": 0, "examples_only": None, "with_answers": None}
             guard |= {"kept": "examples only", "answers_phase": None, "frames": []}
         frames = [cached.paths[r] for r in final.part.unlabelled]
-        open_ = np.array([f not in asked.labelled for f in frames], dtype=bool)  # not asked
+        labelled = asked.labelled
+        open_ = np.array([f not in labelled for f in frames], dtype=bool)  # not asked yet
         frames = [f for f, ask in zip(frames, open_, strict=True) if ask]
         p = sigmoid(final.logits[open_, -1])
         groups = np.unique([shots.get(f, str(f)) for f in frames], return_inverse=True)[1]
@@ -232,9 +223,9 @@ def _with_answers(asked: Asked, cached, first: Phase, shots, unlabelled, steps, 
     """The examples-only fine-tune `first` continued with the answers, less `HELD` of them,
     and which of the two decides those held out better (see the module): (the one kept, the
     guard's record)."""
-    held = held_out(asked.yes, shots, seed) + held_out(asked.no, shots, seed)
-    yes = [f for f in asked.yes if f not in set(held)]
-    no = [f for f in asked.no if f not in set(held)]
+    held_yes, held_no = held_out(asked.yes, shots, seed), held_out(asked.no, shots, seed)
+    held, aside = [*held_yes, *held_no], {*held_yes, *held_no}
+    yes, no = ([f for f in kind if f not in aside] for kind in (asked.yes, asked.no))
     mates = shot_mates([*asked.examples, *yes], shots, exclude=asked.labelled)
     taken = asked.labelled | set(mates)
     unlabelled = [f for f in unlabelled if f not in taken]
@@ -245,7 +236,7 @@ def _with_answers(asked: Asked, cached, first: Phase, shots, unlabelled, steps, 
         seed=seed, clock=Clock(end, 1.0, cached.scoring, False),
         share=first.summary["share_over_threshold"] if pu else None,
     )  # fmt: skip
-    truth = np.array([f in set(asked.yes) for f in held])  # both kinds: see held_out
+    truth = np.r_[np.ones(len(held_yes), bool), np.zeros(len(held_no), bool)]  # both kinds
     maps = cached.maps[cached.rows(held)]  # every answered frame decoded
     scores = [balanced_accuracy_score(truth, _decide(phase, maps)) for phase in (first, second)]
     kept = second if scores[1] > scores[0] else first

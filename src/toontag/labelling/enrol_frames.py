@@ -26,6 +26,20 @@ HELD = 1 / 3  # share of the answers' shots held out to judge them
 
 
 @dataclass(frozen=True)
+class Asked:
+    """What a person said, as resolved paths: the examples, the frames answered yes, and those
+    given or answered no."""
+
+    examples: list[Path]
+    yes: list[Path]
+    no: list[Path]
+
+    @property
+    def labelled(self) -> set[Path]:
+        return {*self.examples, *self.yes, *self.no}
+
+
+@dataclass(frozen=True)
 class Part:
     """The frames one fine-tune learns from, as rows of the cached maps."""
 
