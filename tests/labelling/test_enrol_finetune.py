@@ -156,6 +156,8 @@ def test_no_only_answers_leave_the_examples_only_fit_as_it_was(base_run, tuned, 
         confirmed=answers, steps=STEPS,
     )  # fmt: skip
     assert done["guard"]["kept"] == "examples only" and len(done["phases"]) == 1
+    alone = tuned[1]["phases"][0]  # the same seed: the same steps, to the last loss
+    assert done["phases"][0]["loss"] == alone["loss"] and done["threshold"] == tuned[1]["threshold"]
     paths = [s.path for s in frames[2]]
     np.testing.assert_allclose(
         probabilities(out.parent / "no", paths), probabilities(out, paths), atol=1e-4

@@ -2,14 +2,17 @@
 distilled: learning without forgetting (Li and Hoiem, 2016) on cached feature maps.
 
 The frames' maps at the cut (`models.stages`) are computed once by the caller; each step
-trains the top blocks and the head on a few dozen of them. A step's frames are `BATCH` drawn in
-turn from all frames (an epoch is one pass over them), whose old outputs learn the base run's
-probabilities (binary cross-entropy on its sigmoid outputs), plus up to `LABELLED_BATCH`
-labelled frames, half positives and half negatives, so that 20 examples among 3,000 frames are
-seen every step. The new output's loss is weighted per frame (a weak positive or negative
-counts less, an unknown entry not at all) and balanced: positives and negatives weigh half each,
-however many there are of each. The model stays in eval mode: batch-norm statistics and dropout
-are those of the base run, which a batch of a few dozen frames of one character would skew.
+trains the top blocks and, of the head, the new output and its hidden units. The old outputs'
+own head weights stay as they were, so those outputs move only as far as the top's features
+do, and the distillation holds those (with the whole head trained, even a frozen top moved
+them). A step's frames are `BATCH` drawn in turn from all frames (an epoch is one pass over
+them), whose old outputs learn the base run's probabilities (binary cross-entropy on its
+sigmoid outputs), plus up to `LABELLED_BATCH` labelled frames, half positives and half
+negatives, so that 20 examples among 3,000 frames are seen every step. The new output's loss
+is weighted per frame (a weak positive or negative counts less, an unknown entry not at all)
+and balanced: positives and negatives weigh half each, however many there are of each. The
+model stays in eval mode: batch-norm statistics and dropout are those of the base run, which a
+batch of a few dozen frames of one character would skew.
 
 Deterministic for a seed on the CPU while `steps`, not the `deadline`, ends the training.
 """
