@@ -12,14 +12,8 @@ from toontag.config import TrainConfig
 from toontag.data.dataset import Sample
 from toontag.data.images import load_resized
 from toontag.errors import DataError, RunError
-from toontag.labelling.enrol import (
-    CONFIRM_FILE,
-    ENROL_FILE,
-    enrol,
-    offer_for_confirmation,
-    project_examples,
-    read_confirmed,
-)
+from toontag.labelling.confirm import CONFIRM_FILE, read_confirmed
+from toontag.labelling.enrol import ENROL_FILE, enrol, project_examples
 from toontag.labelling.head import fit_head, fit_new_class
 from toontag.models.trained import load_trained
 from toontag.training.run import train
@@ -155,17 +149,6 @@ def test_with_enough_answers_the_new_class_is_fitted_on_them_alone():
     assert head.thresholds == alone.thresholds and head.tuned == (True,)
     few, k = fit_new_class(features, pos, neg[:4], np.arange(6, 200), seed=1)
     assert k is not None and 0 < k <= 1  # too few answers: positive-unlabelled
-
-
-def test_offers_are_half_nearest_the_threshold_and_half_at_random():
-    p = np.linspace(0, 1, 201)
-    offered = offer_for_confirmation(p, 0.3, 20, seed=0)
-    assert len(offered) == len(set(offered)) == 20
-    nearest = set(np.argsort(np.abs(p - 0.3))[:10])
-    assert nearest <= set(offered)
-    assert len(set(offered) - nearest) == 10 and max(abs(p[offered] - 0.3)) > 0.1
-    assert list(p[offered]) == sorted(p[offered], reverse=True)
-    assert len(offer_for_confirmation(p[:7], 0.3, 20, seed=0)) == 7
 
 
 def test_enrolment_refuses_what_it_cannot_do_in_one_line(base_run, canan, tmp_path):

@@ -1,11 +1,13 @@
 """Enrolling a character a base run never heard of, with a simulated person answering the
 frames `enrol` offers: the base runs, their features and the pool that
-benchmarks/new_character.py (on test) and enrol_choice.py (on validation) share."""
+benchmarks/new_character.py (on test) and enrol_choice.py (on validation) share, and the
+fine-tune method's enrolment as a person would run it (`finetune_enrolment`)."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +15,15 @@ import numpy as np
 from toontag.benchmark.harness import write_manifest
 from toontag.config import PRESETS, TrainConfig
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, Sample
+from toontag.errors import RunError
 from toontag.evaluation.metrics import micro_scores
-from toontag.labelling.enrol import offer_for_confirmation, pooled_features
+from toontag.io import read_csv
+from toontag.labelling.confirm import CONFIRM_FILE, Confirmed, offer_for_confirmation
+from toontag.labelling.enrol import pooled_features
+from toontag.labelling.enrol_finetune import enrol_finetuned
+from toontag.labelling.finetune import STEPS
 from toontag.labelling.head import fit_new_class
+from toontag.runs import read_model_info
 from toontag.training.run import train_or_resume
 
 CONFIRM, ROUND = 50, 10  # answers a person gives after the examples, offered this many a round
@@ -75,11 +83,25 @@ def base_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-minutes", type=float, default=None, help="cap on the base's epoch")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--characters", default=",".join(KRAL_SAKIR_CLASSES))
+    parser.add_argument(
+        "--base-runs",
+        type=Path,
+        default=None,
+        help="DIR/<character>: a finished 3-class run without that character, trained elsewhere "
+        "(the full recipe on a GPU), used instead of training one here",
+    )
 
 
 def base_run(args, data, character: str) -> Path:
-    """The 3-class run that never heard of `character` (trained once, then reused)."""
+    """The 3-class run that never heard of `character`: --base-runs/<character> where given,
+    else trained once (one epoch over every --base-stride-th train frame), then reused."""
     old = tuple(c for c in KRAL_SAKIR_CLASSES if c != character)
+    if args.base_runs is not None:
+        base = args.base_runs / character
+        classes = tuple(read_model_info(base)["classes"])
+        if set(classes) != set(old):
+            raise RunError(f"{base}: classes {list(classes)}; a base without {character} has {old}")
+        return base
     train_part = data.subset("train")
     folder = args.work / character
     base = folder / "base"
@@ -122,3 +144,42 @@ def base_features(base: Path, trained, paths: list, args, what: str):
 def pool_rows(train_size: int, pool: int) -> np.ndarray:
     """The benchmark's pool: a fixed random sample of the train split's rows."""
     return np.sort(np.random.default_rng(0).permutation(train_size)[:pool])
+
+
+def finetune_enrolment(
+    base: Path,
+    pool: list[Path],
+    truth: np.ndarray,
+    *,
+    character: str,
+    k: int,
+    seed: int,
+    folder: Path,
+    cache_root: Path,
+    steps: int = STEPS,
+) -> dict:
+    """`enrol --method finetune` as a person runs it: from k random positives of the `pool`
+    (drawn as `simulate_enrolment` draws them, so both methods start from the same examples),
+    then again with a simulated person's answers (`truth`) to the CONFIRM frames it offered.
+    The runs are written to folder/alone and folder/confirmed; returns what each enrol said."""
+    examples = np.random.default_rng(seed).choice(np.flatnonzero(truth), k, replace=False)
+    truth_of = {Path(p).resolve(): bool(t) for p, t in zip(pool, truth, strict=True)}
+    shutil.rmtree(folder, ignore_errors=True)  # a run killed half-way is redone
+    common = {
+        "character": character,
+        "examples": [pool[i] for i in examples],
+        "background": pool,
+        "confirm": CONFIRM,
+        "seed": seed,
+        "cache_root": cache_root,
+        "steps": steps,
+    }
+    alone = enrol_finetuned(base, out=folder / "alone", **common)
+    offered = [
+        Path(r["path"]) for r in read_csv(folder / "alone" / CONFIRM_FILE, columns=("path",))
+    ]
+    answers = Confirmed(
+        [p for p in offered if truth_of[p]], [p for p in offered if not truth_of[p]]
+    )
+    confirmed = enrol_finetuned(base, out=folder / "confirmed", confirmed=answers, **common)
+    return {"alone": alone, "confirmed": confirmed}

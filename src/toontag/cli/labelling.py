@@ -212,22 +212,43 @@ def enrol(
         typer.Option(help="A labelling project: its frames labelled with or without it."),
     ] = None,
     confirm: Annotated[int, typer.Option(help="Old frames to offer for confirmation.")] = 50,
+    method: Annotated[
+        str,
+        typer.Option(
+            help="linear: a read-out on the run's frozen features, old outputs unchanged "
+            "(seconds); finetune: the top of the backbone fine-tuned too, old outputs distilled "
+            "(about 3 minutes on 2 cores)."
+        ),
+    ] = "linear",
+    seconds: Annotated[
+        float,
+        typer.Option(help="--method finetune: the wall-clock budget; training stops in time."),
+    ] = 180.0,
     cache: CacheOpt = None,
 ) -> None:
     """A new run with one more character, from a handful of examples: the base run's outputs
-    stay as they were (the new class is fitted on its frozen features). Old frames that may
-    show it are listed in NEWRUN/confirm.csv: answer yes or no there and enrol again with
-    --confirmed to use the answers."""
+    stay as they were (--method linear: the new class is fitted on its frozen features) or
+    close to it (--method finetune). Old frames that may show it are listed in
+    NEWRUN/confirm.csv: answer yes or no there and enrol again with --confirmed to use the
+    answers."""
+    from toontag.labelling.confirm import read_confirmed
     from toontag.labelling.enrol import enrol as enrol_run
-    from toontag.labelling.enrol import project_examples, read_confirmed
+    from toontag.labelling.enrol import project_examples
+    from toontag.labelling.enrol_finetune import enrol_finetuned
 
     if not 0 <= confirm <= 10_000:
         raise typer.BadParameter("--confirm is from 0 to 10000")
+    if method not in ("linear", "finetune"):
+        raise typer.BadParameter(f"--method is linear or finetune, not {method!r}")
+    if not 1 <= seconds <= 86_400:  # NaN fails too
+        raise typer.BadParameter("--seconds is from 1 to 86400")
     examples, negatives = list(examples or []), list(negatives or [])
     if project is not None:
         yes, no = project_examples(project, character)
         examples, negatives = examples + yes, negatives + no
-    done = enrol_run(
+    tuned = method == "finetune"
+    by_method = enrol_finetuned if tuned else enrol_run
+    done = by_method(
         run,
         character=character,
         examples=examples,
@@ -236,14 +257,26 @@ def enrol(
         out=out_dir,
         confirm=confirm,
         cache_root=cache,
+        **({"project": project, "seconds": seconds} if tuned else {}),
     )
+    how = f" by fine-tuning ({done['seconds']:.0f} s)" if tuned else ""
     out.print(
-        f"[green]enrolled[/] {escape(done['character'])} into {out_dir}: "
+        f"[green]enrolled[/] {escape(done['character'])} into {out_dir}{how}: "
         f"{done['positives']} examples, {done['negatives']} negatives, "
         f"{done['unlabelled']:,} old frames as unlabelled; threshold {done['threshold']:.3f}; "
         f"{done['unlabelled_over_threshold']:,} old frames over it",
         soft_wrap=True,
     )
+    guard = done.get("guard")
+    if guard and guard["with_answers"] is None:
+        out.print("answers: all yes or all no, so nothing to check them on; set aside")
+    elif guard:
+        out.print(
+            f"answers: {guard['held_out_answers']} held out to check them; kept the fit "
+            f"{guard['kept']} (held-out balanced accuracy {guard['with_answers']:.2f} with "
+            f"answers, {guard['examples_only']:.2f} from the examples only)",
+            soft_wrap=True,
+        )
     if done["offered_for_confirmation"]:
         out.print(
             f"to confirm: {out_dir / 'confirm.csv'} ({done['offered_for_confirmation']} frames; "

@@ -15,10 +15,12 @@ The regression is folded into the run's own head, so the new run is an ordinary 
 difference (``z`` itself). Old outputs have zero weight on them: their logits are the base
 run's (to float rounding), so the old classes cannot get worse. No backbone weight changes.
 
-Old frames are offered in ``confirm.csv`` (path, probability, an empty ``answer`` column): half
-those scoring nearest the new class's threshold, half drawn at random (an unbiased look, which
-measured better than the nearest alone: see `NewClassHead`). A person fills in yes or no and
-passes the file back with ``--confirmed``; those answers are labels for the next fit.
+Old frames are offered in ``confirm.csv`` (`labelling.confirm`): half those scoring nearest the
+new class's threshold, half drawn at random. A person fills in yes or no and passes the file
+back with ``--confirmed``; those answers are labels for the next fit.
+
+This is ``enrol --method linear``; ``--method finetune`` (`enrol_finetune`) starts from this
+fit and fine-tunes the top of the backbone, sharing this module's checks, frames and writing.
 """
 
 from __future__ import annotations
@@ -32,30 +34,41 @@ import numpy as np
 import torch
 
 from toontag.data.cache import build_cache
-from toontag.data.dataset import listed_path, load_dataset
+from toontag.data.dataset import load_dataset
 from toontag.data.walk import image_files
 from toontag.errors import DataError, RunError
-from toontag.io import csv_text, read_csv, write_json, write_text
+from toontag.io import write_json
+from toontag.labelling.confirm import CONFIRM, Confirmed, offer_for_confirmation, write_offers
 from toontag.labelling.head import Head, fit_new_class
 from toontag.labelling.labels import LabelError, check_name
 from toontag.models.inference import default_device, map_batches
-from toontag.models.trained import load_trained
+from toontag.models.trained import TrainedModel, load_trained
 from toontag.runs import CONFIG, ENSEMBLE, MODEL_INFO, REPORT, SPLIT, run_data, save_weights
 
 BACKGROUND = 3000  # the run's training frames sampled as unlabelled for the new class
-CONFIRM = 50  # old frames offered for confirmation
-RANDOM_SHARE = 0.5  # of them drawn at random, the rest nearest the threshold (enrol_choice.py)
-CONFIRM_FILE = "confirm.csv"
 ENROL_FILE = "enrol.json"
-ANSWERS = {"yes": True, "y": True, "1": True, "no": False, "n": False, "0": False}
 
 
 @dataclass(frozen=True)
-class Confirmed:
-    """A person's answers about the new character on frames offered for confirmation."""
+class Request:
+    """An enrolment both methods start from, checked (see `request`)."""
 
-    yes: list[Path]
-    no: list[Path]
+    run: Path
+    out: Path
+    trained: TrainedModel
+    name: str  # the new character's name, checked against the run's classes
+    examples: list[Path]  # images of it the person chose
+    yes: list[Path]  # frames answered yes, besides the examples
+    no: list[Path]  # frames without it: negatives given and frames answered no
+    answered: int  # answers read from a confirm.csv
+
+    @property
+    def positives(self) -> list[Path]:
+        return [*self.examples, *self.yes]
+
+    def labelled(self) -> set[Path]:
+        """The labelled frames' resolved paths: never among the unlabelled."""
+        return {Path(p).resolve() for p in (*self.positives, *self.no)}
 
 
 def pooled_features(trained, paths: list[Path], *, cache_root: Path | None, what: str):
@@ -88,8 +101,8 @@ def widened_state(model, head: Head) -> tuple[dict, int]:
     return state, n_hidden
 
 
-def write_enrolled_run(base: Path, out: Path, trained, name: str, head: Head, details: dict):
-    """`out`: the base run's files with the widened head, one more class and its threshold."""
+def enrolled_model(trained, head: Head):
+    """The base model with `head`'s class folded in (see the module), and its config."""
     from toontag.models import create_model
 
     state, hidden = widened_state(trained.model, head)
@@ -103,6 +116,18 @@ def write_enrolled_run(base: Path, out: Path, trained, name: str, head: Head, de
         conv_channels=config.conv_channels,
     )
     model.load_state_dict(state)
+    return model.eval(), config
+
+
+def write_enrolled_run(base: Path, out: Path, trained, name: str, head: Head, details: dict):
+    """`out`: the base run's files with the widened head, one more class and its threshold."""
+    model, config = enrolled_model(trained, head)
+    write_run(base, out, trained, model, config, name, float(head.thresholds[0]), details)
+
+
+def write_run(base: Path, out: Path, trained, model, config, name: str, threshold, details):
+    """`out`: an ordinary run of `model` (the base's classes and `name`, decided at the
+    base's thresholds and `threshold`), the base's split and report beside it."""
     out.mkdir(parents=True, exist_ok=True)
     for extra in (SPLIT, REPORT):  # where the base came from, for evaluate
         if (base / extra).is_file():
@@ -110,38 +135,11 @@ def write_enrolled_run(base: Path, out: Path, trained, name: str, head: Head, de
     config.save(out / CONFIG)
     info = json.loads((base / MODEL_INFO).read_text())
     info["classes"] = [*trained.classes, name]
-    info["thresholds"] = [*trained.thresholds, float(head.thresholds[0])]
+    info["thresholds"] = [*trained.thresholds, float(threshold)]
     info["enrolled"] = [*info.get("enrolled", []), name]
     save_weights(out, model)
     write_json(out / MODEL_INFO, info)  # last: a run is finished when its model.json names it
     write_json(out / ENROL_FILE, details)
-
-
-def offer_for_confirmation(
-    p: np.ndarray, threshold: float, count: int, seed: int, random_share: float = RANDOM_SHARE
-) -> np.ndarray:
-    """Indices into `p` (the new class's probabilities of unanswered frames) to ask a person
-    about, highest probability first: those nearest the threshold, and `random_share` of them
-    drawn at random instead."""
-    near = np.argsort(np.abs(p - threshold), kind="stable")[: round(count * (1 - random_share))]
-    rest = np.setdiff1d(np.arange(len(p)), near)
-    drawn = np.random.default_rng(seed).choice(rest, min(count - len(near), len(rest)), False)
-    offered = np.concatenate([near, drawn])
-    return offered[np.argsort(-p[offered], kind="stable")]
-
-
-def read_confirmed(path: Path) -> Confirmed:
-    """The answers in a filled-in ``confirm.csv``: rows whose ``answer`` is yes or no (others,
-    left empty, are skipped); anything else is an error naming the row."""
-    yes, no = [], []
-    for line, row in enumerate(read_csv(path, columns=("path", "answer")), start=2):
-        answer = (row["answer"] or "").strip().lower()
-        if not answer:
-            continue
-        if answer not in ANSWERS:
-            raise DataError(f"{path}:{line}: answer {row['answer']!r} is not yes or no")
-        (yes if ANSWERS[answer] else no).append(listed_path(path.parent, row["path"]))
-    return Confirmed(yes, no)
 
 
 def existing_images(paths) -> list[Path]:
@@ -183,8 +181,56 @@ def background_frames(run: Path, limit: int, seed: int) -> list[Path]:
         )
     dataset = load_dataset(data)
     train = [s.path for s in dataset.samples if s.split in ("train", None, "val")]
-    order = np.random.default_rng(seed).permutation(len(train))[:limit]
-    return [train[i] for i in sorted(order)]
+    return sample_frames(train, limit, seed)
+
+
+def sample_frames(frames: list[Path], limit: int, seed: int) -> list[Path]:
+    """Up to `limit` of `frames`, drawn at random, in their order."""
+    order = np.random.default_rng(seed).permutation(len(frames))[:limit]
+    return [frames[i] for i in sorted(order)]
+
+
+def request(run: Path, out: Path, *, character: str, examples, negatives=(), confirmed=None):
+    """The checked start of an enrolment by either method (a `Request`), or the one-line
+    error naming what is wrong: an ensemble, an `out` already holding a run, a name taken, too
+    few examples (`confirmed`: a `Confirmed`, its answers as labels)."""
+    run, out = Path(run), Path(out)
+    if (run / ENSEMBLE).is_file():
+        raise RunError(f"{run}: enrol takes a single model's run, not an ensemble")
+    if (out / MODEL_INFO).exists():
+        raise RunError(f"{out}: already holds a run; choose another --out")
+    trained = load_trained(run)
+    try:
+        name = check_name(character, trained.classes)
+    except LabelError as e:
+        raise RunError(f"--character {character!r}: {e}") from None
+    confirmed = confirmed or Confirmed([], [])
+    given = list(dict.fromkeys(existing_images(examples)))
+    positives = list(dict.fromkeys([*given, *confirmed.yes]))
+    negatives = list(dict.fromkeys([*existing_images(negatives), *confirmed.no]))
+    if len(positives) < 2:
+        raise DataError(f"enrolling {name!r} needs at least 2 example images of it")
+    answered = len(confirmed.yes) + len(confirmed.no)
+    yes = positives[len(given) :]
+    return Request(run, out, trained, name, positives[: len(given)], yes, negatives, answered)
+
+
+def unlabelled_frames(run: Path, background, seed: int, labelled: set[Path]) -> list[Path]:
+    """The old frames, unknown for the new class: `background` (None: `BACKGROUND` of the
+    run's training frames) less the `labelled` (resolved paths)."""
+    if background is None:
+        background = background_frames(run, BACKGROUND, seed)
+    return [p for p in background if Path(p).resolve() not in labelled]
+
+
+def decoded_rows(paths: list[Path], ok, labelled) -> dict[int, int]:
+    """Each decoded path's index -> its row among the decoded (`ok`, their indices). One of
+    the `labelled` (path indices) that cannot be read is an error; any other is left out."""
+    where = {int(r): i for i, r in enumerate(ok)}
+    unreadable = [paths[i] for i in labelled if i not in where]
+    if unreadable:
+        raise DataError(f"{unreadable[0]}: cannot be read as an image")
+    return where
 
 
 def enrol(
@@ -202,32 +248,16 @@ def enrol(
 ) -> dict:
     """A new run in `out`: `run` plus the class `character` (see the module). Returns what was
     done, also written to ``out/enrol.json``; ``out/confirm.csv`` lists frames to confirm."""
-    run, out = Path(run), Path(out)
-    if (run / ENSEMBLE).is_file():
-        raise RunError(f"{run}: enrol takes a single model's run, not an ensemble")
-    if (out / MODEL_INFO).exists():
-        raise RunError(f"{out}: already holds a run; choose another --out")
-    trained = load_trained(run)
-    try:
-        name = check_name(character, trained.classes)
-    except LabelError as e:
-        raise RunError(f"--character {character!r}: {e}") from None
-    confirmed = confirmed or Confirmed([], [])
-    positives = list(dict.fromkeys([*existing_images(examples), *confirmed.yes]))
-    negatives = list(dict.fromkeys([*existing_images(negatives), *confirmed.no]))
-    if len(positives) < 2:
-        raise DataError(f"enrolling {name!r} needs at least 2 example images of it")
-    labelled = {Path(p).resolve() for p in (*positives, *negatives)}
-    if background is None:
-        background = background_frames(run, BACKGROUND, seed)
-    background = [p for p in background if Path(p).resolve() not in labelled]
+    job = request(
+        run, out, character=character, examples=examples, negatives=negatives, confirmed=confirmed
+    )
+    run, out, trained, name = job.run, job.out, job.trained, job.name
+    positives, negatives = job.positives, job.no
+    background = unlabelled_frames(run, background, seed, job.labelled())
     paths = [*positives, *negatives, *background]
     feats, ok = pooled_features(trained, paths, cache_root=cache_root, what="enrolment frames")
-    where = {int(r): i for i, r in enumerate(ok)}  # path index -> feature row
     n_pos, n_neg = len(positives), len(negatives)
-    unreadable = [paths[i] for i in range(n_pos + n_neg) if i not in where]
-    if unreadable:  # an unreadable background frame is only left out
-        raise DataError(f"{unreadable[0]}: cannot be read as an image")
+    where = decoded_rows(paths, ok, range(n_pos + n_neg))  # path index -> feature row
     pos = [where[i] for i in range(n_pos)]
     neg = [where[i] for i in range(n_pos, n_pos + n_neg)]
     background_rows = [i for i in range(n_pos + n_neg, len(paths)) if i in where]
@@ -241,7 +271,7 @@ def enrol(
         "character": name,
         "positives": n_pos,
         "negatives": n_neg,
-        "confirmations_used": len(confirmed.yes) + len(confirmed.no),
+        "confirmations_used": job.answered,
         "unlabelled": len(unl),
         "labelled_share_k": None if share is None else round(share, 4),
         "threshold": round(threshold, 4),
@@ -256,6 +286,5 @@ def enrol(
         + "; old outputs unchanged",
     }
     write_enrolled_run(run, out, trained, name, head, details)
-    rows = ([str(Path(paths[background_rows[i]]).resolve()), f"{p[i]:.4f}", ""] for i in offered)
-    write_text(out / CONFIRM_FILE, csv_text(["path", "probability", "answer"], rows))
+    write_offers(out, [paths[i] for i in background_rows], p, offered)
     return details
