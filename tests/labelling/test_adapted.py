@@ -83,7 +83,7 @@ def test_the_label_page_suggests_from_the_adapted_backbone_once_there_is_one(pro
         session.close()
 
 
-def test_train_on_a_project_starts_from_its_adapted_backbone_unless_told_not(project, tmp_path):
+def test_train_on_a_project_starts_from_its_adapted_backbone_when_asked(project, tmp_path):
     from tests.test_cli_sweep import cli
     from toontag.labelling.adapted import adapt_project, project_backbone
 
@@ -95,10 +95,10 @@ def test_train_on_a_project_starts_from_its_adapted_backbone_unless_told_not(pro
     weights = project_backbone(root, "efficientnet_lite0")
     assert weights is not None and project_backbone(root / "labels.csv", "baseline") is None
     tiny = ["--model", "efficientnet_lite0", "--image-size", "32x48", "--epochs", "1"]
-    code, out, err = cli(["train", "--data", root, "--out", tmp_path / "a", *tiny])
+    code, out, err = cli(["train", "--data", root, "--out", tmp_path / "a", "--adapted", *tiny])
     assert code == 0, err
     assert "show-adapted backbone" in out
     assert json.loads((tmp_path / "a" / "config.json").read_text())["weights"] == str(weights)
-    code, out, err = cli(["train", "--data", root, "--out", tmp_path / "b", "--no-adapted", *tiny])
+    code, out, err = cli(["train", "--data", root, "--out", tmp_path / "b", *tiny])  # default
     assert code == 0, err
     assert json.loads((tmp_path / "b" / "config.json").read_text())["weights"] is None

@@ -90,10 +90,11 @@ def train(
     adapted: Annotated[
         bool,
         typer.Option(
-            help="With --data PROJECT: start from the project's show-adapted backbone where "
-            "`toontag label adapt` made one (--no-adapted: ImageNet's)."
+            help="With --data PROJECT: start from the project's show-adapted backbone "
+            "(`toontag label adapt`) instead of ImageNet's; off by default: validation did not "
+            "choose it for fine-tuning (results/label-efficiency.md)."
         ),
-    ] = True,
+    ] = False,
     propagate: Annotated[
         bool,
         typer.Option(
