@@ -100,6 +100,7 @@ PSEUDO_LIMIT = 3000  # 9,000 unlabelled frames scored for them
 TRAINED = ("finetune", "selftrain", "consistency")
 ADAPTED = "adapted"  # a lever: "finetune+adapted" starts from the pool's show-adapted backbone
 PROPAGATE = "propagate"  # a lever: the picked frames' answers extend within their shots
+CORES_BUSY = 1.0  # half this machine's cores: a load above it means other work ran beside
 ADAPT_STEPS = 64  # the pool's adaptation (once, seed 0): 64 steps of 256 shot pairs, ~10 min
 HEAD_RESAMPLES = 200  # bootstrap resamples of a head row's CI (17 s per 1,000 here)
 GOAL = 0.95  # test micro-F1 at <= 400 labels
@@ -214,8 +215,9 @@ def main() -> None:
     records_path = args.records or args.work / "records.jsonl"
     done = read_records(args.work / "records.jsonl", "key") | read_records(records_path, "key")
     if PUBLISHED.is_file():  # rows published before (elsewhere): shown beside this machine's
-        published = json.loads(PUBLISHED.read_text()).get("runs", [])
-        done = {r["key"]: r for r in published} | done
+        published = json.loads(PUBLISHED.read_text())
+        adaptation = [published["adaptation"]] if published.get("adaptation") else []
+        done = {r["key"]: r for r in published.get("runs", []) + adaptation} | done
     if not args.render:
         args.test_groups = test_groups(data)
         run_all(args, train_part, test_part, done, records_path)
@@ -590,7 +592,9 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
             f"frames in {adapt['shots']:,} shots, unlabelled (`training/adapt.py`): maps "
             f"{adapt['maps_seconds'] / 60:.1f} min, then {adapt['steps']} steps in "
             f"{adapt['train_seconds'] / 60:.1f} min ({adapt['seconds'] / 60:.1f} min in all) on "
-            f"{adapt['device']} at commit `{adapt['commit'][:7]}`; counted in no budget.",
+            f"{adapt['device']} at commit `{adapt['commit'][:7]}` (1-minute load "
+            f"{adapt['load']:.1f} as it finished: timed beside other work when above "
+            f"{CORES_BUSY}); counted in no budget.",
         ]
     admitted = designed_after_test(PUBLISHED)
     lines += admission_lines(admitted)
@@ -612,6 +616,7 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
         "chosen": {str(b): [s["variant"], s["policy"]] for b, s in chosen.items()},
         **admitted,
         "summary": summary,
+        "adaptation": adapt,  # the +adapted rows' backbone: how it was made, by which run
         "runs": sorted(records, key=lambda r: r["key"]),
         "all_labels": all_labels
         and {k: all_labels[k] for k in ("command", "git_commit", "finished")}

@@ -42,21 +42,21 @@ def screening(results: Path) -> str:
     for budget in (100, 400):
         rows = screened(r, budget)
         if rows:
-            each = "; ".join(
-                f"{named(s['variant'])} {s['val_f1']:.3f} on validation, {cell(s)} on test"
-                for s in rows
-            )
-            parts.append(f"at {budget} labels ({rows[0]['policy']} frames): {each}")
-    return ". ".join(parts) or "not screened yet"
+            each = "; ".join(f"{named(s['variant'])} {s['val_f1']:.3f}, {cell(s)}" for s in rows)
+            parts.append(f"at {budget} labels ({rows[0]['policy']} frames, one seed) {each}")
+    intro = "validation micro-F1 then test micro-F1, best on validation first: "
+    return intro + "; and ".join(parts) if parts else "not screened yet"
 
 
 def summary_row(r: dict, variant: str, policy: str, budget: int | str) -> dict:
-    """One cell of the label-efficiency summary: a variant and policy at a budget."""
-    return next(
+    """One cell of the label-efficiency summary: a variant and policy at a budget (of its
+    cells, one a device and commit, the one with the most seeds)."""
+    found = [
         s
         for s in r["summary"]
         if (s["variant"], s["policy"], s["budget"]) == (variant, policy, int(budget))
-    )
+    ]
+    return max(found, key=lambda s: s["seeds"])
 
 
 def chosen(r: dict) -> list[tuple[int, dict]]:
@@ -68,13 +68,16 @@ def chosen(r: dict) -> list[tuple[int, dict]]:
 def cell(row: dict) -> str:
     """A cell's test figure: the mean over seeds with their range, its interval by sequence
     where the benchmark computed one, and the devices when they differ."""
-    text = f"{row['test_f1']:.2f} (seeds {span([row['test_f1_min'], row['test_f1_max']])}"
+    notes = []
+    if row["seeds"] > 1:
+        notes.append(f"seeds {span([row['test_f1_min'], row['test_f1_max']])}")
     if "test_ci95_by_sequence" in row:
         ci = interval(row, frames="ci95_seed0", sequences="test_ci95_by_sequence")
-        text += f"; seed 0 {ci}"
-    if len(row["ran_on"]) > 1:
-        text += f"; ran on {' and '.join(row['ran_on'])}"
-    return text + ")"
+        notes.append(f"seed 0 {ci}")
+    devices = [row["ran_on"]] if isinstance(row["ran_on"], str) else row["ran_on"]
+    if len(devices) > 1:
+        notes.append(f"ran on {' and '.join(devices)}")
+    return f"{row['test_f1']:.2f}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def label_efficiency(results: Path) -> str:
@@ -159,16 +162,26 @@ def finetune_vs_head(results: Path) -> str:
 def consistency(results: Path) -> str:
     r = read_result(results, "label-efficiency")
 
-    def f1(variant, budget):
-        return summary_row(r, variant, "active", budget)["test_f1"]
+    def f1(variant, budget):  # over its cells (one a device and commit): their runs' range
+        found = [
+            c
+            for c in r["summary"]
+            if (c["variant"], c["policy"], c["budget"]) == (variant, "active", budget)
+        ]
+        runs = sum(c["seeds"] for c in found)
+        if len(found) == 1:
+            return f"{found[0]['test_f1']:.3f}"
+        low = min(c["test_f1_min"] for c in found)
+        high = max(c["test_f1_max"] for c in found)
+        return f"{span([low, high], 3)} over {runs} runs on {len(found)} devices or commits"
 
     seeds = summary_row(r, "consistency", "active", 400)["seeds"]
     return (
-        f"at 400 labels ({seeds} seeds) it scores {f1('consistency', 400):.3f} test micro-F1, "
-        f"against fine-tuning alone ({f1('finetune', 400):.3f} with the same actively picked "
-        f"frames) and self-training ({f1('selftrain', 400):.3f}); at 100 labels "
-        f"{f1('consistency', 100):.3f} ({summary_row(r, 'consistency', 'active', 100)['seeds']} "
-        f"seeds; self-training {f1('selftrain', 100):.3f})"
+        f"at 400 labels ({seeds} seeds) it scores {f1('consistency', 400)} test micro-F1, "
+        f"against fine-tuning alone ({f1('finetune', 400)} with the same actively picked "
+        f"frames) and self-training ({f1('selftrain', 400)}); at 100 labels "
+        f"{f1('consistency', 100)} ({summary_row(r, 'consistency', 'active', 100)['seeds']} "
+        f"seeds; self-training {f1('selftrain', 100)})"
     )
 
 
