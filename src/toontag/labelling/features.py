@@ -74,7 +74,17 @@ def pool_features(
         return _backbone(model, dev, weights).pooled_features
 
     folder = Path(cache) / f"{model}-{image_size[0]}x{image_size[1]}{what}-v{FEATURES_VERSION}"
-    return _cached(paths, folder, make, image_size, batch_size, block_rows, root, device, progress)
+    return _cached(
+        paths,
+        folder,
+        make,
+        image_size,
+        batch_size=batch_size,
+        block_rows=block_rows,
+        root=root,
+        device=device,
+        progress=progress,
+    )
 
 
 def pool_maps(
@@ -84,15 +94,12 @@ def pool_maps(
     model: str = "efficientnet_lite0",
     image_size: tuple[int, int] = (112, 192),
     cut: int = CUT,
-    batch_size: int = 64,
-    block_rows: int = BLOCK_ROWS,
-    root: Path | None = None,
-    device: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    **options,
 ) -> PoolFeatures:
     """The ImageNet backbone's feature maps at `cut` (`models/stages.py`) of every frame, in
     two views: the frame as it is and one augmented copy (zoom, shift, mirror, brightness,
-    contrast; seeded), (N, 2, C, H, W) float16: what adapting the top trains on."""
+    contrast; seeded), (N, 2, C, H, W) float16: what adapting the top trains on. `options`
+    (batch_size, block_rows, root, device, progress) as `pool_features`'."""
 
     def make(dev: str) -> Callable[[torch.Tensor], torch.Tensor]:
         from toontag.data.augment import affine_batch
@@ -108,10 +115,21 @@ def pool_maps(
         return views
 
     folder = Path(cache) / f"{model}-{image_size[0]}x{image_size[1]}-maps{cut}-v{FEATURES_VERSION}"
-    return _cached(paths, folder, make, image_size, batch_size, block_rows, root, device, progress)
+    return _cached(paths, folder, make, image_size, **options)
 
 
-def _cached(paths, folder, make, image_size, batch_size, block_rows, root, device, progress):
+def _cached(
+    paths,
+    folder,
+    make,
+    image_size,
+    *,
+    batch_size: int = 64,
+    block_rows: int = BLOCK_ROWS,
+    root: Path | None = None,
+    device: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+):
     """The rows `make(device)(uint8 batch)` gives for `paths`, from the blocks under `folder`,
     computing the frames they lack (see the module)."""
     if not paths:
