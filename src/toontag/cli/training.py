@@ -91,8 +91,8 @@ def train(
         bool,
         typer.Option(
             help="With --data PROJECT: start from the project's show-adapted backbone "
-            "(`toontag label adapt`) instead of ImageNet's; off by default: validation did not "
-            "choose it for fine-tuning (results/label-efficiency.md)."
+            "(`toontag label adapt`) instead of ImageNet's; off by default until the 3-seed "
+            "runs choose it (results/label-efficiency.md)."
         ),
     ] = False,
     propagate: Annotated[
