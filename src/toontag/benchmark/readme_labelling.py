@@ -231,7 +231,16 @@ def walkthrough_ranges(results: Path) -> str:
     return f"{len(read_result(results, 'walkthrough')['ranges']['hits'])} ranges"
 
 
+def adapt_time(results: Path) -> str:
+    a = read_result(results, "adapt-time")["adaptation"]
+    return (
+        f"{a['seconds'] / 60:.0f} minutes for a pool of {a['frames']:,} frames on this 2-core "
+        f"machine ({a['maps_seconds'] / 60:.0f} of them computing the maps)"
+    )
+
+
 RENDERERS = {
+    "adapt-time": adapt_time,
     "label-efficiency": label_efficiency,
     "label-screening": screening,
     "adapted-head": adapted_head,
