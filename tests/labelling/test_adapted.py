@@ -53,34 +53,32 @@ def test_an_unfinished_adaptation_is_not_used(tmp_path):
     assert adapted_weights(out) == out / "model.safetensors"
 
 
-def test_the_label_page_suggests_from_the_adapted_backbone_once_there_is_one(project):
-    from toontag.labelling.adapted import adapt_project
+def page_features(root) -> tuple[str, np.ndarray]:
+    """The label page's named backbone and the pool features its learner computed."""
     from toontag.labelling.session import Session
 
+    session = Session.open(root)
+    try:
+        session.learner.start()
+        deadline = time.monotonic() + 120
+        while session.learner.features is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        return session.state()["model"]["backbone"], np.array(session.learner.features)
+    finally:
+        session.close()
+
+
+def test_the_label_page_suggests_from_the_adapted_backbone_once_there_is_one(project):
+    from toontag.labelling.adapted import adapt_project
+
     root, _ = project
-    session = Session.open(root)
-    try:
-        session.learner.start()
-        deadline = time.monotonic() + 120
-        while session.learner.features is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert session.state()["model"]["backbone"] == "ImageNet"
-        imagenet = np.array(session.learner.features)
-    finally:
-        session.close()
+    backbone, imagenet = page_features(root)
+    assert backbone == "ImageNet"
     adapt_project(root, settings=AdaptSettings(max_steps=1, batch=8))
-    session = Session.open(root)
-    try:
-        session.learner.start()
-        deadline = time.monotonic() + 120
-        while session.learner.features is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert session.state()["model"]["backbone"] == "adapted to this show"
-        assert not np.allclose(session.learner.features, imagenet, atol=1e-2)
-    finally:
-        session.close()
+    backbone, adapted = page_features(root)
+    assert backbone == "adapted to this show"
+    assert not np.allclose(adapted, imagenet, atol=1e-2)
 
 
 def test_train_on_a_project_starts_from_its_adapted_backbone_when_asked(project, tmp_path):
