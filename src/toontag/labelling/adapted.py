@@ -13,7 +13,6 @@ is written last, so a folder without it is unfinished and ignored. The label pag
 from __future__ import annotations
 
 import json
-import platform
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -74,6 +73,7 @@ def adapt_pool(
     `pool_features`."""
     from toontag.models.registry import create_model
     from toontag.models.stages import split
+    from toontag.training.run import device_name  # lightning: only when adapting
 
     started = time.perf_counter()
     found = pool_maps(
@@ -95,7 +95,7 @@ def adapt_pool(
         "model": model,
         "image_size": list(image_size),
         "made": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {_cores()} cores",
+        "machine": device_name(),
         "frames": int(len(usable)),
         "unreadable": len(found.failed),
         "shots": report.shots,
@@ -134,9 +134,3 @@ def adapt_project(project: Path, *, settings: AdaptSettings = DEFAULT, **options
         settings=settings,
         **options,
     )
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
