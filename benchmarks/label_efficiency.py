@@ -52,6 +52,7 @@ Writes results/label-efficiency.json, .md and .png.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -468,6 +469,12 @@ def train_rows(
         keep(record)
 
 
+@functools.cache
+def pool_thumbnails(paths: tuple, cache: Path) -> np.ndarray:
+    """The pool's 14x24 thumbnails for the still rule: made once a process, not once a run."""
+    return thumbnails(build_cache(list(paths), size=SOURCE_SIZE, root=cache).images)
+
+
 def propagated(args, train_part, rows, validation, groups, weights) -> tuple[list, dict]:
     """The picked samples and their weak shot-mates (`labelling/propagate.py`): the answers
     of `rows` extended within their shots (never into a validation shot) where the label
@@ -478,7 +485,7 @@ def propagated(args, train_part, rows, validation, groups, weights) -> tuple[lis
     targets = train_part.targets
     head = fit_head(features, rows, targets[rows], groups=groups[rows], seed=0)
     decisions = head.probabilities(features) >= np.asarray(head.thresholds)
-    thumbs = thumbnails(build_cache(paths, size=SOURCE_SIZE, root=args.work / "cache").images)
+    thumbs = pool_thumbnails(tuple(paths), args.work / "cache")
     weak = propagate(
         groups,
         rows,
