@@ -65,7 +65,7 @@ import numpy as np
 
 from toontag.benchmark.efficiency import COMMON, choose, record_key, summarise, unchosen
 from toontag.benchmark.harness import write_manifest
-from toontag.benchmark.results import keep_record, read_records, write_result
+from toontag.benchmark.results import keep_record, read_records, started_commit, write_result
 from toontag.benchmark.simulated import (
     common_validation,
     pick_order,
@@ -206,6 +206,13 @@ def main() -> None:
         type=Path,
         help="append finished rows here "
         "(default WORK/records.jsonl, which is read for the rows done either way)",
+    )
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="rerun the selected trained rows at this commit where their records are of "
+        "another (so that one cell holds all its seeds); the new records' keys name their "
+        "commit and the older rows stay in the table",
     )
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
@@ -397,7 +404,7 @@ def train_rows(
                     plan += [(variant, policy, budget, seed) for policy in policies]
                 elif method in TRAINED and (budget in SELF_BUDGETS or args.budgets):
                     plan += [(variant, p, budget, seed) for p in policies if p == SELF_POLICY]
-    plan = [row for row in plan if record_key(*row) not in done]
+    plan = [row for row in plan if run_key(args, *row) not in done]
     shard, shards = map(int, args.shard.split("/"))
     mine = shard_folders(plan, shards)[shard]
     cache = args.work / "cache"
@@ -448,7 +455,7 @@ def train_rows(
             shutil.rmtree(private, ignore_errors=True)
         metrics = test_metrics(run, test_part, cache, seed, args.test_groups)
         record = {
-            "key": record_key(variant, policy, budget, seed),
+            "key": run_key(args, variant, policy, budget, seed),
             "variant": variant,
             "policy": policy,
             "budget": budget,
@@ -467,6 +474,12 @@ def train_rows(
         if method in ("selftrain", "consistency"):
             record["pseudo_labels"] = report["pseudo_labels"]
         keep(record)
+
+
+def run_key(args, variant: str, policy: str, budget: int, seed: int) -> str:
+    """A trained row's record key; with `--again`, one that names this process's commit."""
+    key = record_key(variant, policy, budget, seed)
+    return f"{key}@{started_commit()[:12]}" if args.again else key
 
 
 @functools.cache
