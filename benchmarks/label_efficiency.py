@@ -73,7 +73,7 @@ from toontag.benchmark.simulated import (
     validation_size,
 )
 from toontag.benchmark.tables import admission_lines, designed_after_test
-from toontag.config import PRESETS, TrainConfig
+from toontag.config import TrainConfig, preset
 from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
 from toontag.data.groups import frame_groups
@@ -84,6 +84,7 @@ from toontag.labelling.features import pool_features
 from toontag.labelling.head import fit_head
 from toontag.labelling.propagate import propagate
 from toontag.labelling.unlabelled import train_with_unlabelled
+from toontag.labelling.weak_manifest import weak_recipe
 from toontag.models.engine import engine_probabilities, load_engine
 from toontag.training.adapt import AdaptSettings
 from toontag.training.run import device_name, train_or_resume
@@ -94,9 +95,10 @@ TUNE_BUDGETS = (50, 100, 200, 400)
 SELF_BUDGETS = (100, 400)
 SELF_POLICY = "active"  # fixed in advance: self-training starts from the active runs
 POLICIES = ("random", "active")
-IMAGE_SIZE = (112, 192)
-SEEN = 4800  # images a fine-tuning run sees (epochs = SEEN / its training frames, >= 15)
-STUDENT_SEEN = 9600  # the same for a self-trained student (>= 3 epochs)
+LABELS = preset("labels")  # `train --data PROJECT`'s recipe
+IMAGE_SIZE = LABELS.image_size
+SEEN = LABELS.images_seen  # images a fine-tuning run sees (>= 15 epochs)
+STUDENT_SEEN = weak_recipe(LABELS).images_seen  # a self-trained student's, a weak run's
 PSEUDO_LIMIT = 3000  # 9,000 unlabelled frames scored for them
 TRAINED = ("finetune", "selftrain", "consistency")
 ADAPTED = "adapted"  # a lever: "finetune+adapted" starts from the pool's show-adapted backbone
@@ -109,18 +111,12 @@ ALL_LABELS = "results/cpu-lite0-112x192.json"  # fine-tuning on every train labe
 PUBLISHED = Path("results/label-efficiency.json")  # what it admits is carried into a rendering
 
 
-def recipe(
-    train_frames: int, seed: int, seen: int, least: int, weights: Path | None = None
-) -> TrainConfig:
-    """The fixed recipe; `weights`: start from that backbone (the adapted one) not ImageNet's."""
-    epochs = max(least, math.ceil(seen / max(1, train_frames)))
-    return TrainConfig(**PRESETS["fast"]).replace(
-        image_size=IMAGE_SIZE,
-        max_epochs=epochs,
-        tune_thresholds=True,
-        seed=seed,
-        weights=None if weights is None else str(weights),
-    )
+def recipe(seed: int, weights: Path | None = None, *, weak: bool = False) -> TrainConfig:
+    """The fixed recipe, `train --data PROJECT`'s ("labels": 4,800 images seen, 15 epochs
+    at least; with weak or pseudo-labelled rows twice that, 3 epochs at least); `weights`:
+    start from that backbone (the adapted one), not ImageNet's."""
+    config = preset("labels").replace(seed=seed, weights=None if weights is None else str(weights))
+    return weak_recipe(config) if weak else config
 
 
 def folder_name(variant: str, policy: str, budget: int, seed: int) -> str:
@@ -171,7 +167,7 @@ def finetune(
         replace(s, split="val") for s in validation
     ]
     manifest = write_manifest(run.parent / f"{run.name}.csv", samples)
-    config = recipe(len(train), seed, *((STUDENT_SEEN, 3) if weak else (SEEN, 15)), weights)
+    config = recipe(seed, weights, weak=weak)
     return train_or_resume(
         config, data=manifest, run=run, cache_root=cache, progress=False, classes=KRAL_SAKIR_CLASSES
     )
@@ -434,7 +430,7 @@ def train_rows(
             outside = ~validations[seed].reserved
             outside[rows] = False
             pool = [train_part.samples[r].path for r in np.flatnonzero(outside)]
-            student = recipe(PSEUDO_LIMIT + len(train), seed, STUDENT_SEEN, 3, weights)
+            student = recipe(seed, weights, weak=True)
             private = folder / "cache"  # the pseudo-labelled frames' caches, deleted after
             run = folder
             if method == "consistency":  # FixMatch-style; the same teacher gives validation
@@ -630,7 +626,7 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
             "student_seen": STUDENT_SEEN,
             "pseudo_limit": PSEUDO_LIMIT,
             "self_policy": SELF_POLICY,
-            "recipe": "fast preset, validated on the common sample",
+            "recipe": "labels preset, validated on the common sample",
             "validation": "common sample: 20% of each budget, one frame per shot, per seed",
         },
         "chosen": {str(b): [s["variant"], s["policy"]] for b, s in chosen.items()},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,10 @@ class TrainConfig:
     optimizer: str = "adam"  # paper: Adam; "adamw" decouples `weight_decay`
     weight_decay: float = 0.0  # paper: none
     max_epochs: int = 50  # paper: at most 50
+    # An image budget instead (few labels): when > 0 the run trains max(min_epochs,
+    # ceil(images_seen / training rows)) epochs, so 80 labels and 320 see as many images.
+    images_seen: int = 0
+    min_epochs: int = 1
     # "plateau" (paper): ReduceLROnPlateau + EarlyStopping on val loss. "cosine": linear warm-up
     # then cosine to zero over max_epochs, or over max_minutes when that ends first.
     schedule: str = "plateau"
@@ -90,6 +95,13 @@ class TrainConfig:
         """The seed of the validation split and cross-fitting folds."""
         return self.seed if self.split_seed is None else self.split_seed
 
+    def for_rows(self, rows: int) -> TrainConfig:
+        """This recipe for `rows` training rows: `images_seen` turned into `max_epochs`."""
+        if not self.images_seen:
+            return self
+        epochs = max(self.min_epochs, math.ceil(self.images_seen / max(1, rows)))
+        return self.replace(max_epochs=epochs)
+
     def replace(self, **changes) -> TrainConfig:
         """A copy with `changes` applied; unknown keys raise with a suggestion."""
         check_keys(changes)
@@ -135,6 +147,15 @@ PRESETS = {
         "max_epochs": 20,
     },
 }
+# "labels": what the label-efficiency runs validated for a project's few hundred answers
+# (`train --data PROJECT`'s default; results/label-efficiency.md): "fast" at 112x192 with
+# thresholds tuned on validation and 4,800 images seen (15 epochs at least).
+PRESETS["labels"] = PRESETS["fast"] | {
+    "image_size": (112, 192),
+    "tune_thresholds": True,
+    "images_seen": 4800,
+    "min_epochs": 15,
+}
 
 
 def preset(name: str) -> TrainConfig:
@@ -162,6 +183,8 @@ RANGES = {
     "lr": (1e-12, 10.0),
     "weight_decay": (0.0, 10.0),
     "max_epochs": (1, 100_000),
+    "images_seen": (0, 10**9),
+    "min_epochs": (1, 100_000),
     "warmup_epochs": (0.0, 100_000),
     "label_smoothing": (0.0, 0.5),
     "ema_decay": (0.0, 0.999999),

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from tests.test_cli_sweep import cli
+from toontag.config import preset
 from toontag.data.datamodule import assign_parts
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
 from toontag.data.images import load_resized
 from toontag.data.split import SOURCE_SIZE
 from toontag.labelling.candidates import uint8_thumbnails
-from toontag.labelling.weak_manifest import PROPAGATED
+from toontag.labelling.weak_manifest import PROPAGATED, weak_recipe
 
 SHOTS, FRAMES = 8, 5  # frames a shot: 0 and 4 answered in shots 0-5
 AUDITED, OFFERED = 6, 7  # shot 6: frame 2 answered as an audit frame; 7: one only offered
@@ -112,3 +113,41 @@ def test_propagate_needs_a_project_and_runs_alone(small_manifest, built, tmp_pat
     args = ["train", "--data", built, "--out", tmp_path / "s", "--propagate"]
     code, _, err = cli([*args, "--unlabelled", built])
     assert code == 2 and "not with --unlabelled" in err
+
+
+def test_train_on_a_project_takes_the_validated_path_unless_told_otherwise(built, tmp_path):
+    """No option named: the `labels` recipe (112x192, thresholds tuned on validation, an image
+    budget) with propagation, whose runs see twice the budget; `--no-propagate` and `--epochs`
+    are obeyed. The budget is cut to 40 images here to keep the test short."""
+    tiny = ["--model", "baseline", "--no-pretrained", "--set", "images_seen=40"]
+
+    def config(run: Path) -> dict:
+        return json.loads((run / "config.json").read_text())
+
+    code, out, err = cli(["train", "--data", built, "--out", tmp_path / "a", *tiny])
+    assert code == 0, err
+    assert (tmp_path / "a" / PROPAGATED).is_file() and "weak labels:" in out
+    recipe = config(tmp_path / "a")
+    assert recipe["image_size"] == [112, 192] and recipe["tune_thresholds"]
+    assert recipe["images_seen"] == 80 and recipe["min_epochs"] == 3  # twice, with weak rows
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert report["epochs_run"] == recipe["max_epochs"] == max(3, -(-80 // report["train_images"]))
+
+    args = ["train", "--data", built, "--out", tmp_path / "b", *tiny, "--no-propagate"]
+    code, out, err = cli(args)
+    assert code == 0, err
+    assert not (tmp_path / "b" / PROPAGATED).exists() and "weak labels:" not in out
+    recipe = config(tmp_path / "b")
+    assert recipe["images_seen"] == 40 and recipe["max_epochs"] == recipe["min_epochs"] == 15
+
+    plain = ["--model", "baseline", "--no-pretrained", "--epochs", "2"]  # epochs named: no budget
+    code, _, err = cli(["train", "--data", built, "--out", tmp_path / "c", *plain])
+    assert code == 0, err
+    assert config(tmp_path / "c")["images_seen"] == 0 and config(tmp_path / "c")["max_epochs"] == 2
+
+
+def test_a_run_with_weak_rows_sees_twice_the_image_budget_in_3_epochs_at_least():
+    """The label-efficiency runs' epochs: 1,201 rows at 100 labels ran 8, 4,230 at 400 ran 3."""
+    weak = weak_recipe(preset("labels"))
+    assert weak.for_rows(1201).max_epochs == 8 and weak.for_rows(4230).max_epochs == 3
+    assert weak_recipe(preset("paper")) == preset("paper")  # no image budget: epochs as given

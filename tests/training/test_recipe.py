@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from toontag.config import TrainConfig, parse_settings
+from toontag.config import TrainConfig, parse_settings, preset
 from toontag.errors import DataError, RunError
 from toontag.training.module import CosineBudget, ToonTagModule, masked_bce
 from toontag.training.run import train
@@ -120,3 +120,11 @@ def test_lite1_and_lite2_train_from_their_imagenet_weights(model, small_manifest
     report = train(config, data=small_manifest, run=tmp_path / model, progress=False)
     assert report["model"] == model and report["epochs_run"] == 1
     assert np.isfinite(report["best_val_loss"]) and report["best_val_loss"] < 0.7
+
+
+def test_an_image_budget_sets_the_epochs_from_the_training_rows():
+    labels = preset("labels")
+    assert labels.for_rows(80).max_epochs == 60 and labels.for_rows(320).max_epochs == 15
+    assert labels.for_rows(4000).max_epochs == 15  # never below min_epochs
+    paper = preset("paper")
+    assert paper.for_rows(10) == paper  # epochs as given

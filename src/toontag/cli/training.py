@@ -37,8 +37,12 @@ def train(
     data: DataOpt = None,
     out_dir: Annotated[Path | None, out_dir_option("Run directory to create.")] = None,
     preset: Annotated[
-        str, typer.Option(help="Named recipe: paper (the default) or fast (see config.py).")
-    ] = "paper",
+        str | None,
+        typer.Option(
+            help="Named recipe: paper, fast or labels (see config.py); default paper, or "
+            "labels for --data PROJECT (what results/label-efficiency.md validated)."
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(help="baseline, a paper backbone or a timm name; default efficientnet_lite0."),
@@ -96,31 +100,36 @@ def train(
         ),
     ] = False,
     propagate: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--propagate",
+            "--propagate/--no-propagate",
             help="With --data PROJECT: extend each training answer to the unanswered frames "
             "of its shot where the label page's model agrees (or the frame is a still copy), as "
-            "weak labels of half weight that only train (RUN/propagated.csv).",
+            "weak labels of half weight that only train (RUN/propagated.csv). Default: on for "
+            "a new run on a project (chosen on validation, results/label-efficiency.md).",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
 ) -> None:
     """Train a model with the paper's recipe (Adam, BCE, ReduceLROnPlateau, EarlyStopping) or
     another preset; options and --set change single fields of it."""
     from toontag.config import parse_settings
     from toontag.config import preset as named_preset
+    from toontag.data.dataset import PROJECT_FILE
     from toontag.training.run import train as train_run
 
+    if resume is None and out_dir is None:
+        raise typer.BadParameter("--out is required (or --resume RUN)")
+    data = find_data(data, run=resume)
+    project = (data / PROJECT_FILE).is_file()
+    if propagate is None:  # the recommended path on a project, unless another one is named
+        propagate = project and resume is None and unlabelled is None
     if resume is not None:
         if classes is not None:
             raise typer.BadParameter("--classes: a resumed run keeps the classes it started with")
         run_dir = resume
         config = None
-        data = find_data(data, run=resume)
     else:
-        if out_dir is None:
-            raise typer.BadParameter("--out is required (or --resume RUN)")
-        data = find_data(data)
         if conv_layers not in (2, 4):
             raise typer.BadParameter("--conv-layers is 4 (the paper's CNN) or 2 (its ablation)")
         run_dir = out_dir
@@ -134,21 +143,21 @@ def train(
             "augment": augment,
             "tune_thresholds": tune_thresholds,
         }
-        config = (
-            named_preset(preset)
-            .replace(
-                pretrained=pretrained,
-                weights=str(weights) if weights else None,
-                freeze_backbone=freeze_backbone,
-                conv_channels=(16, 32, 64, 64)[:conv_layers],
-                val_fraction=val_fraction,
-                seed=seed,
-                devices=devices,
-                strategy=strategy,
-                **{k: v for k, v in given.items() if v is not None},
-            )
-            .replace(**parse_settings(settings or []))
-        )
+        given = {k: v for k, v in given.items() if v is not None} | parse_settings(settings or [])
+        if "max_epochs" in given:  # epochs named: they, not the preset's image budget
+            given.setdefault("images_seen", 0)
+        fixed = {
+            "pretrained": pretrained,
+            "weights": str(weights) if weights else None,
+            "freeze_backbone": freeze_backbone,
+            "conv_channels": (16, 32, 64, 64)[:conv_layers],
+            "val_fraction": val_fraction,
+            "seed": seed,
+            "devices": devices,
+            "strategy": strategy,
+        }
+        config = named_preset(preset or ("labels" if project else "paper"))
+        config = config.replace(**fixed | given)  # --set last: it may change any of them
     if config is not None and adapted and config.weights is None and config.pretrained:
         from toontag.labelling.adapted import project_backbone
 

@@ -40,6 +40,8 @@ from toontag.labelling.propagate import WEIGHT, propagate
 from toontag.runs import CHECKPOINTS, LAST, REPORT, SPLIT
 from toontag.training.run import train_or_resume
 
+WEAK_SEEN = 2  # a run with weak rows sees this many times its recipe's image budget
+WEAK_MIN_EPOCHS = 3  # ... and at least this many epochs (a self-trained student's recipe)
 PROPAGATED = "propagated.csv"  # RUN/propagated.csv: the labels and the weak rows
 PROPAGATION = "propagation.json"  # RUN/propagation.json: what was added, and how
 COLUMNS = ("path", "labels", "split", "unknown", "group", "weight")
@@ -108,6 +110,15 @@ def weak_manifest(
     return csv_text(COLUMNS, rows), how | weak.summary(shots) | {"still_rule": still}
 
 
+def weak_recipe(config: TrainConfig) -> TrainConfig:
+    """`config` for labels plus their weak shot-mates: where it budgets images
+    (`images_seen`), twice as many and 3 epochs at least, as a self-trained student sees,
+    not the 15 epochs of the labels alone over a set about ten times larger."""
+    if not config.images_seen:
+        return config
+    return config.replace(images_seen=WEAK_SEEN * config.images_seen, min_epochs=WEAK_MIN_EPOCHS)
+
+
 def _decisions(project, pool, rows, answers, known, shots, seed: int) -> np.ndarray:
     """The label page's head fitted on the answers to the pool `rows`: its decisions on every
     pool frame (the backbone's features, the project's adapted one's where it has one, computed
@@ -160,7 +171,12 @@ def train_propagated(
         write_text(manifest, text)  # last: its presence means the propagation is complete
     project = f"the project, {data}"
     report = train_or_resume(
-        config, data=manifest, run=run, classes=dataset.classes, classes_from=project, **options
+        weak_recipe(config),
+        data=manifest,
+        run=run,
+        classes=dataset.classes,
+        classes_from=project,
+        **options,
     )
     trained = json.loads((run / SPLIT).read_text()).get("weak", {}).get("train", 0)
     report["propagation"] = json.loads((run / PROPAGATION).read_text()) | {"trained": trained}

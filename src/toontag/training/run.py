@@ -221,6 +221,7 @@ def train(
     dm = ToonDataModule.for_config(dataset, config, cache_root=cache_root)
     dm.prepare_data()
     dm.setup("fit")
+    config = config.for_rows(len(dm.parts.train))  # an image budget becomes epochs
     if config.soft_labels:
         dm.train_targets = distillation_targets(
             dataset, dm.parts.train, Path(config.soft_labels), config.distill_weight
