@@ -299,3 +299,34 @@ def test_data_video_sizes_are_width_by_height_and_a_portrait_slip_is_caught(
         monkeypatch, capsys, "data", "video", kral_sakir, "--out", tall, "--size", "720"
     )
     assert code == 2 and "WIDTHxHEIGHT" in err
+
+
+@pytest.mark.parametrize("name", ["v.webm", "v.gif", "v.jpg", "v.txt", "v"])
+def test_data_video_to_a_container_it_cannot_write_is_one_line_naming_those_it_can(
+    monkeypatch, capsys, kral_sakir, tmp_path, name
+):
+    out = tmp_path / name
+    code, _, err = run_cli(
+        monkeypatch, capsys, "data", "video", kral_sakir, "--out", out, "--seconds", "1"
+    )
+    assert code == 1 and not out.exists() and list(tmp_path.iterdir()) == []
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"error: {out}: toontag writes videos as .mp4, ") and ".mkv" in line
+    assert "bug" not in line
+
+
+def test_data_video_writes_each_container_it_names_without_a_stray_muxer_warning(
+    monkeypatch, capsys, caplog, kral_sakir, tmp_path
+):
+    """MP4's option to put its index first is given to MP4 alone: other muxers warned that it
+    went unused (through the decoder library's log, on stderr)."""
+    import av
+
+    for suffix in (".MP4", ".mkv", ".ts"):
+        out = tmp_path / f"v{suffix}"
+        code, _, err = run_cli(
+            monkeypatch, capsys, "data", "video", kral_sakir, "--out", out, "--seconds", "1"
+        )
+        assert code == 0 and err == "" and caplog.messages == [], suffix
+        with av.open(str(out)) as video:
+            assert video.streams.video[0].codec_context.name == "h264"
