@@ -4,6 +4,7 @@ kept in a log file (exit 70) or shown with --debug; a missing dataset says how t
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -102,3 +103,17 @@ def test_evaluate_defaults_to_the_data_the_run_was_trained_on(
     code, out, err = cli(["evaluate", run, "--resamples", "10"])
     assert code == 0, err
     assert (run / "metrics-test.json").is_file()
+
+
+def test_a_runs_recorded_data_that_is_not_there_is_named(logs, tmp_path, monkeypatch, tiny_run):
+    """A run from before absolute paths were recorded, evaluated from another folder: the
+    error names the path it recorded, not only the defaults looked in."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    split = json.loads((run / "split.json").read_text())
+    (run / "split.json").write_text(json.dumps({**split, "data": "frames.csv"}))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TOONTAG_DATA", raising=False)
+    code, _, err = cli(["evaluate", run, "--resamples", "10"])
+    assert code == 1 and err.count("\n") == 1
+    assert f"{run}'s recorded frames.csv is not there" in err

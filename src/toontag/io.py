@@ -1,4 +1,5 @@
-"""Small atomic file writers: a result is either complete on disk or not there at all."""
+"""Small atomic file writers: a result is either complete on disk or not there at all; and the
+CSV text they write, with names escaped where another tool reads it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -68,6 +70,36 @@ def csv_text(header, rows) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+# C0 and C1 controls, DEL, the Unicode line and paragraph separators, and lone surrogates (a
+# file name's undecodable bytes, which UTF-8 cannot write)
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """`text` with each control character written as a Python-style escape (a newline as
+    ``\\n``, ESC as ``\\x1b``, U+2028 as ``\\u2028``): a name put into a file for another
+    tool (an EDL, subtitles, FCP XML, CSV) then never starts a line or an event of its own,
+    nor reaches a terminal as a command. Other text is unchanged."""
+
+    def escaped(match: re.Match) -> str:
+        char = match.group()
+        code = ord(char)
+        return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+    return _CONTROLS.sub(escaped, text)
+
+
+def export_csv_text(header, rows) -> str:
+    """`csv_text` for a table another tool reads (not toontag again): every text cell with
+    its control characters escaped (`escape_controls`), so that each row stays one line."""
+
+    def cells(row) -> list:
+        return [escape_controls(c) if isinstance(c, str) else c for c in row]
+
+    return csv_text(cells(header), map(cells, rows))
 
 
 def write_json(path: Path, obj) -> None:

@@ -118,10 +118,17 @@ def read_split(run: Path | str) -> dict:
     return json.loads(path.read_text())
 
 
-def run_data(run: Path) -> Path | None:
-    """The data a run was trained on, as its split.json records it, if it still exists."""
+def recorded_data(run: Path) -> Path | None:
+    """The data a run was trained on, as its split.json records it (whether or not it is still
+    there): an absolute path, or for runs written before issue 26 the path as it was given,
+    relative to the folder training ran in."""
     try:
-        recorded = Path(json.loads((Path(run) / SPLIT).read_text())["data"])
+        return Path(json.loads((Path(run) / SPLIT).read_text())["data"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return recorded if recorded.exists() else None
+
+
+def run_data(run: Path) -> Path | None:
+    """The data a run was trained on (`recorded_data`), if it still exists."""
+    recorded = recorded_data(run)
+    return recorded if recorded is not None and recorded.exists() else None

@@ -98,3 +98,82 @@ def test_a_large_jpeg_decoded_at_reduced_scale_matches_the_full_decode(
     expected = np.asarray(full.resize(size[::-1], Image.Resampling.BILINEAR, reducing_gap=2.0))
     assert reduced.shape == (*size, 3)
     assert np.abs(reduced.astype(int) - expected).mean() < 1.0
+
+
+def one_colour_png(path, width: int, height: int):
+    """A 1-bit PNG of one colour written row by row, without holding it in memory: 400
+    megapixels is about 80 kB on disk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    row, packer = b"\0" + b"\xff" * ((width + 7) // 8), zlib.compressobj(9)
+    body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, grey
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def test_a_144_megapixel_jpeg_in_frames_is_toontags_one_line_and_no_library_warning(
+    monkeypatch, capsys, tmp_path
+):
+    """Issue 26 item 9: Pillow's own check (89 megapixels) printed its raw warning, with the
+    path of its source file, before toontag's limit refused the picture."""
+    import warnings
+
+    from tests.test_cli import run_cli
+
+    big = tmp_path / "big.jpg"
+    Image.new("L", (12000, 12000), 200).save(big)
+    monkeypatch.delenv("TOONTAG_MAX_PIXELS", raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = run_cli(monkeypatch, capsys, "frames", big, "--out", tmp_path / "project")
+    assert [str(w.message) for w in caught] == []
+    assert code == 1 and err == (
+        f"error: {big}: 12000x12000 is over the limit of 100,000,000 pixels "
+        "(a decompression bomb?); set TOONTAG_MAX_PIXELS to allow it\n"
+    )
+
+
+def test_toontag_max_pixels_admits_a_400_megapixel_png_and_is_cited_when_it_refuses(
+    monkeypatch, tmp_path
+):
+    """Issue 26 item 9: past twice Pillow's own limit (179 megapixels) Pillow refused in its
+    words whatever TOONTAG_MAX_PIXELS said. Decoding the whole picture takes 2.4 GB, so
+    admitted here means: handed on to be decoded (the decoder is stopped at its start)."""
+    from PIL import ImageFile
+
+    png = one_colour_png(tmp_path / "huge.png", 20000, 20000)
+    monkeypatch.delenv("TOONTAG_MAX_PIXELS", raising=False)
+    with pytest.raises(BadImageError) as info:
+        open_rgb(png)
+    assert str(info.value) == (
+        f"{png}: 20000x20000 is over the limit of 100,000,000 pixels (a decompression bomb?); "
+        "set TOONTAG_MAX_PIXELS to allow it"
+    )
+
+    class Decoding(Exception):
+        pass
+
+    def load(image):
+        raise Decoding(image.size)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    monkeypatch.setenv("TOONTAG_MAX_PIXELS", "400000000")
+    with pytest.raises(Decoding, match=r"\(20000, 20000\)"):
+        open_rgb(png)
+
+
+@pytest.mark.parametrize("text", ["lots", "4e8", "0", "-5"])
+def test_a_toontag_max_pixels_that_is_not_a_number_is_named(monkeypatch, dataset, text):
+    from toontag.errors import DataError
+
+    monkeypatch.setenv("TOONTAG_MAX_PIXELS", text)
+    with pytest.raises(DataError, match=f"TOONTAG_MAX_PIXELS={text!r}: not a whole number"):
+        open_rgb(dataset.samples[0].path)

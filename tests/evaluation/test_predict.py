@@ -120,3 +120,20 @@ def test_a_folder_as_the_table_is_refused_before_any_work(monkeypatch, capsys, t
         f"error: {folder}: is a folder; --csv names the file to write"
     ]
     assert not list(folder.rglob("*.json"))
+
+
+def test_the_table_escapes_control_characters_in_image_names(
+    monkeypatch, capsys, tiny_run, dataset, tmp_path
+):
+    """An image named with a newline and ESC is one row of one line in `--csv`, its name
+    escaped (the JSON on stdout escapes it by itself)."""
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    odd = folder / "a\nforged,row\x1b[31m.jpg"
+    shutil.copy(dataset.samples[0].path, odd)
+    table = tmp_path / "tags.csv"
+    code, out, _ = run_cli(monkeypatch, capsys, "predict", tiny_run, folder, "--csv", table)
+    text = table.read_text()
+    assert code == 0 and len(text.splitlines()) == 2 and "\x1b" not in text
+    [row] = list(csv.DictReader(text.splitlines()))
+    assert row["path"] == str(folder / "a\\nforged,row\\x1b[31m.jpg")

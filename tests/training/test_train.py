@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -192,3 +193,46 @@ def test_an_ensemble_is_evaluated_and_predicts_like_a_run(trained_run, small_man
     assert m["loss"] == pytest.approx(single["loss"], abs=1e-5)
     with pytest.raises(RunError, match="at least two"):
         write_ensemble(tmp_path / "one", [run])
+
+
+def test_a_run_on_a_relative_manifest_is_evaluated_and_enrolled_from_another_folder(
+    monkeypatch, capsys, small_manifest, tmp_path
+):
+    """`--data frames.csv` (its image paths relative to it too) is recorded as an absolute
+    path, and so are the frames it validated on: `evaluate` (which says the data it took)
+    and `enrol` work from another folder."""
+    import csv
+    import os
+
+    from tests.test_cli import run_cli
+    from toontag.data.dataset import load_dataset
+    from toontag.labelling.enrol import enrol
+
+    project = tmp_path / "project"
+    project.mkdir()
+    samples = load_dataset(small_manifest).samples[::3]
+    with (project / "frames.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "labels", "split"])
+        for s in samples:
+            writer.writerow([os.path.relpath(s.path, project), ";".join(s.labels), s.split])
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("TOONTAG_DATA", raising=False)
+    train(TINY.replace(max_epochs=1), data=Path("frames.csv"), run=Path("run"), progress=False)
+    run, manifest = project / "run", project / "frames.csv"
+    recorded = json.loads((run / "split.json").read_text())
+    assert recorded["data"] == str(manifest) and json.loads((run / "report.json").read_text())[
+        "data"
+    ] == str(manifest)
+    assert recorded["val_images"] and all(Path(p).is_absolute() for p in recorded["val_images"])
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()  # training's progress
+    code, _, err = run_cli(monkeypatch, capsys, "evaluate", run, "--resamples", "10")
+    assert code == 0, err
+    assert err.startswith(f"data: {manifest} (recorded by {run})\n")  # then progress bars
+    examples = [s.path for s in samples if "canan" in s.labels][:4]
+    done = enrol(run, character="newcomer", examples=examples, out=Path("enrolled"), confirm=0)
+    assert done["unlabelled"] > 0 and (elsewhere / "enrolled" / "model.json").is_file()

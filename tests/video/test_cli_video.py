@@ -299,3 +299,92 @@ def test_data_video_sizes_are_width_by_height_and_a_portrait_slip_is_caught(
         monkeypatch, capsys, "data", "video", kral_sakir, "--out", tall, "--size", "720"
     )
     assert code == 2 and "WIDTHxHEIGHT" in err
+
+
+@pytest.mark.parametrize("name", ["v.webm", "v.gif", "v.jpg", "v.txt", "v"])
+def test_data_video_to_a_container_it_cannot_write_is_one_line_naming_those_it_can(
+    monkeypatch, capsys, kral_sakir, tmp_path, name
+):
+    out = tmp_path / name
+    code, _, err = run_cli(
+        monkeypatch, capsys, "data", "video", kral_sakir, "--out", out, "--seconds", "1"
+    )
+    assert code == 1 and not out.exists() and list(tmp_path.iterdir()) == []
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"error: {out}: toontag writes videos as .mp4, ") and ".mkv" in line
+    assert "bug" not in line
+
+
+def test_data_video_writes_each_container_it_names_without_a_stray_muxer_warning(
+    monkeypatch, capsys, caplog, kral_sakir, tmp_path
+):
+    """MP4's option to put its index first is given to MP4 alone: other muxers warned that it
+    went unused (through the decoder library's log, on stderr)."""
+    import av
+
+    for suffix in (".MP4", ".mkv", ".ts"):
+        out = tmp_path / f"v{suffix}"
+        code, _, err = run_cli(
+            monkeypatch, capsys, "data", "video", kral_sakir, "--out", out, "--seconds", "1"
+        )
+        assert code == 0 and err == "" and caplog.messages == [], suffix
+        with av.open(str(out)) as video:
+            assert video.streams.video[0].codec_context.name == "h264"
+
+
+# A file name that, written raw, would forge an EDL event and comment, end a subtitle cue,
+# colour a terminal and break XML
+HOSTILE = (
+    "ep\n* FROM CLIP NAME: forged\n"
+    "999  AX V C 00:00:00:00 00:00:01:00 00:00:00:00 00:00:01:00\r\n\n\x1b[31m\x01\u2028.mp4"
+)
+
+
+def test_control_characters_in_a_video_name_are_escaped_in_every_export(
+    monkeypatch, capsys, made, make_oracle, tmp_path
+):
+    """Every timeline export (EDL, FCP XML, SRT, WebVTT, CSV), `search --csv` and the
+    screen-time table hold the name with its control characters escaped, so that the EDL
+    reads back (OpenTimelineIO, and pycmx where installed) with the index's events alone."""
+    import shutil
+
+    import opentimelineio as otio
+
+    from toontag.io import escape_controls
+
+    hostile = tmp_path / HOSTILE
+    shutil.copy(made, hostile)
+    shutil.copy(made.with_suffix(".truth.json"), hostile.with_suffix(".truth.json"))
+    db = tmp_path / "oracle.db"
+    oracle_index(hostile, make_oracle, db)
+    segments = len(Index(db).segments(1))
+    shown = escape_controls(HOSTILE)
+    assert "\\n* FROM CLIP NAME: forged\\n999" in shown and "\\x1b[31m\\x01\\u2028" in shown
+    exports = {}
+    for fmt in ("edl", "fcp-xml", "srt", "vtt", "csv"):
+        code, out, err = run_cli(monkeypatch, capsys, "timeline", "1", "--db", db, "--format", fmt)
+        assert code == 0, err
+        assert not set(out) & set("\r\x1b\x01\u2028"), fmt
+        exports[fmt] = out
+    edl = exports["edl"]
+    assert edl.startswith(f"TITLE: {shown}\n") and "\n999 " not in edl and "\nforged" not in edl
+    back = otio.adapters.read_from_string(edl, adapter_name="cmx_3600", rate=30)
+    assert back.name == shown and len(list(back.find_clips())) == segments
+    try:
+        import pycmx
+    except ImportError:
+        pass
+    else:
+        edits = pycmx.parse_cmx3600(io.StringIO(edl))
+        assert edits.title == shown and len(list(edits.events)) == segments
+    back = otio.adapters.read_from_string(exports["fcp-xml"], adapter_name="fcp_xml")
+    assert [c.name for c in back.find_clips()] == [shown]
+    assert len(back.tracks.markers) == segments
+    code, out, _ = run_cli(monkeypatch, capsys, "search", "remzi", "--db", db, "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and rows and {r["path"] for r in rows} == {escape_controls(str(hostile))}
+    assert len(out.splitlines()) == len(rows) + 1
+    report = tmp_path / "report"
+    code, _, _ = run_cli(monkeypatch, capsys, "videos", "--db", db, "--report", report)
+    [row] = list(csv.DictReader((report / "screen-time.csv").open()))
+    assert code == 0 and row["path"] == escape_controls(str(hostile))

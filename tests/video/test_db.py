@@ -262,3 +262,27 @@ def test_another_applications_database_is_refused_untouched(tmp_path, table):
     with pytest.raises(IndexDbError, match="not a toontag index"):
         Index(path)
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_another_applications_database_is_refused_with_no_file_made_beside_it(
+    monkeypatch, capsys, tmp_path, journal
+):
+    """Issue 26 item 8: reading a database in WAL mode makes its `-wal` and `-shm` files, and
+    a read-only connection cannot remove them: `videos` and `search` left both beside another
+    application's file (and `index` did too) while refusing it."""
+    from tests.test_cli import run_cli
+
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA journal_mode = {journal}")
+        db.execute("CREATE TABLE notes (key TEXT, value TEXT)")
+        db.execute("INSERT INTO notes VALUES ('theme', 'dark')")
+    db.close()
+    before = path.read_bytes()
+    for command in (["videos"], ["search", "sakir"], ["videos", "--json"]):
+        code, _, err = run_cli(monkeypatch, capsys, *command, "--db", path)
+        assert code == 1 and err == f"error: {path}: not a toontag index: holding tables notes\n"
+    with pytest.raises(IndexDbError, match="not a toontag index: an SQLite database holding"):
+        Index.create(path, Tagger())
+    assert os.listdir(tmp_path) == ["app.db"] and path.read_bytes() == before

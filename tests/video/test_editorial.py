@@ -107,3 +107,21 @@ def test_a_rate_without_smpte_timecode_is_counted_in_a_multiple_of_it():
     )
     [clip] = otio.adapters.read_from_string(text, adapter_name="cmx_3600", rate=30).find_clips()
     assert (clip.source_range.start_time.value, clip.source_range.duration.value) == (3, 42)
+
+
+def test_control_characters_in_character_names_are_escaped_and_the_files_read_back():
+    """A character named with a newline, ESC or ^A: the EDL keeps one line per statement and
+    FCP XML stays XML (it was refused by the XML writer, a crash)."""
+    segments = [("Re\nmzi\x1b\x01", 1.0, 2.0), ("Necati", 3.0, 4.0)]
+    for fmt, adapter in [("edl", "cmx_3600"), ("fcp-xml", "fcp_xml")]:
+        text = editorial_text(
+            name="ep.mp4", media="ep.mp4", duration=9.0, fps=25.0, segments=segments, fmt=fmt
+        )
+        assert not set(text) & set("\x1b\x01"), fmt
+        options = {"rate": 25.0} if fmt == "edl" else {}  # FCP XML states its rate
+        back = otio.adapters.read_from_string(text, adapter_name=adapter, **options)
+        if fmt == "edl":
+            names = [c.name for c in back.find_clips()]
+        else:
+            names = sorted(m.name for m in back.tracks.markers)
+        assert names == ["Re\\nmzi\\x1b\\x01", "Necati"][:: 1 if fmt == "edl" else -1], fmt

@@ -239,3 +239,15 @@ def test_fast_decode_skips_b_frames_and_finds_the_same_timeline(clip, clip_video
         scores = segment_scores(found, true_ranges(clip, query))
         assert scores["precision"] == scores["recall"] == 1.0, (query, scores)
         assert scores["time_precision"] > 0.95 and scores["time_recall"] > 0.95, (query, scores)
+
+
+def test_subtitles_and_csv_escape_control_characters_and_webvtt_markup_in_names():
+    """A name never ends a cue or a row: its control characters are escaped, and in WebVTT
+    its <, > and & too (they would start a tag, an entity or an arrow)."""
+    timeline = [(0.0, 1.5, ["a\n\n2\nforged", "b<i>-->&c"])]
+    srt = format_timeline(timeline, "srt")
+    assert srt == "1\n00:00:00,000 --> 00:00:01,500\nA\\n\\n2\\nforged, B<i>-->&c\n\n"
+    vtt = format_timeline(timeline, "vtt")
+    assert vtt.endswith("\nA\\n\\n2\\nforged, B&lt;i&gt;--&gt;&amp;c\n\n")
+    csv_text = format_timeline(timeline, "csv")
+    assert csv_text == "start,end,characters\n0.000,1.500,a\\n\\n2\\nforged;b<i>-->&c\n"

@@ -35,7 +35,7 @@ def predict(
     cannot be read are listed, the others tagged, and the command then exits 1."""
     from toontag.errors import FileError
     from toontag.evaluation.predict import find_images, table, tag_images
-    from toontag.io import csv_text, write_text
+    from toontag.io import export_csv_text, write_text
     from toontag.models.engine import load_engine
     from toontag.progress import progress_bar
 
@@ -58,7 +58,7 @@ def predict(
         )
     seconds = time.perf_counter() - start
     if csv_file is not None:
-        write_text(csv_file, csv_text(*table(results, model.classes)))
+        write_text(csv_file, export_csv_text(*table(results, model.classes)))
 
     def line(r: dict) -> str:
         probs = ", ".join(f"{c} {p:.2f}" for c, p in r["probabilities"].items())

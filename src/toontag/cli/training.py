@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from toontag.cli._app import app, class_list, out, parse_size, show_classes
+from toontag.cli._app import app, class_list, err, out, parse_size, show_classes
 from toontag.cli.options import (
     CacheOpt,
     ClassesOpt,
@@ -20,7 +20,16 @@ from toontag.cli.options import (
     SplitOpt,
     out_dir_option,
 )
-from toontag.data.location import find_data
+from toontag.data.location import find_data, which_data
+
+
+def data_of_run(data: Path | None, run: Path) -> Path:
+    """`find_data` for a command on a trained run; unless --data was given, it says on stderr
+    which data it took and why (the run's own, or another when that is gone)."""
+    found, how = which_data(data, run=run)
+    if data is None:
+        err.print(f"data: {escape(str(found))} ({escape(how)})", soft_wrap=True)
+    return found
 
 
 @app.command()
@@ -120,7 +129,7 @@ def train(
 
     if resume is None and out_dir is None:
         raise typer.BadParameter("--out is required (or --resume RUN)")
-    data = find_data(data, run=resume)
+    data = find_data(data) if resume is None else data_of_run(data, resume)
     project = (data / PROJECT_FILE).is_file()
     if propagate is None:  # the recommended path on a project, unless another one is named
         propagate = project and resume is None and unlabelled is None
@@ -249,7 +258,7 @@ def evaluated(run: Path, data: Path | None, split: str, *, cache, retest: bool, 
     from toontag.evaluation.evaluate import evaluate_run
 
     commit = git_commit(Path(__file__).parent)
-    found = find_data(data, run=run)
+    found = data_of_run(data, run)
     return evaluate_run(
         run, data=found, split=split, cache_root=cache, retest=retest, commit=commit, **options
     )
@@ -276,7 +285,7 @@ def compare(
     c = compare_runs(
         run_a,
         run_b,
-        data=find_data(data, run=run_a),
+        data=data_of_run(data, run_a),
         split=split,
         cache_root=cache,
         resamples=resamples,

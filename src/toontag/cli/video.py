@@ -168,6 +168,7 @@ def search(
     """The time ranges, per video, where a query over character names holds (and, or,
     not, parentheses; a name may be a unique part of one: necati = fil_necati)."""
 
+    from toontag.io import escape_controls
     from toontag.video.db import Index
     from toontag.video.search import search as run_search
 
@@ -177,7 +178,7 @@ def search(
     elif as_csv:
         writer = csv.DictWriter(sys.stdout, ["video_id", "path", "start", "end", "duration"])
         writer.writeheader()
-        writer.writerows(hits)
+        writer.writerows({**hit, "path": escape_controls(hit["path"])} for hit in hits)
     else:
         out.print(hits_table(query, hits))
 

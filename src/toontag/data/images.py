@@ -8,11 +8,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from toontag.errors import BadImageError
+from toontag.errors import BadImageError, DataError
 
 # Larger pictures are refused before decoding (a decompression bomb would exhaust memory):
 # 100 megapixels, about a 13,000 x 7,700 frame; $TOONTAG_MAX_PIXELS changes it.
 MAX_PIXELS = 100_000_000
+# That limit stands in for Pillow's own, checked on every picture toontag opens straight after
+# its header is read: Pillow's, fixed at 89 megapixels, would print its raw warning (with its
+# source path) above it and refuse in its own words at twice it, whatever TOONTAG_MAX_PIXELS
+# says.
+Image.MAX_IMAGE_PIXELS = None
 ORIENTATION, TURNED = 0x0112, {5, 6, 7, 8}  # the EXIF tag; its values for a quarter turn
 
 # The width / height of the pictures a run was trained on, for runs that do not record it:
@@ -21,7 +26,19 @@ PICTURE_ASPECT = 16 / 9
 
 
 def max_pixels() -> int:
-    return int(os.environ.get("TOONTAG_MAX_PIXELS", MAX_PIXELS))
+    """The largest picture opened, in pixels: $TOONTAG_MAX_PIXELS, else `MAX_PIXELS`."""
+    text = os.environ.get("TOONTAG_MAX_PIXELS", "").strip()
+    if not text:
+        return MAX_PIXELS
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise DataError(
+            f"TOONTAG_MAX_PIXELS={text!r}: not a whole number of pixels, e.g. 400000000"
+        )
+    return limit
 
 
 def open_rgb(
@@ -35,13 +52,14 @@ def open_rgb(
     libjpeg's 1/2, 1/4 or 1/8 scale as long as the picture, turned upright, stays at least
     this large (a 1920x1080 still for a 112x192 model decodes at 1/4, three times faster).
     """
+    limit = max_pixels()
     try:
         with Image.open(path) as im:
             width, height = im.size
-            if width * height > max_pixels():
+            if width * height > limit:
                 raise BadImageError(
                     path,
-                    f"{width}x{height} is over the limit of {max_pixels():,} pixels "
+                    f"{width}x{height} is over the limit of {limit:,} pixels "
                     "(a decompression bomb?); set TOONTAG_MAX_PIXELS to allow it",
                 )
             if at_least is not None:
@@ -71,7 +89,7 @@ def open_rgb(
         raise BadImageError(path, "file not found") from e
     except UnidentifiedImageError as e:
         raise BadImageError(path, "not a readable image") from e
-    except Image.DecompressionBombError as e:
+    except Image.DecompressionBombError as e:  # Pillow's limit, where other code set it again
         raise BadImageError(path, f"refused: {e}") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise BadImageError(path, f"cannot decode ({e})") from e

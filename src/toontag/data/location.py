@@ -12,7 +12,7 @@ from pathlib import Path
 
 from toontag.data.dataset import HOW_TO_GET
 from toontag.errors import DataError, RunError
-from toontag.runs import read_config, read_split, run_data
+from toontag.runs import read_config, read_split, recorded_data
 
 DEFAULT_LOCATIONS = (Path("kral_sakir"), Path("../shared/data/kral_sakir"))
 
@@ -20,27 +20,37 @@ DEFAULT_LOCATIONS = (Path("kral_sakir"), Path("../shared/data/kral_sakir"))
 def find_data(given: Path | None = None, *, run: Path | None = None) -> Path:
     """The dataset to use: `given`, else the run's recorded data, else $TOONTAG_DATA, else
     the first default location that exists; a one-line `DataError` saying how to get it."""
+    return which_data(given, run=run)[0]
+
+
+def which_data(given: Path | None = None, *, run: Path | None = None) -> tuple[Path, str]:
+    """`find_data`'s dataset and, in words, where it came from ("recorded by RUN", "from
+    $TOONTAG_DATA; RUN's recorded X is not there"), for a command on a run to say."""
     if given is not None:
         if not Path(given).exists():  # checked here too: benchmark --report-only reads no data
             raise DataError(f"{given}: no such dataset folder or manifest ({HOW_TO_GET})")
-        return Path(given)
+        return Path(given), "given"
+    gone = ""
     if run is not None:
-        recorded = run_data(run)
+        recorded = recorded_data(run)
+        if recorded is not None and recorded.exists():
+            return recorded, f"recorded by {run}"
         if recorded is not None:
-            return recorded
+            gone = f"; {run}'s recorded {recorded} is not there"
     if os.environ.get("TOONTAG_DATA"):
         env = Path(os.environ["TOONTAG_DATA"])
         if not env.exists():
             raise DataError(f"{env} (from $TOONTAG_DATA): no such dataset ({HOW_TO_GET})")
-        return env
+        return env, f"from $TOONTAG_DATA{gone}"
     for place in DEFAULT_LOCATIONS:
         if place.exists():
-            return place
+            return place, f"the default location{gone}"
     looked = ", ".join(
         f"./{p}" if not str(p).startswith(".") else str(p) for p in DEFAULT_LOCATIONS
     )
     raise DataError(
         f"no dataset: pass --data PATH or set TOONTAG_DATA, or {HOW_TO_GET} (looked in {looked})"
+        + gone
     )
 
 

@@ -43,7 +43,16 @@ from toontag.labelling.head import Head, fit_new_class
 from toontag.labelling.labels import LabelError, check_name
 from toontag.models.inference import default_device, map_batches
 from toontag.models.trained import TrainedModel, load_trained
-from toontag.runs import CONFIG, ENSEMBLE, MODEL_INFO, REPORT, SPLIT, run_data, save_weights
+from toontag.runs import (
+    CONFIG,
+    ENSEMBLE,
+    MODEL_INFO,
+    REPORT,
+    SPLIT,
+    recorded_data,
+    run_data,
+    save_weights,
+)
 
 BACKGROUND = 3000  # the run's training frames sampled as unlabelled for the new class
 ENROL_FILE = "enrol.json"
@@ -176,7 +185,8 @@ def background_frames(run: Path, limit: int, seed: int) -> list[Path]:
     data = run_data(run)
     if data is None:
         raise RunError(
-            f"{run}: the data it was trained on (named in its split.json) is gone; "
+            f"{run}: the data it was trained on ({recorded_data(run)}, named in its split.json) "
+            "is not there; "
             "enrolment uses its frames as the character's unlabelled background"
         )
     dataset = load_dataset(data)

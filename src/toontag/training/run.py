@@ -201,6 +201,10 @@ def train(
     the classes a manifest made there)."""
     started = time.perf_counter()
     run = Path(run)
+    # recorded in split.json and report.json (and so are the frames' paths): a run is evaluated
+    # and enrolled from any folder; absolute, not resolved, so a symlinked manifest's relative
+    # paths still count from where the link is
+    data = Path(data).absolute()
     last = run / CHECKPOINTS / LAST
     if resume:
         if not last.is_file():

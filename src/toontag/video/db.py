@@ -19,6 +19,7 @@ holds the queries and `db_write` writes a video.
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from toontag import __version__
@@ -77,6 +78,7 @@ class Index(IndexReads, IndexWrites):
         if readonly:
             self._check_meta()
         else:
+            self.first_look(self._refuse_foreign)
             self._prepare()
 
     def _prepare(self, meta: dict[str, str] | None = None) -> None:
@@ -85,12 +87,7 @@ class Index(IndexReads, IndexWrites):
         the others find it; it first checks the file is new or a toontag index, so another
         application's database is refused with nothing written to it (nor switched to WAL)."""
         with self.transaction():
-            present = tables(self.db)
-            if present and not self._ours(present):
-                raise IndexDbError(
-                    f"{self.path}: not a toontag index: an SQLite database holding tables "
-                    f"{table_list(present)} (another application's?); index into a new --db file"
-                )
+            present = self._refuse_foreign(self.db)
             found = (
                 dict(self.db.execute("SELECT key, value FROM meta")) if "meta" in present else {}
             )
@@ -107,14 +104,21 @@ class Index(IndexReads, IndexWrites):
         if self.meta:
             self.use_wal()
 
-    def _ours(self, present: set[str]) -> bool:
-        """A toontag index: its meta has a schema version, or it holds only toontag's tables,
-        all empty (an older toontag wrote them before the meta rows)."""
+    def _refuse_foreign(self, db: sqlite3.Connection) -> set[str]:
+        """The tables in `db`, once it is known to be new or a toontag index: its meta has a
+        schema version, or it holds only toontag's tables, all empty (an older toontag wrote
+        them before the meta rows). Another application's database is refused."""
+        present = tables(db)
         schema = "SELECT 1 FROM meta WHERE key = 'schema'"
-        if "meta" in present and self.db.execute(schema).fetchone():
-            return True
-        return present <= TABLES and not any(
-            self.db.execute(f"SELECT 1 FROM {name} LIMIT 1").fetchone() for name in present
+        if not present or ("meta" in present and db.execute(schema).fetchone()):
+            return present
+        if present <= TABLES and not any(
+            db.execute(f"SELECT 1 FROM {name} LIMIT 1").fetchone() for name in present
+        ):
+            return present
+        raise IndexDbError(
+            f"{self.path}: not a toontag index: an SQLite database holding tables "
+            f"{table_list(present)} (another application's?); index into a new --db file"
         )
 
     def _check_meta(self) -> None:

@@ -4,6 +4,10 @@ Several processes may share one index: every write transaction takes the write l
 start (BEGIN IMMEDIATE) and waits up to TOONTAG_DB_TIMEOUT seconds for another writer to
 finish. Readers open an index on a read-only location too, as long as no write-ahead log is
 pending there. Whatever SQLite refuses ends in one line naming the file and the real reason.
+
+A file is looked at first through an immutable connection, which creates nothing beside it:
+opening another application's database in WAL mode as SQLite usually does would leave empty
+`-wal` and `-shm` files next to it, though it is then refused.
 """
 
 from __future__ import annotations
@@ -51,10 +55,32 @@ class IndexFile:
             db.execute("PRAGMA foreign_keys = ON")
         return db
 
+    def first_look(self, check) -> None:
+        """`check(db)` on an immutable connection to the file, which makes no `-wal`, `-shm`
+        or journal beside it, so that another application's database is refused (by `check`
+        raising) untouched. Skipped for a new or empty file, and where a write-ahead log with
+        content is pending: the file alone may then be out of date (an index made a moment
+        ago can be whole only in its log), and the full open decides."""
+        if not self.path.is_file() or not self.path.stat().st_size or self._pending_wal():
+            return
+        db = self._connect("ro&immutable=1")
+        try:
+            with self.errors():
+                check(db)
+        finally:
+            db.close()
+
+    def _pending_wal(self) -> int:
+        """The size of the write-ahead log beside the file (0 where there is none)."""
+        wal = Path(f"{self.path}-wal")
+        return wal.stat().st_size if wal.is_file() else 0
+
     def _open_reader(self) -> None:
-        """Open read-only. Where SQLite cannot make the WAL's shared-memory file (a read-only
-        mount or folder), open the file as immutable, which is exact only when no write-ahead
-        log with content lies beside it: else refuse rather than answer with stale data."""
+        """Open read-only, once a first look found an index (see `first_look`). Where SQLite
+        cannot make the WAL's shared-memory file (a read-only mount or folder), open the file
+        as immutable, which is exact only when no write-ahead log with content lies beside
+        it: else refuse rather than answer with stale data."""
+        self.first_look(self._meta)
         try:
             self.db, self.meta = self._read("ro")
             return
@@ -62,11 +88,11 @@ class IndexFile:
             readable = os.access(self.path, os.R_OK)
             if _code(e.__cause__) not in (READONLY, CANTOPEN) or not readable:
                 raise
-        wal = Path(f"{self.path}-wal")
-        if wal.is_file() and wal.stat().st_size > 0:
+        if self._pending_wal():
+            wal = Path(f"{self.path}-wal")
             raise IndexDbError(
                 f"{self.path}: cannot be read here: its pending write-ahead log ({wal.name}, "
-                f"{wal.stat().st_size} bytes) needs a shared-memory file that cannot be made in "
+                f"{self._pending_wal()} bytes) needs a shared-memory file that cannot be made in "
                 "this read-only folder; open the index once where it is writable, or copy it "
                 f"with {wal.name} to a writable folder"
             )
@@ -78,14 +104,18 @@ class IndexFile:
         db = self._connect(mode)
         try:
             with self.errors():
-                found = tables(db)
-                if "meta" not in found:
-                    what = f"holding tables {table_list(found)}" if found else "an empty database"
-                    raise IndexDbError(f"{self.path}: not a toontag index: {what}")
-                return db, dict(db.execute("SELECT key, value FROM meta"))
+                return db, self._meta(db)
         except BaseException:
             db.close()
             raise
+
+    def _meta(self, db: sqlite3.Connection) -> dict[str, str]:
+        """The meta table's rows, or an error saying what the file holds instead."""
+        found = tables(db)
+        if "meta" not in found:
+            what = f"holding tables {table_list(found)}" if found else "an empty database"
+            raise IndexDbError(f"{self.path}: not a toontag index: {what}")
+        return dict(db.execute("SELECT key, value FROM meta"))
 
     def use_wal(self) -> None:
         """Switch the index to WAL (a no-op once it is). The switch needs the file to itself

@@ -12,6 +12,10 @@ Times are whole frames of a SMPTE timecode rate: the video's own where it is one
 25, 29.97, 30, 47.952, 48, 50, 59.94, 60), else the smallest that is a whole multiple of it
 (10 and 15 fps count in 30, 12 in 24), else the nearest; a segment edge rounds to the nearest
 frame. At 29.97 and 59.94 the timecode is drop-frame, as OpenTimelineIO infers from the rate.
+
+Names (the video's, its media's, the characters') have their control characters escaped
+(`toontag.io.escape_controls`): a newline in a file name would otherwise start lines of its own
+in the EDL, and XML cannot hold most control characters at all.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import re
 from pathlib import Path
 
 from toontag.errors import VideoError
+from toontag.io import escape_controls
 
 EDITORIAL_FORMATS = {"edl": "cmx_3600", "fcp-xml": "fcp_xml"}
 COLOURS = ("RED", "GREEN", "BLUE", "CYAN", "MAGENTA", "YELLOW", "ORANGE", "PURPLE", "PINK")
@@ -122,6 +127,8 @@ def editorial_text(
 
     if not fps:
         raise NoFrameRate(name, "its frame rate is unknown, so it has no timecode")
+    name, media = escape_controls(name), escape_controls(media)
+    segments = [(escape_controls(character), start, end) for character, start, end in segments]
     timeline = editorial_timeline(
         name=name, media=media, duration=duration, fps=fps, segments=segments, fmt=fmt
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from toontag.io import csv_text, write_bytes, write_text
+from toontag.io import export_csv_text, write_bytes, write_text
 from toontag.video.db import Index
 from toontag.video.search import display_name
 
@@ -48,7 +48,7 @@ def write_library_report(index: Index, out: Path) -> tuple[Path, Path]:
 
     header, rows = screen_time_rows(index)
     out = Path(out)
-    write_text(out / TABLE, csv_text(header, rows))
+    write_text(out / TABLE, export_csv_text(header, rows))
     classes = index.classes
     shown = sorted(rows, key=lambda r: -float(r[2]))[:CHART_VIDEOS]
     fig, ax = plt.subplots(figsize=(9, 1.5 + 0.3 * max(1, len(shown))))

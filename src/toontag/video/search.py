@@ -4,11 +4,12 @@ video's timeline of who is on screen, as SRT, WebVTT, CSV, JSON, a CMX3600 EDL o
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from toontag.io import csv_text
+from toontag.io import escape_controls, export_csv_text
 from toontag.video.db import Index
 from toontag.video.editorial import EDITORIAL_FORMATS, editorial_text
 from toontag.video.query import Query, parse_query
@@ -89,14 +90,20 @@ def clock(seconds: float, separator: str) -> str:
 
 
 def format_timeline(timeline: list[tuple[float, float, list[str]]], fmt: str) -> str:
-    """The cues as an SRT or WebVTT subtitle track, or CSV (start,end,characters)."""
+    """The cues as an SRT or WebVTT subtitle track, or CSV (start,end,characters); a name's
+    control characters escaped, so that it never ends a cue or a row (and in WebVTT its &, <
+    and >, which would start markup or an arrow)."""
     if fmt == "csv":
         rows = ((f"{a:.3f}", f"{b:.3f}", ";".join(names)) for a, b, names in timeline)
-        return csv_text(["start", "end", "characters"], rows)
+        return export_csv_text(["start", "end", "characters"], rows)
     separator = "," if fmt == "srt" else "."
+
+    def text(name: str) -> str:
+        shown = escape_controls(display_name(name))
+        return shown if fmt == "srt" else html.escape(shown, quote=False)
+
     blocks = [
-        f"{clock(a, separator)} --> {clock(b, separator)}\n"
-        + ", ".join(display_name(n) for n in names)
+        f"{clock(a, separator)} --> {clock(b, separator)}\n" + ", ".join(map(text, names))
         for a, b, names in timeline
     ]
     if fmt == "srt":

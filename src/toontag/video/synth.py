@@ -116,6 +116,20 @@ def make_clip(
 
 
 MAX_SIDE = 8192  # pixels; beyond 8K the encoders refuse or memory runs out
+# The containers a clip is written in, by suffix, with their muxer's options: those of the
+# videos toontag reads that carry H.264 (WebM does not); MP4's index goes first, so that a
+# browser plays the file while it loads.
+FASTSTART = {"movflags": "+faststart"}
+CONTAINERS = {
+    ".mp4": FASTSTART,
+    ".m4v": FASTSTART,
+    ".mov": FASTSTART,
+    ".mkv": {},
+    ".avi": {},
+    ".ts": {},
+    ".mpg": {},
+    ".mpeg": {},
+}
 
 
 def write_clip(
@@ -137,6 +151,14 @@ def write_clip(
     `grain` adds noise of that standard deviation (in 0-255 levels) to every frame, so that
     no two frames are the same."""
     out = Path(out)
+    if out.is_dir():
+        raise FileError(out, "is a folder; --out names the video file to write")
+    if out.suffix.lower() not in CONTAINERS:
+        raise FileError(
+            out,
+            f"toontag writes videos as {', '.join(CONTAINERS)}; "
+            f"name the file with one of these suffixes, e.g. {out.with_suffix('.mp4').name}",
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     repeats = [round(h * fps) for h in clip.held()]
     for h, repeat in zip(clip.held(), repeats, strict=True):
@@ -151,8 +173,6 @@ def write_clip(
             f"{height}x{width}: H.264 (4:2:0) needs an even height and width, "
             f"e.g. {height // 2 * 2}x{width // 2 * 2}"
         )
-    if out.is_dir():
-        raise FileError(out, "is a folder; --out names the video file to write")
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
     try:
         _encode(
@@ -210,7 +230,7 @@ def _encode(
     height, width = size
     rng = np.random.default_rng(0)
     noise = [_noise(rng, (height, width), grain) for _ in range(8)] if grain else []
-    with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
+    with av.open(str(path), "w", options=dict(CONTAINERS[path.suffix.lower()])) as container:
         stream = container.add_stream(codec, rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = (
