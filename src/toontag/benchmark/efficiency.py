@@ -54,9 +54,20 @@ def summarise(records) -> list[dict]:
                 ),
                 "ran_on": device,
                 "commit": commit,
+                **timing(runs),
             }
         )
     return summary
+
+
+def timing(runs) -> dict:
+    """A cell's seconds a run (min and max, everything from picking to the test figures) and
+    the highest 1-minute load beside them: its times are its own only where that is low."""
+    seconds = [r["seconds"] for r in runs if r.get("seconds") is not None]
+    loads = [r["load"] for r in runs if r.get("load") is not None]
+    if not seconds:
+        return {}
+    return {"seconds": [min(seconds), max(seconds)], "load_max": max(loads) if loads else None}
 
 
 def choose(summary: list[dict], *, seeds: int) -> dict[int, dict]:

@@ -25,12 +25,15 @@ def named(variant: str) -> str:
 
 
 def screened(r: dict, budget: int) -> list[dict]:
-    """The cells validated on the common sample at `budget` (random frames), best on
-    validation first."""
+    """The cells of one seed (the screening) validated on the common sample at `budget`
+    (random frames), best on validation first."""
     rows = [
         s
         for s in r["summary"]
-        if s["budget"] == budget and s["val_f1"] is not None and s["own_val_f1"] is None
+        if s["budget"] == budget
+        and s["seeds"] == 1
+        and s["val_f1"] is not None
+        and s["own_val_f1"] is None
     ]
     return sorted(rows, key=lambda s: -s["val_f1"])
 
@@ -121,7 +124,25 @@ def walkthrough_labels(results: Path) -> str:
             "best on validation of the levers screened with one seed)"
         )
     budget, row = chosen(r)[-1]
-    return f"{row['test_f1']:.2f} test micro-F1 at {budget} labels {named(row['variant'])}"
+    return (
+        f"{row['test_f1']:.2f} test micro-F1 at {budget} labels ({named(row['variant'])}, chosen "
+        f"on validation, mean of {row['seeds']} seeds)"
+    )
+
+
+def train_time(results: Path) -> str:
+    """How long `train --data PROJECT`'s recipe took at the largest chosen budget."""
+    r = read_result(results, "label-efficiency")
+    if not chosen(r):
+        return "not measured yet (no variant chosen)"
+    budget, row = chosen(r)[-1]
+    low, high = (value / 60 for value in row["seconds"])
+    load = row["load_max"] or 0.0
+    beside = f"; other work ran beside it, 1-minute load up to {load:.1f}" if load > 2 else ""
+    return (
+        f"{span([low, high], 1)} minutes per run at {budget} labels ({named(row['variant'])}, "
+        f"{row['seeds']} seeds, on {row['ran_on']}, the test figures included{beside})"
+    )
 
 
 def adapted_head(results: Path) -> str:
@@ -245,6 +266,7 @@ RENDERERS = {
     "label-screening": screening,
     "adapted-head": adapted_head,
     "walkthrough-labels": walkthrough_labels,
+    "train-time": train_time,
     "finetune-vs-head": finetune_vs_head,
     "consistency": consistency,
     "new-character": new_character,
