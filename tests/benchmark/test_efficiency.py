@@ -60,3 +60,15 @@ def test_the_choice_reads_the_common_validation_sample_only():
     assert not by["finetune", "random"]["chosen"]
     assert unchosen(by["finetune", "random"], 2).startswith("validated on its own frames")
     assert choose(summarise(own), seeds=2) == {}  # runs of before: nothing chosen
+
+
+def test_a_cell_says_how_long_its_runs_took_and_the_load_beside_them():
+    times = [(300.0, 1.2), (420.5, 3.4), (351.0, None)]
+    records = [
+        run("finetune", "random", seed, 0.9, 0.9, validation=COMMON, seconds=s, load=load)
+        for seed, (s, load) in enumerate(times)
+    ]
+    [row] = summarise(records)
+    assert row["seconds"] == [300.0, 420.5] and row["load_max"] == 3.4
+    [untimed] = summarise([run("head", "random", 0, 0.8, 0.8, validation=COMMON)])
+    assert "seconds" not in untimed
