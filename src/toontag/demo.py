@@ -165,8 +165,10 @@ def _index(engine, video: Path, db: Path):
 
 def _busiest_pair(store) -> str:
     """`A and B`: the two characters on screen longest, over every indexed video."""
+    from toontag.video.query import quote_name
+
     total = dict.fromkeys(store.classes, 0.0)
     for video in store.videos():
         for c, t in store.screen_time(video["id"]).items():
             total[c] += t
-    return " and ".join(sorted(total, key=total.get, reverse=True)[:2])
+    return " and ".join(map(quote_name, sorted(total, key=total.get, reverse=True)[:2]))

@@ -13,7 +13,7 @@ from toontag.data.dataset import Sample
 from toontag.data.images import load_resized
 from toontag.errors import DataError, RunError
 from toontag.labelling.confirm import CONFIRM_FILE, read_confirmed
-from toontag.labelling.enrol import ENROL_FILE, enrol, project_examples
+from toontag.labelling.enrol import ENROL_FILE, enrol, project_examples, request
 from toontag.labelling.head import fit_head, fit_new_class
 from toontag.models.trained import load_trained
 from toontag.training.run import train
@@ -210,3 +210,23 @@ def test_a_projects_audit_frames_are_never_enrolment_examples(tmp_path):
     )
     yes, no = project_examples(project, "bulut")
     assert [p.name for p in yes] == ["1.jpg", "5.jpg"] and [p.name for p in no] == ["3.jpg"]
+
+
+def test_copies_of_one_image_are_one_example_and_no_image_is_both(base_run, canan, tmp_path):
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    for i in range(12):
+        (copies / f"{i}.jpg").write_bytes(canan[0][0].read_bytes())
+    with pytest.raises(DataError, match="at least 2 example images .*copies of one count once"):
+        request(base_run, tmp_path / "a", character="canan", examples=[copies])
+    job = request(base_run, tmp_path / "b", character="canan", examples=[copies, *canan[0][:2]])
+    assert job.examples == [copies / "0.jpg", canan[0][1]]
+    for negatives in (canan[0][1:2], [copies / "5.jpg"]):
+        with pytest.raises(DataError, match="is the same image as .*both with 'canan'"):
+            request(
+                base_run,
+                tmp_path / "c",
+                character="canan",
+                examples=canan[0][:3],
+                negatives=negatives,
+            )

@@ -19,7 +19,9 @@ from toontag.labelling.labels import LabelStore
 from toontag.labelling.learner import AUDIT_MIN, wait_for_model
 from toontag.labelling.project import Project
 from toontag.labelling.session import AUDIT_EVERY, AUDIT_KIND, BATCH
-from toontag.serve.labelling import create_label_app
+from toontag.serve.access import ServeError, check_bind
+from toontag.serve.labelling import LABELLING, create_label_app
+from toontag.serve.limits import MAX_BODY
 from toontag.serve.local import running
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -464,3 +466,58 @@ def test_a_server_killed_mid_answering_loses_no_acknowledged_answer(project):
     load_dataset(root / "labels.csv")  # still a manifest train and evaluate read
     app = create_label_app(root)  # the lock died with the process
     app.state.close()
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(app):
+    client = client_of(app)
+    labels = app.state.session.root / "labels.csv"
+    before = labels.read_bytes()
+    big = b'{"frame": 0, "labels": [' + b'"x", ' * MAX_BODY + b'"x"]}'
+    announced = client.post(
+        "/api/answers", content=big, headers={"content-type": "application/json"}
+    )
+    chunked = client.post(
+        "/api/answers",
+        content=iter([big[i : i + 65536] for i in range(0, len(big), 65536)]),
+        headers={"content-type": "application/json"},
+    )
+    for refused in (announced, chunked):
+        assert refused.status_code == 413 and "at most" in refused.json()["detail"]
+    assert labels.read_bytes() == before
+
+
+def test_the_label_servers_refusals_speak_of_it_alone(app):
+    with pytest.raises(ServeError) as refused:
+        check_bind("0.0.0.0", 8001, served=LABELLING, expose=False, token=None)
+    assert "frame" in str(refused.value) and "indexed video" not in str(refused.value)
+    host = client_of(app, host="evil.example").get("/api/state")
+    assert host.status_code == 400
+    assert "toontag label serve --allowed-host" in host.json()["detail"]
+
+
+def test_names_that_are_words_of_the_search_language_are_characters(app):
+    client = client_of(app)
+    for name in ["not", "or", "and", "2nd_guy", "1", "kral-sakir"]:
+        assert client.post("/api/classes", json={"name": name}).status_code == 201, name
+    for taken in ["none", "NONE", "AND"]:
+        assert client.post("/api/classes", json={"name": taken}).status_code == 409, taken
+
+
+def test_an_answer_leaves_a_character_added_since_its_page_was_drawn_unknown(app, project):
+    first, other = client_of(app), client_of(app)
+    first.post("/api/classes", json={"name": "remzi"})
+    drawn = first.get("/api/state").json()["classes"]
+    other.post("/api/classes", json={"name": "canan"})  # another tab, after the page was drawn
+    saved = first.post("/api/answers", json={"frame": 0, "labels": ["remzi"], "classes": drawn})
+    assert saved.status_code == 200, saved.text
+    other.post("/api/answers", json={"frame": 1, "labels": [], "classes": ["remzi", "canan"]})
+    first.post("/api/answers", json={"frame": 2, "labels": []})  # a page that names none: all
+    answers = LabelStore(Project.open(project[0])).answers
+    unknown = {session_row(app, path): a.unknown for path, a in answers.items()}
+    assert unknown == {0: ("canan",), 1: (), 2: ()}
+    refused = first.post("/api/answers", json={"frame": 3, "labels": [], "classes": ["bob"]})
+    assert refused.status_code == 422
+
+
+def session_row(app, path: str) -> int:
+    return app.state.session.row_of[path]

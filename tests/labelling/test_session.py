@@ -5,8 +5,11 @@ The label server's tests (test_server.py) drive the same through HTTP."""
 
 from __future__ import annotations
 
+import threading
 import time
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from toontag.errors import ProjectError, ToontagError
@@ -121,3 +124,32 @@ def test_audit_answers_are_never_fitted_and_give_the_estimate_with_its_interval(
     assert low <= quality["f1"] <= high and quality["unit"] == "shot"
     assert quality["sequences"] == len({session.groups[r] for r in audits})
     assert session.state()["audited"] == len(audits)
+
+
+def test_a_batch_is_drawn_under_the_sessions_lock(session):
+    """A frame read while its blind batch is being drawn waits for the draw, and so never
+    shows a suggestion that the batch withholds."""
+    session.learner.start = lambda: None  # no refit replaces the head set here
+    session.add_class("remzi")
+    head = SimpleNamespace(thresholds=np.array([0.5]))
+    probabilities = np.full((len(session.pool), 1), 0.9)
+    session.learner.head = (head, probabilities, ("remzi",), None)
+    draw, readers, read = session._queue, [], []
+
+    def drawing(*args, **kwargs):  # another tab reads the batch's frames half way through
+        rows = draw(*args, **kwargs)
+        for row in rows:
+            reader = threading.Thread(target=lambda r=int(row): read.append(session.frame(r)))
+            reader.start()
+            reader.join(0.2)
+            readers.append(reader)
+        return rows
+
+    for _ in range(AUDIT_EVERY - 1):
+        assert all(f["suggestion"] for f in session.next_frames(4, "random"))
+    session._queue = drawing
+    blind = session.next_frames(4, "random")
+    for reader in readers:
+        reader.join(10)
+    assert all(f["suggestion"] is None for f in blind)
+    assert len(read) == 2 and all(f["suggestion"] is None for f in read)

@@ -15,7 +15,7 @@ from toontag.serve.access import (
     is_loopback,
     trusted_hosts,
 )
-from toontag.serve.app import create_app
+from toontag.serve.app import SEARCH, create_app
 
 TOKEN = "a-token-of-24-characters"
 PATHS = ["/", "/api/videos", "/api/videos/1/file", "/docs", "/openapi.json"]
@@ -64,23 +64,44 @@ def test_a_token_guards_every_request(served):
 
     visit = client.get(f"/?token={TOKEN}", follow_redirects=False)
     assert visit.status_code == 303 and visit.headers["location"] == "/"
-    cookie = visit.headers["set-cookie"]
-    assert cookie.startswith(f"toontag_token={TOKEN};") and "HttpOnly" in cookie
+    assert "HttpOnly" in visit.headers["set-cookie"]
+    name, session = login_cookie(visit)
     for path in PATHS:
-        assert client.get(path, cookies={"toontag_token": TOKEN}).status_code == 200, path
-    assert client.get("/", cookies={"toontag_token": "nope"}).status_code == 401
+        assert client.get(path, cookies={name: session}).status_code == 200, path
+    assert client.get("/", cookies={name: "nope"}).status_code == 401
+    assert client.get("/", cookies={name: TOKEN}).status_code == 401  # the session, not the token
+
+
+def login_cookie(visit) -> tuple[str, str]:
+    """The cookie (name, value) that a visit to /?token=TOKEN set."""
+    name, _, rest = visit.headers["set-cookie"].partition("=")
+    return name, rest.split(";", 1)[0]
+
+
+def test_one_servers_cookie_opens_nothing_on_another(served):
+    """Browsers send a host's cookies to every port: two servers started with the same token
+    each mint their own session under a name of their own."""
+    first = TestClient(create_app(served, token=TOKEN), base_url="http://localhost")
+    second = TestClient(create_app(served, token=TOKEN), base_url="http://localhost")
+    name, session = login_cookie(first.get(f"/?token={TOKEN}", follow_redirects=False))
+    other, _ = login_cookie(second.get(f"/?token={TOKEN}", follow_redirects=False))
+    first.cookies.clear(), second.cookies.clear()  # each request below names its cookie
+    assert TOKEN not in (name, session) and name != other  # neither logs the other out
+    assert first.get("/api/videos", cookies={name: session}).status_code == 200
+    assert second.get("/api/videos", cookies={name: session}).status_code == 401
+    assert second.get("/api/videos", cookies={other: session}).status_code == 401
 
 
 def test_the_bind_is_loopback_unless_exposed_or_guarded():
     for host in ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"]:
         assert is_loopback(host), host
-        check_bind(host, 8000, expose=False, token=None)
+        check_bind(host, 8000, served=SEARCH, expose=False, token=None)
     for host in ["0.0.0.0", "::", "192.168.1.5", "media.example"]:
         assert not is_loopback(host), host
         with pytest.raises(ServeError, match="--expose"):
-            check_bind(host, 8000, expose=False, token=None)
-        check_bind(host, 8000, expose=True, token=None)
-        check_bind(host, 8000, expose=False, token=TOKEN)
+            check_bind(host, 8000, served=SEARCH, expose=False, token=None)
+        check_bind(host, 8000, served=SEARCH, expose=True, token=None)
+        check_bind(host, 8000, served=SEARCH, expose=False, token=TOKEN)
 
 
 @pytest.mark.parametrize("token", ["short", "x" * 15, "with spaces in it, 24 chars", "é" * 20])

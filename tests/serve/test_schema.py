@@ -3,6 +3,8 @@ checked by reading it and by a bounded Schemathesis run against the live server.
 
 from __future__ import annotations
 
+from fastapi.testclient import TestClient
+
 from tests.conftest import run_schemathesis
 from toontag.serve.app import create_app
 
@@ -68,3 +70,12 @@ def test_the_live_api_answers_as_its_schema_says(server, tmp_path):
     assert summary["test_cases"]["generated"] > 7 * EXAMPLES
     assert (summary["test_cases"]["with_failures"], summary["test_cases"]["errored"]) == (0, 0)
     assert summary["failures"] == [] and summary["errors"] == []
+
+
+def test_an_integer_in_a_url_is_written_in_digits(served):
+    """What the document calls an integer: '+1.0' or '1e0' is a string there, refused."""
+    client = TestClient(create_app(served), base_url="http://localhost")
+    for bad in ["/api/videos/%2B1.0", "/api/videos/1e0", "/api/search?q=remzi&limit=%2B5"]:
+        assert client.get(bad).status_code == 422, bad
+    assert client.get("/api/videos/1").status_code == 200
+    assert client.get("/api/search?q=remzi&limit=5").status_code == 200

@@ -122,3 +122,63 @@ def test_parsed_queries_agree_with_their_expression_trees():
         assert query.evaluate(present).tolist() == _direct(tree, present).tolist()
 
     check()
+
+
+# Names a person may give (data/names.py) that are words of the language, or start with a digit
+WORDS = ("not", "or", "and", "2nd_guy", "1", "kral-sakir")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"not" and "or"', [1, 0, 1, 0, 0]),
+        ('"AND" or 2nd_guy', [0, 1, 1, 0, 1]),
+        ("not 1 and kral-sakir", [0, 0, 0, 1, 0]),
+        ('not "not"', [0, 1, 0, 1, 0]),
+        ("guy", [0, 0, 0, 0, 1]),  # a unique part, as for any name
+    ],
+)
+def test_every_name_a_person_may_give_can_be_searched(text, expected):
+    present = np.array(
+        [
+            [1, 1, 0, 0, 0, 0],
+            [0, 0, 1, 0, 0, 0],
+            [1, 1, 1, 0, 1, 0],
+            [0, 0, 0, 0, 0, 1],
+            [1, 0, 0, 1, 1, 1],
+        ],
+        dtype=bool,
+    )
+    assert parse_query(text, WORDS).evaluate(present).astype(int).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("and", "found 'and' \\(a character of that name is written \"and\"\\)"),
+        ('"and', "a quote is never closed"),
+        ("garfield", 'valid names: "not", "or", "and", 2nd_guy, 1, kral-sakir'),
+    ],
+)
+def test_a_name_that_is_a_word_is_shown_quoted(text, message):
+    with pytest.raises(QueryError, match=message):
+        parse_query(text, WORDS)
+
+
+def test_every_name_the_rule_admits_is_found_as_the_query_writes_it():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from toontag.data.names import NAME_PATTERN
+    from toontag.video.query import quote_name
+
+    names = st.from_regex(NAME_PATTERN, fullmatch=True) | st.sampled_from(WORDS)
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(st.lists(names, min_size=1, max_size=5, unique_by=str.casefold))
+    def check(classes):
+        for name in classes:
+            assert parse_query(quote_name(name), classes).characters == (name,)
+            assert parse_query(f"not ({quote_name(name)})", classes).characters == (name,)
+
+    check()

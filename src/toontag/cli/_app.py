@@ -137,13 +137,14 @@ def show_classes(dataset, *, counts: bool = True) -> None:
 
 
 def server_access(
-    host: str, port: int, allowed: list[str] | None, *, expose: bool, token: str | None
+    host: str, port: int, allowed: list[str] | None, *, served, expose: bool, token: str | None
 ) -> tuple[tuple[str, ...], str]:
     """The Host names a server answers to and the address to print, after refusing a bind
-    beyond this machine without a token or --expose (the rules of `toontag.serve.access`)."""
+    beyond this machine without a token or --expose (the rules of `toontag.serve.access`;
+    `served`: which server, for the refusal)."""
     from toontag.serve.access import check_bind, trusted_hosts
 
     hosts = trusted_hosts(host, allowed or ())
-    check_bind(host, port, expose=expose, token=token)
+    check_bind(host, port, served=served, expose=expose, token=token)
     where = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
     return hosts, where + (f"?token={token}" if token else "")

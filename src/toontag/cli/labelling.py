@@ -137,9 +137,11 @@ def label_serve(
     suggestions, a key per character, undo; every answer saved to labels.csv at once."""
     import uvicorn
 
-    from toontag.serve.labelling import create_label_app
+    from toontag.serve.labelling import LABELLING, create_label_app
 
-    hosts, where = server_access(host, port, allowed_host, expose=expose, token=token)
+    hosts, where = server_access(
+        host, port, allowed_host, served=LABELLING, expose=expose, token=token
+    )
     application = create_label_app(project, allowed_hosts=hosts, token=token, policy=policy)
     out.print(
         f"labelling {project} at {where} (answers to {', '.join(hosts)}); Ctrl+C stops",

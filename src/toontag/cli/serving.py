@@ -34,9 +34,11 @@ def serve(
     the clicked range; and its JSON API (OpenAPI at /docs)."""
     import uvicorn
 
-    from toontag.serve.app import create_app
+    from toontag.serve.app import SEARCH, create_app
 
-    hosts, where = server_access(host, port, allowed_host, expose=expose, token=token)
+    hosts, where = server_access(
+        host, port, allowed_host, served=SEARCH, expose=expose, token=token
+    )
     application = create_app(db, allowed_hosts=hosts, token=token)
     out.print(
         f"serving {db} at {where} (API docs at /docs; answers to {', '.join(hosts)}); Ctrl+C stops",

@@ -166,7 +166,8 @@ def search(
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
 ) -> None:
     """The time ranges, per video, where a query over character names holds (and, or,
-    not, parentheses; a name may be a unique part of one: necati = fil_necati)."""
+    not, parentheses; a name may be a unique part of one: necati = fil_necati; a name that
+    is one of those words goes in double quotes: '"and" or remzi')."""
 
     from toontag.io import escape_controls
     from toontag.video.db import Index

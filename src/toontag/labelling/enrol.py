@@ -37,7 +37,7 @@ from toontag.data.cache import build_cache
 from toontag.data.dataset import load_dataset
 from toontag.data.walk import image_files
 from toontag.errors import DataError, RunError
-from toontag.io import write_json
+from toontag.io import hash_file, write_json
 from toontag.labelling.confirm import CONFIRM, Confirmed, offer_for_confirmation, write_offers
 from toontag.labelling.head import Head, fit_new_class
 from toontag.labelling.labels import LabelError, check_name
@@ -160,6 +160,19 @@ def existing_images(paths) -> list[Path]:
     return found
 
 
+def by_content(paths) -> dict[str, Path]:
+    """Each distinct image of `paths` by its bytes' digest -> the first path holding it: 12
+    copies of one image are one example."""
+    found: dict[str, Path] = {}
+    for path in paths:
+        try:
+            digest = hash_file(Path(path)).hexdigest()
+        except OSError as e:
+            raise DataError(f"{path}: cannot be read ({e.strerror})") from None
+        found.setdefault(digest, Path(path))
+    return found
+
+
 def project_examples(project: Path, character: str) -> tuple[list[Path], list[Path]]:
     """A labelling project's frames labelled with `character`, and those answered without it
     (frames where it is unknown, labelled before it was added, are neither). Its audit frames
@@ -203,7 +216,9 @@ def sample_frames(frames: list[Path], limit: int, seed: int) -> list[Path]:
 def request(run: Path, out: Path, *, character: str, examples, negatives=(), confirmed=None):
     """The checked start of an enrolment by either method (a `Request`), or the one-line
     error naming what is wrong: an ensemble, an `out` already holding a run, a name taken, too
-    few examples (`confirmed`: a `Confirmed`, its answers as labels)."""
+    few different examples, an image given both as an example and as a negative (`confirmed`:
+    a `Confirmed`, its answers as labels). Images are told apart by content: copies of one
+    count once."""
     run, out = Path(run), Path(out)
     if (run / ENSEMBLE).is_file():
         raise RunError(f"{run}: enrol takes a single model's run, not an ensemble")
@@ -215,14 +230,31 @@ def request(run: Path, out: Path, *, character: str, examples, negatives=(), con
     except LabelError as e:
         raise RunError(f"--character {character!r}: {e}") from None
     confirmed = confirmed or Confirmed([], [])
-    given = list(dict.fromkeys(existing_images(examples)))
-    positives = list(dict.fromkeys([*given, *confirmed.yes]))
-    negatives = list(dict.fromkeys([*existing_images(negatives), *confirmed.no]))
-    if len(positives) < 2:
-        raise DataError(f"enrolling {name!r} needs at least 2 example images of it")
+    given = by_content(existing_images(examples))
+    yes = {k: p for k, p in by_content(confirmed.yes).items() if k not in given}
+    no = by_content([*existing_images(negatives), *confirmed.no])
+    both = [k for k in no if k in given or k in yes]
+    if both:
+        k = both[0]
+        raise DataError(
+            f"{no[k]} is the same image as {given.get(k, yes.get(k))}: one image cannot be both "
+            f"with {name!r} (an example) and without it (a negative)"
+        )
+    if len(given) + len(yes) < 2:
+        raise DataError(
+            f"enrolling {name!r} needs at least 2 example images of it (copies of one count once)"
+        )
     answered = len(confirmed.yes) + len(confirmed.no)
-    yes = positives[len(given) :]
-    return Request(run, out, trained, name, positives[: len(given)], yes, negatives, answered)
+    return Request(
+        run,
+        out,
+        trained,
+        name,
+        list(given.values()),
+        list(yes.values()),
+        list(no.values()),
+        answered,
+    )
 
 
 def unlabelled_frames(run: Path, background, seed: int, labelled: set[Path]) -> list[Path]:

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from toontag.data.dataset import split_names
+from toontag.data.names import NAME, NAME_RULE, NO_CHARACTER
 from toontag.errors import FileError, ProjectError
 from toontag.io import csv_text, read_csv, write_text
 from toontag.labelling.audit_record import AuditRecord
@@ -47,12 +47,14 @@ from toontag.labelling.project import LABELS, Project
 log = logging.getLogger(__name__)
 CLASSES = "classes.txt"
 COLUMNS = ("path", "labels", "audit", "revision", "updated", "unknown")
-MAX_NAME = 40  # characters in a class name: a checkbox label, not a sentence
-NAME = re.compile(rf"[^\W_][\w-]{{0,{MAX_NAME - 1}}}")  # letters or digits of any script, _ -
 
 
 class LabelError(ValueError):
     """An answer or a class name that cannot be taken: the message says why, with no path."""
+
+
+class NameTaken(LabelError):
+    """A new character's name that is taken: by a character (case aside) or by "none"."""
 
 
 class NoHistory(LabelError):
@@ -201,18 +203,22 @@ class LabelStore:
         with self._mutex:
             return self.audits.add(p for p in paths if p not in self.answers)
 
-    def answer(self, path: str, labels, *, seen: int, tab: str | None = None) -> Saved:
+    def answer(
+        self, path: str, labels, *, seen: int, tab: str | None = None, offered=None
+    ) -> Saved:
         """Save `labels` (class names; none for a frame without a character) as `path`'s
         answer, an audit answer when the record says so. `seen`: the revision the labeller was
         shown (0 when unlabelled); a newer one stored means another tab answered meanwhile:
         this later answer wins and says so. `tab`: the page's id for itself, which its undo
-        names."""
+        names. `offered`: the characters the page showed with the frame (None: every one);
+        one added since (by another tab) stays unknown for this frame."""
         with self._mutex:
             chosen = self._checked(labels)
+            unknown = () if offered is None else self._not_offered(offered, chosen)
             before = self.answers.get(path)
             self.revision += 1
             now = datetime.now(UTC).isoformat(timespec="seconds")
-            answer = Answer(path, chosen, path in self.audits, self.revision, now)
+            answer = Answer(path, chosen, path in self.audits, self.revision, now, unknown)
             self._commit({**self.answers, path: answer})
             self._history.setdefault(path, []).append((before, tab))
             return Saved(answer, before is not None and before.revision > seen)
@@ -264,14 +270,24 @@ class LabelStore:
                 ]
             return classes
 
-    def _checked(self, labels) -> tuple[str, ...]:
-        names = list(labels)
+    def _known(self, names) -> list[str]:
+        names = list(names)
         unknown = [n for n in names if n not in self.classes]
         if unknown:
             raise LabelError(f"unknown character {unknown[0][:60]!r}: add it first")
+        return names
+
+    def _checked(self, labels) -> tuple[str, ...]:
+        names = self._known(labels)
         if len(set(names)) != len(names):
             raise LabelError("a character is named twice")
         return tuple(c for c in self.classes if c in names)
+
+    def _not_offered(self, offered, chosen: tuple[str, ...]) -> tuple[str, ...]:
+        """The characters that the page did not show (`offered`), and the answer cannot have
+        looked for: in class order."""
+        shown = {*self._known(offered), *chosen}
+        return tuple(c for c in self.classes if c not in shown)
 
     def _commit(self, answers: dict[str, Answer]) -> None:
         self._write(answers)
@@ -297,20 +313,16 @@ class LabelStore:
 
 
 def check_name(name: str, classes=()) -> str:
-    """`name` stripped, if it can name a character: letters or digits (any script), '_' and
-    '-', 1 to `MAX_NAME` characters, starting with a letter or digit, not yet taken (case
-    aside) and not "none"."""
+    """`name` stripped, if it can name a character (the one rule, data/names.py), else a
+    LabelError; a `NameTaken` if it is one of `classes` (case aside) or "none"."""
     name = name.strip()
     if not NAME.fullmatch(name):
-        raise LabelError(
-            f"a character's name is 1 to {MAX_NAME} letters, digits, '_' or '-', starting with "
-            "a letter or digit (e.g. remzi or kral_sakir)"
-        )
-    taken = {c.casefold() for c in classes} | {"none"}
+        raise LabelError(f"a character's name is {NAME_RULE}")
+    taken = {c.casefold() for c in classes} | {NO_CHARACTER}
     if name.casefold() in taken:
-        raise LabelError(
+        raise NameTaken(
             f"{name!r} is already a character"
-            if name.casefold() != "none"
-            else "'none' is the answer for a frame without a character"
+            if name.casefold() != NO_CHARACTER
+            else f"{NO_CHARACTER!r} is the answer for a frame without a character"
         )
     return name

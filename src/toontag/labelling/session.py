@@ -83,7 +83,9 @@ class Session:
         self.batches = 0
         self.offered: set[int] = set()  # rows offered in any batch so far
         self.blind: set[int] = set()  # rows offered in a blind batch: shown without suggestion
-        self._batch_mutex = threading.Lock()  # one batch drawn at a time (two tabs)
+        # The session's own state (batches, offered, blind) changes and is read under it: one
+        # batch drawn at a time (two tabs), and no frame read half way through a draw.
+        self._lock = threading.RLock()
         self._held = contextlib.ExitStack()  # the project's lock, when opened by `open`
 
     @classmethod
@@ -170,7 +172,9 @@ class Session:
         path = self.pool[row].path
         answer = self.store.answers.get(path)
         suggestion, fitted = None, self.learner.head
-        if fitted is not None and row not in self.blind and path not in self.store.audits:
+        with self._lock:  # a batch being drawn decides first whether it is blind
+            blind = row in self.blind
+        if fitted is not None and not blind and path not in self.store.audits:
             head, probabilities, classes, _ = fitted
             p, t = probabilities[row], head.thresholds
             suggestion = {
@@ -190,7 +194,7 @@ class Session:
         `AUDIT_EVERY`th batch (or when only audit frames are left) a blind one with
         `AUDIT_FRAMES` audit frames among them. Between two batches, and only there, an adopted
         refit of the features becomes live (`Learner.switch`)."""
-        with self._batch_mutex:
+        with self._lock:
             self.learner.switch()
             answered = self._rows(self.store.answers)
             recorded = self._rows(self.store.audits.offered)
@@ -262,10 +266,11 @@ class Session:
 
     # What the labeller does
 
-    def answer(self, row: int, labels, *, seen: int, tab: str | None = None) -> Saved:
+    def answer(self, row: int, labels, *, seen: int, tab: str | None = None, offered=None) -> Saved:
         """Save the frame's characters (LabelStore.answer: an audit answer when the frame was
-        offered as one), counted towards the next refit."""
-        saved = self.store.answer(self.pool[row].path, labels, seen=seen, tab=tab)
+        offered as one; `offered`: the characters the page showed, None for all), counted
+        towards the next refit."""
+        saved = self.store.answer(self.pool[row].path, labels, seen=seen, tab=tab, offered=offered)
         self.learner.counted()
         return saved
 

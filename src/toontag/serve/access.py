@@ -1,12 +1,18 @@
-"""Who may reach the app: the names it answers to, an optional token, and where it may bind.
+"""Who may reach an app: the names it answers to, an optional token, and where it may bind.
 
 The API has no users or passwords. By default the server listens on 127.0.0.1 and answers only
 requests addressed to a loopback name (the Host header), so a web page whose DNS name is
 rebound to 127.0.0.1 cannot drive it from the browser. Listening on another interface
-(`--host 0.0.0.0`) shows every indexed video, its thumbnails and its file to anyone who can
-reach the port; toontag refuses that unless told so (`--expose`) or given a token that every
-request must then carry. A write whose page is another site's (its Origin or Referer) is
-refused too, so no page on the web can write through a browser that has the app open.
+(`--host 0.0.0.0`) shows what the server serves (every indexed video; a project's frames and
+labels) to anyone who can reach the port; toontag refuses that unless told so (`--expose`) or
+given a token that every request must then carry. A write whose page is another site's (its
+Origin or Referer) is refused too, so no page on the web can write through a browser that has
+the app open.
+
+Browsers send a cookie to every port of a host, so the cookie a visit to /?token=TOKEN sets
+holds a session minted by that server alone, never the token, under a name of its own: it
+opens nothing on another server (even one started with the same token), and logging in to one
+server logs nothing out of another.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
+import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.responses import JSONResponse, RedirectResponse
@@ -23,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from toontag.errors import ToontagError
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")  # what a browser on this machine sends
-TOKEN_COOKIE = "toontag_token"  # set by visiting /?token=...; the page's requests carry it
+SESSION_COOKIE = "toontag_session_"  # + a server's own suffix: set by visiting /?token=...
 MIN_TOKEN_LENGTH = 16  # shorter tokens can be guessed over a LAN
 TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_-]+")  # URL-safe base64: no quoting anywhere
 TOKEN_HINT = "python -c 'import secrets; print(secrets.token_urlsafe())'"
@@ -32,6 +40,25 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")  # the methods SameOrigin guards
 
 class ServeError(ToontagError):
     """A server that must not start as asked: an open bind without a token, a weak token."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """Which server a refusal speaks for: the command that starts it, and what anyone who
+    reaches it could do without a login."""
+
+    command: str
+    reach: str
+
+
+@dataclass(frozen=True)
+class Login:
+    """A server's credentials: its token, and the session and cookie name it minted itself
+    (the cookie holds the session, never the token; see the module)."""
+
+    token: str
+    session: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    cookie: str = field(default_factory=lambda: SESSION_COOKIE + secrets.token_hex(4))
 
 
 def is_loopback(host: str) -> bool:
@@ -44,14 +71,14 @@ def is_loopback(host: str) -> bool:
         return False  # a name other than localhost may resolve to any interface
 
 
-def check_bind(host: str, port: int, *, expose: bool, token: str | None) -> None:
+def check_bind(host: str, port: int, *, served: Served, expose: bool, token: str | None) -> None:
     """Refuse to listen beyond this machine without a token, unless `expose` says so."""
     if is_loopback(host) or expose or token:
         return
     raise ServeError(
         f"--host {host} listens beyond this machine and the API has no login: anyone who can "
-        f"reach port {port} could list, search and download every indexed video. Require a "
-        "token with --token (or $TOONTAG_TOKEN), or pass --expose to serve it openly anyway"
+        f"reach port {port} could {served.reach}. Require a token with --token (or "
+        "$TOONTAG_TOKEN), or pass --expose to serve it openly anyway"
     )
 
 
@@ -116,13 +143,17 @@ def _same(given: str, token: str) -> bool:
 class AccessGuard:
     """ASGI middleware: 400 for a Host not allowed, 401 without the token (when one is set).
 
-    The token comes as `Authorization: Bearer TOKEN` or as the cookie that `/?token=TOKEN`
-    sets before redirecting to `/` (so the page's own requests carry it)."""
+    The token comes as `Authorization: Bearer TOKEN`, or the request carries the session
+    cookie that `/?token=TOKEN` sets before redirecting to `/` (so the page's own requests
+    carry it). `served`: whose refusals these are."""
 
-    def __init__(self, app: ASGIApp, *, allowed_hosts: Iterable[str], token: str | None):
+    def __init__(
+        self, app: ASGIApp, *, allowed_hosts: Iterable[str], login: Login | None, served: Served
+    ):
         self.app = app
         self.allowed = frozenset(_bare(h) for h in allowed_hosts)
-        self.token = token
+        self.login = login
+        self.served = served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,33 +161,32 @@ class AccessGuard:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         if _bare(headers.get("host", "")) not in self.allowed:
-            refusal = JSONResponse(
-                {"detail": "this Host is not served: add it with toontag serve --allowed-host"},
-                status_code=400,
-            )
-            await refusal(scope, receive, send)
+            detail = f"this Host is not served: add it with {self.served.command} --allowed-host"
+            await JSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
             return
-        if self.token is not None:
-            response = self._authorize(scope, headers)
+        if self.login is not None:
+            response = self._authorize(scope, headers, self.login)
             if response is not None:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    def _authorize(self, scope: Scope, headers: dict[str, str]) -> JSONResponse | None:
-        """None when the request carries the token; else the answer to send instead."""
+    @staticmethod
+    def _authorize(scope: Scope, headers: dict[str, str], login: Login) -> JSONResponse | None:
+        """None when the request carries the token or this server's session; else the answer
+        to send instead."""
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if scope["path"] == "/" and "token" in query:
-            if not _same(query["token"][-1], self.token):
+            if not _same(query["token"][-1], login.token):
                 return _unauthorized()
             done = RedirectResponse("/", status_code=303)
-            done.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="lax")
+            done.set_cookie(login.cookie, login.session, httponly=True, samesite="lax")
             return done
         scheme, _, given = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and _same(given.strip(), self.token):
+        if scheme.lower() == "bearer" and _same(given.strip(), login.token):
             return None
-        cookie = _cookie(headers.get("cookie", ""), TOKEN_COOKIE)
-        if cookie is not None and _same(cookie, self.token):
+        cookie = _cookie(headers.get("cookie", ""), login.cookie)
+        if cookie is not None and _same(cookie, login.session):
             return None
         return _unauthorized()
 
@@ -210,13 +240,13 @@ def _same_site(origin: str, host: str) -> bool:
     return parts.scheme in ("http", "https") and parts.netloc.lower() == host.strip().lower()
 
 
-def token_security() -> list:
-    """How the OpenAPI document describes the token (a bearer header or the cookie);
+def token_security(login: Login) -> list:
+    """How the OpenAPI document describes the token (a bearer header or the session cookie);
     `AccessGuard` is what enforces it, on every path."""
     from fastapi import Security
     from fastapi.security import APIKeyCookie, HTTPBearer
 
     return [
         Security(HTTPBearer(auto_error=False)),
-        Security(APIKeyCookie(name=TOKEN_COOKIE, auto_error=False)),
+        Security(APIKeyCookie(name=login.cookie, auto_error=False)),
     ]

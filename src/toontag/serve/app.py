@@ -18,8 +18,15 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from toontag.errors import IndexDbError, VideoError
 from toontag.palette import colours
-from toontag.serve.access import LOOPBACK_NAMES, check_token
-from toontag.serve.responses import binary, guarded_app, page_html, problem_responses, unavailable
+from toontag.serve.access import LOOPBACK_NAMES, Served, check_token
+from toontag.serve.responses import (
+    IN_DIGITS,
+    binary,
+    guarded_app,
+    page_html,
+    problem_responses,
+    unavailable,
+)
 from toontag.serve.thumbnails import Thumbnails
 from toontag.serve.videos import FILE_TYPES, Store, checked, file_response, indexed, named, public
 from toontag.video.db import Index
@@ -28,7 +35,10 @@ from toontag.video.query import QueryError
 from toontag.video.search import display_name, search, timeline_text, video_document
 
 log = logging.getLogger(__name__)
-VideoId = Annotated[int, PathParam(ge=1, le=2**62, description="A video's id in the index.")]
+SEARCH = Served("toontag serve", reach="list, search and download every indexed video")
+VideoId = Annotated[
+    int, PathParam(ge=1, le=2**62, description="A video's id in the index."), IN_DIGITS
+]
 TIMELINE_TYPES = {  # the timeline formats but JSON, which is /api/videos/{video_id}
     "vtt": "text/vtt",
     "srt": "application/x-subrip",
@@ -67,6 +77,7 @@ def create_app(
         responses=problems(400, *([401] if token else []), 503),
         allowed_hosts=allowed_hosts,
         token=token,
+        served=SEARCH,
     )
     app.state.db = db
     app.add_exception_handler(IndexDbError, unavailable(PROBLEMS[503], log))
@@ -105,7 +116,7 @@ def create_app(
         store: Store,
         q: Annotated[str, Query(min_length=1, max_length=500, description="e.g. remzi and necati")],
         min_duration: Annotated[float, Query(ge=0, le=86_400)] = 0.0,
-        limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+        limit: Annotated[int, Query(ge=1, le=10_000), IN_DIGITS] = 500,
     ) -> dict:
         try:
             hits = search(store, q, min_duration=min_duration)

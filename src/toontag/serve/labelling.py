@@ -19,25 +19,39 @@ from typing import Annotated
 from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from toontag.data.names import MAX_NAME, NAME_PATTERN
 from toontag.errors import ToontagError
-from toontag.labelling.labels import LabelError, NoHistory
+from toontag.labelling.labels import LabelError, NameTaken, NoHistory
 from toontag.labelling.queue import POLICIES
 from toontag.labelling.refits import RefitSettings
 from toontag.labelling.session import BATCH, Session, check_policy
-from toontag.serve.access import LOOPBACK_NAMES, check_token
-from toontag.serve.responses import binary, guarded_app, page_html, problem_responses, unavailable
+from toontag.serve.access import LOOPBACK_NAMES, Served, check_token
+from toontag.serve.responses import (
+    IN_DIGITS,
+    binary,
+    guarded_app,
+    page_html,
+    problem_responses,
+    unavailable,
+)
 
 log = logging.getLogger(__name__)
-FrameId = Annotated[int, PathParam(ge=0, le=2**31, description="The frame's row in pool.csv.")]
+LABELLING = Served(
+    "toontag label serve", reach="see every frame of the project and change its labels"
+)
+FrameId = Annotated[
+    int, PathParam(ge=0, le=2**31, description="The frame's row in pool.csv."), IN_DIGITS
+]
 PROBLEMS = {
-    400: "A Host this server does not answer to (see --allowed-host)",
+    400: "A Host this server does not answer to (see toontag label serve --allowed-host), or a "
+    "body that is not UTF-8 JSON text",
     401: "No token, or a wrong one (the server was started with --token)",
     403: "A write from another site's page (its Origin or Referer is not this server)",
     404: "No such frame in the pool",
     409: "Nothing to undo for this frame (or its last answer is another tab's), or a character "
-    "of that name exists already",
+    "of that name exists already (or it is 'none', the answer for a frame without one)",
     422: "A parameter or body of the wrong type, out of its range, or naming an unknown character",
     503: "The project cannot be written now; the server's log says why",
 }
@@ -46,14 +60,31 @@ TabId = Annotated[str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9_-
 TAB = "The page's id for itself (any token): its undo takes back its own answers only"
 
 
+def _whole(value):
+    """A JSON number with no fraction (0.0) as the integer it is, as JSON Schema reads it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]  # strict otherwise: no "1", no true
+Character = Annotated[str, Field(max_length=MAX_NAME)]
+
+
 class AnswerIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")  # no "1" for 1, no stray keys
 
-    frame: int = Field(ge=0, le=2**31, description="The frame's row in pool.csv")
-    labels: list[Annotated[str, Field(max_length=40)]] = Field(
-        max_length=100, description="Its characters; [] for none"
+    frame: Whole = Field(ge=0, le=2**31, description="The frame's row in pool.csv")
+    labels: list[Character] = Field(
+        max_length=100,
+        description="Its characters; [] for none",
+        json_schema_extra={"uniqueItems": True},
     )
-    seen: int = Field(0, ge=0, le=2**53, description="The revision the page was shown (0: none)")
+    classes: list[Character] | None = Field(
+        None,
+        max_length=1000,
+        description="The characters the page offered for this frame (null: all there are "
+        "now); one added since stays unknown for it, as nobody looked for it there",
+    )
+    seen: Whole = Field(0, ge=0, le=2**53, description="The revision the page was shown (0: none)")
     audit: bool | None = Field(
         None,
         description="Ignored, taken for pages of earlier versions: the server knows which "
@@ -63,15 +94,19 @@ class AnswerIn(BaseModel):
 
 
 class ClassIn(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    # Python's regular expressions, as the name rule's own check (data/names.py) reads it
+    model_config = ConfigDict(strict=True, extra="forbid", regex_engine="python-re")
 
-    name: str = Field(min_length=1, max_length=100, description="A new character's name")
+    name: str = Field(
+        pattern=rf"^\s*{NAME_PATTERN}\s*$",
+        description="A new character's name (white space around it is dropped)",
+    )
 
 
 class UndoIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    frame: int = Field(ge=0, le=2**31)
+    frame: Whole = Field(ge=0, le=2**31)
     tab: TabId | None = Field(None, description=TAB)
 
 
@@ -108,6 +143,7 @@ def create_label_app(
         responses=problems(400, *([401] if token else [])),
         allowed_hosts=allowed_hosts,
         token=token,
+        served=LABELLING,
         same_origin=True,
         lifespan=lifespan,
     )
@@ -132,7 +168,7 @@ def create_label_app(
         "/api/next", summary="The next frames to label, with suggestions", responses=problems(422)
     )
     def next_frames(
-        size: Annotated[int, Query(ge=1, le=50)] = BATCH,
+        size: Annotated[int, Query(ge=1, le=50), IN_DIGITS] = BATCH,
         policy: Annotated[str | None, Query(pattern="^(" + "|".join(POLICIES) + ")$")] = None,
     ) -> dict:
         return {"frames": session.next_frames(size, policy or session.policy)}
@@ -167,7 +203,9 @@ def create_label_app(
     def answer(body: Annotated[AnswerIn, Body()]) -> dict:
         row = row_of(body.frame)
         try:
-            saved = session.answer(row, body.labels, seen=body.seen, tab=body.tab)
+            saved = session.answer(
+                row, body.labels, seen=body.seen, tab=body.tab, offered=body.classes
+            )
         except LabelError as e:
             raise HTTPException(422, str(e)) from None
         message = (
@@ -214,8 +252,7 @@ def create_label_app(
         try:
             classes = session.add_class(body.name)
         except LabelError as e:
-            taken = "already" in str(e)
-            raise HTTPException(409 if taken else 422, str(e)) from None
+            raise HTTPException(409 if isinstance(e, NameTaken) else 422, str(e)) from None
         return {"classes": list(classes)}
 
     return app

@@ -7,15 +7,30 @@ rules; and their pages.
 from __future__ import annotations
 
 import logging
+import re
 from importlib.resources import files
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from toontag import __version__
-from toontag.serve.access import AccessGuard, SameOrigin, token_security
+from toontag.serve.access import AccessGuard, Login, SameOrigin, Served, token_security
+from toontag.serve.limits import MAX_BODY, BodyLimit
+
+DIGITS = re.compile(r"-?[0-9]+")
+
+
+def _digits(value):
+    """A whole number in a URL as JSON Schema's integer is written there: digits, no '+0.0'."""
+    if isinstance(value, str) and not DIGITS.fullmatch(value):
+        raise ValueError("should be a whole number written in digits")
+    return value
+
+
+# After a path or query parameter's Path(...) or Query(...): Annotated[int, Query(...), IN_DIGITS]
+IN_DIGITS = BeforeValidator(_digits)
 
 
 class Problem(BaseModel):
@@ -61,6 +76,7 @@ def unavailable(detail: str, log: logging.Logger):
     return handler
 
 
+TOO_LARGE = f"A request body over {MAX_BODY:,} bytes, refused before it is read"
 SHARED_HEAD = "<!-- head.html -->\n"  # a page's first line, where the shared head goes
 
 
@@ -79,22 +95,27 @@ def guarded_app(
     responses: dict,
     allowed_hosts: tuple[str, ...],
     token: str | None,
+    served: Served,
     same_origin: bool = False,
     lifespan=None,
 ) -> FastAPI:
     """A FastAPI app answering only requests addressed to `allowed_hosts` and, with a
-    `token`, only those that carry it; `same_origin`: writes from another site refused too.
-    A failed validation is answered as a `Problem`."""
+    `token`, only those that carry it or the session this app mints (access.py); `served`:
+    whose refusals these are; `same_origin`: writes from another site refused too.
+    Every request's body is bounded (limits.py); a failed validation is answered as a
+    `Problem`."""
+    login = Login(token) if token else None
     app = FastAPI(
         title=title,
         version=__version__,
         description=description,
-        responses=responses,
-        dependencies=token_security() if token else None,
+        responses={**responses, 413: {"model": Problem, "description": TOO_LARGE}},
+        dependencies=token_security(login) if login else None,
         lifespan=lifespan,
     )
     if same_origin:
         app.add_middleware(SameOrigin)
-    app.add_middleware(AccessGuard, allowed_hosts=allowed_hosts, token=token)
+    app.add_middleware(AccessGuard, allowed_hosts=allowed_hosts, login=login, served=served)
+    app.add_middleware(BodyLimit)  # outermost: a body too large is refused first
     app.add_exception_handler(RequestValidationError, invalid)
     return app

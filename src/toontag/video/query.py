@@ -2,9 +2,13 @@
 
     remzi and necati            both on screen
     sakir and not (remzi or canan)
+    "and" or 2nd_guy            a name that is also a word of the language, quoted
 
-A name is a class name or a unique part of one (``necati`` is ``fil_necati``); precedence is
-not > and > or. A query compiles to a function of a (time, character) presence matrix.
+A name is a class name or a unique part of one (``necati`` is ``fil_necati``), written bare
+(letters, digits, '_' and '-' of any script) or between double quotes (any name; a quote
+inside is doubled), so every name a person may give (data/names.py) can be searched; a quoted
+word is always a name, never an operator. Precedence is not > and > or. A query compiles to a
+function of a (time, character) presence matrix.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import numpy as np
 
 from toontag.errors import ToontagError
 
-# A name: letters of any script, digits and underscores, not starting with a digit ("Şakir").
-TOKEN = re.compile(r"\s*(?:(\()|(\))|([^\W\d]\w*)|(\S))")
+# A token: ( or ), a bare word (letters or digits of any script, _ and -: "Şakir", "2nd_guy"), a
+# quoted name ("and", "Mr ""X"""), else a character that has no place in a query.
+TOKEN = re.compile(r'\s*(?:(\()|(\))|([\w-]+)|"((?:[^"]|"")*)"|(\S))')
+BARE = re.compile(r"[\w-]+")
 OPERATORS = {"and", "or", "not"}
 MAX_DEPTH = 50  # nested parentheses; deeper is an error, not a RecursionError
 
@@ -35,6 +41,23 @@ class Query:
     evaluate: Callable[[np.ndarray], np.ndarray]  # (T, C) bool -> (T,) bool
 
 
+@dataclass(frozen=True, repr=False)
+class Quoted:
+    """A name given between quotes: never an operator."""
+
+    name: str
+
+    def __repr__(self) -> str:  # as the query wrote it, for messages
+        return '"' + self.name.replace('"', '""') + '"'
+
+
+def quote_name(name: str) -> str:
+    """`name` as a query writes it: bare where it can be, else quoted."""
+    if BARE.fullmatch(name) and name.casefold() not in OPERATORS:
+        return name
+    return repr(Quoted(name))
+
+
 def resolve_name(word: str, classes: tuple[str, ...]) -> int:
     """The class `word` names: exactly, or as the one class with `word` as a part, ignoring
     case ("remzi" finds "Remzi", "şakir" finds "Kral_Şakir")."""
@@ -46,15 +69,21 @@ def resolve_name(word: str, classes: tuple[str, ...]) -> int:
     if len(matches) == 1:
         return matches[0]
     what = "is ambiguous" if matches else "is not a character"
-    raise QueryError(f"{word!r} {what}; valid names: {', '.join(classes)}")
+    valid = ", ".join(quote_name(c) for c in classes)
+    raise QueryError(f"{word!r} {what}; valid names: {valid}")
 
 
 def parse_query(text: str, classes) -> Query:
     classes = tuple(classes)
     tokens = []
     for m in TOKEN.finditer(text):
-        if m.group(4):
-            raise QueryError(f"unexpected {m.group(4)!r} in {text!r}; use and, or, not, ( )")
+        if m.group(5) == '"':
+            raise QueryError(f"{text!r}: a quote is never closed")
+        if m.group(5):
+            raise QueryError(f"unexpected {m.group(5)!r} in {text!r}; use and, or, not, ( )")
+        if m.group(4) is not None:
+            tokens.append(Quoted(m.group(4).replace('""', '"')))
+            continue
         token = m.group(1) or m.group(2) or m.group(3)
         tokens.append(token.casefold() if token.casefold() in OPERATORS else token)
     if not tokens:
@@ -111,8 +140,11 @@ def parse_query(text: str, classes) -> Query:
             take(")")
             return inner
         word = take()
-        if word in OPERATORS or word == ")":
-            raise QueryError(f"{text!r}: expected a name, found {word!r}")
+        if isinstance(word, Quoted):
+            word = word.name
+        elif word in OPERATORS or word == ")":
+            hint = f" (a character of that name is written {repr(Quoted(word))})" * (word != ")")
+            raise QueryError(f"{text!r}: expected a name, found {word!r}{hint}")
         k = resolve_name(word, classes)
         used.append(k)
         return lambda x: x[:, k].astype(bool)
