@@ -202,8 +202,13 @@ def train(
         on_dataset=None if resume else show_classes,  # a manifest's classes, before training
         **class_list(classes),
     )
-    if report and "propagation" in report:
-        weak = report["propagation"]
+    weak = report.get("propagation") if report else None
+    if weak is not None and not weak["weak_rows"]:  # stills only, or nothing agreed
+        out.print(
+            f"weak labels: none (no frame shares a shot with the {weak['answers']:,} "
+            "training answers and agrees with them)"
+        )
+    elif weak is not None:
         out.print(
             f"weak labels: {weak['weak_rows']:,} frames of {weak.get('shots', 0):,} shots from "
             f"{weak.get('from_answers', 0):,} of {weak['answers']:,} training answers, weight "
