@@ -15,6 +15,32 @@ from toontag.video.search import search
 from toontag.video.synth import make_clip, truth_path
 
 
+def on_screen(frames, hold: float, classes) -> dict[str, list[list[float]]]:
+    """Per class, the merged [start, end] seconds its frames are shown, frame i at i * hold
+    (to the microsecond)."""
+    spans: dict[str, list[list[float]]] = {c: [] for c in classes}
+    for i, frame in enumerate(frames):
+        for name in frame.labels:
+            if spans[name] and spans[name][-1][1] == round(i * hold, 6):
+                spans[name][-1][1] = round((i + 1) * hold, 6)
+            else:
+                spans[name].append([round(i * hold, 6), round((i + 1) * hold, 6)])
+    return spans
+
+
+def intersection(a: list[tuple[float, float]], b: list[tuple[float, float]]):
+    """The ranges in both sorted lists of disjoint ranges, touching ones merged."""
+    both: list[tuple[float, float]] = []
+    for start_a, end_a in a:
+        for start_b, end_b in b:
+            start, end = max(start_a, start_b), min(end_a, end_b)
+            if start < end:
+                if both and abs(both[-1][1] - start) < 1e-9:
+                    start = both.pop()[0]
+                both.append((start, end))
+    return sorted(both)
+
+
 @pytest.fixture(scope="module")
 def demo(kral_sakir, tmp_path_factory):
     """The demo at a tiny scale: the paper's CNN at 32x48, one epoch on 1/40 of train."""
@@ -48,14 +74,21 @@ def test_the_demo_trains_away_from_its_video_indexes_it_and_searches(demo, kral_
     assert min(abs(a - b) for a in train_ids for b in video_ids) > GAP
     truth = json.loads(truth_path(result.video).read_text())
     assert truth["duration"] == pytest.approx(clip.duration)
+    # the truth beside the video is its frames' own labels, each frame held for the clip's hold
+    shown = {c: [[round(t, 6) for t in r] for r in spans] for c, spans in truth["segments"].items()}
+    assert shown == on_screen(clip.frames, clip.hold, dataset.classes)
 
     store = Index(result.db)
     [video] = store.videos()
-    screen = store.screen_time(video["id"])
-    top_two = sorted(screen, key=screen.get, reverse=True)[:2]
-    assert result.query == " and ".join(top_two)
-    assert [h.to_dict() for h in result.hits] == [h.to_dict() for h in search(store, result.query)]
+    segments = {c: [] for c in store.classes}
+    for s in store.segments(video["id"]):
+        segments[store.classes[s.character]].append((s.start, s.end))
     store.close()
+    seconds = {c: sum(b - a for a, b in spans) for c, spans in segments.items()}
+    first, second = sorted(seconds, key=seconds.get, reverse=True)[:2]
+    assert seconds[second] > 0 and result.query == f"{first} and {second}"
+    expected = intersection(segments[first], segments[second])
+    assert expected and [(h.start, h.end) for h in result.hits] == pytest.approx(expected)
     written = json.loads((result.work / "demo.json").read_text())
     assert written["query"] == result.query and written["ranges"] == len(result.hits)
 

@@ -75,8 +75,11 @@ def test_a_refit_suggests_labels_and_audit_frames_come_blind_now_and_then(sessio
     audits = {session.row_of[p] for p in session.store.audits.offered}
     assert len(audits) == AUDIT_FRAMES and audits <= {f["id"] for f in frames}
     assert all(session.frame(r)["suggestion"] is None for r in audits)
+    # 40 rows over several shots, some class tuned: the out-of-fold estimate, shown as it is
+    assert len({session.groups[r] for r in range(40)}) > 1 and any(head.tuned)
     quality = state["model"]["quality"]
-    assert quality is None or quality["kind"] == OUT_OF_FOLD_KIND
+    assert quality["kind"] == OUT_OF_FOLD_KIND and quality["answers"] is None
+    assert quality["f1"] == round(head.estimate.f1_micro, 4) and 0 < quality["f1"] <= 1
     assert len(session.next_frames(3, "random")) == 3
 
 
