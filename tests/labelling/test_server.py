@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 from toontag.data.dataset import load_dataset
 from toontag.errors import ProjectError
 from toontag.explain.browser import ARGS, chromium
-from toontag.labelling import learner as learner_module
 from toontag.labelling.labels import LabelStore
 from toontag.labelling.learner import AUDIT_MIN, wait_for_model
 from toontag.labelling.project import Project
@@ -135,7 +134,7 @@ def truth_of(app, truth, frame: int) -> list[str]:
     return [c for c in session.store.classes if c in truth[session.pool[frame].path]]
 
 
-def test_audit_frames_come_blind_and_are_the_servers_word_not_the_pages(project, monkeypatch):
+def test_audit_frames_come_blind_and_are_the_servers_word_not_the_pages(project, fitted_rows):
     """After a fit every batch carries suggestions but the blind one, in which no frame has a
     suggestion (so none a tick) and nothing marks its audit frames. Which frames are audit
     frames is the server's record: the `audit` an answer claims is ignored, and an audit frame
@@ -143,14 +142,6 @@ def test_audit_frames_come_blind_and_are_the_servers_word_not_the_pages(project,
     one, a frame only claimed to be one is fitted on; labels.csv says so, and a project read as
     a dataset makes it test data."""
     root, truth = project
-    fitted_rows: list[set[int]] = []
-    fit_head = learner_module.fit_head
-
-    def spy(features, rows, *args, **kwargs):
-        fitted_rows.append({int(r) for r in rows})
-        return fit_head(features, rows, *args, **kwargs)
-
-    monkeypatch.setattr(learner_module, "fit_head", spy)
     app = create_label_app(root)
     client, session = client_of(app), app.state.session
     for name in ("kral_sakir", "remzi", "fil_necati", "canan"):

@@ -10,7 +10,6 @@ import time
 import pytest
 
 from toontag.errors import ProjectError, ToontagError
-from toontag.labelling import learner as learner_module
 from toontag.labelling.learner import AUDIT_MIN, wait_for_model
 from toontag.labelling.session import (
     AUDIT_EVERY,
@@ -84,20 +83,12 @@ def test_a_refit_suggests_labels_and_audit_frames_come_blind_now_and_then(sessio
 
 
 def test_audit_answers_are_never_fitted_and_give_the_estimate_with_its_interval(
-    session, project, monkeypatch
+    session, project, fitted_rows
 ):
     """Blind batch after blind batch until `AUDIT_MIN` audit frames are answered: no fit ever
     sees an audit row, whoever answers, and the quality shown is the audit estimate with its
     count and an interval resampling whole shots."""
     _, truth = project
-    fitted_rows: list[set[int]] = []
-    fit_head = learner_module.fit_head
-
-    def spy(features, rows, *args, **kwargs):
-        fitted_rows.append({int(r) for r in rows})
-        return fit_head(features, rows, *args, **kwargs)
-
-    monkeypatch.setattr(learner_module, "fit_head", spy)
     for name in CLASSES:
         session.add_class(name)
     while len(session.store.audits) < AUDIT_MIN:
