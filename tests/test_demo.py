@@ -11,8 +11,33 @@ from tests.test_cli import run_cli
 from toontag.data.dataset import load_dataset
 from toontag.demo import GAP, run_demo
 from toontag.video.db import Index
-from toontag.video.search import search
 from toontag.video.synth import make_clip, truth_path
+
+
+def on_screen(frames, hold: float, classes) -> dict[str, list[list[float]]]:
+    """Per class, the merged [start, end] seconds its frames are shown, frame i at i * hold
+    (to the microsecond)."""
+    spans: dict[str, list[list[float]]] = {c: [] for c in classes}
+    for i, frame in enumerate(frames):
+        for name in frame.labels:
+            if spans[name] and spans[name][-1][1] == round(i * hold, 6):
+                spans[name][-1][1] = round((i + 1) * hold, 6)
+            else:
+                spans[name].append([round(i * hold, 6), round((i + 1) * hold, 6)])
+    return spans
+
+
+def intersection(a: list[tuple[float, float]], b: list[tuple[float, float]]):
+    """The ranges in both sorted lists of disjoint ranges, touching ones merged."""
+    both: list[tuple[float, float]] = []
+    for start_a, end_a in a:
+        for start_b, end_b in b:
+            start, end = max(start_a, start_b), min(end_a, end_b)
+            if start < end:
+                if both and abs(both[-1][1] - start) < 1e-9:
+                    start = both.pop()[0]
+                both.append((start, end))
+    return sorted(both)
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +73,21 @@ def test_the_demo_trains_away_from_its_video_indexes_it_and_searches(demo, kral_
     assert min(abs(a - b) for a in train_ids for b in video_ids) > GAP
     truth = json.loads(truth_path(result.video).read_text())
     assert truth["duration"] == pytest.approx(clip.duration)
+    # the truth beside the video is its frames' own labels, each frame held for the clip's hold
+    shown = {c: [[round(t, 6) for t in r] for r in spans] for c, spans in truth["segments"].items()}
+    assert shown == on_screen(clip.frames, clip.hold, dataset.classes)
 
     store = Index(result.db)
     [video] = store.videos()
-    screen = store.screen_time(video["id"])
-    top_two = sorted(screen, key=screen.get, reverse=True)[:2]
-    assert result.query == " and ".join(top_two)
-    assert [h.to_dict() for h in result.hits] == [h.to_dict() for h in search(store, result.query)]
+    segments = {c: [] for c in store.classes}
+    for s in store.segments(video["id"]):
+        segments[store.classes[s.character]].append((s.start, s.end))
     store.close()
+    seconds = {c: sum(b - a for a, b in spans) for c, spans in segments.items()}
+    first, second = sorted(seconds, key=seconds.get, reverse=True)[:2]
+    assert seconds[first] > 0 and result.query == f"{first} and {second}"
+    expected = intersection(segments[first], segments[second])
+    assert [(h.start, h.end) for h in result.hits] == pytest.approx(expected)
     written = json.loads((result.work / "demo.json").read_text())
     assert written["query"] == result.query and written["ranges"] == len(result.hits)
 
@@ -79,8 +111,18 @@ def test_a_second_demo_reuses_what_the_first_made_and_says_how_to_open_the_page(
     )
     assert code == 0 and [p.stat().st_mtime_ns for p in made[:2]] == before[:2]
     store = Index(result.db)
-    assert len(store.videos()) == 1  # the same video, not indexed twice
-    hits = search(store, "remzi or canan")
+    [video] = store.videos()  # the same video, not indexed twice
+    either = sorted(
+        (s.start, s.end)
+        for s in store.segments(video["id"])
+        if store.classes[s.character] in ("remzi", "canan")
+    )
     store.close()
-    assert f"remzi or canan: {len(hits)} ranges" in out
+    ranges = []  # the union of the two characters' segments, overlapping or touching merged
+    for start, end in either:
+        if ranges and start <= ranges[-1][1] + 1e-9:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], end))
+        else:
+            ranges.append((start, end))
+    assert f"remzi or canan: {len(ranges)} ranges" in out
     assert f"toontag serve --db {result.db}" in out and "http://127.0.0.1:8000/" in out

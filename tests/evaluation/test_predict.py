@@ -8,10 +8,13 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from tests.test_cli import run_cli
+from toontag.data.images import load_resized
 from toontag.evaluation.predict import find_images, sidecar, tag_images
 from toontag.models.engine import load_engine
+from toontag.models.trained import load_trained
 
 
 @pytest.fixture
@@ -59,25 +62,44 @@ def test_a_folder_is_tagged_recursively_into_a_table_json_and_sidecars(
     results = json.loads(out)
     assert [r["path"] for r in results[1:]] == [str(p) for p in images]  # hidden, .txt skipped
     engine = load_engine(tiny_run)
+    # what to expect, from the run's files and PyTorch, not from what predict printed
+    written = json.loads((tiny_run / "model.json").read_text())
+    classes, thresholds = written["classes"], written["thresholds"]
+    trained = load_trained(tiny_run)
     rows = list(csv.DictReader(table.open()))
-    assert list(rows[0]) == ["path", "characters", *engine.classes, "note", "error"]
+    assert list(rows[0]) == ["path", "characters", *classes, "note", "error"]
     assert [r["path"] for r in rows] == [r["path"] for r in results]
+    decided = 0
     for row, result in zip(rows, results, strict=True):
         if "error" in result:
             assert row["error"] == result["error"] and row["characters"] == ""
             assert not sidecar(result["path"]).exists()
             continue
+        pixels = torch.from_numpy(load_resized(result["path"], trained.image_size)[0][None])
+        with torch.no_grad():
+            expected = trained.model.probabilities(pixels)[0].numpy()
         probs = result["probabilities"]
-        wanted = [
-            c for c, t in zip(engine.classes, engine.thresholds, strict=True) if probs[c] >= t
+        assert list(probs) == classes
+        assert np.allclose(list(probs.values()), expected, atol=2e-4)
+        clear = np.abs(expected - thresholds) > 1e-3  # engines' rounding cannot cross these
+        wanted = [c for c, p, t in zip(classes, expected, thresholds, strict=True) if p >= t]
+        got = result["characters"]
+        assert got == [c for c in classes if c in got]  # in the run's class order
+        assert [c in got for c, ok in zip(classes, clear, strict=True) if ok] == [
+            c in wanted for c, ok in zip(classes, clear, strict=True) if ok
         ]
-        assert result["characters"] == wanted and row["characters"] == ";".join(wanted)
-        assert [float(row[c]) for c in engine.classes] == list(probs.values())
+        decided += int(clear.sum())
+        assert row["characters"] == ";".join(got)
+        assert [float(row[c]) for c in classes] == list(probs.values())
         side = json.loads(sidecar(result["path"]).read_text())
         assert side["image"] == result["path"].rsplit("/", 1)[1]
-        assert (side["characters"], side["probabilities"]) == (wanted, probs)
+        assert (side["characters"], side["probabilities"]) == (got, probs)
         assert side["model_id"] == engine.model_id
-        assert tuple(side["thresholds"]) == tuple(engine.classes)
+        assert side["thresholds"] == {
+            c: round(t, 4) for c, t in zip(classes, thresholds, strict=True)
+        }
+    assert decided >= 0.9 * len(classes) * (len(results) - 2)  # nearly every decision checked
+    assert len(set(thresholds)) > 1  # tuned per class: a mix-up of classes would show
     assert f"tagged {len(images) - 1} of {len(images)} images" in err  # folders not counted
     assert "images/s" in err
 

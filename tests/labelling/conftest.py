@@ -43,3 +43,20 @@ def project(built, tmp_path) -> tuple[Path, dict]:
     copy = tmp_path / "project"
     shutil.copytree(root, copy)
     return copy, truth
+
+
+@pytest.fixture
+def fitted_rows(monkeypatch) -> list[set[int]]:
+    """The pool rows of every head fit from now on, in order (the learner's `fit_head` spied
+    on): to show which answers a fit saw, audit answers above all."""
+    from toontag.labelling import learner as learner_module
+
+    seen: list[set[int]] = []
+    fit_head = learner_module.fit_head
+
+    def spy(features, rows, *args, **kwargs):
+        seen.append({int(r) for r in rows})
+        return fit_head(features, rows, *args, **kwargs)
+
+    monkeypatch.setattr(learner_module, "fit_head", spy)
+    return seen

@@ -13,7 +13,14 @@ from toontag.data.dataset import Sample
 from toontag.data.images import load_resized
 from toontag.errors import DataError, RunError
 from toontag.labelling.confirm import CONFIRM_FILE, read_confirmed
-from toontag.labelling.enrol import ENROL_FILE, enrol, project_examples, request
+from toontag.labelling.enrol import (
+    ENROL_FILE,
+    enrol,
+    pooled_features,
+    project_examples,
+    request,
+    unlabelled_frames,
+)
 from toontag.labelling.head import fit_head, fit_new_class
 from toontag.models.trained import load_trained
 from toontag.training.run import train
@@ -73,16 +80,28 @@ def test_the_new_run_has_one_more_class_and_old_outputs_unchanged(base_run, enro
     assert json.loads((out / "model.json").read_text())["enrolled"] == ["canan"]
 
 
-def test_the_new_class_logit_is_the_fitted_regression(base_run, enrolled, dataset, canan):
+def test_the_new_class_logit_is_the_fitted_regression(base_run, enrolled, canan):
+    """The enrolled network's new output is the logistic regression fitted here afresh, on the
+    base run's features of the same examples, negatives and background frames: not the network's
+    own widened weights read back, so a head folded in wrongly (scaled, shifted, another row)
+    fails."""
     out, _ = enrolled
-    new = load_trained(out)
-    pixels = torch.from_numpy(np.stack([load_resized(p, new.image_size)[0] for p in canan[0]]))
+    base, new = load_trained(base_run), load_trained(out)
+    yes, no = canan
+    labelled = {p.resolve() for p in (*yes, *no)}
+    background = unlabelled_frames(base_run, None, 0, labelled)
+    paths = [*yes, *no, *background]
+    feats, ok = pooled_features(base, paths, cache_root=None, what="the refit")
+    assert len(ok) == len(paths)
+    n, m = len(yes), len(no)
+    head, _ = fit_new_class(feats, range(n), range(n, n + m), range(n + m, len(paths)), seed=0)
+    pixels = torch.from_numpy(np.stack([load_resized(p, new.image_size)[0] for p in yes + no]))
     with torch.no_grad():
-        logits = new.model(new.model.normalize(pixels))
-        feats = new.model.pooled_features(pixels)
-    hidden = new.model.head[2]
-    z = feats @ hidden.weight[-2] + hidden.bias[-2]
-    assert torch.allclose(logits[:, 3], z, atol=1e-4)
+        logits = new.model(new.model.normalize(pixels))[:, 3].numpy()
+    fitted = head.logits(feats[: n + m])[:, 0]
+    assert fitted[:n].mean() > fitted[n:].mean()  # the fit tells the character apart
+    np.testing.assert_allclose(logits, fitted, atol=1e-4)
+    assert new.thresholds[3] == pytest.approx(head.thresholds[0], abs=1e-6)
 
 
 def test_confirmation_frames_are_offered_and_answers_are_read_back(enrolled, canan, tmp_path):

@@ -25,12 +25,15 @@ def test_a_rewrite_of_ten_thousand_labels_takes_milliseconds(tmp_path):
     (root / "labels.csv").write_text("path,labels,audit,revision,updated\n" + rows)
     (root / "classes.txt").write_text("a\nb\n")
     store = LabelStore(Project.open(root))
-    started = time.perf_counter()
+    # CPU time, not the clock: other work on a shared machine (and a disk's flush) does not
+    # count, but re-reading the file or a slow rewrite does
+    started, clock = time.process_time(), time.perf_counter()
     for i in range(10):
         store.answer(f"frames/x/{i:06d}.jpg", ["a"], seen=0)
-    each = (time.perf_counter() - started) / 10
-    print(f"an answer with 10,000 rows: {each * 1000:.1f} ms")
-    assert each < 0.5 and len(LabelStore(Project.open(root)).answers) == 10_000
+    each = (time.process_time() - started) / 10
+    print(f"an answer with 10,000 rows: {each * 1000:.1f} ms of CPU")
+    print(f"({(time.perf_counter() - clock) / 10 * 1000:.1f} ms by the clock)")
+    assert each < 0.05 and len(LabelStore(Project.open(root)).answers) == 10_000
 
 
 def test_a_character_added_later_is_unknown_for_frames_answered_before(tmp_path):

@@ -136,12 +136,13 @@ def truth_of(app, truth, frame: int) -> list[str]:
     return [c for c in session.store.classes if c in truth[session.pool[frame].path]]
 
 
-def test_audit_frames_come_blind_and_are_the_servers_word_not_the_pages(project):
+def test_audit_frames_come_blind_and_are_the_servers_word_not_the_pages(project, fitted_rows):
     """After a fit every batch carries suggestions but the blind one, in which no frame has a
     suggestion (so none a tick) and nothing marks its audit frames. Which frames are audit
     frames is the server's record: the `audit` an answer claims is ignored, and an audit frame
-    stays one after an undo, a re-answer, in another tab and after a restart; labels.csv says
-    so, and a project read as a dataset makes it test data."""
+    stays one after an undo, a re-answer, in another tab and after a restart; no fit ever sees
+    one, a frame only claimed to be one is fitted on; labels.csv says so, and a project read as
+    a dataset makes it test data."""
     root, truth = project
     app = create_label_app(root)
     client, session = client_of(app), app.state.session
@@ -173,6 +174,14 @@ def test_audit_frames_come_blind_and_are_the_servers_word_not_the_pages(project)
     assert tab.get(f"/api/frames/{audit}").json()["audit"] is True
     answer(tab, audit, truth_of(app, truth, audit), seen=10**9, audit=False)
     assert tab.get(f"/api/frames/{audit}").json()["audit"] is True
+    answered = {session.row_of[path] for path in session.store.answers}
+    session.learner.refit_soon()
+    deadline = time.monotonic() + 120  # a refit that began before the last answers may end first
+    while not fitted_rows or fitted_rows[-1] != answered - set(audits):
+        assert time.monotonic() < deadline, "no refit on all the answers"
+        time.sleep(0.05)
+    assert 0 in fitted_rows[-1] and other in fitted_rows[-1]  # claimed audit=True: fitted
+    assert all(not rows & set(audits) for rows in fitted_rows)
     app.state.close()
     again = create_label_app(root)
     try:

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from toontag.errors import ProjectError, ToontagError
-from toontag.labelling import learner as learner_module
 from toontag.labelling.learner import AUDIT_MIN, wait_for_model
 from toontag.labelling.session import (
     AUDIT_EVERY,
@@ -78,26 +77,21 @@ def test_a_refit_suggests_labels_and_audit_frames_come_blind_now_and_then(sessio
     audits = {session.row_of[p] for p in session.store.audits.offered}
     assert len(audits) == AUDIT_FRAMES and audits <= {f["id"] for f in frames}
     assert all(session.frame(r)["suggestion"] is None for r in audits)
+    # 40 rows over several shots, some class tuned: the out-of-fold estimate, shown as it is
+    assert len({session.groups[r] for r in range(40)}) > 1 and any(head.tuned)
     quality = state["model"]["quality"]
-    assert quality is None or quality["kind"] == OUT_OF_FOLD_KIND
+    assert quality["kind"] == OUT_OF_FOLD_KIND and quality["answers"] is None
+    assert quality["f1"] == round(head.estimate.f1_micro, 4) and 0 < quality["f1"] <= 1
     assert len(session.next_frames(3, "random")) == 3
 
 
 def test_audit_answers_are_never_fitted_and_give_the_estimate_with_its_interval(
-    session, project, monkeypatch
+    session, project, fitted_rows
 ):
     """Blind batch after blind batch until `AUDIT_MIN` audit frames are answered: no fit ever
     sees an audit row, whoever answers, and the quality shown is the audit estimate with its
     count and an interval resampling whole shots."""
     _, truth = project
-    fitted_rows: list[set[int]] = []
-    fit_head = learner_module.fit_head
-
-    def spy(features, rows, *args, **kwargs):
-        fitted_rows.append({int(r) for r in rows})
-        return fit_head(features, rows, *args, **kwargs)
-
-    monkeypatch.setattr(learner_module, "fit_head", spy)
     for name in CLASSES:
         session.add_class(name)
     while len(session.store.audits) < AUDIT_MIN:

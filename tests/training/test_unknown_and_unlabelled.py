@@ -129,6 +129,60 @@ def test_self_training_adds_confident_pool_frames_and_validates_on_labels(few_la
     assert (run / "checkpoints" / "best.ckpt").is_file()
 
 
+def sureness(probabilities: np.ndarray) -> np.ndarray:
+    """Per frame, how sure the least sure class is: min over classes of max(p, 1 - p)."""
+    return np.maximum(probabilities, 1 - probabilities).min(axis=1)
+
+
+def test_pseudo_labels_are_the_teachers_confident_decisions_in_its_class_order(
+    few_labels, tmp_path
+):
+    """The teacher's probabilities computed here, with a bar that keeps about half the pool:
+    exactly the frames sure for every class are kept, each labelled with the classes the
+    teacher puts at or above the bar, by name (a mix-up of class order or of the rule fails)."""
+    from toontag.data.images import load_resized
+    from toontag.models.engine import load_engine
+
+    labelled, pool, manifest = few_labels
+    teacher = tmp_path / "teacher"
+    train(TINY, data=manifest, run=teacher, progress=False)
+    engine = load_engine(teacher)  # the pseudo-labels' engine, so the bar can sit close
+    pixels = np.stack([load_resized(p, engine.image_size)[0] for p in pool])
+    probs = engine.probabilities(pixels)
+    sure = np.sort(sureness(probs))
+    # the bar: halfway across the widest gap between frames near the median
+    middle = range(len(sure) // 4, 3 * len(sure) // 4)
+    i = max(middle, key=lambda k: sure[k + 1] - sure[k])
+    assert sure[i + 1] - sure[i] > 1e-5
+    bar = float(sure[i] + sure[i + 1]) / 2
+    run = tmp_path / "student"
+    report = train_with_unlabelled(
+        TINY,
+        data=manifest,
+        run=run,
+        unlabelled=pool,
+        teacher=teacher,
+        confident=bar,
+        limit=len(pool),
+        progress=False,
+    )
+    expected = {
+        Path(p).resolve(): {c for c, q in zip(engine.classes, row, strict=True) if q >= bar}
+        for p, row, s in zip(pool, probs, sureness(probs), strict=True)
+        if s >= bar
+    }
+    assert 0 < len(expected) < len(pool) and report["pseudo_labels"]["confident"] == len(expected)
+    student = load_dataset(run / MANIFEST, classes=engine.classes)
+    labelled_paths = {Path(s.path).resolve() for s in labelled}
+    got = {
+        Path(s.path).resolve(): set(s.labels)
+        for s in student.samples
+        if Path(s.path).resolve() not in labelled_paths
+    }
+    assert got == expected
+    assert any(got.values()) and tuple(student.classes) == tuple(engine.classes)
+
+
 def test_consistency_pulls_the_strong_view_to_the_weak_views_confident_decisions():
     config = TINY.replace(consistency=1.0, consistency_confidence=0.9, dropout=0.0)
     module = ToonTagModule(config.to_dict(), ["a", "b", "c"]).eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 
@@ -47,14 +48,58 @@ def test_search_recovers_the_known_timeline(indexed, clip):
         assert scores["time_precision"] > 0.97 and scores["time_recall"] > 0.97, (query, scores)
 
 
+def shown(clip) -> list[tuple[float, float, list[str]]]:
+    """The clip's true cues from its frames alone: runs of frames showing the same (non-empty)
+    set of characters, frame i on screen from i * hold to (i + 1) * hold."""
+    runs: list[tuple[float, float, list[str]]] = []
+    for i, frame in enumerate(clip.frames):
+        names = [c for c in clip.classes if c in frame.labels]
+        if runs and runs[-1][2] == names and runs[-1][1] == pytest.approx(i * clip.hold):
+            runs[-1] = (runs[-1][0], (i + 1) * clip.hold, names)
+        elif names:
+            runs.append((i * clip.hold, (i + 1) * clip.hold, names))
+    return runs
+
+
+def read_srt(text: str) -> list[tuple[float, float, list[str]]]:
+    """Every cue of an SRT track: (start, end, the names on its text line), numbered 1, 2, ..."""
+    cue = re.compile(r"(\d+)\n(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n(.+)")
+    blocks = text.split("\n\n")
+    assert blocks[-1] == ""  # the track ends with a blank line
+    cues_read = []
+    for number, block in enumerate(blocks[:-1], 1):
+        m = cue.fullmatch(block)
+        assert m and int(m[1]) == number, block
+        h, mi, se, ms, h2, mi2, se2, ms2 = (int(x) for x in m.groups()[1:9])
+        start = h * 3600 + mi * 60 + se + ms / 1000
+        end = h2 * 3600 + mi2 * 60 + se2 + ms2 / 1000
+        cues_read.append((start, end, m[10].split(", ")))
+    return cues_read
+
+
 def test_screen_time_timeline_and_shots(indexed, clip):
-    truth = {c: sum(b - a for a, b in spans) for c, spans in clip.truth().items()}
-    assert indexed.screen_time(1) == pytest.approx(truth, abs=0.6)
+    """With a perfect tagger, one sample per frame: each character's segments are its true
+    spans, each edge within half a sample (a frame held `hold` seconds) of the truth, so a
+    frame missed or gained anywhere fails; the SRT track holds every true cue, named."""
+    edge = clip.hold / 2 + 0.01
+    found = {c: [] for c in clip.classes}
+    for s in indexed.segments(1):
+        found[clip.classes[s.character]].append((s.start, s.end))
+    for name, spans in clip.truth().items():
+        assert len(found[name]) == len(spans), name
+        for (a, b), (start, end) in zip(found[name], spans, strict=True):
+            assert abs(a - start) <= edge and abs(b - end) <= edge, (name, (a, b), (start, end))
+    screen = {c: sum(b - a for a, b in spans) for c, spans in found.items()}
+    assert indexed.screen_time(1) == pytest.approx(screen, abs=1e-3)
     cuts = {round(a, 1) for a, _ in indexed.shots(1)[1:]}
     changes = clip.cuts()
     assert len(cuts & {round(c, 1) for c in changes}) >= 0.8 * len(changes)  # sequence joins
-    srt = format_timeline(cues(indexed, 1, clip.duration), "srt")
-    assert srt.startswith("1\n00:00:00,000 --> ") and "-->" in srt.splitlines()[1]
+    srt = read_srt(format_timeline(cues(indexed, 1, clip.duration), "srt"))
+    truth = shown(clip)
+    assert len(srt) == len(truth) > 10
+    for (a, b, names), (start, end, characters) in zip(srt, truth, strict=True):
+        assert names == [c.replace("_", " ").title() for c in characters]
+        assert abs(a - start) <= edge and abs(b - end) <= edge
     times, probabilities = indexed.frame_probabilities(1)
     assert np.allclose(times, np.arange(len(clip.frames)) * clip.hold, atol=1e-3)
     assert probabilities.shape == (len(clip.frames), 4)
