@@ -69,8 +69,8 @@ def main() -> None:
         first = demo(data, work)
         print(first["stdout"], flush=True)
         again = demo(data, work)
-        report = json.loads((work / "run" / "report.json").read_text())
-        screenshot(work / "index.db", first["query"], args.out / "serve-demo.png")
+        report = json.loads((Path(first["run"]) / "report.json").read_text())
+        screenshot(Path(first["db"]), first["query"], args.out / "serve-demo.png")
     rows = [("first run", first), ("again (reused)", again)]
     lines = [
         "# `toontag demo`: the first-run path, timed",

@@ -5,12 +5,16 @@ trains EfficientNet-Lite0 (ImageNet weights, offline) briefly with the `fast` pr
 fourth frame of the rest of the training split (each of the video's sequences, and `GAP`
 frames either side of it, kept out), indexes the video and runs one search. Given a finished
 run instead, the video is made of the frames that run validated on. Test frames are never
-used. Everything goes under one folder, and a second call reuses what is there (a killed
-training resumes from its last finished epoch).
+used. Everything goes under one folder, in a folder of its own for each set of inputs (the
+dataset, the run or the training settings, the video's length; `inputs.json` says which): a
+second call with the same inputs reuses what the first made (a killed training resumes from its
+last finished epoch), and other inputs never reuse a video or an index made from others.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -18,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from toontag.errors import VideoError
+from toontag.errors import IndexDbError, VideoError
 from toontag.io import csv_text, write_json, write_text
 
 EVERY = 4  # every fourth training frame: about 3,300, an epoch about a minute on 2 cores
@@ -66,12 +70,25 @@ def run_demo(
     engine = load_engine(run) if run is not None else None  # a bad run fails before any work
     if query is not None:  # so does a bad query
         parse_query(query, engine.classes if engine else dataset.classes)
-    work.mkdir(parents=True, exist_ok=True)
+    inputs = {"data": str(Path(data).resolve()), "seconds": float(seconds)}
+    if engine is not None:  # the run's path and its weights (a run trained again differs)
+        inputs |= {"run": str(Path(run).resolve()), "model_id": engine.model_id}
+    else:
+        inputs |= {
+            "model": model,
+            "image_size": list(image_size),
+            "every": every,
+            "epochs": epochs,
+        }
+    folder = work / _folder_name(inputs)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "inputs.json").is_file():
+        write_json(folder / "inputs.json", inputs)
     demo = Demo(
         work,
-        Path(run) if run else work / "run",
-        work / "episode.mp4",
-        work / "index.db",
+        Path(run) if run else folder / "run",
+        folder / "episode.mp4",
+        folder / "index.db",
         query or "",
     )
     timed = partial(_step, demo.steps, say=say)
@@ -126,6 +143,13 @@ def run_demo(
     return demo
 
 
+def _folder_name(inputs: dict) -> str:
+    """`trained-60s-<hash>` or `run-60s-<hash>`: the inputs' kind and length, then a short
+    hash of them all."""
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{'run' if 'run' in inputs else 'trained'}-{inputs['seconds']:g}s-{digest}"
+
+
 @contextmanager
 def _step(steps: dict, name: str, what: str, say):
     """Announce a step, then time it into `steps[name]` (seconds)."""
@@ -155,7 +179,14 @@ def _index(engine, video: Path, db: Path):
     from toontag.video.db import Index
     from toontag.video.indexer import index_videos
 
-    store = Index.create(db, engine)
+    try:
+        store = Index.create(db, engine)
+    except IndexDbError as e:  # its advice names `index`'s options, which the demo lacks
+        raise IndexDbError(
+            f"{db}: not an index this demo can reuse (another model's, another toontag "
+            "version's, or not an index); delete it to index the video again, or pass "
+            "another --work"
+        ) from e
     [outcome] = index_videos(store, engine, [video])
     if outcome.status == "failed":
         store.close()

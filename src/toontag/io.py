@@ -3,6 +3,7 @@ CSV text they write, with names escaped where another tool reads it."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -25,9 +26,11 @@ def hash_file(path: Path, digest=None):
     return digest
 
 
-def write_bytes(path: Path, data: bytes) -> None:
+def write_bytes(path: Path, data: bytes, *, durable: bool = False) -> None:
     """Write `data` to `path` through a temporary file and an atomic rename; a `FileError`
-    naming `path` (never the temporary file) when it cannot be written."""
+    naming `path` (never the temporary file) when it cannot be written. `durable`: the bytes
+    and the rename are on the disk when it returns (fsync of the file, then of its folder), so
+    that what a caller acknowledges survives a power cut, not only a killed process."""
     from toontag.errors import FileError
 
     path = Path(path)
@@ -39,8 +42,13 @@ def write_bytes(path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from other users
         os.replace(tmp, path)
+        if durable:
+            sync_folder(path.parent)
     except OSError as e:
         raise FileError(path, f"cannot write it ({e.strerror or e})") from None
     finally:
@@ -48,8 +56,23 @@ def write_bytes(path: Path, data: bytes) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode())
+def sync_folder(folder: Path) -> None:
+    """fsync a folder, so that a rename in it is on the disk; a no-op where folders cannot be
+    opened (Windows) or synced (some network file systems)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def write_text(path: Path, text: str, *, durable: bool = False) -> None:
+    write_bytes(path, text.encode(), durable=durable)
 
 
 def write_npy(path: Path, array) -> None:

@@ -5,6 +5,8 @@ and a labels.csv's own columns kept or refused before anything is written."""
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 
 import pytest
@@ -105,10 +107,10 @@ def test_a_failed_character_changes_nothing_and_a_retry_adds_it_once(tmp_path, m
     before = [f.read_bytes() for f in files]
     write = labels_module.write_text
 
-    def refusing(path, text):
+    def refusing(path, text, **options):
         if path == store.classes_path:
             raise FileError(path, "cannot write it (Permission denied)")
-        write(path, text)
+        write(path, text, **options)
 
     monkeypatch.setattr(labels_module, "write_text", refusing)
     with pytest.raises(ProjectError, match="classes.txt: cannot write it"):
@@ -190,3 +192,32 @@ def test_audit_flags_an_earlier_page_wrote_are_kept_and_said_once(tmp_path, capl
         again = LabelStore(Project.open(root))
     assert again.adopted == 0 and not caplog.text
     assert [a.audit for a in again.answers.values()] == [True, False, True]
+
+
+def test_every_acknowledged_write_is_synced_file_then_folder(tmp_path, monkeypatch):
+    """labels.csv, classes.txt and the audit record reach the disk before the store returns:
+    the file written is fsynced before its rename and the project folder after it (a rename
+    not synced may be undone by a power cut, which a killed process never does)."""
+    root = tmp_path / "p"
+    Project.open(root, create=True)
+    store = LabelStore(Project.open(root))
+    synced: list[tuple[str, int]] = []
+    fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        found = os.fstat(fd)
+        synced.append(("folder" if stat.S_ISDIR(found.st_mode) else "file", found.st_ino))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    folder = ("folder", root.stat().st_ino)
+    for change, name in [
+        (lambda: store.add_class("remzi"), "classes.txt"),
+        (lambda: store.answer("frames/x/1.jpg", ["remzi"], seen=0), "labels.csv"),
+        (lambda: store.offer_audit(["frames/x/2.jpg"]), "audit.csv"),
+        (lambda: store.undo("frames/x/1.jpg"), "labels.csv"),
+    ]:
+        synced.clear()
+        change()
+        written = ("file", (root / name).stat().st_ino)
+        assert written in synced and folder in synced[synced.index(written) :], name

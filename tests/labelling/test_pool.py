@@ -4,6 +4,7 @@ sequences with a known timeline, folders of dataset images (some duplicated, one
 from __future__ import annotations
 
 import bisect
+import csv
 import json
 import os
 import shutil
@@ -23,6 +24,8 @@ from toontag.data.images import open_rgb
 from toontag.labelling.candidates import thumbnail
 from toontag.labelling.pool import add_to_pool
 from toontag.labelling.project import Project
+from toontag.labelling.video_candidates import video_candidates
+from toontag.video.decode import Video
 
 
 def truth_of(video: Path) -> tuple[list[dict], list[float]]:
@@ -50,6 +53,35 @@ def images(dataset, tmp_path_factory) -> tuple[Path, list[Path]]:
     open_rgb(picked[1])[0].save(folder / "more" / "again.png")
     (folder / "broken.jpg").write_bytes(picked[2].read_bytes()[:300])
     return folder, picked
+
+
+def test_a_frame_before_the_stream_start_is_stored_at_zero(clip_video, tmp_path, monkeypatch):
+    """A stream whose first frames come before its declared start (negative times): such a
+    frame is named and stored at 0 s alike, and a pool.csv an older toontag wrote with the
+    raw negative time still opens, read as 0."""
+    opened = Video.__init__
+
+    def declaring_a_late_start(self, *args, **options):
+        opened(self, *args, **options)
+        self.start += truth_of(clip_video)[1][0] + 0.3  # its first cut: before the start
+        self.declared_duration = None
+
+    monkeypatch.setattr(Video, "__init__", declaring_a_late_start)
+    store = Project.open(tmp_path / "p", create=True)
+    with Video(clip_video) as video:
+        taken, _ = video_candidates(video, store, label="v", folder="v", every=2.0, per_shot=8)
+    first = min(taken, key=lambda c: c.frame.time).frame
+    assert (first.time, first.path) == (0.0, "v/000000000.jpg")
+    assert all(int(c.frame.path[2:-4]) == round(c.frame.time * 1000) for c in taken)
+
+    add_to_pool(tmp_path / "q", [clip_video], max_distance=0)
+    pool = tmp_path / "q" / "pool.csv"
+    with pool.open(newline="") as f:
+        rows = list(csv.reader(f))
+    rows[1][2] = "-1.700"  # as an older toontag stored it
+    with pool.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    assert Project.open(tmp_path / "q").read_pool()[0].time == 0.0
 
 
 def test_a_video_gives_each_shot_and_a_frame_every_two_seconds(clip_video, tmp_path):

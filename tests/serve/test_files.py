@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.video.test_decode import damaged
 from toontag.serve import files
 from toontag.serve.app import create_app
 from toontag.serve.files import FileChanged, IndexedFile, RangeNotSatisfiable, byte_range
@@ -157,6 +158,15 @@ def test_no_error_shows_a_server_path(client, victim):
     ]:
         response = client.get(url)
         assert response.status_code == status and str(victim.folder) not in response.text
+
+
+def test_a_video_damaged_in_place_gets_a_json_error(client, victim):
+    """Damaged with its size and mtime kept (the index cannot tell): the thumbnail's seek
+    fails in FFmpeg, and the answer is a 404 in JSON naming no path, not a plain-text 500."""
+    victim.video.write_bytes(damaged(victim.video, b"stsz"))
+    victim.stamp(victim.video)
+    body = refused(client, victim, "/api/videos/1/thumbnail?t=3", 404)
+    assert body["detail"].startswith("video 1: cannot decode at 3.0s")
 
 
 def test_byte_ranges_are_served_as_players_ask(client, victim):

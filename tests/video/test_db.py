@@ -286,3 +286,19 @@ def test_another_applications_database_is_refused_with_no_file_made_beside_it(
     with pytest.raises(IndexDbError, match="not a toontag index: an SQLite database holding"):
         Index.create(path, Tagger())
     assert os.listdir(tmp_path) == ["app.db"] and path.read_bytes() == before
+
+
+def test_an_index_commit_is_synced_to_the_disk_whatever_sqlite_defaults_to(tmp_path, monkeypatch):
+    """Some SQLite builds sync a WAL commit only at a checkpoint (synchronous NORMAL): a
+    video acknowledged as indexed could be lost in a power cut. A writer asks for FULL."""
+    connect = sqlite3.connect
+
+    def built_with_normal(*args, **options):
+        db = connect(*args, **options)
+        db.execute("PRAGMA synchronous = NORMAL")
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", built_with_normal)
+    store = Index.create(tmp_path / "index.db", Tagger())
+    assert store.db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+    store.close()

@@ -59,6 +59,39 @@ def test_image_at_seeks_to_the_frame_on_screen(clip_video, clip):
     assert np.abs(image.astype(int) - expected).mean() < 6  # H.264 at crf 20
 
 
+def test_image_at_finds_the_frame_in_mpeg_ts_to_its_last_keyframe_and_end(tmp_path, encode_video):
+    """MPEG-TS seeks by byte position, not to the keyframe before: a seek lands after the time
+    asked (here its frames start at 0.08 s), or past the last keyframe on no frame at all.
+    Every time of an 8 s video, the last 0.6 s too, shows the frame on screen then."""
+    levels = [10 * (i // 10) for i in range(200)]  # 25 fps, a gray level for each 0.4 s
+    images = [np.full((48, 64, 3), level, np.uint8) for level in levels]
+    path = encode_video(tmp_path / "late.ts", images, [i / 25 for i in range(200)])
+    with Video(path) as video:
+        assert video.start > 0  # the muxer's delay: the frames start after 0
+        for t in [0.0, *(0.2 + 0.4 * k for k in range(20)), 7.99]:
+            shown = np.asarray(video.image_at(t)).mean()
+            assert abs(shown - levels[min(int(t * 25), 199)]) < 3, t
+
+
+def damaged(video, box: bytes) -> bytes:
+    """The video's bytes with MP4 box `box` (in its header, 'moov') zeroed from its type on."""
+    data = bytearray(video.read_bytes())
+    at = data.index(box, data.index(b"moov"))
+    data[at : at + 28] = bytes(28)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(("box", "reason"), [(b"stsz", "cannot decode at 3.0s"), (b"avc1", "")])
+def test_a_damaged_video_gets_a_one_line_reason(tmp_path, clip_video, box, reason):
+    """Sample sizes zeroed: the seek fails in FFmpeg; the codec's tag zeroed: the stream has no
+    decoder. Both are a VideoError naming the file, never FFmpeg's or PyAV's own exception."""
+    path = tmp_path / "damaged.mp4"
+    path.write_bytes(damaged(clip_video, box))
+    with pytest.raises(VideoError, match=reason) as info, Video(path) as video:
+        video.image_at(3.0)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
 def test_bad_files_get_one_line_reasons(tmp_path, clip_video):
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n")

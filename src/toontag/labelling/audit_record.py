@@ -47,7 +47,7 @@ class AuditRecord:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         offered = {**self.offered, **dict.fromkeys(new, now)}
         try:
-            write_text(self.path, csv_text(COLUMNS, offered.items()))
+            write_text(self.path, csv_text(COLUMNS, offered.items()), durable=True)
         except FileError as e:
             raise ProjectError(self.path, e.reason) from None
         self.offered = offered

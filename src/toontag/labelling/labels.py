@@ -17,8 +17,9 @@ labels.csv stays the manifest `train` and `evaluate` read (they ignore the extra
 a labels.csv of `path,labels` alone reads as answers with revision 0. Columns of its own a user
 added (``notes``) are kept, after the store's; a ``split`` column, a row with more fields than
 the header, and a frame answered on two rows are refused, one line before anything is written.
-Every answer rewrites the file whole through an atomic rename: a killed server loses nothing it
-has acknowledged, and at 10,000 rows a rewrite takes a few milliseconds (an append-only journal
+Every answer rewrites the file whole through an atomic rename, synced to the disk (the file and
+its folder) before it is acknowledged: a killed server or a power cut loses nothing it has
+acknowledged, and at 10,000 rows a rewrite takes a few milliseconds (an append-only journal
 would save little and need a compaction step). Undo restores a frame's previous answer, kept in
 memory: one history per frame, each answer with the tab that gave it, so a tab undoes its own
 answers only (another tab's later answer stays, and the undo says so).
@@ -258,7 +259,7 @@ class LabelStore:
             answers = {path: a.also_unknown(name) for path, a in self.answers.items()}
             self._write(answers)
             try:
-                write_text(self.classes_path, "".join(f"{c}\n" for c in classes))
+                write_text(self.classes_path, "".join(f"{c}\n" for c in classes), durable=True)
             except FileError as e:
                 with contextlib.suppress(ProjectError):
                     self._write(self.answers)  # labels.csv as it was
@@ -297,7 +298,8 @@ class LabelStore:
         blank = ("",) * len(self.kept_columns)
         rows = ([*a.row(), *self._kept.get(a.path, blank)] for a in answers.values())
         try:
-            write_text(self.labels_path, csv_text((*COLUMNS, *self.kept_columns), rows))
+            text = csv_text((*COLUMNS, *self.kept_columns), rows)
+            write_text(self.labels_path, text, durable=True)  # acknowledged: past a power cut
         except FileError as e:
             raise ProjectError(self.labels_path, e.reason) from None
 

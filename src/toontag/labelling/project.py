@@ -228,7 +228,8 @@ def _read_meta(path: Path) -> dict:
 def _frame(row: dict, pool: Path, line: int) -> PoolFrame:
     """A pool.csv row, checked: a bad one is named by its line and column."""
 
-    def number(column: str, kind, *, empty_ok: bool):
+    def number(column: str, kind, *, empty_ok: bool, clamped: bool = False):
+        """`clamped`: a negative value reads as 0, as it is stored now."""
         text = (row[column] or "").strip()
         if not text and empty_ok:
             return None
@@ -236,9 +237,9 @@ def _frame(row: dict, pool: Path, line: int) -> PoolFrame:
             value = kind(text)
         except ValueError:
             raise ProjectError(pool, f"line {line}: {column} {text!r} is not a number") from None
-        if not math.isfinite(value) or value < 0:
+        if not math.isfinite(value) or (value < 0 and not clamped):
             raise ProjectError(pool, f"line {line}: {column} {text!r} is out of range")
-        return value
+        return max(value, 0)
 
     path = (row["path"] or "").strip()
     if not path:
@@ -249,7 +250,8 @@ def _frame(row: dict, pool: Path, line: int) -> PoolFrame:
     return PoolFrame(
         path=path,
         source=row["source"] or "",
-        time=number("time", float, empty_ok=True),
+        # older toontag stored a frame before a stream's declared start at its negative time
+        time=number("time", float, empty_ok=True, clamped=True),
         shot=number("shot", int, empty_ok=True),
         reason=reason,
         width=number("width", int, empty_ok=False),

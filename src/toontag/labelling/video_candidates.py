@@ -37,7 +37,8 @@ def video_candidates(
     batch = Thumbnails()
 
     def take(t: float, frame: av.VideoFrame, reason: str) -> None:
-        ms = round(max(t, 0.0) * 1000)
+        t = max(t, 0.0)  # a frame before the stream's declared start: at 0, in name and row
+        ms = round(t * 1000)
         if ms in taken:  # already taken as a regular sample: it is this shot's pick as well
             if reason == "shot":
                 taken[ms].frame = replace(taken[ms].frame, reason="shot")

@@ -45,6 +45,9 @@ class IndexFile:
             self._open_reader()
         else:
             self.db = self._connect("rwc")
+            with self.errors():  # a commit is on the disk (the WAL synced) when it returns,
+                # whatever the SQLite build's default (some sync WAL only at a checkpoint)
+                self.db.execute("PRAGMA synchronous = FULL")
 
     def _connect(self, mode: str) -> sqlite3.Connection:
         uri = f"file:{quote(str(self.path.resolve()))}?mode={mode}"

@@ -22,6 +22,7 @@ from toontag.video.borders import Picture, fit_picture
 
 TRUNCATION_SLACK = 1.0  # seconds of declared duration that may lack frames at the end
 STILL = "not a video (a still image)"  # a file of one picture, whatever its name says
+SEEK_BACK = (0.0, 2.0, 10.0, 60.0)  # seconds before a time to seek to, until one lands before
 
 
 class Video:
@@ -44,6 +45,9 @@ class Video:
             self.container.close()
             raise VideoError(self.path, "no video stream (audio or data only)")
         self.stream = self.container.streams.video[0]
+        if self.stream.codec_context is None:  # a codec tag damaged or unknown to FFmpeg
+            self.close()
+            raise VideoError(self.path, "no decoder for its video stream (damaged or unknown)")
         if self.stream.frames == 1:  # declared by MP4, GIF: one picture, no need to decode it
             self.close()
             raise VideoError(self.path, STILL)
@@ -102,25 +106,43 @@ class Video:
             )
 
     def image_at(self, seconds: float) -> Image.Image:
-        """The frame on screen at `seconds` (seek to the keyframe before, decode forward)."""
+        """The frame on screen at `seconds`: seek to the keyframe before, decode forward. A
+        seek that lands after the time (MPEG-TS seeks by byte position, not to the keyframe
+        before; past its last keyframe it lands on nothing) is tried again further back."""
         target = seconds + self.start
+        try:
+            for back in SEEK_BACK:
+                found = self._shown_at(target, max(0.0, target - back), late=False)
+                if found is not None:
+                    return upright(found)
+            # from the very start: a first frame later than `target` is then the one shown
+            found = self._shown_at(target, 0.0, late=True)
+        except av.error.FFmpegError as e:  # a file damaged in its index or its frames
+            raise VideoError(self.path, f"cannot decode at {seconds:.1f}s ({_reason(e)})") from e
+        if found is None:
+            raise VideoError(self.path, f"no frame at {seconds:.1f}s")
+        return upright(found)
+
+    def _shown_at(self, target: float, seek: float, *, late: bool) -> av.VideoFrame | None:
+        """The last frame at or before `target` seconds, decoding on from a seek to `seek`;
+        None where the seek landed after `target`, unless `late` (then its first frame)."""
         self.container.seek(
-            max(0, math.floor(target / self.stream.time_base)), stream=self.stream, backward=True
+            max(0, math.floor(seek / self.stream.time_base)), stream=self.stream, backward=True
         )
         found = None
         try:
             for frame in self.container.decode(self.stream):
                 if frame.pts is None:
                     continue
-                if found is not None and float(frame.pts * frame.time_base) > target + 1e-6:
+                if float(frame.pts * frame.time_base) > target + 1e-6:
+                    if found is None and late:
+                        found = frame
                     break
                 found = frame
-        except av.error.FFmpegError as e:
+        except av.error.FFmpegError:
             if found is None:
-                raise VideoError(self.path, f"cannot decode at {seconds:.1f}s") from e
-        if found is None:
-            raise VideoError(self.path, f"no frame at {seconds:.1f}s")
-        return upright(found)
+                raise
+        return found
 
     def spread_frames(self, count: int) -> list[av.VideoFrame]:
         """About `count` frames spread over the video, each the keyframe at or before an even

@@ -65,7 +65,7 @@ def expand(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in found))
 
 
-CUT_LOOKBACK = 2.0  # seconds of decoded frames kept: the shot detector reports a cut late
+CUT_LOOKBACK = 2.0  # seconds of frames kept: the shot detector reports a cut late
 
 
 def decoded(
@@ -80,29 +80,30 @@ def decoded(
     `cut_samples`: then the shots are detected here), and, for the frames sampled at `fps`,
     the model's input (else None): the `picture` inside any borders, fitted to the model's
     training pictures. With `cut_samples`, the first frame of every shot is sampled too: the
-    detector names a cut some frames after it, so recent frames are kept and the one at the
-    cut is yielded then, out of time order, as (time, None, pixels, False); decoded frames
-    come as (..., True). All PyAV and PIL work, so it can run in the decoding thread."""
+    detector names a cut some frames after it, so the recent frames are kept, as the model's
+    input only (a decoded 4K frame is 12 MB, its input some 60 KB), and the one at the cut is
+    yielded then, out of time order, as (time, None, pixels, False); decoded frames come as
+    (..., True). All PyAV and PIL work, so it can run in the decoding thread."""
     grid = SampleGrid(fps)
     size, aspect = model.image_size, getattr(model, "picture_aspect", PICTURE_ASPECT)
-    recent = HeldFrames(window=CUT_LOOKBACK)  # (frame, sampled) by time
+    recent = HeldFrames(window=CUT_LOOKBACK)  # the model's input of frames not sampled
     scaler = VideoReformatter()
     for t, frame in video.frames():
-        pixels = None
         on_grid = grid.due(t)
-        if on_grid:
+        pixels = None
+        if on_grid or cut_samples:
             pixels = to_pixels(frame, size, picture, aspect, scaler)
         shrunk = detector.shrink(frame)
         if not cut_samples:
             yield t, shrunk, pixels, True
             continue
-        recent.add(t, (frame, on_grid))
+        if not on_grid:
+            recent.add(t, pixels)
         cuts = detector.add(shrunk)
-        yield t, None, pixels, True
+        yield t, None, pixels if on_grid else None, True
         for cut in cuts:
-            for when, (old, sampled) in recent.at(cut - video.start):
-                if not sampled:
-                    yield when, None, to_pixels(old, size, picture, aspect, scaler), False
+            for when, held in recent.at(cut - video.start):
+                yield when, None, held, False
 
 
 def scan(
