@@ -598,6 +598,36 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
         )
         + (" - **met**." if met else " - **not met**."),
     ]
+    untrained = [
+        budget
+        for budget in sorted(chosen)
+        if not any(
+            c["budget"] == budget
+            and c["variant"] != "head"
+            and c["seeds"] >= args.seeds
+            and c["own_val_f1"] is None  # validated on the common sample
+            for c in summary
+        )
+    ]
+    if untrained:
+        lines += [
+            "",
+            f"At {', '.join(map(str, untrained))} labels no trained variant has all "
+            f"{args.seeds} seeds at one commit yet: the choice there is among the label "
+            "server's head rows only.",
+        ]
+    again = [(r, done.get(r["key"].split("@")[0])) for r in done.values() if "@" in r["key"]]
+    again = [(r, before) for r, before in again if before is not None]
+    if again:
+        same = sum((r["val_f1"], r["test_f1"]) == (b["val_f1"], b["test_f1"]) for r, b in again)
+        lines += [
+            "",
+            f"{len(again)} run(s) of the three-seed cells repeat a one-seed screening run of "
+            f"another commit (`--again`: one cell holds all its seeds); {same} gave the same "
+            "validation and test micro-F1. The screening's test figures had been published "
+            "before the three-seed runs; which variants those run was decided by the "
+            "screening's validation figures.",
+        ]
     restamped = [r for r in done.values() if r.get("restamped")]
     if restamped:
         lines += ["", f"{len(restamped)} record(s): {restamped[0]['restamped']}."]

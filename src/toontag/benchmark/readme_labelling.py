@@ -64,7 +64,10 @@ def summary_row(r: dict, variant: str, policy: str, budget: int | str) -> dict:
 
 def chosen(r: dict) -> list[tuple[int, dict]]:
     """The cell validation chose at each budget, smallest budget first."""
-    found = [(int(b), summary_row(r, v, p, b)) for b, (v, p) in r["chosen"].items()]
+    found = [
+        (int(b), next(s for s in r["summary"] if s["chosen"] and s["budget"] == int(b)))
+        for b in r["chosen"]
+    ]
     return sorted(found, key=lambda pair: pair[0])
 
 
@@ -73,14 +76,14 @@ def cell(row: dict) -> str:
     where the benchmark computed one, and the devices when they differ."""
     notes = []
     if row["seeds"] > 1:
-        notes.append(f"seeds {span([row['test_f1_min'], row['test_f1_max']])}")
+        notes.append(f"seeds {span([row['test_f1_min'], row['test_f1_max']], 3)}")
     if "test_ci95_by_sequence" in row:
         ci = interval(row, frames="ci95_seed0", sequences="test_ci95_by_sequence")
         notes.append(f"seed 0 {ci}")
     devices = [row["ran_on"]] if isinstance(row["ran_on"], str) else row["ran_on"]
     if len(devices) > 1:
         notes.append(f"ran on {' and '.join(devices)}")
-    return f"{row['test_f1']:.2f}" + (f" ({'; '.join(notes)})" if notes else "")
+    return f"{row['test_f1']:.3f}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def label_efficiency(results: Path) -> str:
@@ -93,8 +96,22 @@ def label_efficiency(results: Path) -> str:
             f"that choose are to come. The goal, {r['goal']:.2f} with at most 400 labels, is "
             "not shown to be reached"
         )
+    seeds = picks[0][1]["seeds"]
+
+    def alone(budget: int) -> str:  # no trained cell with every seed there: the head only ran
+        trained = [
+            s
+            for s in r["summary"]
+            if s["budget"] == budget
+            and s["variant"] != "head"
+            and s["seeds"] >= seeds
+            and s["own_val_f1"] is None
+        ]
+        return "" if trained else ", the only variant run there with every seed so far"
+
     shown = "; ".join(
-        f"{cell(row)} at {budget} labels ({named(row['variant'])}, {row['policy']} frames)"
+        f"{cell(row)} at {budget} labels ({named(row['variant'])}, {row['policy']} frames"
+        f"{alone(budget)})"
         for budget, row in picks
     )
     budgets = {budget for budget, _ in picks}
@@ -103,8 +120,10 @@ def label_efficiency(results: Path) -> str:
         ""
         if best["chosen"]
         else (
-            f"; the {named(best['variant'])} model reached {best['test_f1']:.2f} at "
-            f"{best['budget']} labels but validation did not choose it"
+            f"; the {named(best['variant'])} model reached {best['test_f1']:.3f} at "
+            f"{best['budget']} labels ({best['seeds']} run(s)"
+            + (", validated on its own frames" if best["own_val_f1"] is not None else "")
+            + ") but validation did not choose it"
         )
     )
     reached = any(row["test_f1"] >= r["goal"] for _, row in picks)
@@ -125,7 +144,7 @@ def walkthrough_labels(results: Path) -> str:
         )
     budget, row = chosen(r)[-1]
     return (
-        f"{row['test_f1']:.2f} test micro-F1 at {budget} labels ({named(row['variant'])}, chosen "
+        f"{row['test_f1']:.3f} test micro-F1 at {budget} labels ({named(row['variant'])}, chosen "
         f"on validation, mean of {row['seeds']} seeds)"
     )
 
@@ -172,10 +191,10 @@ def finetune_vs_head(results: Path) -> str:
     head = summary_row(r, "head", tuned["policy"], budget)
     apart = tuned["test_f1_min"] > head["test_f1_max"] or head["test_f1_min"] > tuned["test_f1_max"]
     return (
-        f"at {budget} labels ({tuned['policy']} frames) {tuned['test_f1']:.2f} against "
-        f"{head['test_f1']:.2f} test micro-F1, means of {tuned['seeds']} seeds whose ranges "
-        f"({span([tuned['test_f1_min'], tuned['test_f1_max']])} and "
-        f"{span([head['test_f1_min'], head['test_f1_max']])}) "
+        f"at {budget} labels ({tuned['policy']} frames) {tuned['test_f1']:.3f} against "
+        f"{head['test_f1']:.3f} test micro-F1, means of {tuned['seeds']} seeds whose ranges "
+        f"({span([tuned['test_f1_min'], tuned['test_f1_max']], 3)} and "
+        f"{span([head['test_f1_min'], head['test_f1_max']], 3)}) "
         + ("do not overlap" if apart else "overlap")
     )
 
