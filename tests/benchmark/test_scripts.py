@@ -55,7 +55,11 @@ def test_label_efficiency_renders_its_published_runs_by_device_and_commit(kral_s
         capture_output=True,
     )
     rendered = json.loads((tmp_path / "label-efficiency.json").read_text())
-    assert rendered["chosen"] == {} and rendered["designed_after_test"]
+    assert rendered["designed_after_test"]
+    for budget, (variant, policy) in rendered["chosen"].items():  # common-sample cells only
+        [cell] = [s for s in rendered["summary"] if s["chosen"] and s["budget"] == int(budget)]
+        assert (cell["variant"], cell["policy"]) == (variant, policy)
+        assert cell["own_val_f1"] is None and cell["val_f1"] is not None and cell["seeds"] == 3
     assert sum(s["seeds"] for s in rendered["summary"]) == len(published["runs"])
     for cell in rendered["summary"]:
         runs = [
