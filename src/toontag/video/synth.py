@@ -18,8 +18,8 @@ import numpy as np
 
 from toontag.data.dataset import LabelledData, Sample
 from toontag.data.images import open_rgb
-from toontag.errors import DataError, FileError
-from toontag.io import write_json
+from toontag.errors import DataError
+from toontag.io import check_replaceable, replace_file, write_json
 from toontag.video.segments import Segment
 
 
@@ -151,8 +151,7 @@ def write_clip(
             f"{height}x{width}: H.264 (4:2:0) needs an even height and width, "
             f"e.g. {height // 2 * 2}x{width // 2 * 2}"
         )
-    if out.is_dir():
-        raise FileError(out, "is a folder; --out names the video file to write")
+    check_replaceable(out, folder="--out names the video file to write")
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
     try:
         _encode(
@@ -166,7 +165,7 @@ def write_clip(
             motion=motion,
             grain=grain,
         )
-        tmp.replace(out)
+        replace_file(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     truth = {
