@@ -210,3 +210,23 @@ def test_a_projects_audit_frames_are_never_enrolment_examples(tmp_path):
     )
     yes, no = project_examples(project, "bulut")
     assert [p.name for p in yes] == ["1.jpg", "5.jpg"] and [p.name for p in no] == ["3.jpg"]
+
+
+def test_enrol_refuses_an_out_folder_holding_the_users_files(
+    monkeypatch, capsys, base_run, canan, tmp_path
+):
+    """Before: `enrol --out DIR` wrote its config.json over the user's own (issue 26, item 7)."""
+    from tests.test_cli import run_cli
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text("the user's own")
+    examples = [f"--examples={p}" for p in canan[0]]
+    args = ("enrol", base_run, "--character", "canan", "--out", mine, *examples)
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 1 and out == ""
+    assert err.strip() == (
+        f"error: {mine}: holds files toontag did not write (config.json); choose another "
+        "--out (a new or empty folder)"
+    )
+    assert (mine / "config.json").read_text() == "the user's own"

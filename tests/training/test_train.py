@@ -192,3 +192,33 @@ def test_an_ensemble_is_evaluated_and_predicts_like_a_run(trained_run, small_man
     assert m["loss"] == pytest.approx(single["loss"], abs=1e-5)
     with pytest.raises(RunError, match="at least two"):
         write_ensemble(tmp_path / "one", [run])
+
+
+def test_train_refuses_a_folder_of_the_users_and_retrains_one_it_made(
+    monkeypatch, capsys, small_manifest, tmp_path
+):
+    """Before: `train --out DIR` wrote its config.json over the user's own; now a folder that
+    holds files toontag did not write is refused before any work. A run killed before its
+    first checkpoint left a folder toontag made: training into it again goes ahead."""
+    from tests.test_cli import run_cli
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text("the user's own")
+    args = ["--data", small_manifest, "--out", mine, "--model", "baseline", "--epochs", "1"]
+    code, out, err = run_cli(monkeypatch, capsys, "train", *args, "--image-size", "32x48")
+    assert code == 1 and "Epoch" not in err
+    assert err.strip() == (
+        f"error: {mine}: holds files toontag did not write (config.json); choose another "
+        "--out (a new or empty folder)"
+    )
+    assert (mine / "config.json").read_text() == "the user's own"
+    killed = tmp_path / "killed"
+    config = TINY.replace(max_epochs=1)
+    with pytest.raises(SystemExit):
+        train(
+            config, data=small_manifest, run=killed, progress=False, callbacks=[crash_at_epoch(0)]
+        )
+    assert (killed / "config.json").is_file() and not (killed / "checkpoints").exists()
+    report = train(config, data=small_manifest, run=killed, progress=False)
+    assert report["epochs_run"] == 1

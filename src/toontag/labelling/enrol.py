@@ -43,7 +43,17 @@ from toontag.labelling.head import Head, fit_new_class
 from toontag.labelling.labels import LabelError, check_name
 from toontag.models.inference import default_device, map_batches
 from toontag.models.trained import TrainedModel, load_trained
-from toontag.runs import CONFIG, ENSEMBLE, MODEL_INFO, REPORT, SPLIT, run_data, save_weights
+from toontag.runs import (
+    CONFIG,
+    ENSEMBLE,
+    MODEL_INFO,
+    REPORT,
+    SPLIT,
+    check_new_run,
+    mark_run,
+    run_data,
+    save_weights,
+)
 
 BACKGROUND = 3000  # the run's training frames sampled as unlabelled for the new class
 ENROL_FILE = "enrol.json"
@@ -128,7 +138,7 @@ def write_enrolled_run(base: Path, out: Path, trained, name: str, head: Head, de
 def write_run(base: Path, out: Path, trained, model, config, name: str, threshold, details):
     """`out`: an ordinary run of `model` (the base's classes and `name`, decided at the
     base's thresholds and `threshold`), the base's split and report beside it."""
-    out.mkdir(parents=True, exist_ok=True)
+    mark_run(out)
     for extra in (SPLIT, REPORT):  # where the base came from, for evaluate
         if (base / extra).is_file():
             shutil.copyfile(base / extra, out / extra)
@@ -199,6 +209,7 @@ def request(run: Path, out: Path, *, character: str, examples, negatives=(), con
         raise RunError(f"{run}: enrol takes a single model's run, not an ensemble")
     if (out / MODEL_INFO).exists():
         raise RunError(f"{out}: already holds a run; choose another --out")
+    check_new_run(out)
     trained = load_trained(run)
     try:
         name = check_name(character, trained.classes)
