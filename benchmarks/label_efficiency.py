@@ -86,6 +86,7 @@ from toontag.labelling.propagate import propagate
 from toontag.labelling.unlabelled import train_with_unlabelled
 from toontag.labelling.weak_manifest import weak_recipe
 from toontag.models.engine import engine_probabilities, load_engine
+from toontag.runs import mark_run
 from toontag.training.adapt import AdaptSettings
 from toontag.training.run import device_name, train_or_resume
 
@@ -423,6 +424,7 @@ def train_rows(
             report = finetune(run, train, validation, seed, cache, weights, weak=bool(weak))
         else:
             teacher = folder / "teacher"
+            mark_run(folder)  # the students' run, holding their teacher and its manifest
             # the finetune row's run
             finetune(teacher, train, validation, seed, cache, weights, weak=bool(weak))
             # Unlabelled: the pool outside the budget and the validation shots, so that no

@@ -5,10 +5,12 @@ Tests never reach the network (the hub is switched offline) and never write outs
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # a hub lookup fails at once instead of retrying
@@ -57,6 +59,33 @@ def refuse_listing(monkeypatch):
 
     monkeypatch.setattr(os, "scandir", refusing)
     return lambda folder: refused.add(Path(folder).resolve())
+
+
+def within(seconds: float, work, *, fifos=()):
+    """`work()`'s result (or its exception), failing the test if it has not returned after
+    `seconds`: it runs on a daemon thread, so a reader that blocks cannot hang the test run. A
+    reader then waiting on one of `fifos` is let go (a writer opens it and closes it at once)."""
+    result, failure = [], []
+
+    def run():
+        try:
+            result.append(work())
+        except BaseException as e:  # noqa: BLE001  (raised again in the test's thread)
+            failure.append(e)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=seconds)
+    if worker.is_alive():
+        for _ in range(50):  # a reader may open the FIFO again, or another one
+            for fifo in fifos:
+                with contextlib.suppress(OSError):  # no reader waiting on it
+                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            worker.join(timeout=0.1)
+        pytest.fail(f"still running after {seconds} s (waiting on a FIFO?)")
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 def write_manifest(path: Path, samples, *, split: bool = True) -> Path:

@@ -8,6 +8,7 @@ checkpoints/       Lightning's best.ckpt and last.ckpt (resume from last)
 metrics.csv        per-epoch log
 split.json         the data, how train/val/test were made, their sizes, the frames validated on
 report.json        wall time, epochs, throughput, skipped images
+.toontag-run       made with the folder: the files here are toontag's to replace
 
 An ensemble directory holds ``ensemble.json`` (its member runs) and ``model.json`` instead.
 This module reads and writes those files and nothing else: it imports neither PyTorch (until
@@ -20,15 +21,44 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from toontag.config import TrainConfig
 from toontag.errors import RunError
-from toontag.io import hash_file, write_json
+from toontag.io import hash_file, replace_file, write_json, write_text
 
 CONFIG, MODEL_INFO, WEIGHTS = "config.json", "model.json", "model.safetensors"
 ENSEMBLE, SPLIT, REPORT, ONNX_FILE = "ensemble.json", "split.json", "report.json", "model.onnx"
 CHECKPOINTS, LAST, BEST = "checkpoints", "last.ckpt", "best.ckpt"
+MARK = ".toontag-run"
+
+
+def check_new_run(out: Path | str) -> None:
+    """A `RunError` unless a new run may be written into `out`: it is absent, empty, or was
+    made by toontag (it holds `MARK`, as after a run killed early). A folder holding files of
+    the user's is refused, since a run's files (config.json, say) would replace theirs. Hidden
+    names are passed over: toontag never writes over one, it only makes its own temporaries."""
+    out = Path(out)
+    if not out.is_dir() or (out / MARK).is_file():
+        return
+    with os.scandir(out) as listing:
+        foreign = sorted(e.name for e in listing if not e.name.startswith("."))
+    if foreign:
+        named = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise RunError(
+            f"{out}: holds files toontag did not write ({named}); choose another --out "
+            "(a new or empty folder)"
+        )
+
+
+def mark_run(out: Path | str) -> None:
+    """Make the folder `out` (when new) and mark it as a run's (`MARK`), before anything else
+    is written there, so that a rerun after a kill knows its files as toontag's."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / MARK).is_file():
+        write_text(out / MARK, "")
 
 
 def model_id(run: Path | str) -> str:
@@ -87,7 +117,7 @@ def save_weights(run: Path, model) -> None:
     tmp = run / f".{WEIGHTS}.tmp"
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, tmp)
-    tmp.replace(run / WEIGHTS)
+    replace_file(tmp, run / WEIGHTS)
 
 
 def read_weights(run: Path | str) -> dict:

@@ -13,7 +13,7 @@ from toontag.data.dataset import (
     read_class_list,
 )
 from toontag.data.groups import GROUP_COLUMN, POOL_SHOTS
-from toontag.errors import DataError
+from toontag.errors import DataError, FileError
 
 # The dataset README's table: images and images per character, per split.
 README_COUNTS = {
@@ -276,3 +276,21 @@ def test_groups_come_from_a_group_column_or_a_projects_pool_shots(tmp_path):
     )
     assert data.subset("test").groups == ("ep1.mp4",)
     assert data.groups_from == f"{GROUP_COLUMN}, else {POOL_SHOTS}"
+
+
+def test_a_fifo_manifest_and_a_link_loop_in_a_dataset_folder_are_named(dataset, tmp_path):
+    """A manifest that is a FIFO waited for a writer (or, not being a file, was listed as a
+    folder: a crash); a link loop in a dataset folder stopped everything with an OSError."""
+    from tests.conftest import within
+
+    manifest = tmp_path / "m.csv"
+    os.mkfifo(manifest)
+    with pytest.raises(FileError, match=r"m.csv: not a regular file \(a FIFO\)$"):
+        within(30, lambda: load_dataset(manifest), fifos=[manifest])
+    folder = tmp_path / "data" / "train" / "remzi"
+    folder.mkdir(parents=True)
+    (folder / "1.jpg").write_bytes(dataset.samples[0].path.read_bytes())
+    assert [s.path for s in load_dataset(tmp_path / "data").samples] == [folder / "1.jpg"]
+    (folder / "3.jpg").symlink_to("3.jpg")
+    with pytest.raises(DataError, match=r"3.jpg: a symlink loop \(it cannot be followed\)$"):
+        load_dataset(tmp_path / "data")

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -177,3 +179,20 @@ def test_a_toontag_max_pixels_that_is_not_a_number_is_named(monkeypatch, dataset
     monkeypatch.setenv("TOONTAG_MAX_PIXELS", text)
     with pytest.raises(DataError, match=f"TOONTAG_MAX_PIXELS={text!r}: not a whole number"):
         open_rgb(dataset.samples[0].path)
+
+
+def test_a_fifo_named_like_an_image_is_named_not_waited_for(dataset, tmp_path):
+    """Before: decoding opened the FIFO and waited for a writer forever (every command that
+    reads images: predict, explain, frames, train, data stats)."""
+    from tests.conftest import within
+    from toontag.data.images import picture_aspect
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(BadImageError, match=r"pipe.jpg: not a regular file \(a FIFO\)$"):
+        within(30, lambda: open_rgb(fifo), fifos=[fifo])
+    frame = dataset.samples[0].path
+    assert within(30, lambda: picture_aspect([fifo, frame]), fifos=[fifo]) == 320 / 180
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")
+    with pytest.raises(BadImageError, match="loop.jpg: a symlink loop"):
+        open_rgb(tmp_path / "loop.jpg")

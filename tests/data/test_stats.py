@@ -1,6 +1,7 @@
+import os
 import shutil
 
-from toontag.data.dataset import load_dataset
+from toontag.data.dataset import LabelledData, Sample, load_dataset
 from toontag.data.stats import dataset_stats
 
 
@@ -33,4 +34,22 @@ def test_stats_find_unreadable_files_and_duplicates(dataset, tmp_path):
     assert [p["path"].split("/")[-1] for p in problems["unreadable"]] == ["4.jpg"]
     assert [[p.split("/")[-1] for p in group] for group in problems["duplicates"]] == [
         ["1.jpg", "2.jpg"]
+    ]
+
+
+def test_stats_name_a_fifo_among_the_images_without_waiting(dataset, tmp_path):
+    """`data stats` hashes each file's bytes before decoding it: a FIFO waited there."""
+    from tests.conftest import within
+
+    folder = tmp_path / "train" / "remzi"
+    folder.mkdir(parents=True)
+    shutil.copy(dataset.samples[0].path, folder / "1.jpg")
+    fifo = folder / "2.jpg"
+    os.mkfifo(fifo)
+    named = [folder / "1.jpg", fifo]  # as a manifest names them
+    samples = tuple(Sample(p, ("remzi",), "train", i) for i, p in enumerate(named))
+    data = LabelledData(tmp_path, ("remzi",), samples)
+    stats = within(60, lambda: dataset_stats(data), fifos=[fifo])
+    assert stats["problems"]["unreadable"] == [
+        {"path": str(fifo), "reason": "not a regular file (a FIFO)"}
     ]

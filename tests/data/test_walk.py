@@ -4,10 +4,14 @@ link loops ended, only regular files taken, unreadable folders reported."""
 from __future__ import annotations
 
 import os
-import threading
+import shutil
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
+from tests.conftest import within
 from toontag.data.walk import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -16,17 +20,6 @@ from toontag.data.walk import (
     image_files,
 )
 from toontag.errors import DataError
-
-
-def within(seconds: float, work):
-    """`work()`'s result, failing the test if it has not returned after `seconds` (it runs on a
-    daemon thread, so a walk that blocks cannot hang the test run)."""
-    result = []
-    worker = threading.Thread(target=lambda: result.append(work()), daemon=True)
-    worker.start()
-    worker.join(timeout=seconds)
-    assert not worker.is_alive(), f"still running after {seconds} s"
-    return result[0]
 
 
 def touch(*paths):
@@ -83,6 +76,71 @@ def test_fifos_are_skipped_without_opening_them(tmp_path):
     (tmp_path / "dangling.jpg").symlink_to(tmp_path / "gone.jpg")
     found = within(30, lambda: files_under(tmp_path, IMAGE_SUFFIXES | VIDEO_SUFFIXES))
     assert found.files == [tmp_path / "a.jpg"]
+
+
+def test_a_link_loop_a_fifo_and_a_broken_link_are_each_one_line_and_the_rest_searched(tmp_path):
+    """The one walker rule (issue 26, item 3): what cannot be taken is named with its reason,
+    and the rest is still found; names without a wanted suffix stay unmentioned unless they
+    might be a folder (a link that cannot be followed)."""
+    touch(tmp_path / "a.jpg", tmp_path / "deep" / "b.jpg", tmp_path / "notes.txt")
+    (tmp_path / "self.jpg").symlink_to("self.jpg")  # a loop of one link
+    (tmp_path / "ping").symlink_to("pong")  # a loop of two, maybe meant as folders
+    (tmp_path / "pong").symlink_to("ping")
+    os.mkfifo(tmp_path / "deep" / "pipe.jpg")
+    os.mkfifo(tmp_path / "pipe.txt")  # not a wanted name: passed over
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    found = within(30, lambda: files_under(tmp_path, IMAGE_SUFFIXES))
+    assert found.files == [tmp_path / "a.jpg", tmp_path / "deep" / "b.jpg"]
+    loop = "a symlink loop (it cannot be followed)"
+    assert found.unreadable == [
+        (tmp_path / "deep" / "pipe.jpg", "not a regular file (a FIFO)"),
+        (tmp_path / "gone.jpg", "a broken symlink (what it links to is gone)"),
+        (tmp_path / "ping", loop),
+        (tmp_path / "pong", loop),
+        (tmp_path / "self.jpg", loop),
+    ]
+    with pytest.raises(DataError, match="pipe.jpg: not a regular file"):
+        image_files([tmp_path])  # for the commands that learn from a user's images
+
+
+def test_a_link_to_a_folder_that_cannot_be_entered_is_reported(tmp_path):
+    """A link whose target cannot be looked at (it lies in a folder without search permission)
+    was passed over without a word. Root reads everything, so as root the walk runs without
+    the capability to override permissions (setpriv)."""
+    touch(tmp_path / "show" / "a.jpg", tmp_path / "private" / "inner" / "b.jpg")
+    (tmp_path / "show" / "more").symlink_to(tmp_path / "private" / "inner")
+    (tmp_path / "private").chmod(0)
+    walk = textwrap.dedent(
+        f"""
+        from toontag.data.walk import IMAGE_SUFFIXES, files_under
+        found = files_under({str(tmp_path / "show")!r}, IMAGE_SUFFIXES)
+        print([str(p) for p in found.files], found.unreadable)
+        """
+    )
+    drop = [
+        "--bounding-set=-dac_override,-dac_read_search",
+        "--inh-caps=-dac_override,-dac_read_search",
+    ]
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        pytest.skip("root reads a folder whatever its mode, and setpriv is not installed")
+    prefix = ["setpriv", *drop] if os.geteuid() == 0 else []
+    try:
+        done = subprocess.run(
+            [*prefix, sys.executable, "-c", walk],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+    finally:
+        (tmp_path / "private").chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    more = tmp_path / "show" / "more"
+    assert done.stdout.strip() == (
+        f"[{str(tmp_path / 'show' / 'a.jpg')!r}] "
+        f"[({more!r}, 'cannot follow this link (permission denied)')]"
+    )
 
 
 def test_an_unreadable_folder_is_reported_and_the_rest_searched(tmp_path, refuse_listing):

@@ -159,3 +159,51 @@ def test_the_table_escapes_control_characters_in_image_names(
     assert code == 0 and len(text.splitlines()) == 2 and "\x1b" not in text
     [row] = list(csv.DictReader(text.splitlines()))
     assert row["path"] == str(folder / "a\\nforged,row\\x1b[31m.jpg")
+
+
+def test_a_fifo_or_a_symlink_as_the_table_is_refused_and_left_as_it_was(
+    monkeypatch, capsys, tiny_run, stills, tmp_path
+):
+    """Before: `--csv F` renamed a new table onto F, so a FIFO (or, as root, a device) became a
+    regular file and a symlink was replaced, its target left empty (issue 26, item 1)."""
+    import os
+    import stat
+
+    folder, _ = stills
+    target = tmp_path / "mine.csv"
+    target.write_text("the user's own\n")
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "link.csv").symlink_to(target)
+    for name, kind in (("pipe.csv", "a FIFO"), ("link.csv", "a symlink")):
+        code, out, err = run_cli(
+            monkeypatch, capsys, "predict", tiny_run, folder, "--csv", tmp_path / name
+        )
+        assert code == 1 and out == "" and "tagging" not in err  # before any work
+        assert err.startswith(f"error: {tmp_path / name}: is {kind}, not a regular file; ")
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "pipe.csv").st_mode)
+    assert (tmp_path / "link.csv").readlink() == target
+    assert target.read_text() == "the user's own\n"
+
+
+def test_a_fifo_named_like_an_image_is_one_line_given_or_found(
+    monkeypatch, capsys, tiny_run, stills
+):
+    """Before: `predict RUN pipe.jpg` opened the FIFO and waited for a writer forever; inside a
+    folder it was passed over without a word (issue 26, item 2)."""
+    import os
+
+    from tests.conftest import within
+
+    folder, images = stills
+    fifo = folder / "episode 1" / "pipe.jpg"
+    os.mkfifo(fifo)
+    for given in ([fifo], [folder]):
+        code, out, err = within(
+            120,
+            lambda given=given: run_cli(monkeypatch, capsys, "predict", tiny_run, *given, "--json"),
+            fifos=[fifo],
+        )
+        assert code == 1
+        assert f"error: {fifo}: not a regular file (a FIFO)" in err.splitlines()
+    tagged = [r["path"] for r in json.loads(out) if "error" not in r]
+    assert tagged == [str(p) for p in images if p.name != "broken.jpg"]

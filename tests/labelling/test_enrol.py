@@ -249,3 +249,23 @@ def test_copies_of_one_image_are_one_example_and_no_image_is_both(base_run, cana
                 examples=canan[0][:3],
                 negatives=negatives,
             )
+
+
+def test_enrol_refuses_an_out_folder_holding_the_users_files(
+    monkeypatch, capsys, base_run, canan, tmp_path
+):
+    """Before: `enrol --out DIR` wrote its config.json over the user's own (issue 26, item 7)."""
+    from tests.test_cli import run_cli
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text("the user's own")
+    examples = [f"--examples={p}" for p in canan[0]]
+    args = ("enrol", base_run, "--character", "canan", "--out", mine, *examples)
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 1 and out == ""
+    assert err.strip() == (
+        f"error: {mine}: holds files toontag did not write (config.json); choose another "
+        "--out (a new or empty folder)"
+    )
+    assert (mine / "config.json").read_text() == "the user's own"

@@ -295,3 +295,40 @@ def test_frames_pass_over_hidden_files_and_report_an_unreadable_folder(
     assert out.splitlines()[0].startswith(f"{folder}: added 2 frames (2 images")
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {folder / 'locked'}: cannot read this folder (permission denied)"]
+
+
+def test_frames_name_a_link_loop_and_a_fifo_given_or_found_and_add_the_rest(
+    monkeypatch, capsys, images, tmp_path
+):
+    """Before: a link loop given to `frames` stopped everything with exit 70 (RuntimeError:
+    Symlink loop), a FIFO given waited for a writer forever, and inside a folder both were
+    passed over without a word (issue 26, items 2 and 3)."""
+    from tests.conftest import within
+
+    _, picked = images
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    for path in picked[:2]:
+        shutil.copy(path, folder / path.name)
+    (folder / "loop.jpg").symlink_to("loop.jpg")
+    (folder / "more").symlink_to("more")
+    os.mkfifo(folder / "pipe.jpg")
+    os.mkfifo(tmp_path / "given.jpg")
+    (tmp_path / "given.mp4").symlink_to("given.mp4")
+    args = (folder, tmp_path / "given.jpg", tmp_path / "given.mp4", "--out", tmp_path / "p")
+    code, out, err = within(
+        120,
+        lambda: run_cli(monkeypatch, capsys, "frames", *args),
+        fifos=[folder / "pipe.jpg", tmp_path / "given.jpg"],
+    )
+    assert code == 1
+    assert out.splitlines()[0].startswith(f"{folder}: added 2 frames (2 images")
+    loop, fifo = "a symlink loop (it cannot be followed)", "not a regular file (a FIFO)"
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: {folder / 'loop.jpg'}: {loop}",
+        f"error: {folder / 'more'}: {loop}",
+        f"error: {folder / 'pipe.jpg'}: {fifo}",
+        f"error: {tmp_path / 'given.jpg'}: {fifo}",
+        f"error: {tmp_path / 'given.mp4'}: {loop}",
+    ]

@@ -236,3 +236,33 @@ def test_a_run_on_a_relative_manifest_is_evaluated_and_enrolled_from_another_fol
     examples = [s.path for s in samples if "canan" in s.labels][:4]
     done = enrol(run, character="newcomer", examples=examples, out=Path("enrolled"), confirm=0)
     assert done["unlabelled"] > 0 and (elsewhere / "enrolled" / "model.json").is_file()
+
+
+def test_train_refuses_a_folder_of_the_users_and_retrains_one_it_made(
+    monkeypatch, capsys, small_manifest, tmp_path
+):
+    """Before: `train --out DIR` wrote its config.json over the user's own; now a folder that
+    holds files toontag did not write is refused before any work. A run killed before its
+    first checkpoint left a folder toontag made: training into it again goes ahead."""
+    from tests.test_cli import run_cli
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text("the user's own")
+    args = ["--data", small_manifest, "--out", mine, "--model", "baseline", "--epochs", "1"]
+    code, out, err = run_cli(monkeypatch, capsys, "train", *args, "--image-size", "32x48")
+    assert code == 1 and "Epoch" not in err
+    assert err.strip() == (
+        f"error: {mine}: holds files toontag did not write (config.json); choose another "
+        "--out (a new or empty folder)"
+    )
+    assert (mine / "config.json").read_text() == "the user's own"
+    killed = tmp_path / "killed"
+    config = TINY.replace(max_epochs=1)
+    with pytest.raises(SystemExit):
+        train(
+            config, data=small_manifest, run=killed, progress=False, callbacks=[crash_at_epoch(0)]
+        )
+    assert (killed / "config.json").is_file() and not (killed / "checkpoints").exists()
+    report = train(config, data=small_manifest, run=killed, progress=False)
+    assert report["epochs_run"] == 1

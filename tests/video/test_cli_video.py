@@ -388,3 +388,60 @@ def test_control_characters_in_a_video_name_are_escaped_in_every_export(
     code, _, _ = run_cli(monkeypatch, capsys, "videos", "--db", db, "--report", report)
     [row] = list(csv.DictReader((report / "screen-time.csv").open()))
     assert code == 0 and row["path"] == escape_controls(str(hostile))
+
+
+def test_timeline_out_refuses_a_fifo_or_a_symlink_and_leaves_it(
+    monkeypatch, capsys, made, make_oracle, tmp_path
+):
+    """Before: `timeline --out F` replaced a FIFO, device or symlink at F with a regular file
+    (a symlink's target stayed as it was)."""
+    import os
+    import stat
+
+    db = tmp_path / "oracle.db"
+    oracle_index(made, make_oracle, db)
+    capsys.readouterr()  # the indexing's progress
+    target = tmp_path / "mine.srt"
+    target.write_text("the user's own\n")
+    os.mkfifo(tmp_path / "pipe.srt")
+    (tmp_path / "link.srt").symlink_to(target)
+    for name, kind in (("pipe.srt", "a FIFO"), ("link.srt", "a symlink")):
+        out_file = tmp_path / name
+        code, out, err = run_cli(
+            monkeypatch, capsys, "timeline", "1", "--db", db, "--out", out_file
+        )
+        assert code == 1 and out == ""
+        assert err.startswith(f"error: {out_file}: is {kind}, not a regular file; ")
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "pipe.srt").st_mode)
+    assert (tmp_path / "link.srt").readlink() == target
+    assert target.read_text() == "the user's own\n"
+
+
+def test_index_names_a_link_loop_and_a_fifo_and_indexes_the_rest(
+    monkeypatch, capsys, tiny_run, made, tmp_path
+):
+    """Before: a link loop given to `index` stopped everything with exit 70 (RuntimeError:
+    Symlink loop); inside a folder it and a FIFO were passed over without a word (item 3)."""
+    import os
+
+    from tests.conftest import within
+
+    folder = (tmp_path / "season").resolve()
+    folder.mkdir()
+    (folder / made.name).symlink_to(made)
+    (folder / "loop.mp4").symlink_to("loop.mp4")
+    (folder / "more").symlink_to("more")  # a loop where a folder might have been
+    os.mkfifo(folder / "pipe.mp4")
+    db = tmp_path / "index.db"
+    args = ("index", tiny_run, folder, folder / "loop.mp4", "--db", db, "--json")
+    code, out, err = within(
+        300, lambda: run_cli(monkeypatch, capsys, *args), fifos=[folder / "pipe.mp4"]
+    )
+    assert code == 1
+    loop = "a symlink loop (it cannot be followed)"
+    assert [(r["path"], r["status"], r.get("error")) for r in json.loads(out)] == [
+        (str(made.resolve()), "indexed", None),
+        (str(folder / "loop.mp4"), "failed", loop),
+        (str(folder / "more"), "failed", loop),
+        (str(folder / "pipe.mp4"), "failed", "not a regular file (a FIFO)"),
+    ]

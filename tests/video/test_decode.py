@@ -166,3 +166,20 @@ def test_a_still_image_is_not_a_video(tmp_path, encode_video):
         assert str(info.value).startswith(str(path)) and "\n" not in str(info.value), name
     two = encode_video(tmp_path / "two.mp4", gray(2), [0.0, 0.5])
     assert len(list(Video(two).frames())) == 2  # the shortest video there is
+
+
+def test_a_fifo_or_a_link_loop_named_like_a_video_is_one_line(tmp_path):
+    """Before: FFmpeg opened the FIFO and waited for a writer forever."""
+    import os
+
+    from tests.conftest import within
+
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(VideoError, match=r"pipe.mp4: not a regular file \(a FIFO\)$"):
+        within(30, lambda: Video(fifo), fifos=[fifo])
+    (tmp_path / "loop.mp4").symlink_to("loop.mp4")
+    with pytest.raises(VideoError, match="loop.mp4: a symlink loop"):
+        Video(tmp_path / "loop.mp4")
+    with pytest.raises(VideoError, match="missing.mp4: no such file$"):
+        Video(tmp_path / "missing.mp4")

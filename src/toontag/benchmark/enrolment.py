@@ -17,7 +17,7 @@ from toontag.config import PRESETS, TrainConfig
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, Sample
 from toontag.errors import RunError
 from toontag.evaluation.metrics import micro_scores
-from toontag.io import read_csv
+from toontag.io import read_csv, replace_file
 from toontag.labelling.confirm import CONFIRM_FILE, Confirmed, offer_for_confirmation
 from toontag.labelling.enrol import pooled_features
 from toontag.labelling.enrol_finetune import enrol_finetuned
@@ -137,7 +137,7 @@ def base_features(base: Path, trained, paths: list, args, what: str):
             return saved["features"], saved["ok"]
     feats, ok = pooled_features(trained, paths, cache_root=args.work / "cache", what=what)
     np.savez(kept.with_suffix(".tmp.npz"), features=feats, ok=ok, key=key, stamp=stamp)
-    kept.with_suffix(".tmp.npz").replace(kept)
+    replace_file(kept.with_suffix(".tmp.npz"), kept)
     return feats, ok
 
 

@@ -33,15 +33,13 @@ def predict(
     """The characters in each image at the model's thresholds, with every probability.
     Folders are searched recursively for image files (hidden ones passed over); files that
     cannot be read are listed, the others tagged, and the command then exits 1."""
-    from toontag.errors import FileError
     from toontag.evaluation.predict import find_images, table, tag_images
-    from toontag.io import export_csv_text, write_text
+    from toontag.io import check_replaceable, export_csv_text, write_text
     from toontag.models.engine import load_engine
     from toontag.progress import progress_bar
 
     if csv_file is not None:  # a table that cannot be written is found before the work
-        if csv_file.is_dir():
-            raise FileError(csv_file, "is a folder; --csv names the file to write")
+        check_replaceable(csv_file, folder="--csv names the file to write")
         output_folder(csv_file.parent, "--csv")
     model = load_engine(run, engine)
     paths, empty = find_images(images)  # folders with no images, or unreadable ones

@@ -18,7 +18,7 @@ import numpy as np
 
 from toontag.data.images import load_resized
 from toontag.errors import BadImageError
-from toontag.io import write_json
+from toontag.io import replace_file, write_json
 from toontag.parallel import map_chunks
 
 CACHE_VERSION = 2  # 2: EXIF orientation applied, 16-bit grayscale scaled
@@ -107,7 +107,7 @@ def build_cache(
         ):
             failed.update(f)
             notes.update(n)
-        os.replace(tmp, array_path)
+        replace_file(tmp, array_path)
     finally:
         tmp.unlink(missing_ok=True)
     seconds = time.perf_counter() - start

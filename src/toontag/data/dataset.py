@@ -35,9 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from toontag.data.groups import row_groups
-from toontag.data.walk import IMAGE_SUFFIXES, entries
+from toontag.data.walk import IMAGE_SUFFIXES, listed
 from toontag.data.weights import row_weight
 from toontag.errors import DataError
+from toontag.io import read_text
 
 KRAL_SAKIR_CLASSES = ("kral_sakir", "remzi", "fil_necati", "canan")
 KRAL_SAKIR_URL = "https://github.com/candantumer/kral_sakir"
@@ -195,7 +196,7 @@ def load_dataset(
     known = None
     if classes is not None:
         known = (_distinct(list(classes), classes_from), classes_from)
-    if source.is_file():
+    if not source.is_dir():  # a file, or a FIFO or device that reading refuses in one line
         if source.suffix.lower() != ".csv":
             raise DataError(f"{source}: a dataset is a folder or a .csv manifest (path,labels)")
         return _load_manifest(source, known or _classes_txt(source.parent))
@@ -209,7 +210,7 @@ def _distinct(names: list[str], where) -> tuple[str, ...]:
 
 
 def _read_names(listing: Path) -> tuple[str, ...]:
-    lines = listing.read_text(encoding="utf-8-sig").splitlines()
+    lines = read_text(listing, encoding="utf-8-sig").splitlines()
     return _distinct([line.strip() for line in lines if line.strip()], listing)
 
 
@@ -226,12 +227,12 @@ def frame_id_of(path: Path, position: int) -> int:
 
 def _load_folder(root: Path, known) -> LabelledData:
     classes, classes_from = known or (KRAL_SAKIR_CLASSES, LabelledData.classes_from)
-    subdirs = [root / e.name for e in entries(root) if e.is_dir()]  # hidden ones passed over
+    subdirs = listed(root)[0]  # hidden ones passed over
     split_dirs = [p for p in subdirs if p.name in SPLIT_NAMES]
     groups = [(p.name, p) for p in split_dirs] if split_dirs else [(None, root)]
     samples, ignored = [], []
     for split, folder in groups:
-        for combo_dir in [folder / e.name for e in entries(folder) if e.is_dir()]:
+        for combo_dir in listed(folder)[0]:
             labels = parse_combination(combo_dir.name, classes)
             if labels is None:
                 raise DataError(
@@ -239,7 +240,7 @@ def _load_folder(root: Path, known) -> LabelledData:
                     f"({', '.join(classes)}, from {classes_from}) joined by '_'; rename it "
                     f"or list the classes in {root / 'classes.txt'}"
                 )
-            for file in [combo_dir / e.name for e in entries(combo_dir) if e.is_file()]:
+            for file in listed(combo_dir)[1]:
                 if file.suffix.lower() in IMAGE_SUFFIXES:
                     samples.append(Sample(file, labels, split, frame_id_of(file, len(samples))))
                 else:
@@ -256,7 +257,7 @@ def _load_folder(root: Path, known) -> LabelledData:
 def _manifest_rows(manifest: Path) -> csv.DictReader:
     """A reader over the manifest's rows, fields named in lower case, whatever wrote it."""
     try:
-        text = manifest.read_text(encoding="utf-8-sig")  # the BOM Excel puts first
+        text = read_text(manifest, encoding="utf-8-sig")  # the BOM Excel puts first
     except UnicodeDecodeError as e:
         raise DataError(
             f"{manifest}: not UTF-8 (byte {e.start}); save it as 'CSV UTF-8' in Excel"

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from toontag.errors import BadImageError, DataError
+from toontag.errors import BadImageError, DataError, FileError
+from toontag.io import open_regular
 
 # Larger pictures are refused before decoding (a decompression bomb would exhaust memory):
 # 100 megapixels, about a 13,000 x 7,700 frame; $TOONTAG_MAX_PIXELS changes it.
@@ -54,7 +55,7 @@ def open_rgb(
     """
     limit = max_pixels()
     try:
-        with Image.open(path) as im:
+        with open_regular(path, error=BadImageError) as file, Image.open(file) as im:
             width, height = im.size
             if width * height > limit:
                 raise BadImageError(
@@ -109,9 +110,9 @@ def picture_aspect(paths: list[Path], sample: int = 64) -> float:
     aspects = []
     for path in paths[::step][:sample]:
         try:
-            with Image.open(path) as image:
+            with open_regular(path) as file, Image.open(file) as image:
                 width, height = image.size
-        except (OSError, ValueError, Image.DecompressionBombError):
+        except (OSError, ValueError, Image.DecompressionBombError, FileError):
             continue
         if width and height:
             aspects.append(width / height)

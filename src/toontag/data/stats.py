@@ -9,7 +9,8 @@ from pathlib import Path
 
 from toontag.data.dataset import LabelledData
 from toontag.data.images import open_rgb
-from toontag.errors import BadImageError
+from toontag.errors import BadImageError, FileError
+from toontag.io import open_regular
 from toontag.parallel import map_chunks
 
 CHUNK = 128
@@ -20,9 +21,13 @@ def _scan_chunk(paths: list[Path]) -> list[tuple[str, str | None, str | None]]:
     out = []
     for path in paths:
         try:
-            digest = hashlib.sha1(path.read_bytes()).hexdigest()
+            with open_regular(path) as f:
+                digest = hashlib.sha1(f.read()).hexdigest()
         except OSError as e:
             out.append(("", f"cannot read ({e.strerror})", None))
+            continue
+        except FileError as e:
+            out.append(("", e.reason, None))
             continue
         try:
             _, note = open_rgb(path)

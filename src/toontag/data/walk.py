@@ -4,19 +4,25 @@ Names starting with '.' are passed over, files and folders alike: a Mac leaves `
 beside each file it copies and `.DS_Store` in each folder, and neither is a picture. Symlinks to
 folders are followed, but a folder already entered (the same device and inode) is not entered
 again, so a link loop ends and a folder linked twice is listed once. Only regular files are
-taken: a FIFO, socket or device is never opened (opening a FIFO waits for a writer). A folder
-that cannot be listed is returned with the reason, for the command to report in its own way;
-the rest are still searched.
+taken: a FIFO, socket or device is never opened (opening a FIFO waits for a writer).
+
+What cannot be taken is returned with the reason, for the command to report in its own way
+(one line each), and the rest are still searched: a folder that cannot be listed, a link that
+cannot be followed (a loop of links, a folder it may not enter), and an entry with a wanted
+suffix that is not a regular file (a FIFO, socket or device, a link to nothing).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from toontag.errors import DataError
+from toontag.io import LOOP, not_regular
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".ts"}
@@ -25,7 +31,7 @@ VIDEO_SUFFIXES = {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpe
 @dataclass(frozen=True)
 class Found:
     files: list[Path] = field(default_factory=list)  # in path order, each once
-    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders, and why
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # entries, and why
 
 
 def entries(folder: Path) -> list[os.DirEntry]:
@@ -39,6 +45,45 @@ def unreadable_reason(error: OSError) -> str:
     """Why a folder could not be listed, in the words every command reports."""
     text = error.strerror or str(error) or type(error).__name__
     return f"cannot read this folder ({text[:1].lower()}{text[1:]})"
+
+
+BROKEN = "a broken symlink (what it links to is gone)"
+
+
+def followed_reason(error: OSError) -> str:
+    """Why a link could not be followed (`os.stat` failed on it), in the words every command
+    reports."""
+    if error.errno == errno.ELOOP:
+        return LOOP
+    text = error.strerror or str(error) or type(error).__name__
+    return f"cannot follow this link ({text[:1].lower()}{text[1:]})"
+
+
+def file_problem(path: Path | str) -> str | None:
+    """Why `path` is not a regular file to read (links followed), or None when it is one."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return BROKEN if os.path.islink(path) else "no such file"
+    except OSError as e:
+        return followed_reason(e)
+    return None if stat.S_ISREG(mode) else not_regular(mode)
+
+
+def listed(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The folders and the regular files in `folder` (links followed, hidden names passed
+    over), in name order, for reading a dataset's folders: a link that cannot be followed (a
+    loop) is a `DataError` naming it, since an entry left out would change what is learnt."""
+    folders, files = [], []
+    for entry in entries(folder):
+        try:
+            if entry.is_dir():
+                folders.append(folder / entry.name)
+            elif entry.is_file():  # a FIFO is never opened
+                files.append(folder / entry.name)
+        except OSError as e:
+            raise DataError(f"{folder / entry.name}: {followed_reason(e)}") from None
+    return folders, files
 
 
 def files_under(folder: Path | str, suffixes: Iterable[str]) -> Found:
@@ -59,13 +104,17 @@ def files_under(folder: Path | str, suffixes: Iterable[str]) -> Found:
             unreadable.append((current, unreadable_reason(e)))
             continue
         for entry in reversed(listed):  # popped in name order: the first of two links wins
+            path = current / entry.name
+            wanted = Path(entry.name).suffix.lower() in suffixes
             try:
                 if entry.is_dir():
-                    waiting.append(current / entry.name)
-                elif entry.is_file() and Path(entry.name).suffix.lower() in suffixes:
-                    files.append(current / entry.name)
-            except OSError:
-                continue  # gone, or a link that cannot be followed: not a file to take
+                    waiting.append(path)
+                elif wanted and entry.is_file():
+                    files.append(path)
+                elif wanted and (problem := file_problem(path)) not in (None, "no such file"):
+                    unreadable.append((path, problem))  # "no such file": gone since listed
+            except OSError as e:  # a link that cannot be followed: it may name a folder
+                unreadable.append((path, followed_reason(e)))
     return Found(sorted(files), sorted(unreadable))
 
 

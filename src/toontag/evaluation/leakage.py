@@ -15,6 +15,7 @@ from toontag.data.predictions import predictions_for
 from toontag.errors import RunError
 from toontag.evaluation.evaluate import PAPER_THRESHOLD
 from toontag.evaluation.metrics import by_sequence_text, f1_intervals, multilabel_metrics
+from toontag.io import write_figure
 
 SAME_SHOT_IDS = 10  # a twin this close in frame id is the same shot, cut by the split
 IDENTICAL = 2.0  # a thumbnail distance at which two frames look the same to the eye
@@ -88,7 +89,7 @@ def contact_sheet(audit: Audit, data: LabelledData, path: Path) -> list[dict]:
     fig.suptitle(f"Test frames and their nearest training frame (threshold {audit.threshold:g})")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=72)
+    write_figure(path, fig, dpi=72)
     plt.close(fig)
     return examples
 

@@ -21,7 +21,7 @@ from toontag.data.predictions import predictions_for
 from toontag.errors import DataError
 from toontag.evaluation.evaluate import PAPER_THRESHOLD
 from toontag.evaluation.metrics import f1_intervals, multilabel_metrics
-from toontag.io import csv_text, read_csv
+from toontag.io import csv_text, read_csv, write_figure
 
 SHEET = 24  # suspects on the contact sheet, the most confident first
 
@@ -175,7 +175,7 @@ def contact_sheet(data: LabelledData, s: Suspects, path: Path) -> None:
     fig.suptitle("Most suspect labels: given vs out-of-fold prediction")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=72)
+    write_figure(path, fig, dpi=72)
     plt.close(fig)
 
 

@@ -13,7 +13,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from toontag.data.images import load_resized, open_rgb
 from toontag.errors import BadImageError
 from toontag.explain.gradcam import Explainer, Heatmap
-from toontag.io import write_bytes
+from toontag.io import write_bytes, write_figure
 
 
 def overlay(image: np.ndarray, cam: np.ndarray) -> np.ndarray:
@@ -82,5 +82,5 @@ def sheet(rows: list[tuple[str, np.ndarray, list[Heatmap]]], path: Path) -> None
             axes[r, c].imshow(overlay(image, h.cam))
             axes[r, c].set_title(f"{h.character} (p = {h.probability:.2f})", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    write_figure(path, fig, dpi=80)
     plt.close(fig)

@@ -49,6 +49,8 @@ from toontag.runs import (
     MODEL_INFO,
     REPORT,
     SPLIT,
+    check_new_run,
+    mark_run,
     recorded_data,
     run_data,
     save_weights,
@@ -137,7 +139,7 @@ def write_enrolled_run(base: Path, out: Path, trained, name: str, head: Head, de
 def write_run(base: Path, out: Path, trained, model, config, name: str, threshold, details):
     """`out`: an ordinary run of `model` (the base's classes and `name`, decided at the
     base's thresholds and `threshold`), the base's split and report beside it."""
-    out.mkdir(parents=True, exist_ok=True)
+    mark_run(out)
     for extra in (SPLIT, REPORT):  # where the base came from, for evaluate
         if (base / extra).is_file():
             shutil.copyfile(base / extra, out / extra)
@@ -224,6 +226,7 @@ def request(run: Path, out: Path, *, character: str, examples, negatives=(), con
         raise RunError(f"{run}: enrol takes a single model's run, not an ensemble")
     if (out / MODEL_INFO).exists():
         raise RunError(f"{out}: already holds a run; choose another --out")
+    check_new_run(out)
     trained = load_trained(run)
     try:
         name = check_name(character, trained.classes)

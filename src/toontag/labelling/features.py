@@ -32,7 +32,7 @@ import torch
 
 from toontag.data.images import load_resized
 from toontag.errors import BadImageError, DataError
-from toontag.io import hash_file, write_json, write_npy
+from toontag.io import hash_file, replace_file, write_json, write_npy
 from toontag.models.stages import CUT
 from toontag.parallel import prefetch
 
@@ -288,7 +288,7 @@ def _assemble(folder: Path, name: str, keys: list[str], blocks: list[dict]) -> N
             failed[int(target)] = bad[int(source[target, 1])]
     out.flush()
     del out
-    os.replace(tmp, folder / f"{name}.npy")
+    replace_file(tmp, folder / f"{name}.npy")
     _publish(folder, name, keys, failed, (len(keys), *shape))
 
 

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from toontag.data.dataset import split_names
 from toontag.data.names import NAME, NAME_RULE, NO_CHARACTER
 from toontag.errors import FileError, ProjectError
-from toontag.io import csv_text, read_csv, write_text
+from toontag.io import csv_text, read_csv, read_text, write_text
 from toontag.labelling.audit_record import AuditRecord
 from toontag.labelling.project import LABELS, Project
 
@@ -127,7 +127,7 @@ class LabelStore:
         if not self.classes_path.exists():
             return ()
         try:
-            lines = self.classes_path.read_text(encoding="utf-8-sig").splitlines()
+            lines = read_text(self.classes_path, encoding="utf-8-sig").splitlines()
         except (OSError, UnicodeDecodeError) as e:
             raise ProjectError(self.classes_path, f"cannot read it ({e})") from None
         return tuple(dict.fromkeys(line.strip() for line in lines if line.strip()))

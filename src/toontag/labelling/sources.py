@@ -3,11 +3,12 @@ folder (searched by `data.walk`'s rule) together, an image file alone."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from toontag.data.walk import IMAGE_SUFFIXES, VIDEO_SUFFIXES, files_under
+from toontag.data.walk import IMAGE_SUFFIXES, VIDEO_SUFFIXES, file_problem, files_under
 from toontag.labelling.project import FRAMES, Project
 
 Progress = Callable[[Path, float, float | None], None]  # (source, done, total): s or images
@@ -42,11 +43,11 @@ class SourceOutcome:
 def find_sources(store: Project, paths: list[Path]) -> Iterator[Source]:
     """Each video file alone, a folder's images (searched recursively) together, an image
     file alone. A folder with neither, or inside the project's frames, cannot be a source,
-    nor can a folder inside one that cannot be read."""
+    nor can a folder inside one that cannot be read, nor a FIFO, device or link loop."""
     frames = (store.root / FRAMES).resolve()
     seen = set()
     for path in paths:
-        resolved = path.resolve()
+        resolved = Path(os.path.realpath(path))  # a link loop stays as it is, for its error
         if resolved in seen:
             continue
         seen.add(resolved)
@@ -68,7 +69,13 @@ def find_sources(store: Project, paths: list[Path]) -> Iterator[Source]:
                 yield Source("images", path, images)
             for folder, reason in found.unreadable:
                 yield Source("images", folder, problem=reason)
-        elif path.suffix.lower() in IMAGE_SUFFIXES:
+        elif (problem := file_problem(path)) not in (None, "no such file"):  # FIFO, link loop
+            yield Source("images" if is_image(path) else "video", path, problem=problem)
+        elif is_image(path):
             yield Source("images", path, [path])
         else:
             yield Source("video", path)
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES

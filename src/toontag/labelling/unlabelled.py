@@ -31,7 +31,7 @@ from toontag.data.dataset import LabelledData, load_dataset
 from toontag.errors import DataError
 from toontag.io import csv_text, write_json, write_text
 from toontag.models.engine import engine_probabilities, load_engine
-from toontag.runs import MODEL_INFO, REPORT, SPLIT
+from toontag.runs import MODEL_INFO, REPORT, SPLIT, check_new_run, mark_run
 from toontag.training.run import train_or_resume
 
 CONFIDENT = 0.9  # every class at least this sure (or 1 - this) for a pseudo-label
@@ -172,6 +172,8 @@ def train_with_unlabelled(
     is (default ``RUN/teacher``; students of one teacher can share it)."""
     run = Path(run)
     teacher = run / TEACHER if teacher is None else Path(teacher)
+    check_new_run(run)  # a rerun after a kill finds it marked
+    mark_run(run)  # before the teacher makes its folder inside
     # The teacher learns from the labels alone (it never sees an unlabelled frame).
     train_or_resume(
         config.replace(consistency=0.0),

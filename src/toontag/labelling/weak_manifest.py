@@ -37,7 +37,7 @@ from toontag.labelling.audit_record import AuditRecord
 from toontag.labelling.head import fit_head
 from toontag.labelling.project import Project
 from toontag.labelling.propagate import WEIGHT, propagate
-from toontag.runs import CHECKPOINTS, LAST, REPORT, SPLIT
+from toontag.runs import CHECKPOINTS, LAST, REPORT, SPLIT, check_new_run, mark_run
 from toontag.training.run import train_or_resume
 
 WEAK_SEEN = 2  # a run with weak rows sees this many times its recipe's image budget
@@ -164,9 +164,10 @@ def train_propagated(
     if not manifest.is_file():
         if (run / CHECKPOINTS / LAST).exists():
             raise RunError(f"{run}: already holds a run; choose another --out")
+        check_new_run(run)
         cache_root = options.get("cache_root")
         text, how = weak_manifest(dataset, config=config, weight=weight, cache_root=cache_root)
-        run.mkdir(parents=True, exist_ok=True)
+        mark_run(run)
         write_json(run / PROPAGATION, how)
         write_text(manifest, text)  # last: its presence means the propagation is complete
     project = f"the project, {data}"

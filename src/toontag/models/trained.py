@@ -16,8 +16,10 @@ from toontag.models.net import ToonNet
 from toontag.models.registry import create_model
 from toontag.runs import (
     check_finished,
+    check_new_run,
     ensemble_members,
     is_ensemble,
+    mark_run,
     read_config,
     read_model_info,
     read_weights,
@@ -71,6 +73,7 @@ def write_ensemble(out: Path, runs: list[Path]) -> TrainedModel:
     classes and input size; decisions at the paper's threshold, 0.5."""
     if len(runs) < 2:
         raise RunError("an ensemble needs at least two runs")
+    check_new_run(out)
     members = [load_trained(r) for r in runs]
     first = members[0]
     for run, m in zip(runs, members, strict=True):
@@ -80,7 +83,7 @@ def write_ensemble(out: Path, runs: list[Path]) -> TrainedModel:
                 f"{runs[0]}'s {list(first.classes)} at {first.image_size}"
             )
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    mark_run(out)
     write_ensemble_members(out, runs)
     name = "ensemble(" + ", ".join(m.config.model for m in members) + ")"
     write_model_info(

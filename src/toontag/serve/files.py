@@ -13,11 +13,12 @@ import os
 import re
 import stat
 from email.utils import formatdate
-from pathlib import Path
 
 import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from toontag.io import descriptor_path
 
 CHUNK = 256 * 1024  # bytes read and sent at a time
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | os.O_NONBLOCK
@@ -64,8 +65,7 @@ class IndexedFile:
     def reopenable(self) -> str:
         """A path that opens this same file, whatever is at the indexed path now (for readers
         such as FFmpeg that take a path, not a descriptor)."""
-        folder = "/proc/self/fd" if Path("/proc/self/fd").is_dir() else "/dev/fd"
-        return f"{folder}/{self.fd}"
+        return descriptor_path(self.fd)
 
     @property
     def etag(self) -> str:

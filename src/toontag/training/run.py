@@ -43,6 +43,8 @@ from toontag.runs import (
     LAST,
     REPORT,
     SPLIT,
+    check_new_run,
+    mark_run,
     read_config,
     read_model_info,
     save_weights,
@@ -214,6 +216,8 @@ def train(
         classes_from = f"the run being resumed, {run}"
     elif last.exists():
         raise RunError(f"{run}: already holds a run; pass --resume or choose another --out")
+    else:
+        check_new_run(run)  # before any work: a user's own config.json is never replaced
     assert config is not None
     dataset = load_dataset(data, classes=classes, classes_from=classes_from)  # lists, no decoding
     if on_dataset is not None:
@@ -230,7 +234,7 @@ def train(
         dm.train_targets = distillation_targets(
             dataset, dm.parts.train, Path(config.soft_labels), config.distill_weight
         )
-    run.mkdir(parents=True, exist_ok=True)
+    mark_run(run)
     aspect = picture_aspect([dataset.samples[r].path for r in dm.parts.train])  # for `index`
     if not resume:
         config.save(run / CONFIG)

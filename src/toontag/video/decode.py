@@ -8,6 +8,7 @@ renamed .mp4, a one-frame stream) is not a video.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from PIL import Image
 
 from toontag.data.images import PICTURE_ASPECT, resize_rgb
 from toontag.errors import VideoError
+from toontag.io import descriptor_path, open_regular
 from toontag.video.borders import Picture, fit_picture
 
 TRUNCATION_SLACK = 1.0  # seconds of declared duration that may lack frames at the end
@@ -33,14 +35,19 @@ class Video:
 
     def __init__(self, path: Path | str, *, reference_only: bool = False):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise VideoError(self.path, "no such file")
-        if self.path.stat().st_size == 0:
-            raise VideoError(self.path, "empty file (0 bytes)")
         try:
-            self.container = av.open(str(self.path), "r")
-        except (av.error.FFmpegError, UnicodeDecodeError) as e:
-            raise VideoError(self.path, f"not a readable video ({_reason(e)})") from e
+            file = open_regular(self.path, error=VideoError)  # a FIFO must not hang the open
+        except FileNotFoundError:
+            raise VideoError(self.path, "no such file") from None
+        except OSError as e:
+            raise VideoError(self.path, f"not a readable video ({_reason(e)})") from None
+        with file:  # FFmpeg opens the file checked, not whatever is at the path by then
+            if os.fstat(file.fileno()).st_size == 0:
+                raise VideoError(self.path, "empty file (0 bytes)")
+            try:
+                self.container = av.open(descriptor_path(file.fileno()), "r")
+            except (av.error.FFmpegError, UnicodeDecodeError) as e:
+                raise VideoError(self.path, f"not a readable video ({_reason(e)})") from e
         if not self.container.streams.video:
             self.container.close()
             raise VideoError(self.path, "no video stream (audio or data only)")

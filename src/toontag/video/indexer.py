@@ -9,6 +9,7 @@ reported in one line and the others are still indexed.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -18,7 +19,13 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from toontag.data.images import PICTURE_ASPECT
-from toontag.data.walk import VIDEO_SUFFIXES, entries, files_under, unreadable_reason
+from toontag.data.walk import (
+    VIDEO_SUFFIXES,
+    entries,
+    file_problem,
+    files_under,
+    unreadable_reason,
+)
 from toontag.errors import FileError, IndexDbError, VideoError
 from toontag.io import hash_file
 from toontag.parallel import prefetch
@@ -50,8 +57,9 @@ class Outcome:
 
 def expand(paths: list[Path]) -> list[Path]:
     """Files as given; folders searched recursively for video files (`data.walk`'s rule), in
-    name order. A folder inside that cannot be read stays in the list where its videos would
-    be, for `known_state` to make it that folder's failed outcome."""
+    name order. A folder inside that cannot be read (or a link, FIFO, ... that cannot be taken)
+    stays in the list where its videos would be, for `known_state` to make it that entry's
+    failed outcome."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -62,7 +70,7 @@ def expand(paths: list[Path]) -> list[Path]:
             found.extend(sorted(videos.files + [folder for folder, _ in videos.unreadable]))
         else:
             found.append(path)
-    return list(dict.fromkeys(p.resolve() for p in found))
+    return list(dict.fromkeys(Path(os.path.realpath(p)) for p in found))  # a loop: unresolved
 
 
 CUT_LOOKBACK = 2.0  # seconds of frames kept: the shot detector reports a cut late
@@ -175,8 +183,8 @@ def known_state(
         except OSError as e:
             raise VideoError(path, unreadable_reason(e)) from None
         raise VideoError(path, "a folder, not a video file")
-    if not path.is_file():
-        raise VideoError(path, "no such file")
+    if problem := file_problem(path):  # a FIFO, a link loop: one line, never opened
+        raise VideoError(path, problem)
     stat = path.stat()
     known = index.lookup(str(path))
     same_settings = known is not None and known["settings"] == json.dumps(

@@ -19,7 +19,7 @@ import numpy as np
 from toontag.data.dataset import LabelledData, Sample
 from toontag.data.images import open_rgb
 from toontag.errors import DataError, FileError
-from toontag.io import write_json
+from toontag.io import check_replaceable, replace_file, write_json
 from toontag.video.segments import Segment
 
 
@@ -151,8 +151,7 @@ def write_clip(
     `grain` adds noise of that standard deviation (in 0-255 levels) to every frame, so that
     no two frames are the same."""
     out = Path(out)
-    if out.is_dir():
-        raise FileError(out, "is a folder; --out names the video file to write")
+    check_replaceable(out, folder="--out names the video file to write")
     if out.suffix.lower() not in CONTAINERS:
         raise FileError(
             out,
@@ -186,7 +185,7 @@ def write_clip(
             motion=motion,
             grain=grain,
         )
-        tmp.replace(out)
+        replace_file(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     truth = {
