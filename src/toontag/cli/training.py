@@ -165,7 +165,7 @@ def train(
             "devices": devices,
             "strategy": strategy,
         }
-        config = named_preset(preset or ("labels" if project else "paper"))
+        config = named_preset(preset if preset is not None else "labels" if project else "paper")
         config = config.replace(**fixed | given)  # --set last: it may change any of them
     if config is not None and adapted and config.weights is None and config.pretrained:
         from toontag.labelling.adapted import project_backbone

@@ -78,8 +78,11 @@ class Index(IndexReads, IndexWrites):
         if readonly:
             self._check_meta()
         else:
-            self.first_look(self._refuse_foreign)
             self._prepare()
+
+    def before_writing(self) -> None:
+        """Another application's database is refused untouched (see `first_look`)."""
+        self.first_look(self._refuse_foreign)
 
     def _prepare(self, meta: dict[str, str] | None = None) -> None:
         """Read the meta, or, for a new (empty) file, make the tables with `meta`. One write

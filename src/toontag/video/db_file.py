@@ -44,10 +44,14 @@ class IndexFile:
         if readonly:
             self._open_reader()
         else:
+            self.before_writing()  # before the connection: a statement makes -wal/-shm files
             self.db = self._connect("rwc")
             with self.errors():  # a commit is on the disk (the WAL synced) when it returns,
                 # whatever the SQLite build's default (some sync WAL only at a checkpoint)
                 self.db.execute("PRAGMA synchronous = FULL")
+
+    def before_writing(self) -> None:
+        """Checks of the file a writer runs before it connects (none here)."""
 
     def _connect(self, mode: str) -> sqlite3.Connection:
         uri = f"file:{quote(str(self.path.resolve()))}?mode={mode}"
