@@ -54,7 +54,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import math
 import os
 import shutil
 import time
@@ -63,7 +62,14 @@ from pathlib import Path
 
 import numpy as np
 
-from toontag.benchmark.efficiency import COMMON, choose, record_key, summarise, unchosen
+from toontag.benchmark.efficiency import (
+    COMMON,
+    choose,
+    record_key,
+    summarise,
+    trained_at,
+    unchosen,
+)
 from toontag.benchmark.harness import write_manifest
 from toontag.benchmark.results import keep_record, read_records, started_commit, write_result
 from toontag.benchmark.simulated import (
@@ -525,7 +531,7 @@ def shard_folders(plan: list, shards: int) -> list[set]:
     small budgets run more epochs). Every process computes the same deal from the same plan."""
     cost: dict = {}
     for variant, policy, budget, seed in plan:
-        epochs = max(15, math.ceil(SEEN / max(1, budget - validation_size(budget))))
+        epochs = LABELS.for_rows(budget - validation_size(budget)).max_epochs
         runs = 1 + epochs / 60 if variant.startswith("finetune") else 2.5
         folder = folder_name(variant, policy, budget, seed)
         cost[folder] = cost.get(folder, 0) + runs
@@ -600,17 +606,7 @@ def render(args, done: dict, pool_size: int, test_size: int, started: float) -> 
         )
         + (" - **met**." if met else " - **not met**."),
     ]
-    untrained = [
-        budget
-        for budget in sorted(chosen)
-        if not any(
-            c["budget"] == budget
-            and c["variant"] != "head"
-            and c["seeds"] >= args.seeds
-            and c["own_val_f1"] is None  # validated on the common sample
-            for c in summary
-        )
-    ]
+    untrained = [b for b in sorted(chosen) if not trained_at(summary, b, seeds=args.seeds)]
     if untrained:
         lines += [
             "",

@@ -60,6 +60,18 @@ def summarise(records) -> list[dict]:
     return summary
 
 
+def trained_at(summary: list[dict], budget: int, *, seeds: int) -> bool:
+    """Whether a trained variant (not the label server's head) has a cell at `budget` with
+    every seed, validated on the common sample: else a choice there is among head rows only."""
+    return any(
+        c["budget"] == budget
+        and c["variant"] != "head"
+        and c["seeds"] >= seeds
+        and c["own_val_f1"] is None
+        for c in summary
+    )
+
+
 def timing(runs) -> dict:
     """A cell's seconds a run (min and max, everything from picking to the test figures) and
     the highest 1-minute load beside them: its times are its own only where that is low."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from toontag.benchmark.efficiency import trained_at
 from toontag.benchmark.figures import interval, read_result, span
 
 METHODS = {  # a label-efficiency method, as README's prose names its model
@@ -99,15 +100,9 @@ def label_efficiency(results: Path) -> str:
     seeds = picks[0][1]["seeds"]
 
     def alone(budget: int) -> str:  # no trained cell with every seed there: the head only ran
-        trained = [
-            s
-            for s in r["summary"]
-            if s["budget"] == budget
-            and s["variant"] != "head"
-            and s["seeds"] >= seeds
-            and s["own_val_f1"] is None
-        ]
-        return "" if trained else ", the only variant run there with every seed so far"
+        if trained_at(r["summary"], budget, seeds=seeds):
+            return ""
+        return ", the only variant run there with every seed so far"
 
     shown = "; ".join(
         f"{cell(row)} at {budget} labels ({named(row['variant'])}, {row['policy']} frames"
