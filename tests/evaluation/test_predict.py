@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from tests.test_cli import run_cli
 from toontag.data.images import load_resized
@@ -207,3 +208,23 @@ def test_a_fifo_named_like_an_image_is_one_line_given_or_found(
         assert f"error: {fifo}: not a regular file (a FIFO)" in err.splitlines()
     tagged = [r["path"] for r in json.loads(out) if "error" not in r]
     assert tagged == [str(p) for p in images if p.name != "broken.jpg"]
+
+
+def test_a_stills_black_bars_are_cropped_before_the_model_looks_unless_told_not_to(tmp_path):
+    board = Image.new("RGB", (320, 240))
+    board.paste(Image.new("RGB", (320, 180), (200, 120, 60)), (0, 30))  # 16:9 in 4:3
+    path = tmp_path / "boxed.png"
+    board.save(path)
+
+    class Engine:
+        classes, thresholds, image_size, picture_aspect = ("a",), (0.5,), (18, 32), 16 / 9
+
+        def probabilities(self, pixels):
+            self.seen = pixels
+            return np.full((len(pixels), 1), 0.9)
+
+    engine = Engine()
+    [result] = tag_images(engine, [path])
+    assert result["note"] == "letterbox cropped" and engine.seen[0].min() > 50
+    [result] = tag_images(engine, [path], borders=False)
+    assert "note" not in result and engine.seen[0][:2].max() < 40

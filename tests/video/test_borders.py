@@ -1,5 +1,5 @@
-"""Black borders that stay all through a video are found and cropped; fades, dark scenes and
-black videos are not cropped."""
+"""A boxed video is cropped and indexed as the original; a fade to black is not a border
+(the rule itself: tests/data/test_borders.py)."""
 
 from __future__ import annotations
 
@@ -10,63 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from toontag.data.borders import Picture
 from toontag.data.images import open_rgb
-from toontag.video.borders import Picture, find_picture, fit_picture
 from toontag.video.db import Index
 from toontag.video.decode import Video
 from toontag.video.indexer import IndexSettings, index_videos
 from toontag.video.search import search
-
-
-def gray_frames(count: int, shape=(90, 160), *, top=0, bottom=0, left=0, right=0, seed=0):
-    rng = np.random.default_rng(seed)
-    frames = []
-    for _ in range(count):
-        g = rng.integers(40, 255, size=shape, dtype=np.uint8)
-        g[:top], g[shape[0] - bottom :], g[:, :left], g[:, shape[1] - right :] = 0, 0, 0, 0
-        frames.append(g)
-    return frames
-
-
-def test_letterbox_and_pillarbox_are_found_in_frame_pixels():
-    letterbox = find_picture(gray_frames(8, top=12, bottom=12), 320, 180)
-    assert (letterbox.kind, letterbox.top, letterbox.bottom, letterbox.left) == (
-        "letterbox",
-        24,
-        24,
-        0,
-    )
-    pillarbox = find_picture(gray_frames(8, left=20, right=20), 320, 180)
-    assert (pillarbox.kind, pillarbox.box) == ("pillarbox", (40, 0, 280, 180))
-    assert find_picture(gray_frames(8, top=5, left=20), 320, 180).kind == "windowbox"
-
-
-def test_fades_dark_scenes_and_black_videos_are_not_cropped():
-    fades = gray_frames(6) + [np.zeros((90, 160), np.uint8)] * 6  # black frames say nothing
-    assert find_picture(fades, 320, 180) == Picture(320, 180)
-    night = gray_frames(6) + gray_frames(3, top=30, seed=1)  # a dark sky in a few frames
-    assert not find_picture(night, 320, 180).cropped
-    assert not find_picture([np.zeros((90, 160), np.uint8)] * 12, 320, 180).cropped
-    assert not find_picture(gray_frames(3, top=12, bottom=12), 320, 180).cropped  # too few
-    assert not find_picture(gray_frames(8, shape=(90, 160), top=1), 320, 180).cropped  # 1%
-
-
-def test_a_cropped_picture_is_fitted_never_stretched():
-    image = Image.new("RGB", (320, 240), (0, 0, 0))
-    image.paste(Image.new("RGB", (320, 180), (200, 50, 50)), (0, 30))  # 16:9 in 4:3
-    fitted = fit_picture(image, Picture(320, 240, top=30, bottom=30), 16 / 9)
-    assert fitted.size == (320, 180) and np.asarray(fitted).min(axis=(0, 1)).tolist() == [
-        200,
-        50,
-        50,
-    ]
-    pillar = fit_picture(
-        Image.new("RGB", (320, 180), (9, 9, 9)), Picture(320, 180, left=40, right=40), 16 / 9
-    )
-    assert pillar.size == (320, 180)  # 4:3 padded back to 16:9 with black, not stretched
-    assert np.asarray(pillar)[:, :40].max() == 0 and np.asarray(pillar)[:, 40:280].min() == 9
-    same = Image.new("RGB", (8, 8))
-    assert fit_picture(same, Picture(8, 8), 1.0) is same
 
 
 def write_boxed(clip, path, *, canvas: tuple[int, int], at: tuple[int, int], fps=10, fade=0):

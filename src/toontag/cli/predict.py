@@ -29,6 +29,13 @@ def predict(
     ] = False,
     engine: EngineOpt = "onnx",
     batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Images per batch.")] = 64,
+    borders: Annotated[
+        bool,
+        typer.Option(
+            help="Crop a still's black bars (letterbox, pillarbox: matching bars at opposite "
+            "edges) before the model looks, as index does a video's; the note says so."
+        ),
+    ] = True,
 ) -> None:
     """The characters in each image at the model's thresholds, with every probability.
     Folders are searched recursively for image files (hidden ones passed over); files that
@@ -52,6 +59,7 @@ def predict(
             paths,
             batch_size=batch_size,
             sidecars=sidecars,
+            borders=borders,
             advance=partial(bar.advance, task),
         )
     seconds = time.perf_counter() - start

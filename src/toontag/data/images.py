@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from toontag.data.borders import fit_picture, still_picture
 from toontag.errors import BadImageError, DataError, FileError
 from toontag.io import open_regular
 
@@ -96,10 +97,20 @@ def open_rgb(
         raise BadImageError(path, f"cannot decode ({e})") from e
 
 
-def load_resized(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:
-    """Decode `path` and resize it to (height, width): a uint8 HxWx3 array and the note."""
+def load_resized(
+    path: Path, size: tuple[int, int], *, aspect: float | None = None
+) -> tuple[np.ndarray, str | None]:
+    """Decode `path` and resize it to (height, width): a uint8 HxWx3 array and the note.
+    `aspect` (width / height of the model's training pictures): a still's black bars are
+    cropped first and the picture fitted to it, as `index` does to a video's (`borders`)."""
     height, width = size
     image, note = open_rgb(path, at_least=(2 * height, 2 * width))  # then resized smoothly
+    if aspect is not None:
+        picture = still_picture(image)
+        if picture.cropped:
+            image = fit_picture(image, picture, aspect)
+            cropped = f"{picture.kind} cropped"
+            note = cropped if note is None else f"{note}; {cropped}"
     return resize_rgb(image, size), note
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toontag.data.images import load_resized
+from toontag.data.images import PICTURE_ASPECT, load_resized
 from toontag.data.walk import IMAGE_SUFFIXES, find_files
 from toontag.errors import BadImageError, FileError
 from toontag.io import write_json
@@ -39,6 +39,7 @@ def tag_images(
     *,
     batch_size: int = 64,
     sidecars: bool = False,
+    borders: bool = True,
     advance: Callable[[int], None] | None = None,
 ) -> Iterator[dict]:
     """One result per path, in order: the characters at the model's thresholds and every
@@ -46,9 +47,14 @@ def tag_images(
     any with `classes`, `thresholds`, `image_size` and `probabilities`). Images are decoded
     on a thread while the previous batch runs through the model. `sidecars`: also write
     ``IMAGE.json`` beside each image (`sidecar`); one that cannot be written is that image's
-    error. `advance(n)` is called after each batch of n."""
+    error. `borders`: a still's black bars (letterbox, pillarbox) are cropped off and the
+    picture fitted to the model's training pictures first, as `index` does to a video's
+    (`data.borders.still_picture`; the note says so). `advance(n)` is called after each
+    batch of n."""
+    size = engine.image_size
+    aspect = getattr(engine, "picture_aspect", PICTURE_ASPECT) if borders else None
     batches = (paths[i : i + batch_size] for i in range(0, len(paths), batch_size))
-    for results, pixels in prefetch((_load(b, engine.image_size) for b in batches), depth=1):
+    for results, pixels in prefetch((_load(b, size, aspect) for b in batches), depth=1):
         ok = [r for r in results if "error" not in r]
         if ok:
             probs = engine.probabilities(np.stack(pixels))
@@ -87,11 +93,11 @@ def table(results: list[dict], classes) -> tuple[list[str], list[list]]:
     return header, rows
 
 
-def _load(paths: list[Path], size) -> tuple[list[dict], list[np.ndarray]]:
+def _load(paths: list[Path], size, aspect) -> tuple[list[dict], list[np.ndarray]]:
     results, pixels = [], []
     for path in paths:
         try:
-            array, note = load_resized(path, size)
+            array, note = load_resized(path, size, aspect=aspect)
         except BadImageError as e:
             results.append({"path": str(path), "error": e.reason})
             continue

@@ -17,10 +17,10 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
+from toontag.data.borders import Picture, fit_picture
 from toontag.data.images import PICTURE_ASPECT, resize_rgb
 from toontag.errors import VideoError
 from toontag.io import descriptor_path, open_regular
-from toontag.video.borders import Picture, fit_picture
 
 TRUNCATION_SLACK = 1.0  # seconds of declared duration that may lack frames at the end
 STILL = "not a video (a still image)"  # a file of one picture, whatever its name says

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from toontag.data.borders import Picture
 from toontag.data.images import PICTURE_ASPECT
 from toontag.data.walk import (
     VIDEO_SUFFIXES,
@@ -30,7 +31,7 @@ from toontag.errors import FileError, IndexDbError, VideoError
 from toontag.io import hash_file
 from toontag.parallel import prefetch
 from toontag.progress import progress_bar
-from toontag.video.borders import Picture, detect_picture
+from toontag.video.borders import detect_picture
 from toontag.video.db import Index
 from toontag.video.db_write import VideoRecord
 from toontag.video.decode import Video, to_pixels
