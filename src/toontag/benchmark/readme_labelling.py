@@ -253,12 +253,24 @@ def walkthrough(results: Path) -> str:
     def seconds(command: str) -> float:
         return next(s["seconds"] for s in steps if s["command"].startswith(f"toontag {command}"))
 
+    audit = (  # older files count the audit's class entries only
+        f"{quality['answers']} frames" if "answers" in quality else f"{quality['entries']} entries"
+    )
+    tested = r.get("test")
+    low, high = tested["ci95_by_sequence"]["f1_micro"] if tested else (0, 0)
+    scored = (
+        ""
+        if tested is None
+        else f", scoring the model once on Kral Sakir's {tested['images']:,} test frames (no "
+        f"episode shows them) {seconds('evaluate'):.0f} s: micro-F1 **{tested['f1_micro']:.3f}**, "
+        f"95% interval by sequence [{low:.3f}, {high:.3f}],"
+    )
     return (
         f"`frames` kept {r['pool']} candidate frames of the two episodes, the simulated person "
         f"gave **{labelling['answers']} labels** (about {seconds('label'):.0f} s through the "
-        f"API; the page's audit sample of {quality['entries']} answers then put the head at "
-        f"{quality['f1']:.2f} micro-F1), training took {seconds('train') / 60:.0f} minutes and "
-        f"indexing {seconds('index'):.0f} s"
+        f"API; the page's blind audit sample of {audit} then put the head at "
+        f"{quality['f1']:.2f} micro-F1), training took {seconds('train') / 60:.1f} minutes"
+        f"{scored} and indexing {seconds('index'):.0f} s"
     )
 
 
