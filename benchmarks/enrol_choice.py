@@ -12,9 +12,14 @@ frames in rounds of 10 (a refit after each), for --seeds seeds. Candidates:
 - fit: positive-unlabelled throughout (Elkan and Noto; the person's "no" answers are unlabelled
   negatives of that fit), or the supervised fit on the examples and answers alone once there are
   5 yes and 5 no (`fit_new_class`'s rule);
-- offers: the frames nearest the threshold, or half nearest and half at random.
+- offers: the frames nearest the threshold, or half nearest and half at random;
+- fine-tune (`enrol --method finetune`, --finetune-seeds seeds): the top of the base's backbone
+  and the head tuned with the old outputs distilled, from the same k examples, then again with
+  the person's answers to the 50 frames it offered (one round, as the command line asks them);
+  each an ordinary run, scored on the same validation frames through its ONNX model.
 
-The candidate with the highest mean validation F1 after 50 answers is what `enrol` ships.
+The candidate with the highest mean validation F1 after 50 answers, over the seeds every
+candidate ran, is what `enrol` ships.
 Writes results/enrol-choice.json and .md.
 """
 
@@ -31,11 +36,16 @@ from toontag.benchmark.enrolment import (
     base_features,
     base_options,
     base_run,
+    finetune_enrolment,
     pool_rows,
     simulate_enrolment,
 )
 from toontag.benchmark.results import write_result
+from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
+from toontag.evaluation.metrics import micro_scores
+from toontag.labelling.finetune import STEPS
+from toontag.models.engine import engine_probabilities, load_engine
 from toontag.models.trained import load_trained
 
 K = 20
@@ -45,12 +55,40 @@ CANDIDATES = {  # name: (share of offers drawn at random, yes and no the supervi
     "answers alone, nearest": (0.0, None),
     "answers alone, half random": (0.5, None),
 }
+FINETUNE = "fine-tune (top of the backbone, old outputs distilled)"
+
+
+def finetune_curves(args, base: Path, train, pool, val, col: int, character: str) -> list:
+    """Per --finetune-seeds seed, the fine-tuned enrolment's validation F1 of the new class
+    from the k examples alone and with the answers: [[alone, answered], ...]."""
+    pool_paths = [train.samples[r].path for r in pool]
+    truth = train.targets[pool, col] > 0.5
+    val_paths = [train.samples[r].path for r in val]
+    val_truth = train.targets[val, col] > 0.5
+    curves = []
+    for seed in range(args.finetune_seeds):
+        folder = args.work / character / f"choice-finetune-seed{seed}"
+        finetune_enrolment(
+            base, pool_paths, truth, character=character, k=K, seed=seed, folder=folder,
+            cache_root=args.work / "cache", steps=args.finetune_steps,
+        )  # fmt: skip
+        curve = []
+        for stage in ("alone", "confirmed"):
+            engine = load_engine(folder / stage)
+            cache = build_cache(val_paths, size=engine.image_size, root=args.work / "cache")
+            p = engine_probabilities(engine, cache.images, np.arange(len(val_paths)))
+            curve.append(micro_scores(val_truth, p[:, -1] >= engine.thresholds[-1])[2])
+        curves.append(curve)
+        print({"character": character, "finetune_seed": seed, "val_f1": curve}, flush=True)
+    return curves
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     base_options(parser)  # as benchmarks/new_character.py's
     parser.add_argument("--validation", type=int, default=1500, help="frames scored")
+    parser.add_argument("--finetune-seeds", type=int, default=1, help="0: no fine-tune row")
+    parser.add_argument("--finetune-steps", type=int, default=STEPS)
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
     started = time.perf_counter()
@@ -94,13 +132,31 @@ def main() -> None:
                     "val_f1_alone": round(float(curve[0]), 4),
                     "val_f1_answered": round(float(curve[-1]), 4),
                     "val_f1_by_round": [round(float(v), 4) for v in curve],
+                    "val_f1_answered_by_seed": [round(float(c[-1]), 4) for c in curves],
                     "val_positive_rate": round(float(feats["validation"][1].mean()), 3),
                 }
             )
             print(rows[-1], flush=True)
+        if args.finetune_seeds:
+            curves = finetune_curves(args, base, train, pool, val, col, character)
+            curve = np.mean(curves, axis=0)
+            rows.append(
+                {
+                    "character": character,
+                    "candidate": FINETUNE,
+                    "val_f1_alone": round(float(curve[0]), 4),
+                    "val_f1_answered": round(float(curve[-1]), 4),
+                    "val_f1_answered_by_seed": [round(float(c[-1]), 4) for c in curves],
+                    "val_positive_rate": rows[-1]["val_positive_rate"],
+                }
+            )
+    candidates = [*CANDIDATES, FINETUNE] if args.finetune_seeds else list(CANDIDATES)
+    common = min(args.seeds, args.finetune_seeds or args.seeds)  # seeds every candidate ran
     means = {
-        c: float(np.mean([r["val_f1_answered"] for r in rows if r["candidate"] == c]))
-        for c in CANDIDATES
+        c: float(
+            np.mean([r["val_f1_answered_by_seed"][:common] for r in rows if r["candidate"] == c])
+        )
+        for c in candidates
     }
     chosen = max(means, key=means.get)
     characters = list(dict.fromkeys(r["character"] for r in rows))
@@ -109,7 +165,9 @@ def main() -> None:
         "",
         f"Validation F1 of the new class (train frames outside the pool, unseen by the base; "
         f"test not read), mean over {args.seeds} seeds: from k = {K} positives alone, and after "
-        f"{CONFIRM} answers to the offered frames (rounds of 10). The always-yes F1 for each "
+        f"{CONFIRM} answers to the offered frames (rounds of 10; the fine-tune row over "
+        f"{args.finetune_seeds} seed(s), one round). The choice compares the mean over the first "
+        f"{common} seed(s), which every candidate ran. The always-yes F1 for each "
         "character is 2r / (1 + r), r its validation positive rate. See the script's docstring.",
         "",
         "| candidate | "
@@ -117,7 +175,7 @@ def main() -> None:
         + " | mean +50 |",
         "|---|" + "---|" * (len(characters) + 1),
     ]
-    for candidate in CANDIDATES:
+    for candidate in candidates:
         cells = []
         for character in characters:
             r = next(r for r in rows if r["character"] == character and r["candidate"] == candidate)
@@ -138,6 +196,8 @@ def main() -> None:
         "confirmations": CONFIRM,
         "seeds": args.seeds,
         "chosen": chosen,
+        "finetune_seeds": args.finetune_seeds,
+        "seeds_compared": common,
         "mean_val_f1_answered": means,
         "rows": rows,
     }

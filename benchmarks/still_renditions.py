@@ -7,8 +7,8 @@ Frames: whole shots (runs of consecutive frame ids) of Kral Sakir's train split 
 until there are `--frames`, leaving out every shot with a frame the run's episodes show (their
 `*.truth.json`, written by `toontag data video`): validation material, never the test split.
 Each frame is scored as it is and rendered as a person would upload it: letterboxed into 4:3
-(black bars top and bottom), pillarboxed into 1:1, and at half resolution (JPEG quality 95,
-written under --work). Each rendition is tagged by `predict`'s code (`tag_images`) with the
+and into a square (black bars top and bottom), pillarboxed into 21:9 (bars left and right),
+and at half resolution (JPEG quality 95, written under --work). Each rendition is tagged by `predict`'s code (`tag_images`) with the
 still's borders cropped and without. Micro-F1 at the run's thresholds with its 95% interval
 resampling whole shots. Writes --out/still-renditions.json and .md.
 """
@@ -49,7 +49,8 @@ def letterbox(image: Image.Image, aspect: float) -> Image.Image:
 RENDITIONS = {
     "as is": None,
     "letterboxed 4:3": lambda im: letterbox(im, 4 / 3),
-    "pillarboxed 1:1": lambda im: letterbox(im, 1.0),
+    "letterboxed 1:1": lambda im: letterbox(im, 1.0),
+    "pillarboxed 21:9": lambda im: letterbox(im, 21 / 9),
     "half resolution": lambda im: im.resize((im.width // 2, im.height // 2), Image.BILINEAR),
 }
 

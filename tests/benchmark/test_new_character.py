@@ -1,6 +1,7 @@
 """benchmarks/new_character.py at a tiny size (a smoke test, not a measurement): base runs
 trained elsewhere taken with --base-runs, the fine-tune method's row beside the linear
-read-out's, the old characters' change with its paired interval by whole sequences."""
+read-out's, the old characters' change with its paired interval by whole sequences; and
+benchmarks/enrol_choice.py's fine-tune candidate scored on the same validation frames."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from toontag.errors import RunError
 from toontag.training.run import train
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "new_character.py"
+CHOICE = SCRIPT.with_name("enrol_choice.py")
 OLD = ("kral_sakir", "remzi", "fil_necati")
 
 
@@ -67,3 +69,22 @@ def test_a_base_that_knew_the_character_is_refused(bases, small_manifest, tmp_pa
     args = argparse.Namespace(base_runs=tmp_path)
     with pytest.raises(RunError, match="a base without remzi"):
         base_run(args, load_dataset(small_manifest), "remzi")
+
+
+def test_the_enrolment_choice_weighs_the_fine_tune_on_validation(bases, small_manifest, tmp_path):
+    out, work = tmp_path / "out", tmp_path / "work"
+    args = ["--data", small_manifest, "--base-runs", bases, "--characters", "canan"]
+    args += ["--pool", "150", "--validation", "60", "--seeds", "2", "--finetune-seeds", "1"]
+    args += ["--finetune-steps", "2", "--work", work, "--out", out]
+    subprocess.run(
+        [sys.executable, CHOICE, *map(str, args)], check=True, capture_output=True, timeout=600
+    )
+    payload = json.loads((out / "enrol-choice.json").read_text())
+    tuned = [r for r in payload["rows"] if r["candidate"].startswith("fine-tune")]
+    assert len(tuned) == 1 and len(tuned[0]["val_f1_answered_by_seed"]) == 1
+    assert payload["seeds_compared"] == 1  # the read-outs' second seed is not weighed
+    readout = next(r for r in payload["rows"] if r["candidate"] == "answers alone, nearest")
+    first = payload["mean_val_f1_answered"]["answers alone, nearest"]
+    assert first == pytest.approx(readout["val_f1_answered_by_seed"][0])
+    assert payload["chosen"] in payload["mean_val_f1_answered"]
+    assert (work / "canan" / "choice-finetune-seed0" / "confirmed" / "model.json").is_file()
