@@ -28,7 +28,8 @@ def test_smooth_closes_short_gaps_drops_short_segments_and_snaps_to_shots():
     p[16, 1] = 0.9  # 8.0-8.5 s: too short, dropped
     p[4:12, 1] = 0.8  # samples 2.0-5.5 s; shots cut at 1.8 and 5.7 s: the edges move there
     shots = [(0.0, 1.8), (1.8, 5.7), (5.7, 10.0)]
-    segments = smooth(times, p, (0.5, 0.5), 10.0, shots=shots, smoothing=Smoothing())
+    on_samples = Smoothing(between_samples=False)
+    segments = smooth(times, p, (0.5, 0.5), 10.0, shots=shots, smoothing=on_samples)
     assert [(s.character, s.start, s.end) for s in segments] == [(0, 1.0, 7.0), (1, 1.8, 5.7)]
     assert segments[0].confidence > 0.7  # the gap's sample (0) is inside the mean
 
@@ -60,7 +61,7 @@ def test_a_short_shot_is_decided_whole_and_its_edges_are_its_cuts():
     plain = smooth(
         times, p, (0.5,), 6.0, shots=shots, smoothing=Smoothing(min_segment=0, max_gap=0)
     )
-    assert [(s.start, s.end) for s in plain] == [(1.3, 2.0), (2.5, 3.0)]  # two flickers
+    assert [(s.start, s.end) for s in plain] == [(1.3, 1.75), (2.25, 2.75)]  # two flickers
     whole = Smoothing(min_segment=0, max_gap=0, shot_samples=4)
     assert smooth(times, p, (0.5,), 6.0, shots=shots, smoothing=whole) == []  # mean 0.425
     p[4, 0] = 0.9  # now the shot's mean is 0.625: on for the whole shot, cut to cut
@@ -69,7 +70,26 @@ def test_a_short_shot_is_decided_whole_and_its_edges_are_its_cuts():
     longer = Smoothing(min_segment=0, max_gap=0, shot_samples=3)  # 4 samples: not short
     assert [
         (s.start, s.end) for s in smooth(times, p, (0.5,), 6.0, shots=shots, smoothing=longer)
-    ] == [(1.3, 3.0)]
+    ] == [(1.3, 2.75)]
+
+
+def test_an_edge_with_no_cut_near_lies_halfway_between_samples_and_a_cut_wins():
+    times = np.arange(20) * 0.5  # 2 samples a second, 10 s
+    p = np.zeros((20, 1), np.float32)
+    p[4:8, 0] = 0.9  # samples 2.0-3.5 s: on somewhere after 1.5 s, off before 4.0 s
+    p[16:, 0] = 0.9  # from 8.0 s on to the end of the video
+    plain = Smoothing(min_segment=0)
+    segments = smooth(times, p, (0.5,), 10.0, smoothing=plain)
+    assert [(s.start, s.end) for s in segments] == [(1.75, 3.75), (7.75, 10.0)]
+    old = smooth(times, p, (0.5,), 10.0, smoothing=Smoothing(min_segment=0, between_samples=False))
+    assert [(s.start, s.end) for s in old] == [(2.0, 4.0), (8.0, 10.0)]  # half a sample late
+    shots = [(0.0, 1.6), (1.6, 3.9), (3.9, 10.0)]  # cuts between the samples: edges on them
+    snapped = smooth(times, p, (0.5,), 10.0, shots=shots, smoothing=plain)
+    assert [(s.start, s.end) for s in snapped][0] == (1.6, 3.9)
+    assert (
+        p[0, 0] == 0 and smooth(times, p[::-1].copy(), (0.5,), 10.0, smoothing=plain)[0].start == 0
+    )
+    assert "between_samples" not in Smoothing(between_samples=False).to_dict()  # older indexes
 
 
 def test_a_floor_keeps_a_very_low_tuned_threshold_from_long_tails():
@@ -79,7 +99,7 @@ def test_a_floor_keeps_a_very_low_tuned_threshold_from_long_tails():
     low = smooth(times, p, (0.13,), 5.0, smoothing=Smoothing(min_segment=0))
     assert [(s.start, s.end) for s in low] == [(0.0, 5.0)]  # 0.14 >= 0.13: always on
     floored = smooth(times, p, (0.13,), 5.0, smoothing=Smoothing(min_segment=0, floor=0.3))
-    assert [(s.start, s.end) for s in floored] == [(1.0, 2.0)]
+    assert [(s.start, s.end) for s in floored] == [(0.75, 1.75)]
 
 
 def test_a_clip_with_varied_holds_keeps_its_timeline(dataset, tmp_path):

@@ -1,6 +1,10 @@
 """From per-frame probabilities to who is on screen when.
 
-Each sampled frame stands for the time until the next sample. Per character, hysteresis
+Each sampled frame stands for the time halfway to the samples either side of it, so an edge
+with no shot cut near it lies halfway between the sample before and the first one of a
+segment (likewise at its end): a change happens anywhere between two samples, and an edge
+placed on a sample is late by half a sample on average (`between_samples=False` places them
+so, as indexes made before it did). Per character, hysteresis
 switches it on at its decision threshold (or at `floor`, if that is higher: a very low tuned
 threshold makes for long false tails) and off only below `low_ratio` of it (a flicker around
 the threshold is not a cut). A shot holding at most `shot_samples` samples is decided as a
@@ -29,9 +33,15 @@ class Smoothing:
     snap_to_shots: bool = True  # edges move onto a shot boundary between their samples
     shot_samples: int = 0  # shots with at most this many samples are decided whole (0: none)
     floor: float = 0.0  # the lowest on-threshold, whatever the tuned one
+    between_samples: bool = True  # an edge without a cut near it lies halfway between samples
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings as an index stores them; edges on samples (an index made before
+        `between_samples`) leave the key off, so such an index is recognised as what it is."""
+        settings = asdict(self)
+        if not self.between_samples:
+            del settings["between_samples"]
+        return settings
 
 
 @dataclass(frozen=True)
@@ -92,9 +102,13 @@ def smooth(
         threshold = max(tuned, smoothing.floor)
         spans: list[list] = []  # [start, end, first sample, last sample + 1]
         for first, last in runs(hysteresis(p, threshold, threshold * smoothing.low_ratio)):
-            before = times[first - 1] if first else times[first]
-            start = snap_to(cuts, before, times[first], latest=True) or times[first]
-            end = snap_to(cuts, times[last - 1], ends[last - 1], latest=False) or ends[last - 1]
+            before, after = times[first - 1] if first else times[first], ends[last - 1]
+            start, end = times[first], after  # on the samples, as indexes made before
+            if smoothing.between_samples:
+                start = (before + times[first]) / 2
+                end = (times[last - 1] + after) / 2 if last < len(times) else after
+            start = snap_to(cuts, before, times[first], latest=True) or start
+            end = snap_to(cuts, times[last - 1], after, latest=False) or end
             if spans and start - spans[-1][1] < smoothing.max_gap:
                 spans[-1][1], spans[-1][3] = end, last
             else:
