@@ -328,6 +328,8 @@ def render(args, done: dict, tuned: dict, started: float) -> None:
         + (" (the goal)." if met else " (**not met**)."),
     ]
     lines += finetune_lines(done, tuned)
+    commits = sorted({r["commit"][:7] for r in [*done.values(), *tuned.values()] if "commit" in r})
+    lines += ["", f"The rows were computed at commit {', '.join(commits) or 'unknown'} (records)."]
     admitted = designed_after_test(args.out / "new-character.json")
     lines += admission_lines(admitted)
     payload = {
