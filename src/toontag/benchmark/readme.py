@@ -18,7 +18,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from toontag.benchmark import readme_labelling, readme_models, readme_video
+from toontag.benchmark import readme_labelling, readme_models, readme_project, readme_video
 from toontag.benchmark.figures import read_result, source
 from toontag.errors import RunError
 
@@ -28,6 +28,7 @@ RENDERERS: dict[str, Callable[[Path], str]] = {
     **readme_models.RENDERERS,
     **readme_video.RENDERERS,
     **readme_labelling.RENDERERS,
+    **readme_project.RENDERERS,
 }
 BLOCK = re.compile(
     r"<!-- figures:(?P<name>[\w-]+) -->(?P<body>.*?)<!-- /figures:(?P=name) -->", re.S

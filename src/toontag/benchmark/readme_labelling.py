@@ -1,6 +1,6 @@
-"""README's figures about a user's own cartoon: the walkthrough, what labels buy (label
-efficiency) and enrolling a new character. Each renderer reads result files from `results`
-and returns the passage README holds (readme.py places it)."""
+"""README's figures about what labels buy a user's own cartoon (label efficiency: the
+screening, the chosen variants, training time). Each renderer reads result files from
+`results` and returns the passage README holds (readme.py places it)."""
 
 from __future__ import annotations
 
@@ -220,97 +220,7 @@ def consistency(results: Path) -> str:
     )
 
 
-def new_character(results: Path) -> str:
-    r = read_result(results, "new-character")
-    goals = r["goals"]
-    k, asked = goals["k"], goals["confirmations"]
-    rows = [(t["character"], t[str(k)]) for t in r["table"]]
-    each = ", ".join(f"{name} {at['confirmed']:.3f}" for name, at in rows)
-    return (
-        f"from {k} examples plus {asked} answered frames the new character's F1 is "
-        f"{span([at['confirmed'] for _, at in rows])} ({each}; from the {k} examples alone "
-        f"{span([at['alone'] for _, at in rows])}), where calling every frame positive scores "
-        f"{span([t['always_yes_f1'] for t in r['table']])}; the goal is {goals['new_f1']:.2f}"
-    )
-
-
-def new_character_old(results: Path) -> str:
-    changed = sum(
-        t["old_change"]["decisions_changed"] for t in read_result(results, "new-character")["table"]
-    )
-    return (
-        "the decisions did not change on any test frame"
-        if changed == 0
-        else f"the decisions changed on {changed} test frames"
-    )
-
-
-def new_character_finetune(results: Path) -> str:
-    """The fine-tune enrolment's first seed per character, beside the read-out's table."""
-    r = read_result(results, "new-character")
-    tuned = r.get("finetune") or {}
-    if not tuned:
-        return "not measured on the benchmark yet"
-    runs = {c: t["runs"][0] for c, t in tuned.items()}
-    readout = {t["character"]: t["20"]["confirmed"] for t in r["table"]}
-    below = sum(run["confirmed"]["new_f1"] < readout[c] for c, run in runs.items())
-    each = ", ".join(f"{c} {run['confirmed']['new_f1']:.3f}" for c, run in runs.items())
-    kept = sum(run["confirmed"]["old"]["ci95_by_sequence"][0] >= -0.005 for run in runs.values())
-    seconds = [run[stage]["seconds"] for run in runs.values() for stage in ("alone", "confirmed")]
-    return (
-        f"from the same 20 examples plus the 50 frames it offered, answered, F1 "
-        f"{span([run['confirmed']['new_f1'] for run in runs.values()])} ({each}; one seed), "
-        f"below the read-out's for {below} of {len(runs)} characters; the old characters' "
-        "change kept within 0.005 (the lower bound of its interval by sequence) for "
-        f"{kept} of {len(runs)}; "
-        f"{min(seconds):.0f}-{max(seconds):.0f} s an enrolment on 2 busy cores, on the "
-        "benchmark's bases (one epoch over half the train frames, not the full recipe)"
-    )
-
-
-def walkthrough(results: Path) -> str:
-    r = read_result(results, "walkthrough")
-    labelling, steps = r["labelling"], r["steps"]
-    quality = labelling["model"]["quality"]
-
-    def seconds(command: str) -> float:
-        return next(s["seconds"] for s in steps if s["command"].startswith(f"toontag {command}"))
-
-    audit = (  # older files count the audit's class entries only
-        f"{quality['answers']} frames" if "answers" in quality else f"{quality['entries']} entries"
-    )
-    tested = r.get("test")
-    low, high = tested["ci95_by_sequence"]["f1_micro"] if tested else (0, 0)
-    scored = (
-        ""
-        if tested is None
-        else f", scoring the model once on Kral Sakir's {tested['images']:,} test frames (no "
-        f"episode shows them) {seconds('evaluate'):.0f} s: micro-F1 **{tested['f1_micro']:.3f}**, "
-        f"95% interval by sequence [{low:.3f}, {high:.3f}],"
-    )
-    return (
-        f"`frames` kept {r['pool']} candidate frames of the two episodes, the simulated person "
-        f"gave **{labelling['answers']} labels** (about {seconds('label'):.0f} s through the "
-        f"API; the page's blind audit sample of {audit} then put the head at "
-        f"{quality['f1']:.2f} micro-F1), training took {seconds('train') / 60:.1f} minutes"
-        f"{scored} and indexing {seconds('index'):.0f} s"
-    )
-
-
-def walkthrough_ranges(results: Path) -> str:
-    return f"{len(read_result(results, 'walkthrough')['ranges']['hits'])} ranges"
-
-
-def adapt_time(results: Path) -> str:
-    a = read_result(results, "adapt-time")["adaptation"]
-    return (
-        f"{a['seconds'] / 60:.0f} minutes for a pool of {a['frames']:,} frames on this 2-core "
-        f"machine ({a['maps_seconds'] / 60:.0f} of them computing the maps)"
-    )
-
-
 RENDERERS = {
-    "adapt-time": adapt_time,
     "label-efficiency": label_efficiency,
     "label-screening": screening,
     "adapted-head": adapted_head,
@@ -318,9 +228,4 @@ RENDERERS = {
     "train-time": train_time,
     "finetune-vs-head": finetune_vs_head,
     "consistency": consistency,
-    "new-character": new_character,
-    "new-character-old": new_character_old,
-    "new-character-finetune": new_character_finetune,
-    "walkthrough": walkthrough,
-    "walkthrough-ranges": walkthrough_ranges,
 }
