@@ -20,7 +20,19 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-KRAL_SAKIR = Path(os.environ.get("TOONTAG_DATA", REPO.parent / "shared" / "data" / "kral_sakir"))
+# Where the commands look too (data.location): $TOONTAG_DATA, the README's clone beside the
+# code, then CI's layout beside the repository.
+KRAL_SAKIR = Path(
+    os.environ.get("TOONTAG_DATA")
+    or next(
+        (
+            p
+            for p in (REPO / "kral_sakir", REPO.parent / "shared" / "data" / "kral_sakir")
+            if (p / "train").is_dir()
+        ),
+        REPO.parent / "shared" / "data" / "kral_sakir",
+    )
+)
 
 
 def pytest_sessionstart(session):
