@@ -3,7 +3,7 @@ half at random."""
 
 import numpy as np
 
-from toontag.labelling.confirm import offer_for_confirmation
+from toontag.labelling.confirm import offer_for_confirmation, offer_nearest
 
 
 def test_offers_are_half_nearest_the_threshold_and_half_at_random():
@@ -35,3 +35,17 @@ def test_diverse_offers_take_one_frame_a_shot_and_keep_the_random_half():
     assert np.abs(p[uncertain] - 0.3).max() < np.abs(p - 0.3).max()
     nearest = offer_for_confirmation(p, 0.3, 10, seed=0, random_share=0.0)
     assert len(np.unique(shots[nearest])) < 10  # the nearest alone: frames of one shot
+
+
+def test_offers_nearest_the_examples_take_one_frame_a_shot_first():
+    rng = np.random.default_rng(1)
+    features, examples = rng.normal(size=(30, 6)), rng.normal(size=(2, 6))
+    features[[3, 4]] = examples[0] * [[1.0], [0.5]]  # on an example's line: cosine 1
+    features[9] = examples[1] * 3 + rng.normal(scale=0.05, size=6)  # nearly
+    assert list(offer_nearest(features, examples, 3)) == [3, 4, 9] or list(
+        offer_nearest(features, examples, 3)
+    ) == [4, 3, 9]
+    shots = np.arange(30)
+    shots[4] = 3  # frames 3 and 4 one shot: its second frame comes after the other shots'
+    spread = set(offer_nearest(features, examples, 2, groups=shots))
+    assert 9 in spread and len(spread & {3, 4}) == 1

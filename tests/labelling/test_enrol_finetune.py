@@ -164,6 +164,14 @@ def test_no_only_answers_leave_the_examples_only_fit_as_it_was(base_run, tuned, 
     )
     offered = {r["path"] for r in csv.DictReader((out.parent / "no" / CONFIRM_FILE).open())}
     assert not offered & {str(p.resolve()) for p in answers.no}
+    # Said in one line, and the next offers are those nearest the examples: likelier yes.
+    said = done["guard"]["said"]
+    assert said.startswith(f"answers: all {len(answers.no)} no") and "nearest the ex" in said
+    labels = {s.path.resolve(): s.labels for s in dataset.samples}
+    first = [r["path"] for r in csv.DictReader((out / CONFIRM_FILE).open())]
+    rate = [np.mean(["canan" in labels[Path(p)] for p in paths]) for paths in (first, offered)]
+    print(f"canan among the offers: {rate[0]:.2f} first, {rate[1]:.2f} after all no")
+    assert rate[1] > rate[0]
 
 
 def test_mixed_answers_are_kept_only_where_they_decide_held_out_answers_better(

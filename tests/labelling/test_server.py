@@ -125,9 +125,61 @@ def test_a_tabs_undo_takes_back_its_own_answer_only(app):
 def test_the_next_frames_come_in_the_size_and_policy_asked_for(app):
     client = client_of(app)
     assert len(client.get("/api/next").json()["frames"]) == BATCH
-    frames = client.get("/api/next", params={"policy": "random", "size": 3}).json()["frames"]
+    other_tab = {"policy": "random", "size": 3, "tab": "B"}  # this one's batch is still open
+    frames = client.get("/api/next", params=other_tab).json()["frames"]
     assert len(frames) == 3 and all(f["labels"] is None and f["revision"] == 0 for f in frames)
     assert all(set(f) == {"id", "audit", "labels", "revision", "suggestion"} for f in frames)
+
+
+def ids(client, **params) -> list[int]:
+    return [f["id"] for f in client.get("/api/next", params=params).json()["frames"]]
+
+
+def test_a_reload_shows_the_same_batch_until_it_is_answered(app):
+    """Before: every GET /api/next drew a new batch, so reloading the page skipped the frames
+    on it (issue 28, item 6). Now a tab is given its batch again, less the frames answered,
+    until all are answered; then a new one. Another tab is given other frames."""
+    client = client_of(app)
+    client.post("/api/classes", json={"name": "fil"})
+    first = ids(client)
+    assert len(first) == BATCH and ids(client) == first  # a reload: the same frames
+    assert ids(client, size=2, policy="random") == first  # as first asked
+    answer(client, first[0], ["fil"])
+    answer(client, first[1], [])
+    assert ids(client) == first[2:]  # the answered ones are done
+    tab = ids(client, tab="other")
+    assert ids(client, tab="other") == tab and not set(tab) & set(first)
+    for frame in first[2:]:
+        answer(client, frame, [])
+    fresh = ids(client)
+    assert len(fresh) == BATCH and not set(fresh) & set(first) and not set(fresh) & set(tab)
+    assert client.get("/api/next", params={"tab": "a tab"}).status_code == 422
+
+
+def test_the_seed_of_label_serve_orders_the_queue(monkeypatch, capsys, project):
+    """`toontag label serve --seed N`: the same project and seed give the same first batch, a
+    different seed a different one (before: no --seed, always 0)."""
+    import uvicorn
+
+    from tests.test_cli import run_cli
+
+    root, _ = project
+    batches = []
+
+    def serve(application, **_):  # instead of uvicorn: the page's first batch
+        session = application.state.session
+        session.start()
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while session.learner.features is None:
+            assert time.monotonic() < deadline and not session.learner.error
+            time.sleep(0.05)
+        batches.append(ids(client_of(application)))
+
+    monkeypatch.setattr(uvicorn, "run", serve)
+    for seed in (1, 1, 2):
+        code, out, err = run_cli(monkeypatch, capsys, "label", "serve", root, "--seed", seed)
+        assert code == 0, err
+    assert len(batches[0]) == BATCH and batches[0] == batches[1] and batches[2] != batches[0]
 
 
 def truth_of(app, truth, frame: int) -> list[str]:
@@ -151,8 +203,9 @@ def test_audit_frames_come_blind_and_are_the_servers_word_not_the_pages(project,
     for frame in range(12):
         assert not answer(client, frame, truth_of(app, truth, frame), audit=True).json()["message"]
     assert wait_for_model(session.learner, 1)
-    while True:
-        frames = client.get("/api/next", params={"size": 4}).json()["frames"]
+    while True:  # a new tab each time: an open batch would come again
+        frames = client.get("/api/next", params={"size": 4, "tab": f"t{session.batches}"})
+        frames = frames.json()["frames"]
         assert len(frames) == 4 and all(f["audit"] is None for f in frames)
         if all(f["suggestion"] is None for f in frames):
             break
@@ -304,6 +357,43 @@ def shows(page, element: str, pattern: str) -> None:
         "([id, pattern]) => new RegExp(pattern).test(document.getElementById(id).textContent)",
         arg=[element, pattern],
     )
+
+
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
+def test_an_empty_project_shows_the_first_step_and_a_reload_the_same_frames(project):
+    """Before: a project without characters showed frames with nothing to tick and no word of
+    what to do, and a reload showed other frames (issue 28, item 6). Now the page says to add
+    the characters first and how, until one is added; a reload shows the same batch."""
+    from playwright.sync_api import sync_playwright
+
+    root, _ = project
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=ARGS)
+        app = create_label_app(root)
+        with running(app) as address:
+            page = open_page(browser, address, errors)
+            page.wait_for_selector("#first", state="visible")
+            hint = page.inner_text("#first")
+            assert "add the characters" in hint.lower() and "add a character" in hint
+            page.wait_for_selector(f".frame:nth-child({BATCH})")
+            assert page.locator(".frame input").count() == 0  # nothing to tick yet
+            shown = page.eval_on_selector_all(".frame", "e => e.map(f => f.dataset.id)")
+            page.reload()
+            page.wait_for_selector(f".frame:nth-child({BATCH})")
+            assert page.eval_on_selector_all(".frame", "e => e.map(f => f.dataset.id)") == shown
+            page.fill("#name", "remzi")
+            page.press("#name", "Enter")
+            page.wait_for_selector("#first", state="hidden")
+            page.wait_for_selector(".frame input[data-name='remzi']")
+            other = browser.new_page()  # another tab: other frames
+            other.goto(f"http://{address[0]}:{address[1]}/")
+            other.wait_for_selector(".frame input[data-name='remzi']")
+            elsewhere = other.eval_on_selector_all(".frame", "e => e.map(f => f.dataset.id)")
+            assert elsewhere and not set(elsewhere) & set(shown)
+        app.state.close()
+        browser.close()
+    assert not errors
 
 
 @pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")

@@ -132,9 +132,18 @@ def label_serve(
             "the pool) or random (for comparison)."
         ),
     ] = "active",
+    seed: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=2**31 - 1,  # the queue's k-means adds the batch number to it
+            help="Seed of the queue's draws: the same project and seed give the same batches.",
+        ),
+    ] = 0,
 ) -> None:
     """A page to label a project's frames: the next frames to label with the model's
-    suggestions, a key per character, undo; every answer saved to labels.csv at once."""
+    suggestions, a key per character, undo; every answer saved to labels.csv at once. A page
+    is shown its batch again until it is answered (a reload skips nothing)."""
     import uvicorn
 
     from toontag.serve.labelling import LABELLING, create_label_app
@@ -142,7 +151,9 @@ def label_serve(
     hosts, where = server_access(
         host, port, allowed_host, served=LABELLING, expose=expose, token=token
     )
-    application = create_label_app(project, allowed_hosts=hosts, token=token, policy=policy)
+    application = create_label_app(
+        project, allowed_hosts=hosts, token=token, policy=policy, seed=seed
+    )
     out.print(
         f"labelling {project} at {where} (answers to {', '.join(hosts)}); Ctrl+C stops",
         soft_wrap=True,
@@ -269,16 +280,8 @@ def enrol(
         f"{done['unlabelled_over_threshold']:,} old frames over it",
         soft_wrap=True,
     )
-    guard = done.get("guard")
-    if guard and guard["with_answers"] is None:
-        out.print("answers: all yes or all no, so nothing to check them on; set aside")
-    elif guard:
-        out.print(
-            f"answers: {guard['held_out_answers']} held out to check them; kept the fit "
-            f"{guard['kept']} (held-out balanced accuracy {guard['with_answers']:.2f} with "
-            f"answers, {guard['examples_only']:.2f} from the examples only)",
-            soft_wrap=True,
-        )
+    if done["guard"]:  # what came of the answers, the examples-only fit kept or not
+        out.print(escape(done["guard"]["said"]), soft_wrap=True)
     if done["offered_for_confirmation"]:
         out.print(
             f"to confirm: {out_dir / 'confirm.csv'} ({done['offered_for_confirmation']} frames; "

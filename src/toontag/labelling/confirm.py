@@ -4,7 +4,9 @@ probability, an empty ``answer`` column) and their answers read back (``enrol --
 Half the offers are those scoring nearest the new class's threshold, half drawn at random: an
 unbiased look, which measured better than the nearest alone (`labelling.head.NewClassHead`,
 results/enrol-choice.md). The fine-tune's offers make the nearest half diverse too: at most one
-per shot, spread over clusters of the frames' features, as the labelling queue picks.
+per shot, spread over clusters of the frames' features, as the labelling queue picks. Where
+every answer was no (enrol_guard.py), the next offers are the frames nearest the examples
+instead (`offer_nearest`).
 """
 
 from __future__ import annotations
@@ -60,6 +62,23 @@ def offer_for_confirmation(
     drawn = np.random.default_rng(seed).choice(rest, min(count - len(near), len(rest)), False)
     offered = np.concatenate([near, drawn])
     return offered[np.argsort(-p[offered], kind="stable")]
+
+
+def offer_nearest(
+    features: np.ndarray, examples: np.ndarray, count: int, *, groups: np.ndarray | None = None
+) -> np.ndarray:
+    """Indices into `features` (one row per unanswered frame) of the `count` nearest the
+    `examples` (rows of the same features): by cosine similarity to the nearest example, the
+    nearest first, at most one per group (`groups`: a shot id per row) while groups last."""
+    a = features / (np.linalg.norm(features, axis=1, keepdims=True) + 1e-12)
+    b = examples / (np.linalg.norm(examples, axis=1, keepdims=True) + 1e-12)
+    order = np.argsort(-(a @ b.T).max(axis=1), kind="stable")
+    if groups is not None:  # each shot's nearest frame first, then the rest, nearest first
+        _, first = np.unique(np.asarray(groups)[order], return_index=True)
+        ahead = np.zeros(len(order), dtype=bool)
+        ahead[np.sort(first)] = True
+        order = np.r_[order[ahead], order[~ahead]]
+    return order[:count]
 
 
 def write_offers(out: Path, paths: list[Path], p: np.ndarray, offered: np.ndarray) -> None:

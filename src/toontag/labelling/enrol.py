@@ -15,9 +15,9 @@ The regression is folded into the run's own head, so the new run is an ordinary 
 difference (``z`` itself). Old outputs have zero weight on them: their logits are the base
 run's (to float rounding), so the old classes cannot get worse. No backbone weight changes.
 
-Old frames are offered in ``confirm.csv`` (`labelling.confirm`): half those scoring nearest the
-new class's threshold, half drawn at random. A person fills in yes or no and passes the file
-back with ``--confirmed``; those answers are labels for the next fit.
+Old frames are offered in ``confirm.csv`` (`labelling.confirm`): half nearest the threshold, half
+at random. A person answers yes or no there and passes it back with ``--confirmed``: labels for
+the next fit where they beat the examples alone on held-out answers (enrol_guard.py).
 
 This is ``enrol --method linear``; ``--method finetune`` (`enrol_finetune`) starts from this
 fit and fine-tunes the top of the backbone, sharing this module's checks, frames and writing.
@@ -38,7 +38,8 @@ from toontag.data.dataset import load_dataset
 from toontag.data.walk import image_files
 from toontag.errors import DataError, RunError
 from toontag.io import hash_file, write_json
-from toontag.labelling.confirm import CONFIRM, Confirmed, offer_for_confirmation, write_offers
+from toontag.labelling.confirm import CONFIRM, Confirmed, write_offers
+from toontag.labelling.enrol_guard import guarded_fit, next_offers
 from toontag.labelling.head import Head, fit_new_class
 from toontag.labelling.labels import LabelError, check_name
 from toontag.models.inference import default_device, map_batches
@@ -72,6 +73,7 @@ class Request:
     yes: list[Path]  # frames answered yes, besides the examples
     no: list[Path]  # frames without it: negatives given and frames answered no
     answered: int  # answers read from a confirm.csv
+    answered_no: list[Path]  # those of `no` answered no there, not also given as negatives
 
     @property
     def positives(self) -> list[Path]:
@@ -235,7 +237,8 @@ def request(run: Path, out: Path, *, character: str, examples, negatives=(), con
     confirmed = confirmed or Confirmed([], [])
     given = by_content(existing_images(examples))
     yes = {k: p for k, p in by_content(confirmed.yes).items() if k not in given}
-    no = by_content([*existing_images(negatives), *confirmed.no])
+    given_no = by_content(existing_images(negatives))
+    no = given_no | {k: p for k, p in by_content(confirmed.no).items() if k not in given_no}
     both = [k for k in no if k in given or k in yes]
     if both:
         k = both[0]
@@ -257,6 +260,7 @@ def request(run: Path, out: Path, *, character: str, examples, negatives=(), con
         list(yes.values()),
         list(no.values()),
         answered,
+        [p for k, p in no.items() if k not in given_no],
     )
 
 
@@ -297,25 +301,35 @@ def enrol(
         run, out, character=character, examples=examples, negatives=negatives, confirmed=confirmed
     )
     run, out, trained, name = job.run, job.out, job.trained, job.name
-    positives, negatives = job.positives, job.no
-    background = unlabelled_frames(run, background, seed, job.labelled())
-    paths = [*positives, *negatives, *background]
+    given = [p for p in job.no if p not in job.answered_no]  # negatives given, not answers
+    labelled = [*job.examples, *given, *job.yes, *job.answered_no]
+    alone = {Path(p).resolve() for p in (*job.examples, *given)}  # the examples-only fit's
+    paths = [*labelled, *unlabelled_frames(run, background, seed, alone)]
     feats, ok = pooled_features(trained, paths, cache_root=cache_root, what="enrolment frames")
-    n_pos, n_neg = len(positives), len(negatives)
-    where = decoded_rows(paths, ok, range(n_pos + n_neg))  # path index -> feature row
-    pos = [where[i] for i in range(n_pos)]
-    neg = [where[i] for i in range(n_pos, n_pos + n_neg)]
-    background_rows = [i for i in range(n_pos + n_neg, len(paths)) if i in where]
-    unl = [where[i] for i in background_rows]
-    head, share = fit_new_class(feats, pos, neg, unl, seed=seed)
+    where = decoded_rows(paths, ok, range(len(labelled)))  # path index -> feature row
+    ends = np.cumsum([len(job.examples), len(given), len(job.yes)])
+    ex, neg, yes, no = np.split([where[i] for i in range(len(labelled))], ends)
+    old = [i for i in range(len(labelled), len(paths)) if i in where]
+    answered = job.labelled()
+    fresh = [i for i in old if Path(paths[i]).resolve() not in answered]  # may be offered
+    unl = [where[i] for i in fresh]
+    head, share = fit_new_class(feats, ex, neg, [where[i] for i in old], seed=seed)
+    guard = None
+    if job.answered:
+        rows = dict(zip(labelled[ends[1] :], [*yes, *no], strict=True))
+        head, share, guard = guarded_fit(
+            feats, (head, share), ex, neg, unl, job.yes, job.answered_no, rows, seed=seed
+        )
     p = head.probabilities(feats[unl])[:, 0]
     threshold = head.thresholds[0]
-    offered = offer_for_confirmation(p, threshold, confirm, seed)
+    offered = next_offers(
+        guard, p, threshold, confirm, seed, features=feats[unl], examples=feats[ex]
+    )
     details = {
         "base_run": str(run.resolve()),
         "character": name,
-        "positives": n_pos,
-        "negatives": n_neg,
+        "positives": len(job.positives),
+        "negatives": len(job.no),
         "confirmations_used": job.answered,
         "unlabelled": len(unl),
         "labelled_share_k": None if share is None else round(share, 4),
@@ -329,7 +343,8 @@ def enrol(
             else "old frames as unlabelled (Elkan-Noto)"
         )
         + "; old outputs unchanged",
+        "guard": guard,
     }
     write_enrolled_run(run, out, trained, name, head, details)
-    write_offers(out, [paths[i] for i in background_rows], p, offered)
+    write_offers(out, [paths[i] for i in fresh], p, offered)
     return details

@@ -28,7 +28,8 @@ alike) than the examples-only one, which is the result otherwise, tie included. 
 "no" (or all yes) are set aside and the examples-only fine-tune is the result: held-out "no"
 answers can show fewer false positives, never lost recall (on a tiny base, "no" answers alone
 raised the held-out ones' accuracy while the ranking of held test frames got worse), so answers
-all "no" can never leave the result worse than the examples alone. Until the answers
+all "no" can never leave the result worse than the examples alone; the next offers are then
+the frames nearest the examples (enrol_guard.py, which both methods share). Until the answers
 themselves (not the examples) hold 5 yes and 5 no, the linear start stays positive-unlabelled
 and the share over the threshold stays the examples-only one's: a few answers, most chosen near
 the threshold, are no sample of how common the character is.
@@ -51,22 +52,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import balanced_accuracy_score
 
 from toontag.errors import DataError
-from toontag.labelling.confirm import CONFIRM, Confirmed, offer_for_confirmation, write_offers
+from toontag.labelling.confirm import CONFIRM, Confirmed, write_offers
 from toontag.labelling.enrol import enrolled_model, request, write_run
 from toontag.labelling.enrol_frames import (
-    HELD,
     MATES,
     Asked,
     Cached,
     Part,
-    held_out,
     key,
     old_frames,
     project_shots,
     shot_mates,
+)
+from toontag.labelling.enrol_guard import (
+    EXAMPLES_ONLY,
+    HELD,
+    held_out,
+    judged,
+    next_offers,
+    set_aside,
 )
 from toontag.labelling.finetune import (
     BATCH,
@@ -93,7 +99,7 @@ PSEUDO_WEIGHT = 0.3  # such an unlabelled frame: a weak negative
 PU_ONLY = 10**9  # `fit_new_class`'s `enough` that keeps it positive-unlabelled
 MARGIN = 5.0  # seconds kept for the offers and writing the run
 THRESHOLD = 0.5  # the new output's, its cut moved into its bias (see the module)
-GUARD_KEYS = ("held_out_answers", "examples_only", "with_answers", "kept")
+GUARD_KEYS = ("answers", "held_out_answers", "examples_only", "with_answers", "kept", "said")
 
 
 @dataclass(frozen=True)
@@ -172,17 +178,18 @@ def enrol_finetuned(
         if both:
             final, guard = _with_answers(asked, cached, first, shots, unlabelled, steps, seed, end)
         elif answers:
-            guard = {"held_out_answers": 0, "examples_only": None, "with_answers": None}
-            guard |= {"kept": "examples only", "answers_phase": None, "frames": []}
+            guard = set_aside(len(asked.yes), len(asked.no)) | {"answers_phase": None}
         frames = [cached.paths[r] for r in final.part.unlabelled]
         labelled = asked.labelled
         open_ = np.array([f not in labelled for f in frames], dtype=bool)  # not asked yet
         frames = [f for f, ask in zip(frames, open_, strict=True) if ask]
         p = sigmoid(final.logits[open_, -1])
         groups = np.unique([shots.get(f, str(f)) for f in frames], return_inverse=True)[1]
-        offered = offer_for_confirmation(
-            p, THRESHOLD, confirm, seed, features=final.pooled[open_], groups=groups
-        )
+        examples = top_outputs(final.model, cached.maps[cached.rows(asked.examples)])[1]
+        offered = next_offers(
+            guard, p, THRESHOLD, confirm, seed, examples=examples,
+            features=final.pooled[open_], groups=groups,
+        )  # fmt: skip
     details = {
         "base_run": str(job.run.resolve()),
         "character": job.name,
@@ -238,16 +245,9 @@ def _with_answers(asked: Asked, cached, first: Phase, shots, unlabelled, steps, 
     )  # fmt: skip
     truth = np.r_[np.ones(len(held_yes), bool), np.zeros(len(held_no), bool)]  # both kinds
     maps = cached.maps[cached.rows(held)]  # every answered frame decoded
-    scores = [balanced_accuracy_score(truth, _decide(phase, maps)) for phase in (first, second)]
-    kept = second if scores[1] > scores[0] else first
-    return kept, {
-        "held_out_answers": len(held),
-        "examples_only": round(scores[0], 4),
-        "with_answers": round(scores[1], 4),
-        "kept": "with answers" if kept is second else "examples only",
-        "answers_phase": second.summary,
-        "frames": [str(k) for k in held],
-    }
+    guard = judged(truth, _decide(first, maps), _decide(second, maps), held)
+    kept = first if guard["kept"] == EXAMPLES_ONLY else second
+    return kept, guard | {"answers_phase": second.summary}
 
 
 def _learn(cached: Cached, model, part: Part, *, pu: bool, steps, seed, clock, share=None):

@@ -1,6 +1,6 @@
 """The frames an enrolment by fine-tuning learns from (`enrol_finetune`): a project's shots and
-the shot-mates of its positives, the old frames taken as unlabelled, the answers held out to
-judge them, and every frame's feature map at the cut, computed once."""
+the shot-mates of its positives, the old frames taken as unlabelled, and every frame's feature
+map at the cut, computed once (the answers held out to judge them: enrol_guard.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from toontag.models.stages import split
 from toontag.runs import run_data
 
 MATES = 8  # shot-mates taken at most from each positive's shot, spread evenly over it
-HELD = 1 / 3  # share of the answers' shots held out to judge them
 
 
 @dataclass(frozen=True)
@@ -128,17 +127,6 @@ def old_frames(run: Path, background, project: Path | None, seed: int) -> list[P
         return sample_frames(pool, BACKGROUND, seed)
     from_pool = sample_frames(pool, BACKGROUND // 2, seed)
     return [*from_pool, *background_frames(run, BACKGROUND - len(from_pool), seed)]
-
-
-def held_out(answers, shots: dict[Path, str], seed: int) -> list[Path]:
-    """`HELD` of the answered frames (resolved paths), at least one where there are any, whole
-    shots at a time (a frame without a shot is its own)."""
-    keys = list(dict.fromkeys(map(key, answers)))
-    group = [shots.get(k, k) for k in keys]
-    unique = list(dict.fromkeys(group))
-    count = max(1, round(HELD * len(unique))) if unique else 0
-    picked = {unique[i] for i in np.random.default_rng(seed).permutation(len(unique))[:count]}
-    return [k for k, g in zip(keys, group, strict=True) if g in picked]
 
 
 def key(path) -> Path:

@@ -11,8 +11,10 @@ record: never the page's word), they are never fitted on, and their answers give
 estimate with an interval over whole shots; until there are `AUDIT_MIN` of them the state shows
 the head's out-of-fold figure and says it is biased. A refit of the features on the answers
 (refits.py) that the audit adopts goes live when the next batch is drawn, never under a batch
-on the page. Frames are addressed by their row in pool.csv. Nothing here speaks HTTP: the
-label server (serve/labelling.py) maps requests to it.
+on the page. A page is given its tab's batch again until it is answered (`batch`,
+outstanding.py): a reload shows the same frames, and two tabs are shown different ones. Frames
+are addressed by their row in pool.csv. Nothing here speaks HTTP: the label server
+(serve/labelling.py) maps requests to it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from toontag.errors import ToontagError
 from toontag.labelling.labels import LabelStore, Saved, Undone
 from toontag.labelling.learner import AUDIT_MIN, Learner
+from toontag.labelling.outstanding import Outstanding
 from toontag.labelling.project import Project
 from toontag.labelling.queue import POLICIES, next_batch
 from toontag.labelling.refits import RefitSettings
@@ -83,6 +86,7 @@ class Session:
         self.batches = 0
         self.offered: set[int] = set()  # rows offered in any batch so far
         self.blind: set[int] = set()  # rows offered in a blind batch: shown without suggestion
+        self.served = Outstanding()  # each tab's batch until it is answered
         # The session's own state (batches, offered, blind) changes and is read under it: one
         # batch drawn at a time (two tabs), and no frame read half way through a draw.
         self._lock = threading.RLock()
@@ -189,11 +193,25 @@ class Session:
             "suggestion": suggestion,
         }
 
-    def next_frames(self, size: int, policy: str) -> list[dict]:
+    def batch(self, size: int, policy: str, *, tab: str | None = None) -> list[dict]:
+        """What the page of `tab` asks about: its last batch's unanswered frames while it has
+        any (size and policy as they were then), else a new batch (`next_frames`) drawn around
+        the frames other tabs show unanswered (outstanding.py)."""
+        with self._lock:
+            answered = self._rows(self.store.answers)
+            rows = self.served.waiting(tab, answered)
+            if not rows:
+                avoid = self.served.others(tab, answered)
+                rows = [f["id"] for f in self.next_frames(size, policy, avoid=avoid)]
+                self.served.keep(tab, rows)
+            return [self.frame(r) for r in rows]
+
+    def next_frames(self, size: int, policy: str, *, avoid=()) -> list[dict]:
         """The next `size` unlabelled frames to ask about, picked by the queue's `policy`; every
         `AUDIT_EVERY`th batch (or when only audit frames are left) a blind one with
-        `AUDIT_FRAMES` audit frames among them. Between two batches, and only there, an adopted
-        refit of the features becomes live (`Learner.switch`)."""
+        `AUDIT_FRAMES` audit frames among them. The queue leaves out the rows `avoid` (those
+        on another tab's page) unless nothing else is left. Between two batches, and only
+        there, an adopted refit of the features becomes live (`Learner.switch`)."""
         with self._lock:
             self.learner.switch()
             answered = self._rows(self.store.answers)
@@ -209,6 +227,9 @@ class Session:
                 audit = self._audit_rows(np.flatnonzero(recorded & ~answered), free, count, rng)
             taken = ~free
             taken[audit] = True
+            elsewhere = taken.copy()
+            elsewhere[list(avoid)] = True
+            taken = taken if elsewhere.all() else elsewhere
             rows: list[int] = []
             if size > len(audit) and not taken.all():
                 rows = [int(r) for r in self._queue(taken, size - len(audit), policy, rng)]

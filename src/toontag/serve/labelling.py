@@ -5,7 +5,8 @@ under the search server's access rules (access.py: trusted Host names, an option
 no writes from another site's page). Frames are addressed by their row in pool.csv, never by a
 path, and no response shows a server path: every error body is a `Problem` (responses.py).
 Which frames are audit frames is the session's record alone: the `audit` an answer carries is
-ignored, and a frame's `audit` is null until it is answered.
+ignored, and a frame's `audit` is null until it is answered. `/api/next` gives a tab its batch
+again until it is answered (labelling/outstanding.py): a reload shows the same frames.
 """
 
 from __future__ import annotations
@@ -56,8 +57,13 @@ PROBLEMS = {
     503: "The project cannot be written now; the server's log says why",
 }
 problems = functools.partial(problem_responses, PROBLEMS)
-TabId = Annotated[str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9_-]+$")]
+TAB_LIMITS = {"min_length": 1, "max_length": 64, "pattern": "^[A-Za-z0-9_-]+$"}
+TabId = Annotated[str, Field(**TAB_LIMITS)]
 TAB = "The page's id for itself (any token): its undo takes back its own answers only"
+NEXT_TAB = (
+    "The page's id for itself: its batch comes again, less the frames answered, until all are "
+    "answered (size and policy as first asked); another tab's batch holds other frames"
+)
 
 
 def _whole(value):
@@ -170,8 +176,9 @@ def create_label_app(
     def next_frames(
         size: Annotated[int, Query(ge=1, le=50), IN_DIGITS] = BATCH,
         policy: Annotated[str | None, Query(pattern="^(" + "|".join(POLICIES) + ")$")] = None,
+        tab: Annotated[str | None, Query(description=NEXT_TAB, **TAB_LIMITS)] = None,
     ) -> dict:
-        return {"frames": session.next_frames(size, policy or session.policy)}
+        return {"frames": session.batch(size, policy or session.policy, tab=tab)}
 
     @app.get(
         "/api/frames/{frame}",
