@@ -171,7 +171,17 @@ def boundaries_gain(results: Path) -> str:
     return f"{chosen - defaults:.3f}"
 
 
+def segment_edges(results: Path) -> str:
+    r = read_result(results, "segment-edges")
+    before, after = r["time_iou_before"], r["time_iou_after"]
+    return (
+        f"mean time IoU {before:.4f} with edges on the samples, {after:.4f} halfway between them "
+        f"({after - before:+.4f}; {source(r)})"
+    )
+
+
 RENDERERS = {
+    "segment-edges": segment_edges,
     "demo": demo,
     "predict-decode": predict_decode,
     "predict-speed": predict_speed,
