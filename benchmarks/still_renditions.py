@@ -8,9 +8,10 @@ until there are `--frames`, leaving out every shot with a frame the run's episod
 `*.truth.json`, written by `toontag data video`): validation material, never the test split.
 Each frame is scored as it is and rendered as a person would upload it: letterboxed into 4:3
 and into a square (black bars top and bottom), pillarboxed into 21:9 (bars left and right),
-and at half resolution (JPEG quality 95, written under --work). Each rendition is tagged by `predict`'s code (`tag_images`) with the
-still's borders cropped and without. Micro-F1 at the run's thresholds with its 95% interval
-resampling whole shots. Writes --out/still-renditions.json and .md.
+and at half resolution (JPEG quality 95, written under --work). Each rendition is tagged by
+`predict`'s code (`tag_images`) with the still's borders cropped and without. Micro-F1 at the
+run's thresholds with its 95% interval resampling whole shots. Writes
+--out/still-renditions.json and .md.
 """
 
 from __future__ import annotations
