@@ -153,7 +153,6 @@ def test_evaluations_on_other_data_keep_their_own_files(tiny_run, small_manifest
     neither evaluation overwrites the other; other data of the same name replaces the earlier
     files and says so (``replaces``)."""
     from tests.conftest import write_manifest
-    from toontag.runs import evaluation_files
 
     run = shutil.copytree(tiny_run, tmp_path / "run")
     test = load_dataset(small_manifest).subset("test").samples
@@ -168,6 +167,8 @@ def test_evaluations_on_other_data_keep_their_own_files(tiny_run, small_manifest
     assert len(read_predictions(run / "predictions-test.csv")[0]) == own["images"]
     assert len(read_predictions(run / "predictions-test-other.csv")[0]) == theirs["images"]
     assert (run / "metrics-test-other.md").is_file()
+    from toontag.runs import evaluation_files
+
     assert evaluation_files(run, other, "test").metrics == run / "metrics-test-other.json"
     (tmp_path / "elsewhere").mkdir()
     namesake = write_manifest(tmp_path / "elsewhere" / "other.csv", test[1::2])
