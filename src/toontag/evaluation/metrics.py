@@ -1,7 +1,9 @@
 """Multi-label metrics computed by scikit-learn, with percentile-bootstrap intervals.
 
-`micro_scores`, the one micro-averaged precision, recall and F1 of the package (the bootstrap
-and the labelling head use it), counts by hand what scikit-learn computes, for speed.
+`micro_scores`, the one micro-averaged precision, recall and F1 of the package (the bootstrap,
+the labelling head and each class's figures use it), counts by hand what scikit-learn
+computes, for speed, over the known entries: an entry marked unknown (a class nobody answered
+for an image) is left out of every figure, as training leaves it out of its loss.
 
 `accuracy` is label-wise (1 - hamming loss): what the paper's Keras "accuracy" measures on
 sigmoid outputs. `subset_accuracy` is the stricter exact match of all labels of an image.
@@ -66,17 +68,21 @@ def point_metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray, known=None) ->
         "accuracy": float(1.0 - skm.hamming_loss(y[known], pred[known])),
         "subset_accuracy": float(np.mean(((pred == y) | ~known).all(axis=1))),
     }
-    per_class = np.array(
-        [micro_scores(y[:, k], pred[:, k], known[:, k]) for k in range(y.shape[1])]
-    )
-    micro = micro_scores(y, pred, known)
-    for average, (prec, rec, f1) in (("micro", micro), ("macro", per_class.mean(axis=0))):
+    macro = class_scores(y, pred, known).mean(axis=0)
+    for average, (prec, rec, f1) in (("micro", micro_scores(y, pred, known)), ("macro", macro)):
         out |= {f"precision_{average}": float(prec), f"recall_{average}": float(rec)}
         out[f"f1_{average}"] = float(f1)
     out["auc_micro"] = _auc(y[known], p[known], "micro")
     out["auc_macro"] = defined_mean(class_auc(y, p, known))
     out["map"] = defined_mean(class_ap(y, p, known))
     return out
+
+
+def class_scores(y: np.ndarray, pred: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """(C, 3): each class's precision, recall and F1 over its known entries, 0 where undefined
+    (scikit-learn's ``average=None, zero_division=0`` when every entry is known)."""
+    scores = [micro_scores(y[:, k], pred[:, k], known[:, k]) for k in range(y.shape[1])]
+    return np.array(scores, dtype=float).reshape(-1, 3)
 
 
 def micro_scores(y: np.ndarray, decided: np.ndarray, known=None) -> tuple[float, float, float]:
@@ -146,16 +152,10 @@ def multilabel_metrics(
     thresholds = np.broadcast_to(np.asarray(thresholds, dtype=float), (y.shape[1],))
     pred = (p >= thresholds).astype(int)
     out = {"images": int(len(y)), **point_metrics(y, p, pred, known)}
-    auc, ap = class_auc(y, p, known), class_ap(y, p, known)
+    auc, ap, scores = class_auc(y, p, known), class_ap(y, p, known), class_scores(y, pred, known)
     out["per_class"] = {
         name: {
-            **dict(
-                zip(
-                    ("precision", "recall", "f1"),
-                    micro_scores(y[:, i], pred[:, i], known[:, i]),
-                    strict=True,
-                )
-            ),
+            **dict(zip(("precision", "recall", "f1"), map(float, scores[i]), strict=True)),
             "auc": auc[i],
             "ap": ap[i],
             "support": int(np.count_nonzero(y[:, i] & known[:, i])),
