@@ -206,26 +206,25 @@ def test_evaluate_says_how_many_entries_were_unknown(
 ):
     """Before issue 28 a split with classes marked unknown was refused; now it is scored
     without them, and the output and the metrics file count them."""
-    import csv
     import shutil
 
+    from tests.conftest import write_manifest
+    from toontag.data.dataset import load_dataset
+
+    def unknown(i, sample):  # every 4th test frame: one class it does not show
+        absent = [c for c in ("canan", "remzi", "kral_sakir") if c not in sample.labels]
+        return absent[:1] if i % 4 == 0 else []
+
     run = shutil.copytree(tiny_run, tmp_path / "run")
-    rows = list(csv.DictReader(small_manifest.open(newline="")))
-    for i, row in enumerate(rows):  # every 4th frame: one class it does not show, unknown
-        absent = [c for c in ("canan", "remzi", "kral_sakir") if c not in row["labels"]]
-        row["unknown"] = ";".join(absent[:1]) if i % 4 == 0 and row["split"] == "test" else ""
-    manifest = tmp_path / "unsure.csv"
-    with manifest.open("w", newline="") as f:
-        writer = csv.DictWriter(f, ["path", "labels", "split", "unknown"])
-        writer.writeheader()
-        writer.writerows(rows)
-    unknown = sum(bool(r["unknown"]) for r in rows)
+    test = load_dataset(small_manifest).subset("test").samples
+    manifest = write_manifest(tmp_path / "unsure.csv", test, unknown=unknown)
+    unknown_entries = sum(len(unknown(i, s)) for i, s in enumerate(test))
     code, out, _ = run_cli(
         monkeypatch, capsys, "evaluate", run, "--data", manifest, "--resamples", "10"
     )
     written = json.loads((run / "metrics-test-unsure.json").read_text())
-    assert code == 0 and written["unknown_entries"] == unknown > 10
-    assert f"{unknown} entries marked unknown: left out of these figures" in out
+    assert code == 0 and written["unknown_entries"] == unknown_entries > 10
+    assert f"{unknown_entries} entries marked unknown: left out of these figures" in out
 
 
 def test_data_stats_checks_labels_against_classes(monkeypatch, capsys, small_manifest, tmp_path):

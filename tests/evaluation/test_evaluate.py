@@ -181,23 +181,20 @@ def test_entries_marked_unknown_are_left_out_and_counted(tiny_run, small_manifes
     """A split with classes nobody answered (as a labelling project's validation frames have)
     is evaluated, not refused: the metrics count the unknown entries and equal those of the
     known entries alone."""
-    import csv
+    from dataclasses import replace
 
     import numpy as np
     from sklearn import metrics as skm
 
+    from tests.conftest import write_manifest
     from toontag.data.predictions import predictions_for
 
+    def unknown(i, _):
+        return ["remzi"] * (i % 3 == 0) + ["canan", "kral_sakir"] * (i % 5 == 0)
+
     run = shutil.copytree(tiny_run, tmp_path / "run")
-    test = load_dataset(small_manifest).subset("test").samples
-    manifest = tmp_path / "unsure.csv"
-    with manifest.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "labels", "split", "unknown"])
-        for i, s in enumerate(test):
-            unknown = ["remzi"] * (i % 3 == 0) + ["canan", "kral_sakir"] * (i % 5 == 0)
-            labels = [c for c in s.labels if c not in unknown]
-            writer.writerow([s.path, ";".join(labels), "val", ";".join(unknown)])
+    val = [replace(s, split="val") for s in load_dataset(small_manifest).subset("test").samples]
+    manifest = write_manifest(tmp_path / "unsure.csv", val, unknown=unknown)
     m = evaluate_run(run, data=manifest, split="val", resamples=20)
     trained = load_trained(run)
     data = load_dataset(manifest, classes=trained.classes)

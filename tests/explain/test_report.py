@@ -96,21 +96,16 @@ def test_the_report_refuses_unknown_entries_it_would_count_as_absent(
     """`evaluate` scores a split with unknown entries without them (issue 28); the report's
     curves read the predictions file, which lists labels only, so it refuses them as before,
     naming the metrics file that has the figures."""
-    import csv
-
+    from tests.conftest import write_manifest
     from toontag.errors import DataError
+
+    def unknown(i, sample):  # every 3rd frame: one class it does not show
+        absent = [c for c in ("canan", "remzi", "kral_sakir") if c not in sample.labels]
+        return absent[:1] if i % 3 == 0 else []
 
     run = shutil.copytree(tiny_run, tmp_path / "run")
     test = load_dataset(small_manifest).subset("test").samples
-    manifest = tmp_path / "unsure.csv"
-    with manifest.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "labels", "split", "unknown"])
-        for i, s in enumerate(test):  # every 3rd frame: one class it does not show, unknown
-            absent = [c for c in ("canan", "remzi", "kral_sakir") if c not in s.labels]
-            writer.writerow(
-                [s.path, ";".join(s.labels), "test", ";".join(absent[:1] if i % 3 == 0 else [])]
-            )
+    manifest = write_manifest(tmp_path / "unsure.csv", test, unknown=unknown)
     trained = load_trained(run)
     explainer = Explainer(trained.model, trained.classes, trained.image_size)
     metrics = evaluate_run(run, data=manifest, split="test", resamples=20)
