@@ -25,6 +25,7 @@ from pathlib import Path
 from toontag.benchmark.harness import toontag_command
 from toontag.benchmark.results import write_result
 from toontag.evaluation.metrics import by_sequence_text
+from toontag.runs import evaluation_files
 
 EPISODES = ((0, 300), (1, 300))  # (seed, seconds) of each episode
 QUERY = "remzi and fil_necati"
@@ -170,7 +171,7 @@ def main() -> None:
     labelled = label(project, args.labels, log)
     toontag("train", "--data", project, "--out", run, log=log)  # the recommended path
     toontag("evaluate", run, "--data", args.data, "--split", "test", log=log)
-    test = json.loads((run / "metrics-test.json").read_text())
+    test = json.loads(evaluation_files(run, args.data, "test").metrics.read_text())
     toontag("index", run, episodes, "--db", db, log=log)
     found = toontag("search", QUERY, "--db", db, "--json", log=log)
     ranges = json.loads(found)

@@ -100,13 +100,16 @@ def within(seconds: float, work, *, fifos=()):
     return result[0]
 
 
-def write_manifest(path: Path, samples, *, split: bool = True) -> Path:
+def write_manifest(path: Path, samples, *, split: bool = True, unknown=None) -> Path:
+    """A manifest of `samples`; with `unknown(i, sample)`, the classes row i marks unknown
+    (left out of its labels) in an ``unknown`` column."""
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["path", "labels", "split"] if split else ["path", "labels"])
-        for s in samples:
-            row = [str(s.path), ";".join(s.labels)]
-            writer.writerow([*row, s.split] if split else row)
+        writer.writerow(["path", "labels", *["split"] * split, *["unknown"] * bool(unknown)])
+        for i, s in enumerate(samples):
+            hidden = list(unknown(i, s)) if unknown else []
+            row = [str(s.path), ";".join(c for c in s.labels if c not in hidden)]
+            writer.writerow([*row, *[s.split] * split, *[";".join(hidden)] * bool(unknown)])
     return path
 
 

@@ -171,6 +171,62 @@ def test_evaluate_refuses_a_second_look_at_test_in_one_line_and_retest_records_i
     assert code == 0
 
 
+def test_evaluate_names_the_files_of_other_data_and_says_what_it_replaces(
+    monkeypatch, capsys, tiny_run, small_manifest, tmp_path
+):
+    """Issue 28: an evaluation on other data than the run's own silently overwrote the
+    metrics of the earlier one; now it writes files named after the data, and one line says
+    when the files of another dataset of the same name are replaced."""
+    import shutil
+
+    from tests.conftest import write_manifest
+    from toontag.data.dataset import load_dataset
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    test = load_dataset(small_manifest).subset("test").samples
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    first = write_manifest(tmp_path / "a" / "other.csv", test[::2])
+    second = write_manifest(tmp_path / "b" / "other.csv", test[1::2])
+    args = ["evaluate", run, "--resamples", "10"]
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--data", small_manifest)
+    assert (
+        code == 0 and f"written: {run / 'metrics-test.json'} and .md, predictions-test.csv" in out
+    )
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--data", first)
+    assert code == 0 and f"written: {run / 'metrics-test-other.json'}" in out
+    assert "replaced" not in out
+    assert json.loads((run / "metrics-test.json").read_text())["data"] == str(small_manifest)
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--data", second)
+    assert code == 0 and f"replaced the evaluation of {first} in those files" in out
+
+
+def test_evaluate_says_how_many_entries_were_unknown(
+    monkeypatch, capsys, tiny_run, small_manifest, tmp_path
+):
+    """Before issue 28 a split with classes marked unknown was refused; now it is scored
+    without them, and the output and the metrics file count them."""
+    import shutil
+
+    from tests.conftest import write_manifest
+    from toontag.data.dataset import load_dataset
+
+    def unknown(i, sample):  # every 4th test frame: one class it does not show
+        absent = [c for c in ("canan", "remzi", "kral_sakir") if c not in sample.labels]
+        return absent[:1] if i % 4 == 0 else []
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    test = load_dataset(small_manifest).subset("test").samples
+    manifest = write_manifest(tmp_path / "unsure.csv", test, unknown=unknown)
+    unknown_entries = sum(len(unknown(i, s)) for i, s in enumerate(test))
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "evaluate", run, "--data", manifest, "--resamples", "10"
+    )
+    written = json.loads((run / "metrics-test-unsure.json").read_text())
+    assert code == 0 and written["unknown_entries"] == unknown_entries > 10
+    assert f"{unknown_entries} entries marked unknown: left out of these figures" in out
+
+
 def test_data_stats_checks_labels_against_classes(monkeypatch, capsys, small_manifest, tmp_path):
     manifest, line = typo_manifest(small_manifest, tmp_path / "typo.csv")
     args = ["data", "stats", manifest, "--no-check", "--classes"]

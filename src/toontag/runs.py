@@ -8,6 +8,7 @@ checkpoints/       Lightning's best.ckpt and last.ckpt (resume from last)
 metrics.csv        per-epoch log
 split.json         the data, how train/val/test were made, their sizes, the frames validated on
 report.json        wall time, epochs, throughput, skipped images
+metrics-<name>.json, .md and predictions-<name>.csv   an evaluation (`evaluation_files`)
 .toontag-run       made with the folder: the files here are toontag's to replace
 
 An ensemble directory holds ``ensemble.json`` (its member runs) and ``model.json`` instead.
@@ -22,7 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
+from typing import NamedTuple
 
 from toontag.config import TrainConfig
 from toontag.errors import RunError
@@ -162,3 +165,41 @@ def run_data(run: Path) -> Path | None:
     """The data a run was trained on (`recorded_data`), if it still exists."""
     recorded = recorded_data(run)
     return recorded if recorded is not None and recorded.exists() else None
+
+
+def same_data(a: Path | str, b: Path | str) -> bool:
+    """Whether two paths name the same dataset (folder or manifest), however they were given."""
+    return Path(a).resolve() == Path(b).resolve()
+
+
+class EvaluationFiles(NamedTuple):
+    """What `evaluate` writes into a run for one split of one dataset."""
+
+    metrics: Path  # metrics-<name>.json, which records the data evaluated
+    markdown: Path  # metrics-<name>.md
+    predictions: Path  # predictions-<name>.csv
+
+
+def evaluation_files(run: Path | str, data: Path | str, split: str) -> EvaluationFiles:
+    """The files of an evaluation of `run` on `split` of `data`. On the data the run was
+    trained on (or any, when it records none) they are named by the split alone
+    (``metrics-test.json``); on other data by the split and the data's name
+    (``metrics-test-kral_sakir.json`` for a project's run scored on the Kral Sakir folder), so
+    that evaluations of one run on different data keep their own files."""
+    own, name = recorded_data(Path(run)), split
+    if own is not None and not same_data(own, data):
+        data = Path(data).resolve()  # "." has a name this way
+        label = data.stem if data.is_file() else data.name
+        name = f"{split}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', label) or 'data'}"
+    run = Path(run)
+    return EvaluationFiles(
+        run / f"metrics-{name}.json", run / f"metrics-{name}.md", run / f"predictions-{name}.csv"
+    )
+
+
+def evaluated_data(files: EvaluationFiles) -> str | None:
+    """The data an existing evaluation's metrics file names, or None (no such file)."""
+    try:
+        return json.loads(files.metrics.read_text())["data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

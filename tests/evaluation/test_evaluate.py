@@ -30,7 +30,7 @@ def test_prediction_columns_follow_the_model_not_the_data(kral_sakir, small_mani
     assert list(trained.classes) == ["kral_sakir", "remzi", "fil_necati", "canan"]
 
     evaluate_run(run, data=small_manifest, split="test", resamples=10)
-    paths, _, classes, probs = read_predictions(run / "predictions-test.csv")
+    paths, _, classes, probs = read_predictions(run / "predictions-test-small.csv")
     direct = list(tag_images(load_engine(run, "torch"), [paths[0], paths[1]]))
     for i in (0, 1):
         for c, p in zip(classes, probs[i], strict=True):
@@ -51,8 +51,8 @@ def test_a_subset_without_one_class_is_evaluated_with_its_auc_undefined(
     assert canan["support"] == 0 and canan["auc"] is None and canan["ap"] is None
     assert all(m["per_class"][c]["auc"] is not None for c in ("kral_sakir", "remzi"))
     assert isinstance(m["auc_micro"], float) and isinstance(m["auc_macro"], float)
-    assert "AUC n/a: undefined for canan" in (run / "metrics-test.md").read_text()
-    _, _, classes, _ = read_predictions(run / "predictions-test.csv")
+    assert "AUC n/a: undefined for canan" in (run / "metrics-test-no_canan.md").read_text()
+    _, _, classes, _ = read_predictions(run / "predictions-test-no_canan.csv")
     assert classes == list(load_trained(run).classes)
 
 
@@ -124,7 +124,7 @@ def test_evaluate_resamples_whole_sequences_too(tiny_run, dataset, tmp_path):
     assert sequences["unit"] == "sequence" and set(frames) < set(sequences)
     assert 20 < sequences["sequences"] < m["images"] == 240
     data = load_dataset(manifest, classes=load_trained(run).classes)
-    rows, probs = predictions_for(data, run / "predictions-test.csv")
+    rows, probs = predictions_for(data, run / "predictions-test-seq.csv")
     decided = probs >= np.array(load_trained(run).thresholds)
 
     def f1(y, d):
@@ -140,9 +140,72 @@ def test_evaluate_resamples_whole_sequences_too(tiny_run, dataset, tmp_path):
         k: ci["f1_micro"][1] - ci["f1_micro"][0] for k, ci in (("f", frames), ("s", sequences))
     }
     assert width["s"] >= width["f"]
-    text = (run / "metrics-test.md").read_text()
+    text = (run / "metrics-test-seq.md").read_text()
     low, high = sequences["f1_micro"]
     assert (
         f"by sequence [{low:.4f}, {high:.4f}]" in text
         and f"{sequences['sequences']} sequences" in text
     )
+
+
+def test_evaluations_on_other_data_keep_their_own_files(tiny_run, small_manifest, tmp_path):
+    """The run's own data keeps ``metrics-test.json``; other data gets files named after it, so
+    neither evaluation overwrites the other; other data of the same name replaces the earlier
+    files and says so (``replaces``)."""
+    from tests.conftest import write_manifest
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    test = load_dataset(small_manifest).subset("test").samples
+    other = write_manifest(tmp_path / "other.csv", test[::2])
+    own = evaluate_run(run, data=small_manifest, split="test", resamples=10)
+    theirs = evaluate_run(run, data=other, split="test", resamples=10)
+    first = json.loads((run / "metrics-test.json").read_text())
+    second = json.loads((run / "metrics-test-other.json").read_text())
+    assert (first["data"], first["images"]) == (str(small_manifest), own["images"])
+    assert (second["data"], second["images"]) == (str(other), len(test[::2]))
+    assert "replaces" not in first and "replaces" not in second
+    assert len(read_predictions(run / "predictions-test.csv")[0]) == own["images"]
+    assert len(read_predictions(run / "predictions-test-other.csv")[0]) == theirs["images"]
+    assert (run / "metrics-test-other.md").is_file()
+    from toontag.runs import evaluation_files
+
+    assert evaluation_files(run, other, "test").metrics == run / "metrics-test-other.json"
+    (tmp_path / "elsewhere").mkdir()
+    namesake = write_manifest(tmp_path / "elsewhere" / "other.csv", test[1::2])
+    again = evaluate_run(run, data=namesake, split="test", resamples=10)
+    assert again["replaces"] == str(other)
+    assert json.loads((run / "metrics-test-other.json").read_text())["data"] == str(namesake)
+
+
+def test_entries_marked_unknown_are_left_out_and_counted(tiny_run, small_manifest, tmp_path):
+    """A split with classes nobody answered (as a labelling project's validation frames have)
+    is evaluated, not refused: the metrics count the unknown entries and equal those of the
+    known entries alone."""
+    from dataclasses import replace
+
+    import numpy as np
+    from sklearn import metrics as skm
+
+    from tests.conftest import write_manifest
+    from toontag.data.predictions import predictions_for
+
+    def unknown(i, _):
+        return ["remzi"] * (i % 3 == 0) + ["canan", "kral_sakir"] * (i % 5 == 0)
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    val = [replace(s, split="val") for s in load_dataset(small_manifest).subset("test").samples]
+    manifest = write_manifest(tmp_path / "unsure.csv", val, unknown=unknown)
+    m = evaluate_run(run, data=manifest, split="val", resamples=20)
+    trained = load_trained(run)
+    data = load_dataset(manifest, classes=trained.classes)
+    rows, probs = predictions_for(data, run / "predictions-val-unsure.csv")
+    y, known = data.targets[rows].astype(int), data.known[rows]
+    decided = probs >= np.array(trained.thresholds)
+    assert m["unknown_entries"] == int((~known).sum()) == 28 + 2 * 17
+    assert m["f1_micro"] == pytest.approx(skm.f1_score(y[known], decided[known]))
+    for k, name in enumerate(trained.classes):
+        column = known[:, k]
+        f1 = skm.f1_score(y[column, k], decided[column, k], zero_division=0)
+        assert m["per_class"][name]["f1"] == pytest.approx(f1)
+    text = (run / "metrics-val-unsure.md").read_text()
+    assert f"{m['unknown_entries']} entries (an image's class) marked unknown" in text

@@ -150,3 +150,31 @@ def test_micro_scores_equal_scikit_learn_on_the_known_entries(predictions):
     assert micro_scores(unknown, decided, known) == micro_scores(y, decided, known)
     assert micro_scores(y, decided, np.zeros_like(known)) == (0.0, 0.0, 0.0)
     assert micro_scores(np.zeros((3, 2)), np.zeros((3, 2))) == (0.0, 0.0, 0.0)
+
+
+def test_unknown_entries_are_left_out_of_every_figure(predictions):
+    """What an unknown entry says (its target, its probability) changes no figure; the micro
+    figures are those of the known entries pooled, each class's those of its known rows; with
+    every entry known the result is the unmasked one."""
+    y, p = predictions
+    known = np.random.default_rng(3).random(y.shape) > 0.2
+    m = multilabel_metrics(y, p, CLASSES, resamples=50, known=known)
+    scrambled = multilabel_metrics(
+        np.where(known, y, 1 - y), np.where(known, p, 1 - p), CLASSES, resamples=50, known=known
+    )
+    assert scrambled == m
+    decided = p >= 0.5
+    assert m["f1_micro"] == pytest.approx(skm.f1_score(y[known], decided[known]))
+    assert m["accuracy"] == pytest.approx((y == decided)[known].mean())
+    assert m["auc_micro"] == pytest.approx(skm.roc_auc_score(y[known], p[known]))
+    for k, name in enumerate(CLASSES):
+        rows = known[:, k]
+        c = m["per_class"][name]
+        assert c["f1"] == pytest.approx(skm.f1_score(y[rows, k], decided[rows, k]))
+        assert c["auc"] == pytest.approx(skm.roc_auc_score(y[rows, k], p[rows, k]))
+        assert c["support"] == y[rows, k].sum()
+    assert sum(m["counts"].values()) == known.sum()
+    everything = np.ones_like(known)
+    assert multilabel_metrics(y, p, CLASSES, resamples=50, known=everything) == (
+        multilabel_metrics(y, p, CLASSES, resamples=50)
+    )

@@ -68,7 +68,8 @@ def test_a_folder_is_tagged_recursively_into_a_table_json_and_sidecars(
     classes, thresholds = written["classes"], written["thresholds"]
     trained = load_trained(tiny_run)
     rows = list(csv.DictReader(table.open()))
-    assert list(rows[0]) == ["path", "characters", *classes, "note", "error"]
+    # probability columns named as in evaluate's predictions (p_<class>), before issue 28 bare
+    assert list(rows[0]) == ["path", "characters", *(f"p_{c}" for c in classes), "note", "error"]
     assert [r["path"] for r in rows] == [r["path"] for r in results]
     decided = 0
     for row, result in zip(rows, results, strict=True):
@@ -91,7 +92,7 @@ def test_a_folder_is_tagged_recursively_into_a_table_json_and_sidecars(
         ]
         decided += int(clear.sum())
         assert row["characters"] == ";".join(got)
-        assert [float(row[c]) for c in classes] == list(probs.values())
+        assert [float(row[f"p_{c}"]) for c in classes] == list(probs.values())
         side = json.loads(sidecar(result["path"]).read_text())
         assert side["image"] == result["path"].rsplit("/", 1)[1]
         assert (side["characters"], side["probabilities"]) == (got, probs)

@@ -88,3 +88,28 @@ def test_the_error_gallery_shows_one_frame_per_scene_but_both_sides_of_a_cut(dat
     # two frames a cut apart, consecutive ids: two scenes, both shown
     pair = np.array([[cut, 0], [cut + 1, 0]])
     assert distinct_scenes(pair, paths, 6) == [(cut, 0), (cut + 1, 0)]
+
+
+def test_the_report_refuses_unknown_entries_it_would_count_as_absent(
+    tiny_run, small_manifest, tmp_path
+):
+    """`evaluate` scores a split with unknown entries without them (issue 28); the report's
+    curves read the predictions file, which lists labels only, so it refuses them as before,
+    naming the metrics file that has the figures."""
+    from tests.conftest import write_manifest
+    from toontag.errors import DataError
+
+    def unknown(i, sample):  # every 3rd frame: one class it does not show
+        absent = [c for c in ("canan", "remzi", "kral_sakir") if c not in sample.labels]
+        return absent[:1] if i % 3 == 0 else []
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    test = load_dataset(small_manifest).subset("test").samples
+    manifest = write_manifest(tmp_path / "unsure.csv", test, unknown=unknown)
+    trained = load_trained(run)
+    explainer = Explainer(trained.model, trained.classes, trained.image_size)
+    metrics = evaluate_run(run, data=manifest, split="test", resamples=20)
+    assert metrics["unknown_entries"] > 0
+    with pytest.raises(DataError, match="marked unknown; the report's curves") as refused:
+        build_report(run, metrics, explainer, tmp_path / "out")
+    assert str(run / "metrics-test-unsure.json") in str(refused.value)

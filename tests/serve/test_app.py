@@ -163,24 +163,28 @@ def test_serve_binds_this_machine_unless_told_and_never_openly_by_accident(
 @contextlib.contextmanager
 def search_page(server):
     """The search page open in headless Chromium, its characters loaded: (page, the page's
-    uncaught errors)."""
+    uncaught errors, and its failures: answers of status 400 or more ("STATUS URL") and the
+    console's errors, where the browser's own requests (an icon) fail)."""
     from playwright.sync_api import sync_playwright
 
     host, port = server
     errors: list[str] = []
+    failed: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium(), args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
+        page.on("console", lambda m: m.type == "error" and failed.append(m.text))
         page.goto(f"http://{host}:{port}/")
         page.wait_for_function("document.getElementById('hint').textContent.includes('remzi')")
-        yield page, errors
+        yield page, errors, failed
         browser.close()
 
 
 @pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
 def test_search_then_click_plays_the_range_in_chromium(server):
-    with search_page(server) as (page, errors):
+    with search_page(server) as (page, errors, _):
         page.wait_for_selector("#library tbody tr")
         assert page.inner_text("#library tbody tr td") == "episode.mp4"  # screen time per video
         page.fill("#q", "remzi and bob")
@@ -216,7 +220,7 @@ def test_the_lanes_draw_each_characters_segments_to_scale_and_a_click_plays_from
     """One lane per character along the video's duration: every segment of the index where
     the API puts it (to the pixel), the query's ranges on their own lane and shaded across
     the others; a click on a lane plays from the time under the pointer."""
-    with search_page(server) as (page, errors):
+    with search_page(server) as (page, errors, _):
         page.fill("#q", "remzi and not necati")
         page.press("#q", "Enter")
         page.wait_for_selector(".lanes .axis")
@@ -283,3 +287,30 @@ def test_the_lanes_draw_each_characters_segments_to_scale_and_a_click_plays_from
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "serve-lanes.png"))
     assert not errors
+
+
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
+def test_the_query_lane_shows_the_whole_query_and_the_first_load_asks_nothing_missing(server):
+    """Before issue 28 the query's lane name was cut to its first word ("“remzi …"), and the
+    first load asked for /favicon.ico, a 404 in the console. The whole query is shown (wrapped
+    on a line of its own, also as the tooltip), its track still aligned with the others'."""
+    query = "(remzi and not necati) or (necati and not remzi)"
+    with search_page(server) as (page, errors, failed):
+        page.wait_for_load_state("networkidle")  # the browser's own requests (an icon) too
+        assert failed == [] and errors == []
+        page.fill("#q", query)
+        page.press("#q", "Enter")
+        page.wait_for_selector(".lanes .axis")
+        label = page.eval_on_selector(
+            ".lane.query .who",
+            """e => ({text: e.textContent, title: e.title,
+                      clipped: e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight,
+                      width: e.getBoundingClientRect().width})""",
+        )
+        assert label["text"] == label["title"] == f"“{query}”" and not label["clipped"]
+        lefts = page.eval_on_selector_all(
+            ".lane .track", "ts => ts.map(t => Math.round(t.getBoundingClientRect().left))"
+        )
+        assert len(set(lefts)) == 1 and label["width"] > 200
+        page.wait_for_load_state("networkidle")
+    assert failed == [] and errors == []

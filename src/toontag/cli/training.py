@@ -240,6 +240,7 @@ def evaluate(
     whole sequences of near-identical frames), written into the run."""
     from toontag.evaluation.looks import TEST_LOOKS
     from toontag.evaluation.metrics import by_sequence_text
+    from toontag.runs import evaluation_files
 
     m = evaluated(run, data, split, cache=cache, retest=retest, resamples=resamples)
     ci, seq = m["ci95"], m["ci95_by_sequence"]
@@ -251,7 +252,12 @@ def evaluate(
         f"subset accuracy {m['subset_accuracy']:.4f}, AUC {auc}, "
         f"loss {m['loss']:.4f}"
     )
-    out.print(f"written: {run / f'metrics-{split}.json'} and .md")
+    if m["unknown_entries"]:
+        out.print(f"{m['unknown_entries']:,} entries marked unknown: left out of these figures")
+    files = evaluation_files(run, m["data"], split)
+    out.print(f"written: {files.metrics} and .md, {files.predictions.name}")
+    if "replaces" in m:
+        out.print(f"[yellow]replaced the evaluation of {escape(m['replaces'])} in those files[/]")
     if m.get("test_look", 1) > 1:
         out.print(f"look {m['test_look']} at this test data, recorded in {run / TEST_LOOKS}")
 

@@ -16,7 +16,7 @@ from toontag.errors import DataError
 from toontag.evaluation.bootstrap import BOOTSTRAP_RESAMPLES, bootstrap
 from toontag.evaluation.evaluate import evaluate_run
 from toontag.evaluation.metrics import micro_scores
-from toontag.runs import read_model_info
+from toontag.runs import evaluation_files, read_model_info
 
 
 def compare_runs(
@@ -31,8 +31,9 @@ def compare_runs(
 ) -> dict:
     """Micro-F1 of `run_a` and `run_b` on `split` of `data`, each at its own thresholds, and
     their difference (a − b) with paired 95% intervals resampling frames and whole sequences.
-    Each run's ``predictions-<split>.csv`` is used where `evaluate` wrote one, else the run is
-    evaluated first (which writes it)."""
+    Each run's predictions of this data (``predictions-<split>.csv`` on the data it was
+    trained on, `runs.evaluation_files`) are used where `evaluate` wrote them, else the run is
+    evaluated first (which writes them)."""
     if split not in SPLIT_NAMES:
         raise DataError(f"no split named {split!r}: one of {', '.join(SPLIT_NAMES)}")
     infos = [read_model_info(run) for run in (run_a, run_b)]
@@ -43,7 +44,7 @@ def compare_runs(
             raise DataError(
                 f"{run}: classes {info['classes']} differ from {run_a}'s {list(dataset.classes)}"
             )
-        path = Path(run) / f"predictions-{split}.csv"
+        path = evaluation_files(run, data, split).predictions
         if not path.is_file():
             evaluate_run(run, data=data, split=split, cache_root=cache_root, resamples=resamples)
         rows, probs = predictions_for(dataset, path)

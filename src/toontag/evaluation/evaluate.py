@@ -1,6 +1,8 @@
 """`evaluate_run()`: a finished run on one split of a dataset -> metrics JSON, Markdown and
-per-image predictions, written into the run directory. Intervals come twice: resampling single
-frames (`ci95`) and whole sequences of the evaluated frames (`ci95_by_sequence`)."""
+per-image predictions, written into the run directory (`runs.evaluation_files`: one set per
+dataset). Intervals come twice: resampling single frames (`ci95`) and whole sequences of the
+evaluated frames (`ci95_by_sequence`). Entries marked unknown are left out of the figures and
+counted (``unknown_entries``)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from toontag.evaluation.metrics import BOOTSTRAP_RESAMPLES, metrics_markdown, mu
 from toontag.io import write_json, write_text
 from toontag.models.inference import default_device, predict_arrays
 from toontag.models.trained import load_trained
+from toontag.runs import evaluated_data, evaluation_files, same_data
 
 PAPER_THRESHOLD = 0.5  # the paper decides every character at 0.5
 AT_PAPER_THRESHOLD = "at_0.5"  # key of the metrics at that threshold, beside the model's own
@@ -56,7 +59,8 @@ def evaluate_run(
 ) -> dict:
     """A look at the test split is recorded in the run (`looks.begin_look`): `retest` takes a
     second look at test frames it was evaluated on (refused otherwise); `commit`, toontag's
-    commit when the caller knows it, goes into that record."""
+    commit when the caller knows it, goes into that record. Where the files replace an
+    evaluation of other data (two datasets of one name), the metrics say so: ``replaces``."""
     run = Path(run)
     trained = load_trained(run, device=device or default_device())
     # The data in the model's classes and order: a label the model does not know is an error
@@ -74,18 +78,12 @@ def evaluate_run(
     )
     if len(rows) == 0:
         raise DataError(f"{data}: split {split!r} has no readable images")
-    unsure = int((~dataset.known[rows]).any(axis=1).sum())
-    if unsure:
-        raise DataError(
-            f"{data}: {unsure} images of split {split!r} have classes marked unknown; "
-            "scoring needs every class answered (label them, or leave them out)"
-        )
     paths = [dataset.samples[r].path for r in rows]
     look = begin_look(run, data=data, split=split, paths=paths, retest=retest, commit=commit)
     start = time.perf_counter()
     probs = predict_arrays(trained.model, cache.images, rows, description=f"evaluating {split}")
     seconds = time.perf_counter() - start
-    targets = dataset.targets[rows]
+    targets, known = dataset.targets[rows], dataset.known[rows]
     score = partial(
         multilabel_metrics,
         targets,
@@ -94,6 +92,7 @@ def evaluate_run(
         resamples=resamples,
         seed=cfg.seed,
         groups=frame_groups(dataset, rows, cache_root=cache_root),
+        known=known,
     )
     metrics = score(trained.thresholds)
     if any(t != PAPER_THRESHOLD for t in trained.thresholds):  # tuned: the paper's rule too
@@ -102,16 +101,19 @@ def evaluate_run(
         "run": str(run),
         "data": str(data),
         "split": split,
+        "unknown_entries": int(np.count_nonzero(~known)),
         "model": cfg.model,
         "image_size": list(trained.image_size),
         "inference_images_per_s": round(len(rows) / seconds, 1),
         "skipped_images": [str(dataset.samples[r].path) for r in sorted(cache.failed)],
         **look.fields,
     }
-    write_json(run / f"metrics-{split}.json", metrics)
-    write_text(run / f"metrics-{split}.md", metrics_markdown(metrics, f"{cfg.model} on {split}"))
-    write_text(
-        run / f"predictions-{split}.csv", predictions_csv(dataset, rows, probs, trained.classes)
-    )
+    files = evaluation_files(run, data, split)
+    earlier = evaluated_data(files)
+    if earlier is not None and not same_data(earlier, data):
+        metrics["replaces"] = earlier
+    write_json(files.metrics, metrics)
+    write_text(files.markdown, metrics_markdown(metrics, f"{cfg.model} on {split}"))
+    write_text(files.predictions, predictions_csv(dataset, rows, probs, trained.classes))
     look.keep(metrics)
     return metrics

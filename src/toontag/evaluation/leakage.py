@@ -16,6 +16,7 @@ from toontag.errors import RunError
 from toontag.evaluation.evaluate import PAPER_THRESHOLD
 from toontag.evaluation.metrics import by_sequence_text, f1_intervals, multilabel_metrics
 from toontag.io import write_figure
+from toontag.runs import evaluation_files
 
 SAME_SHOT_IDS = 10  # a twin this close in frame id is the same shot, cut by the split
 IDENTICAL = 2.0  # a thumbnail distance at which two frames look the same to the eye
@@ -25,11 +26,15 @@ AUDIT_KEYS = {"ci95": "f1_micro_ci95", "ci95_by_sequence": "f1_micro_ci95_by_seq
 
 
 def run_predictions(run: Path, data: LabelledData) -> tuple[np.ndarray, np.ndarray]:
-    """A run's test probabilities from its ``predictions-test.csv``, as rows of `data` (columns
-    in the data's class order)."""
-    path = Path(run) / "predictions-test.csv"
+    """A run's test probabilities from its predictions file of `data`'s test split (the
+    run's own ``predictions-test.csv`` when there is none named for the data), as rows of
+    `data` (columns in the data's class order)."""
+    named = evaluation_files(run, data.root, "test").predictions
+    path = named if named.is_file() else Path(run) / "predictions-test.csv"
     if not path.is_file():
-        raise RunError(f"{path}: missing; run `toontag evaluate {run} --split test` first")
+        raise RunError(
+            f"{named}: missing; run `toontag evaluate {run} --data {data.root} --split test` first"
+        )
     return predictions_for(data, path)
 
 

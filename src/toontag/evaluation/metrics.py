@@ -1,7 +1,9 @@
 """Multi-label metrics computed by scikit-learn, with percentile-bootstrap intervals.
 
-`micro_scores`, the one micro-averaged precision, recall and F1 of the package (the bootstrap
-and the labelling head use it), counts by hand what scikit-learn computes, for speed.
+`micro_scores`, the one micro-averaged precision, recall and F1 of the package (the bootstrap,
+the labelling head and each class's figures use it), counts by hand what scikit-learn
+computes, for speed, over the known entries: an entry marked unknown (a class nobody answered
+for an image) is left out of every figure, as training leaves it out of its loss.
 
 `accuracy` is label-wise (1 - hamming loss): what the paper's Keras "accuracy" measures on
 sigmoid outputs. `subset_accuracy` is the stricter exact match of all labels of an image.
@@ -32,17 +34,22 @@ def _auc(y: np.ndarray, p: np.ndarray, average: str | None) -> float | None:
     return None if np.isnan(auc) else auc
 
 
-def class_auc(y: np.ndarray, p: np.ndarray) -> list[float | None]:
-    """ROC-AUC of each column; None where it is undefined."""
-    return [_auc(y[:, k], p[:, k], "macro") for k in range(y.shape[1])]
+def all_known(y: np.ndarray, known=None) -> np.ndarray:
+    """`known` as a bool matrix shaped like `y`: every entry known when it is None."""
+    return np.ones(np.shape(y), dtype=bool) if known is None else np.asarray(known, dtype=bool)
 
 
-def class_ap(y: np.ndarray, p: np.ndarray) -> list[float | None]:
-    """Average precision of each column; None for a column without a positive."""
-    return [
-        float(skm.average_precision_score(y[:, k], p[:, k])) if y[:, k].any() else None
-        for k in range(y.shape[1])
-    ]
+def class_auc(y: np.ndarray, p: np.ndarray, known=None) -> list[float | None]:
+    """ROC-AUC of each column over its known entries; None where it is undefined."""
+    known = all_known(y, known)
+    return [_auc(y[known[:, k], k], p[known[:, k], k], "macro") for k in range(y.shape[1])]
+
+
+def class_ap(y: np.ndarray, p: np.ndarray, known=None) -> list[float | None]:
+    """Average precision of each column over its known entries; None without a positive."""
+    known = all_known(y, known)
+    columns = ((y[known[:, k], k], p[known[:, k], k]) for k in range(y.shape[1]))
+    return [float(skm.average_precision_score(t, q)) if t.any() else None for t, q in columns]
 
 
 def defined_mean(values) -> float | None:
@@ -51,24 +58,31 @@ def defined_mean(values) -> float | None:
     return float(np.mean(defined)) if defined else None
 
 
-def point_metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray) -> dict:
-    """The headline figures for targets `y`, probabilities `p` and 0/1 decisions `pred`."""
+def point_metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray, known=None) -> dict:
+    """The headline figures for targets `y`, probabilities `p` and 0/1 decisions `pred`, over
+    the `known` entries (all without it): an unknown entry is neither right nor wrong, and an
+    image counts as an exact match when all its known entries are right."""
+    known = all_known(y, known)
     out = {
-        "loss": float(skm.log_loss(y.ravel(), p.ravel(), labels=[0, 1])),
-        "accuracy": float(1.0 - skm.hamming_loss(y, pred)),
-        "subset_accuracy": float(skm.accuracy_score(y, pred)),
+        "loss": float(skm.log_loss(y[known], p[known], labels=[0, 1])),
+        "accuracy": float(1.0 - skm.hamming_loss(y[known], pred[known])),
+        "subset_accuracy": float(np.mean(((pred == y) | ~known).all(axis=1))),
     }
-    for average in ("micro", "macro"):
-        prec, rec, f1, _ = skm.precision_recall_fscore_support(
-            y, pred, average=average, zero_division=0
-        )
+    macro = class_scores(y, pred, known).mean(axis=0)
+    for average, (prec, rec, f1) in (("micro", micro_scores(y, pred, known)), ("macro", macro)):
         out |= {f"precision_{average}": float(prec), f"recall_{average}": float(rec)}
         out[f"f1_{average}"] = float(f1)
-    auc = _auc(y, p, "micro")
-    out["auc_micro"] = auc
-    out["auc_macro"] = defined_mean(class_auc(y, p))
-    out["map"] = defined_mean(class_ap(y, p))
+    out["auc_micro"] = _auc(y[known], p[known], "micro")
+    out["auc_macro"] = defined_mean(class_auc(y, p, known))
+    out["map"] = defined_mean(class_ap(y, p, known))
     return out
+
+
+def class_scores(y: np.ndarray, pred: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """(C, 3): each class's precision, recall and F1 over its known entries, 0 where undefined
+    (scikit-learn's ``average=None, zero_division=0`` when every entry is known)."""
+    scores = [micro_scores(y[:, k], pred[:, k], known[:, k]) for k in range(y.shape[1])]
+    return np.array(scores, dtype=float).reshape(-1, 3)
 
 
 def micro_scores(y: np.ndarray, decided: np.ndarray, known=None) -> tuple[float, float, float]:
@@ -90,19 +104,21 @@ def micro_scores(y: np.ndarray, decided: np.ndarray, known=None) -> tuple[float,
     return precision, recall, f1
 
 
-def _interval_figures(y: np.ndarray, p: np.ndarray, pred: np.ndarray) -> list[float | None]:
-    """`CI_METRICS` of one resample, in their order."""
-    precision, recall, f1 = micro_scores(y, pred)
-    return [f1, precision, recall, 1.0 - skm.hamming_loss(y, pred), _auc(y, p, "micro")]
+def _interval_figures(y, p, pred, known) -> list[float | None]:
+    """`CI_METRICS` of one resample over its known entries, in their order."""
+    precision, recall, f1 = micro_scores(y, pred, known)
+    accuracy = float(np.mean((pred == y)[known])) if known.any() else None
+    return [f1, precision, recall, accuracy, _auc(y[known], p[known], "micro")]
 
 
-def _intervals(y, p, pred, resamples: int, seed: int, groups) -> dict:
+def _intervals(y, p, pred, known, resamples: int, seed: int, groups) -> dict:
     """`CI_METRICS`' 95% intervals, resampling frames or (`groups`) whole groups of them."""
     low, high = bootstrap(
         _interval_figures,
         y,
         p,
         pred,
+        known,
         resamples=resamples,
         seed=seed,
         groups=groups,
@@ -122,37 +138,41 @@ def multilabel_metrics(
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
     groups=None,
+    known=None,
 ) -> dict:
     """Every figure of the paper's evaluation, per class too, with bootstrap intervals: `ci95`
     resamples single frames; with `groups` (each frame's sequence, `data.groups.frame_groups`)
     `ci95_by_sequence` resamples whole sequences too, the honest one where frames of a shot
-    are near-duplicates."""
+    are near-duplicates. `known` (N, C; all by default) leaves the other entries out of every
+    figure, as training leaves them out of its loss: a class nobody answered for an image is
+    scored neither right nor wrong."""
     y = np.asarray(y).astype(int)
     p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+    known = all_known(y, known)
     thresholds = np.broadcast_to(np.asarray(thresholds, dtype=float), (y.shape[1],))
     pred = (p >= thresholds).astype(int)
-    out = {"images": int(len(y)), **point_metrics(y, p, pred)}
-    prec, rec, f1, support = skm.precision_recall_fscore_support(
-        y, pred, average=None, zero_division=0
-    )
-    auc, ap = class_auc(y, p), class_ap(y, p)
+    out = {"images": int(len(y)), **point_metrics(y, p, pred, known)}
+    auc, ap, scores = class_auc(y, p, known), class_ap(y, p, known), class_scores(y, pred, known)
     out["per_class"] = {
         name: {
-            "precision": float(prec[i]),
-            "recall": float(rec[i]),
-            "f1": float(f1[i]),
+            **dict(zip(("precision", "recall", "f1"), map(float, scores[i]), strict=True)),
             "auc": auc[i],
             "ap": ap[i],
-            "support": int(support[i]),
+            "support": int(np.count_nonzero(y[:, i] & known[:, i])),
             "threshold": float(thresholds[i]),
         }
         for i, name in enumerate(classes)
     }
-    tn, fp, fn, tp = skm.multilabel_confusion_matrix(y, pred).sum(axis=0).ravel()
-    out["counts"] = {"tp": int(tp), "fp": int(fp), "fn": int(fn), "tn": int(tn)}
-    out["ci95"] = _intervals(y, p, pred, resamples, seed, None)
+    right = pred == y
+    out["counts"] = {
+        "tp": int(np.count_nonzero(right & (y == 1) & known)),
+        "fp": int(np.count_nonzero(~right & (pred == 1) & known)),
+        "fn": int(np.count_nonzero(~right & (y == 1) & known)),
+        "tn": int(np.count_nonzero(right & (y == 0) & known)),
+    }
+    out["ci95"] = _intervals(y, p, pred, known, resamples, seed, None)
     if groups is not None:
-        out["ci95_by_sequence"] = _intervals(y, p, pred, resamples, seed, groups) | {
+        out["ci95_by_sequence"] = _intervals(y, p, pred, known, resamples, seed, groups) | {
             "unit": "sequence",
             "sequences": int(len(np.unique(groups))),
         }
@@ -200,6 +220,13 @@ def metrics_markdown(m: dict, title: str) -> str:
     else:
         intervals += " in brackets (resampling single images: interval by frame only)."
     lines = [f"# {title}", "", f"{m['images']} images; {intervals}", ""]
+    if m.get("unknown_entries"):
+        lines[-1:] = [
+            "",
+            f"{m['unknown_entries']} entries (an image's class) marked unknown are left out of "
+            "every figure: neither right nor wrong.",
+            "",
+        ]
     lines += ["| metric | value |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
     lines += [
         "",

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from toontag.data.images import PICTURE_ASPECT, load_resized
+from toontag.data.predictions import probability_column
 from toontag.data.walk import IMAGE_SUFFIXES, find_files
 from toontag.errors import BadImageError, FileError
 from toontag.io import write_json
@@ -76,8 +77,9 @@ def sidecar(path: Path | str) -> Path:
 
 def table(results: list[dict], classes) -> tuple[list[str], list[list]]:
     """The CSV header and rows of `tag_images` results: path, characters (joined by ;), one
-    probability column per class, note and error."""
-    header = ["path", "characters", *classes, "note", "error"]
+    probability column per class (``p_<class>``, as in every table toontag writes), note and
+    error."""
+    header = ["path", "characters", *map(probability_column, classes), "note", "error"]
     rows = []
     for r in results:
         probs = r.get("probabilities", {})

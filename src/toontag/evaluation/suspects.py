@@ -17,7 +17,7 @@ from toontag.data.audit import Audit
 from toontag.data.dataset import LabelledData
 from toontag.data.groups import frame_groups
 from toontag.data.images import open_rgb
-from toontag.data.predictions import predictions_for
+from toontag.data.predictions import predictions_for, probability_column
 from toontag.errors import DataError
 from toontag.evaluation.evaluate import PAPER_THRESHOLD
 from toontag.evaluation.metrics import f1_intervals, multilabel_metrics
@@ -80,7 +80,7 @@ def suspects_csv(data: LabelledData, s: Suspects) -> str:
         "suggested",
         "quality",
         "corrected",
-        *(f"p_{c}" for c in data.classes),
+        *map(probability_column, data.classes),
     ]
     return csv_text(header, rows)
 

@@ -24,13 +24,14 @@ from sklearn import metrics as skm  # noqa: E402
 
 from toontag.data.images import open_rgb  # noqa: E402
 from toontag.data.predictions import read_predictions  # noqa: E402
+from toontag.errors import DataError  # noqa: E402
 from toontag.evaluation.bootstrap import BOOTSTRAP_RESAMPLES, bootstrap  # noqa: E402
 from toontag.evaluation.metrics import by_sequence_text, class_ap, class_auc, fmt  # noqa: E402
 from toontag.explain.gradcam import Explainer  # noqa: E402
 from toontag.explain.render import overlay  # noqa: E402
 from toontag.io import write_text  # noqa: E402
 from toontag.palette import colours  # noqa: E402
-from toontag.runs import CONFIG, REPORT  # noqa: E402
+from toontag.runs import CONFIG, REPORT, evaluation_files  # noqa: E402
 from toontag.training.module import LR  # noqa: E402
 
 GALLERY = 6  # errors of each kind in the gallery
@@ -246,7 +247,14 @@ def build_report(run: Path, metrics: dict, explainer: Explainer, out: Path) -> P
     """Write ``out/report.html`` from a run and its fresh evaluation (`metrics`, with its
     predictions CSV beside it); returns the page's path."""
     split = metrics["split"]
-    paths, labels, classes, probs = read_predictions(run / f"predictions-{split}.csv")
+    files = evaluation_files(run, metrics["data"], split)
+    if metrics.get("unknown_entries"):  # the predictions file lists labels, not unknowns
+        raise DataError(
+            f"{metrics['data']}: {metrics['unknown_entries']} entries of split {split!r} are "
+            "marked unknown; the report's curves and cards need every class answered (the "
+            f"metrics, with them left out, are in {files.metrics})"
+        )
+    paths, labels, classes, probs = read_predictions(files.predictions)
     order = [classes.index(c) for c in explainer.classes]
     classes, probs = explainer.classes, probs[:, order]
     y = np.array([[c in lab for c in classes] for lab in labels], dtype=int)
