@@ -135,10 +135,18 @@ def label_serve(
 ) -> None:
     """A page to label a project's frames: the next frames to label with the model's
     suggestions, a key per character, undo; every answer saved to labels.csv at once."""
+    out.print(f"reading the project {project} ...", soft_wrap=True, markup=False)
     from toontag.serve.labelling import LABELLING, create_label_app
 
     hosts = server_access(host, port, allowed_host, served=LABELLING, expose=expose, token=token)
     application = create_label_app(project, allowed_hosts=hosts, token=token, policy=policy)
+    session = application.state.session
+    out.print(
+        f"{len(session.pool):,} frames in the pool, {len(session.store.answers):,} answered; "
+        "the frames' features follow in the background once it serves",
+        soft_wrap=True,
+        markup=False,
+    )
 
     def say(where: str) -> None:
         out.print(
