@@ -47,7 +47,7 @@ from toontag.runs import (
 )
 from toontag.training.distill import distillation_targets
 from toontag.training.module import VAL_F1, VAL_LOSS, ToonTagModule
-from toontag.training.progress import progress_callback
+from toontag.training.fit_progress import progress_callback
 from toontag.training.thresholds import tune_thresholds
 
 
