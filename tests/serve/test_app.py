@@ -130,10 +130,11 @@ def serve(monkeypatch, capsys, *args: str) -> tuple[int, str, list[dict]]:
     from toontag.serve import local
 
     calls: list[dict] = []
+    free = local.listen
 
     def listen(host: str, port: int):
         calls.append({"host": host, "port": port})
-        return local.listen("127.0.0.1", 0)
+        return free("127.0.0.1", 0)
 
     monkeypatch.setattr(local, "listen", listen)
     monkeypatch.setattr(local, "serve", lambda app, sock: None)
