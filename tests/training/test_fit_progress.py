@@ -17,28 +17,14 @@ LINE = re.compile(
 
 
 def test_train_in_a_log_prints_plain_progress_lines_with_rate_and_time_left(dataset, tmp_path):
+    """`toontag train` on a few dozen frames, its output in pipes and a line due every tenth:
+    before, Lightning's rich bar printed nothing a log could use between start and end."""
     samples = [s for s in dataset.samples if s.split == "train"][::150]
     manifest = write_manifest(tmp_path / "few.csv", samples)
+    args = "--model baseline --image-size 32x48 --epochs 2 --batch-size 4 --tune-thresholds"
+    where = ["--data", manifest, "--out", tmp_path / "run"]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "toontag",
-            "train",
-            "--data",
-            str(manifest),
-            "--out",
-            str(tmp_path / "run"),
-            "--model",
-            "baseline",
-            "--image-size",
-            "32x48",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "4",
-            "--tune-thresholds",
-        ],
+        [sys.executable, "-m", "toontag", "train", *map(str, where), *args.split()],
         capture_output=True,  # pipes, not a terminal: a log
         text=True,
         timeout=600,
