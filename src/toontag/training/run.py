@@ -46,8 +46,8 @@ from toontag.runs import (
     write_model_info,
 )
 from toontag.training.distill import distillation_targets
-from toontag.training.module import VAL_F1, VAL_LOSS, ToonTagModule
 from toontag.training.fit_progress import progress_callback
+from toontag.training.module import VAL_F1, VAL_LOSS, ToonTagModule
 from toontag.training.thresholds import tune_thresholds
 
 
