@@ -124,6 +124,76 @@ def write_project(folder: Path, labels: str, pool: str | None = None) -> Path:
     return folder
 
 
+class Started:
+    """A command started in a subprocess, its stdout and stderr pipes (not a terminal) read
+    line by line as they come."""
+
+    def __init__(self, args, env=None):
+        import subprocess
+        import sys
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "toontag", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.readers = [
+            threading.Thread(target=self._read, args=(pipe, lines), daemon=True)
+            for pipe, lines in ((self.process.stdout, self.out), (self.process.stderr, self.err))
+        ]
+        for reader in self.readers:
+            reader.start()
+
+    @staticmethod
+    def _read(pipe, lines: list[str]) -> None:
+        for line in pipe:
+            lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, *, timeout: float, err: bool = False) -> str:
+        """The first line of stdout (stderr with `err`) holding `text`, once it comes."""
+        import time
+
+        lines = self.err if err else self.out
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = next((line for line in list(lines) if text in line), None)
+            if found is not None:
+                return found
+            if self.process.poll() is not None and not any(r.is_alive() for r in self.readers):
+                break
+            time.sleep(0.1)
+        pytest.fail(f"no {text!r} in {lines[-20:]} (exit {self.process.poll()})")
+
+    def stop(self) -> None:
+        """Ctrl+C, as a person stops a server; killed if it has not ended in 30 s."""
+        import signal
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for reader in self.readers:
+            reader.join(10)
+
+
+@contextlib.contextmanager
+def started(args, env=None):
+    """`toontag ARGS` running in a subprocess until the block ends (see `Started`)."""
+    command = Started(args, env)
+    try:
+        yield command
+    finally:
+        command.stop()
+
+
 @pytest.fixture(scope="session")
 def small_manifest(dataset, tmp_path_factory) -> Path:
     """Every 40th frame of each split: 335 train and 84 test images covering all classes."""

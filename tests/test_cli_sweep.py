@@ -278,7 +278,7 @@ ALL = list(cases())
 def test_hostile_argument_is_one_line(name, param, value, world, monkeypatch, tmp_path):
     values, root = world
     monkeypatch.setenv("TOONTAG_LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.setattr("uvicorn.run", lambda *a, **k: None)  # serve must not block
+    monkeypatch.setattr("toontag.serve.local.serve", lambda *a: None)  # serve must not block
     args = invocation(name, param, value, values, tmp_path)
     code, _, err = cli(args)
     errors = [line for line in err.splitlines() if line.startswith("error:")]

@@ -620,3 +620,36 @@ def test_an_answer_leaves_a_character_added_since_its_page_was_drawn_unknown(app
 
 def session_row(app, path: str) -> int:
     return app.state.session.row_of[path]
+
+
+def test_label_serve_says_what_it_does_before_its_address_and_shows_the_features_progress(
+    dataset, tmp_path
+):
+    """Started with its output in a log (issue 28, items 1 and 2): before its address it says
+    that it reads the project and what it found; it serves on the free port it prints (--port
+    0); and the features it computes in the background end with a plain line and their rate."""
+    import re
+    import shutil
+
+    import httpx
+
+    from tests.conftest import started
+    from tests.labelling.conftest import make_project
+
+    root, truth = make_project(tmp_path, dataset, frames=8)
+    shutil.rmtree(root / "features")  # computed once it serves
+    settings = {"TOONTAG_PROGRESS_SECONDS": "0"}
+    with started(["label", "serve", root, "--port", "0"], env=settings) as server:
+        line = server.wait_for("http://", timeout=300)
+        assert server.out[: server.out.index(line)] == [
+            f"reading the project {root} ...",
+            f"{len(truth)} frames in the pool, 0 answered; the frames' features follow in the "
+            "background once it serves",
+        ]
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", line)[1])
+        assert port != 0
+        state = httpx.get(f"http://127.0.0.1:{port}/api/state", timeout=30)
+        assert state.status_code == 200 and state.json()["pool"] == len(truth)
+        done = f"features of the pool's {len(truth)} frames: {len(truth)}/{len(truth)} (100%) in "
+        closing = server.wait_for(done, timeout=300, err=True)
+    assert re.search(r", [\d.,]+ per s$|, [\d.]+ s each$", closing), closing

@@ -124,12 +124,20 @@ def test_no_path_traversal_reaches_a_file_outside_the_index(server, served):
 
 
 def serve(monkeypatch, capsys, *args: str) -> tuple[int, str, list[dict]]:
-    """`toontag serve ARGS` through the entry point, uvicorn.run replaced by a recorder:
-    (exit code, stderr, the keyword arguments uvicorn.run was called with)."""
-    import uvicorn
+    """`toontag serve ARGS` through the entry point, the socket it would listen on recorded
+    (a free one is bound instead) and nothing served: (exit code, stderr, the host and port of
+    each socket it asked for)."""
+    from toontag.serve import local
 
     calls: list[dict] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    free = local.listen
+
+    def listen(host: str, port: int):
+        calls.append({"host": host, "port": port})
+        return free("127.0.0.1", 0)
+
+    monkeypatch.setattr(local, "listen", listen)
+    monkeypatch.setattr(local, "serve", lambda app, sock: None)
     monkeypatch.setattr(sys, "argv", ["toontag", "serve", *args])
     with pytest.raises(SystemExit) as exit_info:
         main()
@@ -141,7 +149,7 @@ def test_serve_binds_this_machine_unless_told_and_never_openly_by_accident(
 ):
     monkeypatch.delenv("TOONTAG_TOKEN", raising=False)
     code, _, calls = serve(monkeypatch, capsys, "--db", str(served))
-    assert code == 0 and calls == [{"host": "127.0.0.1", "port": 8000, "log_level": "warning"}]
+    assert code == 0 and calls == [{"host": "127.0.0.1", "port": 8000}]
 
     code, err, calls = serve(monkeypatch, capsys, "--db", str(served), "--host", "0.0.0.0")
     assert code == 1 and calls == [] and len(err.strip().splitlines()) == 1

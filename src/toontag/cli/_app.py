@@ -138,13 +138,25 @@ def show_classes(dataset, *, counts: bool = True) -> None:
 
 def server_access(
     host: str, port: int, allowed: list[str] | None, *, served, expose: bool, token: str | None
-) -> tuple[tuple[str, ...], str]:
-    """The Host names a server answers to and the address to print, after refusing a bind
-    beyond this machine without a token or --expose (the rules of `toontag.serve.access`;
-    `served`: which server, for the refusal)."""
+) -> tuple[str, ...]:
+    """The Host names a server answers to, after refusing a bind beyond this machine without a
+    token or --expose (the rules of `toontag.serve.access`; `served`: which server, for the
+    refusal)."""
     from toontag.serve.access import check_bind, trusted_hosts
 
     hosts = trusted_hosts(host, allowed or ())
     check_bind(host, port, served=served, expose=expose, token=token)
-    where = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
-    return hosts, where + (f"?token={token}" if token else "")
+    return hosts
+
+
+def serve_app(application, *, host: str, port: int, token: str | None, say) -> None:
+    """Serve `application` on `host`:`port` until Ctrl+C: the port bound first (a taken one is
+    one error line naming it), then `say(address)` told the address actually served (--port 0
+    picks a free port), then uvicorn."""
+    from toontag.serve.local import listen, serve
+
+    with listen(host, port) as sock:
+        bound = sock.getsockname()[1]
+        where = f"http://{f'[{host}]' if ':' in host else host}:{bound}/"
+        say(where + (f"?token={token}" if token else ""))
+        serve(application, sock)

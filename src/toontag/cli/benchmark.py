@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -59,7 +58,7 @@ def benchmark(
         cache_root=cache,
         overrides={"max_minutes": max_minutes} if max_minutes else None,
         train_missing=not report_only,
-        progress=sys.stderr.isatty(),
+        progress=True,  # a live bar on a terminal, plain lines in a log (toontag.progress)
     )
     for name, r in found.items():
         f1 = ""

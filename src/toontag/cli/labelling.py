@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from toontag.cli._app import app, out, report_files, server_access
+from toontag.cli._app import app, out, report_files, serve_app, server_access
 from toontag.cli.options import (
     AllowedHostOpt,
     CacheOpt,
@@ -144,23 +144,30 @@ def label_serve(
     """A page to label a project's frames: the next frames to label with the model's
     suggestions, a key per character, undo; every answer saved to labels.csv at once. A page
     is shown its batch again until it is answered (a reload skips nothing)."""
-    import uvicorn
-
+    out.print(f"reading the project {project} ...", soft_wrap=True, markup=False)
     from toontag.serve.labelling import LABELLING, create_label_app
 
-    hosts, where = server_access(
-        host, port, allowed_host, served=LABELLING, expose=expose, token=token
-    )
+    hosts = server_access(host, port, allowed_host, served=LABELLING, expose=expose, token=token)
     application = create_label_app(
         project, allowed_hosts=hosts, token=token, policy=policy, seed=seed
     )
+    session = application.state.session
     out.print(
-        f"labelling {project} at {where} (answers to {', '.join(hosts)}); Ctrl+C stops",
+        f"{len(session.pool):,} frames in the pool, {len(session.store.answers):,} answered; "
+        "the frames' features follow in the background once it serves",
         soft_wrap=True,
         markup=False,
     )
+
+    def say(where: str) -> None:
+        out.print(
+            f"labelling {project} at {where} (answers to {', '.join(hosts)}); Ctrl+C stops",
+            soft_wrap=True,
+            markup=False,
+        )
+
     try:
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+        serve_app(application, host=host, port=port, token=token, say=say)
     finally:
         application.state.close()
 

@@ -78,7 +78,9 @@ def host_option(exposed: str) -> typer.models.OptionInfo:
     )
 
 
-PortOpt = Annotated[int, typer.Option(min=1, max=65535)]
+PortOpt = Annotated[
+    int, typer.Option(min=0, max=65535, help="The port to listen on (0: a free one, printed).")
+]
 AllowedHostOpt = Annotated[
     list[str] | None,
     typer.Option(

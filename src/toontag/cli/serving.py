@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from toontag.cli._app import app, out, server_access
+from toontag.cli._app import app, out, serve_app, server_access
 from toontag.cli.options import (
     AllowedHostOpt,
     DbOpt,
@@ -32,17 +32,17 @@ def serve(
 ) -> None:
     """A web page over an index: search, thumbnails of the hits, a player that starts at
     the clicked range; and its JSON API (OpenAPI at /docs)."""
-    import uvicorn
-
     from toontag.serve.app import SEARCH, create_app
 
-    hosts, where = server_access(
-        host, port, allowed_host, served=SEARCH, expose=expose, token=token
-    )
+    hosts = server_access(host, port, allowed_host, served=SEARCH, expose=expose, token=token)
     application = create_app(db, allowed_hosts=hosts, token=token)
-    out.print(
-        f"serving {db} at {where} (API docs at /docs; answers to {', '.join(hosts)}); Ctrl+C stops",
-        soft_wrap=True,
-        markup=False,
-    )
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+    def say(where: str) -> None:
+        out.print(
+            f"serving {db} at {where} (API docs at /docs; answers to {', '.join(hosts)}); "
+            "Ctrl+C stops",
+            soft_wrap=True,
+            markup=False,
+        )
+
+    serve_app(application, host=host, port=port, token=token, say=say)

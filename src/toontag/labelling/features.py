@@ -144,6 +144,8 @@ def _cached(
     held = {key for block in blocks for key in block["keys"]}
     missing = list(dict.fromkeys(k for k in keys if k not in held))
     if missing:
+        if progress:  # the backbone is made first: the work is known before the first batch
+            progress(0, len(missing))
         where = dict(zip(keys, paths, strict=True))
         dev = _device(device)
         fn = make(dev)

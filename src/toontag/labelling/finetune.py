@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
 from toontag.models.stages import CUT, split
+from toontag.progress import progress_bar
 
 STEPS = 60  # optimiser steps at most: on 2 cores about a minute at 112x192 (see enrol_finetune)
 BATCH = 32  # frames per step drawn in turn from all frames: their old outputs distilled
@@ -93,27 +94,28 @@ def fine_tune(
     teacher = torch.from_numpy(targets.teacher.astype(np.float32))
     new = torch.from_numpy(targets.new.astype(np.float32))
     weight = torch.from_numpy(targets.weight.astype(np.float32))
-    for _ in range(steps):
-        if deadline is not None and time.perf_counter() >= deadline:
-            stopped = "time"
-            break
-        if at + BATCH > len(order):  # a new epoch, the rest of the last one first
-            order, at = np.r_[order[at:], rng.permutation(len(maps))], 0
-        rows = np.r_[
-            order[at : at + BATCH],
-            _draw(rng, positives, LABELLED_BATCH // 2),
-            _draw(rng, negatives, LABELLED_BATCH // 2),
-        ]
-        at += BATCH
-        logits = head(top.pooled(_batch(maps, rows, device))).float().cpu()
-        old = bce(logits[:, :-1], teacher[rows])
-        total = DISTILL * old + _balanced(logits[:, -1], new[rows], weight[rows])
-        optimiser.zero_grad(set_to_none=True)
-        total.backward()
-        for parameter, mask in masks:
-            parameter.grad.mul_(mask)
-        optimiser.step()
-        done, loss = done + 1, float(total.detach())
+    with progress_bar() as bar:
+        for _ in bar.track(range(steps), description="fine-tuning"):
+            if deadline is not None and time.perf_counter() >= deadline:
+                stopped = "time"
+                break
+            if at + BATCH > len(order):  # a new epoch, the rest of the last one first
+                order, at = np.r_[order[at:], rng.permutation(len(maps))], 0
+            rows = np.r_[
+                order[at : at + BATCH],
+                _draw(rng, positives, LABELLED_BATCH // 2),
+                _draw(rng, negatives, LABELLED_BATCH // 2),
+            ]
+            at += BATCH
+            logits = head(top.pooled(_batch(maps, rows, device))).float().cpu()
+            old = bce(logits[:, :-1], teacher[rows])
+            total = DISTILL * old + _balanced(logits[:, -1], new[rows], weight[rows])
+            optimiser.zero_grad(set_to_none=True)
+            total.backward()
+            for parameter, mask in masks:
+                parameter.grad.mul_(mask)
+            optimiser.step()
+            done, loss = done + 1, float(total.detach())
     return Record(
         steps=done,
         stopped_by=stopped,

@@ -43,6 +43,7 @@ from toontag.labelling.refits import (
     refit_folder,
     waiting_refit,
 )
+from toontag.progress import reporting
 
 log = logging.getLogger(__name__)
 REFIT_EVERY = 5  # answers between refits: a refit takes about a second, a label a few
@@ -176,9 +177,6 @@ class Learner:
         if not self.paths:
             return
 
-        def progress(done: int, total: int) -> None:
-            self.progress = {"done": done, "total": total}
-
         self.refits = read_refits(self.root)
         self.waiting = waiting_refit(self.refits)
         adopted = adopted_refit(self.refits)
@@ -189,9 +187,15 @@ class Learner:
             self.backbone, self.live_refit = adopted.name, adopted
         else:
             weights = adapted_weights(self.root / ADAPTED)
-            features = pool_features(
-                self.paths, self.cache, root=self.root, weights=weights, progress=progress
-            ).features
+            with reporting(f"features of the pool's {len(self.paths):,} frames") as shown:
+
+                def progress(done: int, total: int) -> None:
+                    self.progress = {"done": done, "total": total}  # for the page
+                    shown(done, total)  # for the server's terminal or log
+
+                features = pool_features(
+                    self.paths, self.cache, root=self.root, weights=weights, progress=progress
+                ).features
             self.backbone = "ImageNet" if weights is None else "adapted to this show"
         self.embedding = embed(features, seed=self.seed)  # coverage's, once per pool
         self.features = features

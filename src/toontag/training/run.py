@@ -19,12 +19,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import (
-    EarlyStopping,
-    EMAWeightAveraging,
-    ModelCheckpoint,
-    RichProgressBar,
-)
+from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from toontag.config import TrainConfig
@@ -51,6 +46,7 @@ from toontag.runs import (
     write_model_info,
 )
 from toontag.training.distill import distillation_targets
+from toontag.training.fit_progress import progress_callback
 from toontag.training.module import VAL_F1, VAL_LOSS, ToonTagModule
 from toontag.training.thresholds import tune_thresholds
 
@@ -137,7 +133,7 @@ def make_trainer(
         enable_version_counter=False,
     )
     quiet_lightning()
-    extra = [RichProgressBar()] if progress else []
+    extra = [progress_callback()] if progress else []
     if config.schedule == "plateau":  # the paper's; a cosine schedule runs its whole length
         extra.append(EarlyStopping(VAL_LOSS, mode="min", patience=config.early_stop_patience))
     if config.ema_decay:  # validated and checkpointed with the averaged weights
