@@ -128,7 +128,7 @@ def test_a_second_demo_reuses_what_the_first_made_and_says_how_to_open_the_page(
         else:
             ranges.append((start, end))
     assert code == 0 and f"remzi or canan: {len(ranges)} ranges" in out
-    assert f"toontag serve --db {db}" in out and "http://127.0.0.1:8000/" in out
+    assert f"toontag serve --db {db}" in out and "the address it prints" in out
 
 
 def test_other_inputs_get_a_video_and_index_of_their_own_and_the_same_ones_reuse_them(

@@ -171,6 +171,21 @@ def boundaries_gain(results: Path) -> str:
     return f"{chosen - defaults:.3f}"
 
 
+def still_renditions(results: Path) -> str:
+    """What a rendition of a still costs, with its borders cropped and without."""
+    r = read_result(results, "still-renditions")
+    f1 = {(row["rendition"], row["borders_cropped"]): row["f1_micro"] for row in r["rows"]}
+    renditions = [name for name in dict.fromkeys(row["rendition"] for row in r["rows"])]
+    shown = "; ".join(
+        f"{name} {f1[name, False]:.3f} without cropping, {f1[name, True]:.3f} with"
+        for name in renditions[1:]
+    )
+    return (
+        f"on {r['frames']} validation frames ({r['shots']} shots), micro-F1 as they are "
+        f"{f1[renditions[0], False]:.3f}; {shown} ({source(r)})"
+    )
+
+
 def segment_edges(results: Path) -> str:
     r = read_result(results, "segment-edges")
     before, after = r["time_iou_before"], r["time_iou_after"]
@@ -181,6 +196,7 @@ def segment_edges(results: Path) -> str:
 
 
 RENDERERS = {
+    "still-renditions": still_renditions,
     "segment-edges": segment_edges,
     "demo": demo,
     "predict-decode": predict_decode,

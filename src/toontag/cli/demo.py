@@ -45,8 +45,9 @@ def demo(
     took = ", ".join(f"{name} {s:.0f} s" for name, s in result.steps.items())
     out.print(
         f"done in {sum(result.steps.values()):.0f} s ({took}). Open the search page:\n"
-        f"    toontag serve --db {result.db}\nthen http://127.0.0.1:8000/ in a browser "
-        f"(try {result.query!r}, or click a lane to play from there).",
+        f"    toontag serve --db {result.db}\nthen the address it prints in a browser (another "
+        f"port with --port if 8000 is taken; try {result.query!r}, or click a lane to play "
+        "from there).",
         soft_wrap=True,
         highlight=False,
     )
