@@ -35,6 +35,21 @@ def new_character_old(results: Path) -> str:
     )
 
 
+def enrol_choice(results: Path) -> str:
+    """Each enrolment candidate's validation F1 after the answers, over the characters, and
+    the one chosen."""
+    r = read_result(results, "enrol-choice")
+    by = {}
+    for row in r["rows"]:
+        by.setdefault(row["candidate"], []).append(row["val_f1_answered"])
+    shown = "; ".join(f"{name} {span(f1s)}" for name, f1s in by.items())
+    return (
+        f"from {r['k']} examples and {r['confirmations']} answers, validation F1 over the "
+        f"characters: {shown}; chosen: {r['chosen']} (the mean over the "
+        f"{r.get('seeds_compared', r['seeds'])} seed(s) every candidate ran)"
+    )
+
+
 def new_character_finetune(results: Path) -> str:
     """The fine-tune enrolment's first seed per character, beside the read-out's table."""
     r = read_result(results, "new-character")
@@ -184,6 +199,7 @@ RENDERERS = {
     "new-character": new_character,
     "new-character-old": new_character_old,
     "new-character-finetune": new_character_finetune,
+    "enrol-choice": enrol_choice,
     "labelling-loop": labelling_loop,
     "walkthrough": walkthrough,
     "walkthrough-ranges": walkthrough_ranges,
