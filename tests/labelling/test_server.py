@@ -159,14 +159,13 @@ def test_a_reload_shows_the_same_batch_until_it_is_answered(app):
 def test_the_seed_of_label_serve_orders_the_queue(monkeypatch, capsys, project):
     """`toontag label serve --seed N`: the same project and seed give the same first batch, a
     different seed a different one (before: no --seed, always 0)."""
-    import uvicorn
-
     from tests.test_cli import run_cli
+    from toontag.serve import local
 
     root, _ = project
     batches = []
 
-    def serve(application, **_):  # instead of uvicorn: the page's first batch
+    def serve(application, sock):  # instead of uvicorn on the bound port: the first batch
         session = application.state.session
         session.start()
         deadline = time.monotonic() + WAIT_MS / 1000
@@ -175,7 +174,7 @@ def test_the_seed_of_label_serve_orders_the_queue(monkeypatch, capsys, project):
             time.sleep(0.05)
         batches.append(ids(client_of(application)))
 
-    monkeypatch.setattr(uvicorn, "run", serve)
+    monkeypatch.setattr(local, "serve", serve)
     for seed in (1, 1, 2):
         code, out, err = run_cli(monkeypatch, capsys, "label", "serve", root, "--seed", seed)
         assert code == 0, err
