@@ -1,5 +1,6 @@
 """A boxed video is cropped and indexed as the original; a fade to black is not a border
-(the rule itself: tests/data/test_borders.py)."""
+(the rule itself, shared with stills: tests/data/test_borders.py; named apart so pytest
+collects both)."""
 
 from __future__ import annotations
 
