@@ -98,19 +98,26 @@ class Video:
                 self.end = max(self.end, time + (step or 1.0 / (self.fps or 25.0)))
                 yield time, frame
         except av.error.FFmpegError as e:
-            raise VideoError(self.path, f"corrupt after {self.end:.1f}s ({_reason(e)})") from e
+            # A cut-off download ends in a broken packet that some FFmpeg releases report and
+            # others pass over: truncated either way, when frames stop short of the declared end.
+            reason = self._truncated() or f"corrupt after {self.end:.1f}s ({_reason(e)})"
+            raise VideoError(self.path, reason) from e
         if count == 0:
             raise VideoError(self.path, "no decodable frame (truncated or empty stream)")
         if count == 1:  # an image renamed .mp4 (PNG, JPEG), a one-frame MJPEG or H.264 file
             raise VideoError(self.path, STILL)
+        if reason := self._truncated():
+            raise VideoError(self.path, reason)
+
+    def _truncated(self) -> str | None:
+        """Why the frames decoded so far end short of the duration the file declares, if
+        they do."""
         declared = self.declared_duration
         # A stream cut from t=10 s starts at 10 s: a duration counted from 0 ends at start + end.
         last = self.end + (self.start if self.declared_from_zero else 0.0)
         if declared and last < declared - max(TRUNCATION_SLACK, 2.0 / (self.fps or 25.0)):
-            raise VideoError(
-                self.path,
-                f"truncated: frames stop at {self.end:.1f}s of a declared {declared:.1f}s",
-            )
+            return f"truncated: frames stop at {self.end:.1f}s of a declared {declared:.1f}s"
+        return None
 
     def image_at(self, seconds: float) -> Image.Image:
         """The frame on screen at `seconds`: seek to the keyframe before, decode forward. A
