@@ -58,6 +58,26 @@ CANDIDATES = {  # name: (share of offers drawn at random, yes and no the supervi
 FINETUNE = "fine-tune (top of the backbone, old outputs distilled)"
 
 
+def candidate_row(
+    character: str, candidate: str, curves, rate: float, *, by_round: bool = False
+) -> dict:
+    """A candidate's row from its per-seed validation F1 curves (from the examples alone to
+    after the answers): their mean's ends, each seed's last, and with `by_round` every round."""
+    curve = np.mean(curves, axis=0)
+    row = {
+        "character": character,
+        "candidate": candidate,
+        "val_f1_alone": round(float(curve[0]), 4),
+        "val_f1_answered": round(float(curve[-1]), 4),
+    }
+    if by_round:
+        row["val_f1_by_round"] = [round(float(v), 4) for v in curve]
+    return row | {
+        "val_f1_answered_by_seed": [round(float(c[-1]), 4) for c in curves],
+        "val_positive_rate": rate,
+    }
+
+
 def finetune_curves(args, base: Path, train, pool, val, col: int, character: str) -> list:
     """Per --finetune-seeds seed, the fine-tuned enrolment's validation F1 of the new class
     from the k examples alone and with the answers: [[alone, answered], ...]."""
@@ -124,32 +144,12 @@ def main() -> None:
                 ]
                 for seed in range(args.seeds)
             ]
-            curve = np.mean(curves, axis=0)
-            rows.append(
-                {
-                    "character": character,
-                    "candidate": candidate,
-                    "val_f1_alone": round(float(curve[0]), 4),
-                    "val_f1_answered": round(float(curve[-1]), 4),
-                    "val_f1_by_round": [round(float(v), 4) for v in curve],
-                    "val_f1_answered_by_seed": [round(float(c[-1]), 4) for c in curves],
-                    "val_positive_rate": round(float(feats["validation"][1].mean()), 3),
-                }
-            )
+            rate = round(float(feats["validation"][1].mean()), 3)
+            rows.append(candidate_row(character, candidate, curves, rate, by_round=True))
             print(rows[-1], flush=True)
         if args.finetune_seeds:
             curves = finetune_curves(args, base, train, pool, val, col, character)
-            curve = np.mean(curves, axis=0)
-            rows.append(
-                {
-                    "character": character,
-                    "candidate": FINETUNE,
-                    "val_f1_alone": round(float(curve[0]), 4),
-                    "val_f1_answered": round(float(curve[-1]), 4),
-                    "val_f1_answered_by_seed": [round(float(c[-1]), 4) for c in curves],
-                    "val_positive_rate": rows[-1]["val_positive_rate"],
-                }
-            )
+            rows.append(candidate_row(character, FINETUNE, curves, rate))
     candidates = [*CANDIDATES, FINETUNE] if args.finetune_seeds else list(CANDIDATES)
     common = min(args.seeds, args.finetune_seeds or args.seeds)  # seeds every candidate ran
     means = {

@@ -35,6 +35,22 @@ def new_character_old(results: Path) -> str:
     )
 
 
+def kept_old(runs) -> int:
+    """How many fine-tuned enrolments kept the old characters within 0.005: the lower bound of
+    the change's interval by sequence, after the answers."""
+    return sum(run["confirmed"]["old"]["ci95_by_sequence"][0] >= -0.005 for run in runs)
+
+
+def loop_rows_at_goal(r: dict, goal: float = 0.90, start: int = 200) -> list[str]:
+    """The labelling loop's rows whose suggestions score `goal` at every checkpoint from
+    `start` answers on."""
+    later = {
+        row["row"]: [c["f1"] for c in row["checkpoints"] if c["checkpoint"] >= start]
+        for row in r["rows"]
+    }
+    return [name for name, f1s in later.items() if f1s and min(f1s) >= goal]
+
+
 def enrol_choice(results: Path) -> str:
     """Each enrolment candidate's validation F1 after the answers, over the characters, and
     the one chosen."""
@@ -60,7 +76,7 @@ def new_character_finetune(results: Path) -> str:
     readout = {t["character"]: t["20"]["confirmed"] for t in r["table"]}
     below = sum(run["confirmed"]["new_f1"] < readout[c] for c, run in runs.items())
     each = ", ".join(f"{c} {run['confirmed']['new_f1']:.3f}" for c, run in runs.items())
-    kept = sum(run["confirmed"]["old"]["ci95_by_sequence"][0] >= -0.005 for run in runs.values())
+    kept = kept_old(runs.values())
     seconds = [run[stage]["seconds"] for run in runs.values() for stage in ("alone", "confirmed")]
     return (
         f"from the same 20 examples plus the 50 frames it offered, answered, F1 "
@@ -84,11 +100,7 @@ def labelling_loop(results: Path) -> str:
         return f"{cell['f1']:.3f} ({cell['boxes_per_frame']:.2f} boxes)"
 
     cells = "; ".join(f"{row['row']} {at(row, 200)}, {at(row, 400)}" for row in r["rows"])
-    later = {
-        row["row"]: [c["f1"] for c in row["checkpoints"] if c["checkpoint"] >= 200]
-        for row in r["rows"]
-    }
-    met = [name for name, f1s in later.items() if min(f1s) >= 0.90]
+    met = loop_rows_at_goal(r)
     seeds = len({row["seed"] for row in r["rows"]})
     return (
         f"on a pool of {pool['frames']:,} Kral Sakir frames with a fixed blind sample of "
@@ -145,16 +157,9 @@ def goals(results: Path) -> str:
     picks = dict(chosen(read_result(results, "label-efficiency")))
     nc = read_result(results, "new-character")
     readout = [t["20"]["confirmed"] for t in nc["table"]]
-    tuned = [t["runs"][0]["confirmed"]["new_f1"] for t in (nc.get("finetune") or {}).values()]
-    kept = sum(
-        t["runs"][0]["confirmed"]["old"]["ci95_by_sequence"][0] >= -0.005
-        for t in (nc.get("finetune") or {}).values()
-    )
-    loop = read_result(results, "labelling-loop")
-    later = {
-        row["row"]: [c["f1"] for c in row["checkpoints"] if c["checkpoint"] >= 200]
-        for row in loop["rows"]
-    }
+    runs = [t["runs"][0] for t in (nc.get("finetune") or {}).values()]
+    tuned, kept = [run["confirmed"]["new_f1"] for run in runs], kept_old(runs)
+    met_loop = loop_rows_at_goal(read_result(results, "labelling-loop"))
     walk = read_result(results, "walkthrough")
     trained = next(s["seconds"] for s in walk["steps"] if s["command"].startswith("toontag train"))
     adapt = read_result(results, "adapt-time")["adaptation"]
@@ -170,7 +175,6 @@ def goals(results: Path) -> str:
             f"{row['test_f1']:.3f} (seeds {low:.3f}-{high:.3f})"
         )
 
-    met_loop = [name for name, f1s in later.items() if f1s and min(f1s) >= 0.90]
     return "\n".join(
         [
             f"- 0.95 test micro-F1 from 400 labels: {at(400, 0.95)}.",
