@@ -5,16 +5,22 @@ Tests never reach the network (the hub is switched offline) and never write outs
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import csv
 import errno
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # a hub lookup fails at once instead of retrying
-os.environ.setdefault("TOONTAG_CACHE", tempfile.mkdtemp(prefix="toontag-test-cache-"))
+if "TOONTAG_CACHE" not in os.environ:
+    # The session's own feature cache (about a GB over the suite), removed as it ends: one left
+    # behind by every run filled the disk until CI's install failed.
+    os.environ["TOONTAG_CACHE"] = tempfile.mkdtemp(prefix="toontag-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["TOONTAG_CACHE"], ignore_errors=True)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
