@@ -1,5 +1,7 @@
 """Exceptions that name the bad value and the fix; the CLI prints them as one red line."""
 
+from pathlib import Path
+
 
 class ToontagError(Exception):
     """Base class for every error a user can cause and fix."""
@@ -40,3 +42,18 @@ class IndexDbError(ToontagError):
 
 class ProjectError(FileError):
     """A labelling project folder, or one of its files, that cannot be read or written."""
+
+
+def failure_reason(error: Exception, path: Path) -> str:
+    """Why one file failed, in one line: a video's own reason, the system's (permission
+    denied), or the exception from the engine or decoder with its type."""
+    if isinstance(error, FileError) and Path(error.path) == path:
+        text = error.reason
+    elif isinstance(error, OSError) and error.strerror:
+        text = error.strerror[:1].lower() + error.strerror[1:]
+        if error.filename and Path(error.filename) != path:
+            text += f" ({error.filename})"
+    else:
+        first = str(error).strip().splitlines()
+        text = f"{type(error).__name__}: {first[0]}" if first else type(error).__name__
+    return " ".join(text.split())[:300]

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from toontag.errors import ModelError, ToontagError
+from toontag.errors import ModelError, ToontagError, failure_reason
 from toontag.progress import progress_bar
 from toontag.runs import CONFIG, ENSEMBLE, MODEL_INFO, ONNX_FILE, WEIGHTS
 from toontag.video.db import Index
@@ -30,7 +30,6 @@ from toontag.video.indexer import (
     Outcome,
     analyse_video,
     commit,
-    failure_reason,
     known_state,
 )
 

@@ -27,7 +27,7 @@ from toontag.data.walk import (
     files_under,
     unreadable_reason,
 )
-from toontag.errors import FileError, IndexDbError, VideoError
+from toontag.errors import IndexDbError, VideoError, failure_reason
 from toontag.io import hash_file
 from toontag.parallel import prefetch
 from toontag.progress import progress_bar
@@ -124,10 +124,11 @@ def scan(
     on_time=None,
     picture=None,
     cut_samples: bool = False,
+    shot_input: str = "planes",
 ):
     """Decode `video` once: sampled times, their (T, C) probabilities, the shots, and the
     number of frames decoded. Decoding runs a thread ahead of detection and inference."""
-    detector = ShotDetector(video.fps)
+    detector = ShotDetector(video.fps, source=shot_input)
     times, batch, probabilities = [], [], []
     count = 0
     frames = decoded(video, detector, fps, model, picture, cut_samples)
@@ -164,10 +165,13 @@ class IndexSettings:
     borders: bool = True  # find black borders that stay all through it and crop them
     cut_samples: bool = False  # sample the first frame of every shot too
     fast_decode: bool = False  # decode reference frames only (`Video(reference_only=True)`)
+    shot_input: str = "planes"  # the shot detector's copy (`video.shots.SOURCES`); "scaled":
+    # before, stored without the key, so a video indexed then is indexed again
 
     def to_dict(self) -> dict:
         """The settings as the index stores them (keys of options left off are absent)."""
         settings = {"fps": self.fps, "smoothing": self.smoothing.to_dict(), "borders": self.borders}
+        settings |= {"shot_input": self.shot_input} if self.shot_input != "scaled" else {}
         settings |= {"cut_samples": True} if self.cut_samples else {}
         return settings | ({"decode": REFERENCE_FRAMES} if self.fast_decode else {})
 
@@ -228,6 +232,7 @@ def analyse_video(
             on_time=on_time,
             picture=picture,
             cut_samples=settings.cut_samples,
+            shot_input=settings.shot_input,
         )
         duration = video.end
         segments = smooth(
@@ -296,21 +301,6 @@ def index_video(
         on_time=on_time,
     )
     return commit(index, path, result, time.perf_counter() - start)
-
-
-def failure_reason(error: Exception, path: Path) -> str:
-    """Why one file failed, in one line: a video's own reason, the system's (permission
-    denied), or the exception from the engine or decoder with its type."""
-    if isinstance(error, FileError) and Path(error.path) == path:
-        text = error.reason
-    elif isinstance(error, OSError) and error.strerror:
-        text = error.strerror[:1].lower() + error.strerror[1:]
-        if error.filename and Path(error.filename) != path:
-            text += f" ({error.filename})"
-    else:
-        first = str(error).strip().splitlines()
-        text = f"{type(error).__name__}: {first[0]}" if first else type(error).__name__
-    return " ".join(text.split())[:300]
 
 
 def index_videos(
