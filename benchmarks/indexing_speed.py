@@ -53,6 +53,7 @@ from toontag.data.images import load_resized, resize_rgb
 from toontag.models.engine import load_engine, onnx_for
 from toontag.models.runtime import OnnxModel
 from toontag.video import indexer
+from toontag.video import scan as video_scan
 from toontag.video.borders import detect_picture
 from toontag.video.db import Index
 from toontag.video.db_write import VideoRecord
@@ -79,6 +80,7 @@ RENDITIONS = {
 }
 SAMPLE_FPS = 2.0
 RATIO_GOAL = 1.25  # index wall time over decoding alone
+STILL_LEVELS = (0.5, 1.0, 2.0)  # candidate `still` tolerances (levers)
 ENGINE_NAMES = {"onnx": "ONNX Runtime", "torch": "PyTorch"}
 
 
@@ -91,8 +93,8 @@ def tuned_video(thread_type: str | None = None, skip: str | None = None) -> type
     """`Video` with FFmpeg's threading mode and frame skipping set before decoding."""
 
     class Tuned(Video):
-        def __init__(self, path):
-            super().__init__(path)
+        def __init__(self, path, **kwargs):
+            super().__init__(path, **kwargs)
             if thread_type:
                 self.stream.thread_type = thread_type
                 if thread_type == "NONE":
@@ -185,15 +187,29 @@ def accuracy(clip, record, thresholds) -> float:
     return round(mean_of(score(clip, stored, thresholds, DEFAULT_SMOOTHING))["time_iou"], 4)
 
 
-def analysed(
-    model, path: Path, *, cut_samples=False, borders=True, batch_size=32, shot_input="planes"
-):
-    settings = IndexSettings(
-        fps=SAMPLE_FPS, borders=borders, cut_samples=cut_samples, shot_input=shot_input
-    )
+class Counted:
+    """A model that counts the rows it tags."""
+
+    def __init__(self, model):
+        self.model, self.rows = model, 0
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def probabilities(self, images):
+        self.rows += len(images)
+        return self.model.probabilities(images)
+
+
+def analysed(model, path: Path, *, batch_size=32, **settings):
+    """`analyse_video` at the benchmark's sample rate and `settings` (`IndexSettings`'
+    fields): its record, wall seconds and the rows the model tagged."""
+    counted = Counted(model)
     started = time.perf_counter()
-    record = analyse_video(model, path, settings=settings, batch_size=batch_size)
-    return record, time.perf_counter() - started
+    record = analyse_video(
+        counted, path, settings=IndexSettings(fps=SAMPLE_FPS, **settings), batch_size=batch_size
+    )
+    return record, time.perf_counter() - started, counted.rows
 
 
 def end_to_end(model, path: Path, work: Path, repeats: int) -> dict:
@@ -268,7 +284,7 @@ def stage_seconds(model, path: Path, work: Path) -> tuple[dict, dict]:
                 batch.append(
                     timed(
                         "model input",
-                        indexer.to_pixels,
+                        video_scan.to_pixels,
                         frame,
                         model.image_size,
                         picture,
@@ -324,7 +340,11 @@ def stage_seconds(model, path: Path, work: Path) -> tuple[dict, dict]:
 def levers(args, work: Path, model) -> dict:
     """name -> (what it is, how to run it): a context to patch the pipeline with, and the
     analysed() keywords or another model."""
-    int8 = quantized(args.run, args.data, work / "model-int8.onnx", model.image_size)
+    int8 = (
+        quantized(args.run, args.data, work / "model-int8.onnx", model.image_size)
+        if not args.levers or "int8" in args.levers.split(",")
+        else None
+    )
     one_thread = load_engine(args.run, "onnx", threads=1)
     return {
         "defaults": ("as shipped", contextlib.nullcontext, {}, model),
@@ -361,28 +381,28 @@ def levers(args, work: Path, model) -> dict:
         ),
         "model input: PIL (before)": (
             "full-size RGB copy resized by PIL",
-            lambda: mock.patch.object(indexer, "to_pixels", pil_pixels),
+            lambda: mock.patch.object(video_scan, "to_pixels", pil_pixels),
             {},
             model,
         ),
-        "shot input: swscale, area (before)": (
+        "shot input: swscale area (before)": (
             "the 128-wide copy scaled by swscale from the whole frame, area averaging",
             contextlib.nullcontext,
             {"shot_input": "scaled"},
             model,
         ),
-        "shot input: swscale, 256 wide": (
+        "shot input: swscale 256 wide": (
             "PySceneDetect's default width, scaled by swscale",
             lambda: mock.patch.object(
-                indexer, "ShotDetector", partial(ShotDetector, width=256, source="scaled")
+                video_scan, "ShotDetector", partial(ShotDetector, width=256, source="scaled")
             ),
             {},
             model,
         ),
-        "shot input: swscale, point": (
+        "shot input: swscale point": (
             "the 128-wide copy by swscale's point sampling",
             lambda: mock.patch.object(
-                indexer,
+                video_scan,
                 "ShotDetector",
                 partial(ShotDetector, interpolation="POINT", source="scaled"),
             ),
@@ -410,6 +430,16 @@ def levers(args, work: Path, model) -> dict:
             model,
         ),
         "--no-borders": ("no border probe", contextlib.nullcontext, {"borders": False}, model),
+        **{
+            f"still {level:g}": (
+                f"a sample within {level:g} levels (mean absolute difference of the model's "
+                "input) of the last one tagged takes its probabilities",
+                contextlib.nullcontext,
+                {"still": level},
+                model,
+            )
+            for level in STILL_LEVELS
+        },
     }
 
 
@@ -437,6 +467,9 @@ def main() -> None:
         help="torch: PyTorch on the GPU where there is one (part 6)",
     )
     parser.add_argument("--no-levers", action="store_true", help="end to end and stages only")
+    parser.add_argument(
+        "--levers", help="only these levers (comma-separated names; the defaults always run)"
+    )
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
     started = time.perf_counter()
@@ -488,13 +521,18 @@ def main() -> None:
     if args.no_levers:
         return
     options = levers(args, work, model)
+    if args.levers:
+        wanted = {"defaults", *args.levers.split(",")}
+        if unknown := wanted - set(options):
+            parser.error(f"unknown levers: {', '.join(sorted(unknown))}")
+        options = {name: lever for name, lever in options.items() if name in wanted}
     for name, (path, clip, _) in videos.items():
         if "short" not in name:
             continue
         reference = None
         for lever, (what, patch, kwargs, engine) in options.items():
             with patch():
-                record, seconds = analysed(engine, path, **kwargs)
+                record, seconds, tagged = analysed(engine, path, **kwargs)
             reference = reference or record
             row = {
                 "video": name,
@@ -504,6 +542,7 @@ def main() -> None:
                 "realtime_factor": round(record.duration / seconds, 1),
                 "frames_decoded": record.frames,
                 "frames_sampled": len(record.times),
+                "frames_tagged": tagged,
                 "time_iou": accuracy(clip, record, model.thresholds),
                 "agreement": agreement(reference, record, model.thresholds),
             }
@@ -615,12 +654,13 @@ def render(payload: dict) -> str:
             "agreement: share of sampled frames whose decisions at the thresholds equal the "
             "defaults' (where the same frames are sampled).",
             "",
-            "| video | lever | real-time factor | frames decoded | sampled | time IoU | "
+            "| video | lever | real-time factor | frames decoded | sampled | tagged | time IoU | "
             "agreement |",
-            "|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|",
             *(
                 f"| {r['video']} | {r['lever']} | {r['realtime_factor']}x | "
-                f"{r['frames_decoded']} | {r['frames_sampled']} | {r['time_iou']} | "
+                f"{r['frames_decoded']} | {r['frames_sampled']} | {r.get('frames_tagged', '')} | "
+                f"{r['time_iou']} | "
                 f"{'' if r['agreement'] is None else r['agreement']} |"
                 for r in payload["levers"]
             ),

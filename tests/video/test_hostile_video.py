@@ -103,7 +103,7 @@ import re, sys
 from pathlib import Path
 import numpy as np
 from toontag.video.decode import Video
-from toontag.video.indexer import scan
+from toontag.video.scan import scan
 
 class Model:
     image_size, thresholds = (36, 64), (0.5,)

@@ -11,15 +11,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-from av.video.reformatter import VideoReformatter
-
-from toontag.data.borders import Picture
-from toontag.data.images import PICTURE_ASPECT
 from toontag.data.walk import (
     VIDEO_SUFFIXES,
     entries,
@@ -29,15 +23,13 @@ from toontag.data.walk import (
 )
 from toontag.errors import IndexDbError, VideoError, failure_reason
 from toontag.io import hash_file
-from toontag.parallel import prefetch
 from toontag.progress import progress_bar
 from toontag.video.borders import detect_picture
 from toontag.video.db import Index
 from toontag.video.db_write import VideoRecord
-from toontag.video.decode import Video, to_pixels
-from toontag.video.sampling import HeldFrames, SampleGrid
+from toontag.video.decode import Video
+from toontag.video.scan import scan
 from toontag.video.segments import Smoothing, smooth
-from toontag.video.shots import ShotDetector
 
 DEFAULT_SMOOTHING = Smoothing()
 
@@ -74,84 +66,6 @@ def expand(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(Path(os.path.realpath(p)) for p in found))  # a loop: unresolved
 
 
-CUT_LOOKBACK = 2.0  # seconds of frames kept: the shot detector reports a cut late
-
-
-def decoded(
-    video: Video,
-    detector: ShotDetector,
-    fps: float,
-    model,
-    picture: Picture | None = None,
-    cut_samples: bool = False,
-) -> Iterator:
-    """Per decoded frame: its time, its shrunk copy for shot detection (None when
-    `cut_samples`: then the shots are detected here), and, for the frames sampled at `fps`,
-    the model's input (else None): the `picture` inside any borders, fitted to the model's
-    training pictures. With `cut_samples`, the first frame of every shot is sampled too: the
-    detector names a cut some frames after it, so the recent frames are kept, as the model's
-    input only (a decoded 4K frame is 12 MB, its input some 60 KB), and the one at the cut is
-    yielded then, out of time order, as (time, None, pixels, False); decoded frames come as
-    (..., True). All PyAV and PIL work, so it can run in the decoding thread."""
-    grid = SampleGrid(fps)
-    size, aspect = model.image_size, getattr(model, "picture_aspect", PICTURE_ASPECT)
-    recent = HeldFrames(window=CUT_LOOKBACK)  # the model's input of frames not sampled
-    scaler = VideoReformatter()
-    for t, frame in video.frames():
-        on_grid = grid.due(t)
-        pixels = None
-        if on_grid or cut_samples:
-            pixels = to_pixels(frame, size, picture, aspect, scaler)
-        shrunk = detector.shrink(frame)
-        if not cut_samples:
-            yield t, shrunk, pixels, True
-            continue
-        if not on_grid:
-            recent.add(t, pixels)
-        cuts = detector.add(shrunk)
-        yield t, None, pixels if on_grid else None, True
-        for cut in cuts:
-            for when, held in recent.at(cut - video.start):
-                yield when, None, held, False
-
-
-def scan(
-    video: Video,
-    model,
-    *,
-    fps: float,
-    batch_size: int = 32,
-    on_time=None,
-    picture=None,
-    cut_samples: bool = False,
-    shot_input: str = "planes",
-):
-    """Decode `video` once: sampled times, their (T, C) probabilities, the shots, and the
-    number of frames decoded. Decoding runs a thread ahead of detection and inference."""
-    detector = ShotDetector(video.fps, source=shot_input)
-    times, batch, probabilities = [], [], []
-    count = 0
-    frames = decoded(video, detector, fps, model, picture, cut_samples)
-    for t, shrunk, pixels, new_frame in prefetch(frames):
-        count += new_frame
-        if shrunk is not None:
-            detector.add(shrunk)
-        if pixels is None:
-            continue
-        times.append(t)
-        batch.append(pixels)
-        if len(batch) == batch_size:
-            probabilities.append(model.probabilities(np.stack(batch)))
-            batch.clear()
-            if on_time:
-                on_time(t, video.declared_duration)
-    if batch:
-        probabilities.append(model.probabilities(np.stack(batch)))
-    shots = detector.shots(video.start, video.end)
-    order = np.argsort(times, kind="stable")  # samples at cuts came late
-    return np.array(times)[order], np.concatenate(probabilities)[order], shots, count
-
-
 REFERENCE_FRAMES = "reference frames"  # the stored settings' "decode" under fast_decode
 
 
@@ -167,11 +81,13 @@ class IndexSettings:
     fast_decode: bool = False  # decode reference frames only (`Video(reference_only=True)`)
     shot_input: str = "planes"  # the shot detector's copy (`video.shots.SOURCES`); "scaled":
     # before, stored without the key, so a video indexed then is indexed again
+    still: float | None = None  # a sample this close to the last one tagged reuses it (`scan`)
 
     def to_dict(self) -> dict:
         """The settings as the index stores them (keys of options left off are absent)."""
         settings = {"fps": self.fps, "smoothing": self.smoothing.to_dict(), "borders": self.borders}
         settings |= {"shot_input": self.shot_input} if self.shot_input != "scaled" else {}
+        settings |= {"still": self.still} if self.still is not None else {}
         settings |= {"cut_samples": True} if self.cut_samples else {}
         return settings | ({"decode": REFERENCE_FRAMES} if self.fast_decode else {})
 
@@ -233,6 +149,7 @@ def analyse_video(
             picture=picture,
             cut_samples=settings.cut_samples,
             shot_input=settings.shot_input,
+            still=settings.still,
         )
         duration = video.end
         segments = smooth(

@@ -1,0 +1,108 @@
+"""One pass over a video: decode it once, find its shots, sample frames and tag them in
+batches. Decoding (PyAV and PIL work) runs a thread ahead of detection and inference."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from toontag.data.borders import Picture
+from toontag.data.images import PICTURE_ASPECT
+from toontag.parallel import prefetch
+from toontag.video.decode import Video, to_pixels
+from toontag.video.sampling import HeldFrames, SampleGrid
+from toontag.video.shots import ShotDetector
+
+CUT_LOOKBACK = 2.0  # seconds of frames kept: the shot detector reports a cut late
+
+
+def decoded(
+    video: Video,
+    detector: ShotDetector,
+    fps: float,
+    model,
+    picture: Picture | None = None,
+    cut_samples: bool = False,
+) -> Iterator:
+    """Per decoded frame: its time, its shrunk copy for shot detection (None when
+    `cut_samples`: then the shots are detected here), and, for the frames sampled at `fps`,
+    the model's input (else None): the `picture` inside any borders, fitted to the model's
+    training pictures. With `cut_samples`, the first frame of every shot is sampled too: the
+    detector names a cut some frames after it, so the recent frames are kept, as the model's
+    input only (a decoded 4K frame is 12 MB, its input some 60 KB), and the one at the cut is
+    yielded then, out of time order, as (time, None, pixels, False); decoded frames come as
+    (..., True). All PyAV and PIL work, so it can run in the decoding thread."""
+    grid = SampleGrid(fps)
+    size, aspect = model.image_size, getattr(model, "picture_aspect", PICTURE_ASPECT)
+    recent = HeldFrames(window=CUT_LOOKBACK)  # the model's input of frames not sampled
+    scaler = VideoReformatter()
+    for t, frame in video.frames():
+        on_grid = grid.due(t)
+        pixels = None
+        if on_grid or cut_samples:
+            pixels = to_pixels(frame, size, picture, aspect, scaler)
+        shrunk = detector.shrink(frame)
+        if not cut_samples:
+            yield t, shrunk, pixels, True
+            continue
+        if not on_grid:
+            recent.add(t, pixels)
+        cuts = detector.add(shrunk)
+        yield t, None, pixels if on_grid else None, True
+        for cut in cuts:
+            for when, held in recent.at(cut - video.start):
+                yield when, None, held, False
+
+
+def scan(
+    video: Video,
+    model,
+    *,
+    fps: float,
+    batch_size: int = 32,
+    on_time=None,
+    picture=None,
+    cut_samples: bool = False,
+    shot_input: str = "planes",
+    still: float | None = None,
+):
+    """Decode `video` once: sampled times, their (T, C) probabilities, the shots, and the
+    number of frames decoded. Decoding runs a thread ahead of detection and inference.
+    `still`: a sample whose model input differs from the last one tagged by at most this mean
+    absolute difference (levels of 255) takes that one's probabilities without inference (a
+    held drawing, a still shot); None tags every sample."""
+    detector = ShotDetector(video.fps, source=shot_input)
+    times, batch, probabilities, source = [], [], [], []
+    count, tagged, last = 0, 0, None
+    frames = decoded(video, detector, fps, model, picture, cut_samples)
+    for t, shrunk, pixels, new_frame in prefetch(frames):
+        count += new_frame
+        if shrunk is not None:
+            detector.add(shrunk)
+        if pixels is None:
+            continue
+        times.append(t)
+        if still is not None and last is not None and mean_difference(pixels, last) <= still:
+            source.append(tagged - 1)
+            continue
+        source.append(tagged)
+        tagged, last = tagged + 1, pixels
+        batch.append(pixels)
+        if len(batch) == batch_size:
+            probabilities.append(model.probabilities(np.stack(batch)))
+            batch.clear()
+            if on_time:
+                on_time(t, video.declared_duration)
+    if batch:
+        probabilities.append(model.probabilities(np.stack(batch)))
+    shots = detector.shots(video.start, video.end)
+    order = np.argsort(times, kind="stable")  # samples at cuts came late
+    tagged_probabilities = np.concatenate(probabilities)[np.array(source, dtype=np.intp)]
+    return np.array(times)[order], tagged_probabilities[order], shots, count
+
+
+def mean_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two uint8 pictures of one size, in levels."""
+    return float(np.abs(a.astype(np.int16) - b).mean())

@@ -1,0 +1,52 @@
+"""One pass over a video (`video.scan`): with `still`, a sample that shows the same picture as
+the last one tagged takes its probabilities instead of a run of the model; every sample is
+still there, in time order, and a changed picture is always tagged."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from toontag.video.decode import Video
+from toontag.video.scan import scan
+
+
+class Counting:
+    """A model whose probabilities are its input's mean colour; it counts the rows it ran."""
+
+    image_size, thresholds = (36, 64), (0.5, 0.5, 0.5)
+
+    def __init__(self):
+        self.rows = 0
+
+    def probabilities(self, images):
+        self.rows += len(images)
+        return images.reshape(len(images), -1, 3).mean(axis=1).astype(np.float32) / 255
+
+
+def held_pictures(tmp_path, encode_video):
+    """Three pictures each held 3 s (30 frames at 10 fps), then 3 s of a picture that moves."""
+    rng = np.random.default_rng(0)
+    stills = [
+        np.full((72, 128, 3), c, np.uint8) for c in ((200, 40, 90), (20, 180, 60), (90, 90, 220))
+    ]
+    for still in stills:
+        still[10:40, 20:70] = rng.integers(0, 255, 3)
+    moving = [np.roll(stills[0], 4 * i, axis=1) for i in range(30)]
+    images = [s for s in stills for _ in range(30)] + moving
+    return encode_video(tmp_path / "held.mp4", images, [i / 10 for i in range(len(images))])
+
+
+def test_still_samples_reuse_the_last_tagged_and_changes_are_tagged(tmp_path, encode_video):
+    path = held_pictures(tmp_path, encode_video)
+    runs = {}
+    for still in (None, 1.0):
+        model = Counting()
+        with Video(path) as video:
+            times, probabilities, _, _ = scan(video, model, fps=2.0, still=still)
+        runs[still] = (times, probabilities, model.rows)
+    every, reused = runs[None], runs[1.0]
+    assert len(every[0]) == every[2] == 24  # 2 a second over 12 s, each tagged
+    assert np.array_equal(every[0], reused[0])  # the same samples, in time order
+    assert reused[2] <= 3 + 6  # one per held picture, every moving one
+    assert reused[2] >= 3 + 5  # the moving picture changes between samples: tagged each time
+    assert np.abs(every[1] - reused[1]).max() < 0.01  # what a reused sample would have been
