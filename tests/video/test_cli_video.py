@@ -445,3 +445,17 @@ def test_index_names_a_link_loop_and_a_fifo_and_indexes_the_rest(
         (str(folder / "more"), "failed", loop),
         (str(folder / "pipe.mp4"), "failed", "not a regular file (a FIFO)"),
     ]
+
+
+def test_index_still_is_a_setting_of_its_own(monkeypatch, capsys, tiny_run, made, tmp_path):
+    db = tmp_path / "index.db"
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "index", tiny_run, made, "--db", db, "--still", "1", "--json"
+    )
+    assert code == 0 and json.loads(out)[0]["status"] == "indexed"
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "index", tiny_run, made, "--db", db, "--still", "1", "--json"
+    )
+    assert json.loads(out)[0]["status"] == "unchanged"
+    code, out, _ = run_cli(monkeypatch, capsys, "index", tiny_run, made, "--db", db, "--json")
+    assert code == 0 and json.loads(out)[0]["status"] == "indexed"  # every sample tagged now

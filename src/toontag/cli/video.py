@@ -53,6 +53,17 @@ def index(
             "(results/indexing-speed.md)."
         ),
     ] = False,
+    still: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=255,
+            metavar="LEVELS",
+            help="A sampled frame whose model input differs from the last one tagged by at most "
+            "this mean absolute difference (0-255) takes its tags without running the model "
+            "(held drawings, still shots); results/indexing-speed.md measures it.",
+        ),
+    ] = None,
     ray: Annotated[
         str | None,
         typer.Option(
@@ -89,6 +100,7 @@ def index(
         borders=borders,
         cut_samples=cut_samples,
         fast_decode=fast_decode,
+        still=still,
     )
     work = {"settings": settings, "batch_size": batch_size}  # the same with or without Ray
     paths = expand(videos)
