@@ -44,23 +44,31 @@ from unittest import mock
 import av
 import numpy as np
 from av.video.frame import PictureType
-from av.video.reformatter import VideoReformatter
 
 from toontag.benchmark.results import write_result
+from toontag.benchmark.speed_probes import (
+    Counted,
+    decode_only,
+    pil_pixels,
+    stage_seconds,
+    tuned_video,
+)
+from toontag.benchmark.speed_tables import (
+    RATIO_GOAL,
+    SAMPLE_FPS,
+    STILL_LEVELS,
+    choices,
+    render,
+)
 from toontag.benchmark.videos import FPS, HOLDS, long_clip, mean_of, score, val_frames
 from toontag.data.dataset import load_dataset
-from toontag.data.images import load_resized, resize_rgb
+from toontag.data.images import load_resized
 from toontag.models.engine import load_engine, onnx_for
 from toontag.models.runtime import OnnxModel
 from toontag.video import indexer
 from toontag.video import scan as video_scan
-from toontag.video.borders import detect_picture
 from toontag.video.db import Index
-from toontag.video.db_write import VideoRecord
-from toontag.video.decode import Video
 from toontag.video.indexer import DEFAULT_SMOOTHING, IndexSettings, analyse_video, index_videos
-from toontag.video.sampling import SampleGrid
-from toontag.video.segments import smooth
 from toontag.video.shots import ShotDetector
 from toontag.video.synth import X264_DEFAULTS, make_clip, write_clip
 
@@ -78,39 +86,6 @@ RENDITIONS = {
         "grain": 2.0,
     },
 }
-SAMPLE_FPS = 2.0
-RATIO_GOAL = 1.25  # index wall time over decoding alone
-STILL_LEVELS = (0.5, 1.0, 2.0)  # candidate `still` tolerances (levers)
-ENGINE_NAMES = {"onnx": "ONNX Runtime", "torch": "PyTorch"}
-
-
-def pil_pixels(frame, size, picture=None, aspect=None, reformatter=None):
-    """The pixel path before this benchmark: a full-size RGB copy, then PIL's resize."""
-    return resize_rgb(frame.to_image(), size)
-
-
-def tuned_video(thread_type: str | None = None, skip: str | None = None) -> type[Video]:
-    """`Video` with FFmpeg's threading mode and frame skipping set before decoding."""
-
-    class Tuned(Video):
-        def __init__(self, path, **kwargs):
-            super().__init__(path, **kwargs)
-            if thread_type:
-                self.stream.thread_type = thread_type
-                if thread_type == "NONE":
-                    self.stream.thread_count = 1
-            if skip:
-                self.stream.codec_context.skip_frame = skip
-
-        def frames(self):
-            if skip != "NONKEY":
-                yield from super().frames()
-                return
-            declared, self.declared_duration = self.declared_duration, None
-            yield from super().frames()  # the last keyframe is not the end: no check
-            self.end = max(self.end, declared or 0.0)
-
-    return Tuned
 
 
 def quantized(run: Path, data: Path, out: Path, size: tuple[int, int]) -> OnnxModel:
@@ -187,20 +162,6 @@ def accuracy(clip, record, thresholds) -> float:
     return round(mean_of(score(clip, stored, thresholds, DEFAULT_SMOOTHING))["time_iou"], 4)
 
 
-class Counted:
-    """A model that counts the rows it tags."""
-
-    def __init__(self, model):
-        self.model, self.rows = model, 0
-
-    def __getattr__(self, name):
-        return getattr(self.model, name)
-
-    def probabilities(self, images):
-        self.rows += len(images)
-        return self.model.probabilities(images)
-
-
 def analysed(model, path: Path, *, batch_size=32, **settings):
     """`analyse_video` at the benchmark's sample rate and `settings` (`IndexSettings`'
     fields): its record, wall seconds and the rows the model tagged."""
@@ -229,112 +190,6 @@ def end_to_end(model, path: Path, work: Path, repeats: int) -> dict:
         "realtime_factor": round(best.duration / best.seconds, 1),
         "sampled_per_video_second": round(best.sampled / best.duration, 2),
     }
-
-
-# each stage's CPU seconds under the issue's five headings
-CPU_STAGES = {
-    "decode": "decode",
-    "shot input (shrink)": "shot detection",
-    "shot detection": "shot detection",
-    "model input": "model input",
-    "inference": "inference",
-}
-
-
-def decode_only(path: Path, repeats: int) -> dict:
-    """Decoding alone, as `index` decodes (FFmpeg's threads, every frame): the best wall time
-    of `repeats` and the process CPU seconds of that pass."""
-    best = None
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        with Video(path) as video:
-            for _ in video.frames():
-                pass
-        seconds = (time.perf_counter() - wall, time.process_time() - cpu)
-        best = seconds if best is None or seconds[0] < best[0] else best
-    return {"wall_seconds": round(best[0], 2), "cpu_seconds": round(best[1], 2)}
-
-
-def stage_seconds(model, path: Path, work: Path) -> tuple[dict, dict]:
-    """One sequential pass with a clock around each step of the shipped pipeline, FFmpeg on
-    one thread (its threads would decode ahead during the other steps' clocks): the wall
-    seconds per step, and the process CPU seconds per stage (`CPU_STAGES`, the rest: border
-    probe, smoothing, SQLite). ONNX Runtime's own threads count in inference's CPU."""
-    clock: Counter = Counter()
-    cpu: Counter = Counter()
-
-    def timed(stage, fn, *args, **kwargs):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        result = fn(*args, **kwargs)
-        clock[stage] += time.perf_counter() - started
-        cpu[CPU_STAGES.get(stage, "the rest")] += time.process_time() - cpu_started
-        return result
-
-    with Video(path) as probe:
-        picture = timed("border probe", detect_picture, probe)
-    scaler = VideoReformatter()
-    times, batch, probabilities = [], [], []
-    with tuned_video("NONE")(path) as video:
-        detector, frames, grid = ShotDetector(video.fps), video.frames(), SampleGrid(SAMPLE_FPS)
-        while (item := timed("decode", next, frames, None)) is not None:
-            t, frame = item
-            shrunk = timed("shot input (shrink)", detector.shrink, frame)
-            timed("shot detection", detector.add, shrunk)
-            if grid.due(t):
-                batch.append(
-                    timed(
-                        "model input",
-                        video_scan.to_pixels,
-                        frame,
-                        model.image_size,
-                        picture,
-                        model.picture_aspect,
-                        scaler,
-                    )
-                )
-                times.append(t)
-            if len(batch) == 32:
-                probabilities.append(timed("inference", model.probabilities, np.stack(batch)))
-                batch.clear()
-        if batch:
-            probabilities.append(timed("inference", model.probabilities, np.stack(batch)))
-        shots = detector.shots(video.start, video.end)
-        segments = timed(
-            "smoothing",
-            smooth,
-            np.array(times),
-            np.concatenate(probabilities),
-            model.thresholds,
-            video.end,
-            shots=shots,
-        )
-        duration = video.end
-    store = Index.create(work / f"{path.stem}-stages.db", model)
-    record = VideoRecord(
-        path=str(path),
-        sha256="0" * 64,
-        bytes=0,
-        mtime_ns=0,
-        duration=duration,
-        fps=FPS,
-        width=0,
-        height=0,
-        frames=0,
-        sample_fps=SAMPLE_FPS,
-        settings=IndexSettings(fps=SAMPLE_FPS).to_dict(),
-        seconds=0.0,
-        times=np.array(times),
-        probabilities=np.concatenate(probabilities),
-        shots=shots,
-        segments=segments,
-        picture=None,
-    )
-    timed("SQLite", store.write, record)
-    store.close()
-    return (
-        {stage: round(seconds, 2) for stage, seconds in clock.items()},
-        {stage: round(seconds, 2) for stage, seconds in cpu.items()},
-    )
 
 
 def levers(args, work: Path, model) -> dict:
@@ -549,6 +404,7 @@ def main() -> None:
             payload["levers"].append(row)
             print(row, flush=True)
         save()
+    payload["choices"] = choices(payload["levers"])
     overlapped(payload, videos, model)
     save()
 
@@ -573,126 +429,6 @@ def overlapped(payload: dict, videos: dict, model) -> None:
                 "overlapped_seconds": round(together, 2),
             }
         )
-
-
-def render(payload: dict) -> str:
-    lines = [
-        "# Indexing speed at real resolutions",
-        "",
-        f"`toontag index` with its shipped defaults and one fixed model (`{payload['model']}`, "
-        f"`{payload['run']}`, input {payload['image_size'][0]}x{payload['image_size'][1]}, "
-        f"{ENGINE_NAMES[payload['engine']]} on {payload['device']}), "
-        f"{payload['sample_fps']:g} sampled frames per second, on videos made "
-        "from the run's validation sequences (H.264, 25 fps). Real-time factor = video "
-        "seconds / wall seconds, end to end (decode a thread ahead, shots, inference, "
-        "smoothing, SQLite).",
-        "",
-        "## End to end, against the goals",
-        "",
-        "Decode only: the same file decoded alone as `index` decodes it (FFmpeg's threads, "
-        f"every frame), in the same run; decode-only ratio = index wall / decode-only wall "
-        f"(goal <= {RATIO_GOAL}).",
-        "",
-        "| video | seconds | wall (s) | real-time factor | goal | met | sampled / video s | "
-        "decode only (s) | decode-only ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in payload["speed"]:
-        goal = payload["goals"][r["size"]]
-        lines.append(
-            f"| {r['video']} | {r['video_seconds']} | {r['wall_seconds']} | "
-            f"**{r['realtime_factor']}x** | {goal:g}x | "
-            f"{'yes' if r['realtime_factor'] >= goal else 'no'} | "
-            f"{r['sampled_per_video_second']} | "
-            f"{r.get('decode_only', {}).get('wall_seconds', '')} | "
-            f"{r.get('decode_only_ratio', '')} |"
-        )
-    stages = list(dict.fromkeys(s for r in payload["speed"] for s in r["stages"]))
-    lines += [
-        "",
-        "## Where the time goes",
-        "",
-        "Seconds per stage in one sequential pass with a clock around each step, FFmpeg "
-        "decoding on one thread so that no clock holds another stage's work (the shipped run "
-        "decodes with FFmpeg's threads, a thread ahead of the rest, so its wall time is less "
-        "than the sum):",
-        "",
-        "| video | " + " | ".join(stages) + " | sum |",
-        "|---|" + "---|" * (len(stages) + 1),
-        *(
-            f"| {r['video']} | "
-            + " | ".join(str(r["stages"].get(s, "")) for s in stages)
-            + f" | {sum(r['stages'].values()):.1f} |"
-            for r in payload["speed"]
-        ),
-    ]
-    cpu_rows = [r for r in payload["speed"] if "stage_cpu_seconds" in r]
-    if cpu_rows:
-        heads = [*dict.fromkeys(CPU_STAGES.values()), "the rest"]
-        lines += [
-            "",
-            "Process CPU seconds per stage in that pass (ONNX Runtime's threads count in "
-            "inference's); beside decoding = the other stages' CPU over decoding's (goal "
-            f"<= {RATIO_GOAL - 1:.2f} at 720p and 1080p):",
-            "",
-            "| video | " + " | ".join(heads) + " | beside decoding |",
-            "|---|" + "---|" * (len(heads) + 1),
-            *(
-                f"| {r['video']} | "
-                + " | ".join(str(r["stage_cpu_seconds"].get(h, 0.0)) for h in heads)
-                + f" | {r['beside_decode_cpu_share']:.0%} |"
-                for r in cpu_rows
-            ),
-        ]
-    if payload["levers"]:
-        lines += [
-            "",
-            "## Each lever alone",
-            "",
-            "On the short videos, one change at a time against the defaults (first row of each "
-            "video). Time IoU: mean over the eight queries on this validation-made video; "
-            "agreement: share of sampled frames whose decisions at the thresholds equal the "
-            "defaults' (where the same frames are sampled).",
-            "",
-            "| video | lever | real-time factor | frames decoded | sampled | tagged | time IoU | "
-            "agreement |",
-            "|---|---|---|---|---|---|---|---|",
-            *(
-                f"| {r['video']} | {r['lever']} | {r['realtime_factor']}x | "
-                f"{r['frames_decoded']} | {r['frames_sampled']} | {r.get('frames_tagged', '')} | "
-                f"{r['time_iou']} | "
-                f"{'' if r['agreement'] is None else r['agreement']} |"
-                for r in payload["levers"]
-            ),
-        ]
-    if payload.get("overlap"):
-        lines += [
-            "",
-            "Two videos (plain and hard) one after the other, and at once in two threads:",
-            "",
-            "| size | one by one (s) | overlapped (s) |",
-            "|---|---|---|",
-            *(
-                f"| {o['size']} | {o['one_by_one_seconds']} | {o['overlapped_seconds']} |"
-                for o in payload["overlap"]
-            ),
-        ]
-    lines += [
-        "",
-        "## The videos",
-        "",
-        "| video | encoder options | motion | grain | frames (I / P / B) | kbit/s |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, v in payload["videos"].items():
-        types = v["frame_types"]
-        options = ", ".join(f"{k}={val}" for k, val in v["encoder_options"].items())
-        lines.append(
-            f"| {name} | {options} | {v['motion']} | {v['grain']} | "
-            f"{types.get('I', 0)} / {types.get('P', 0)} / {types.get('B', 0)} | "
-            f"{v['bitrate_kbps']} |"
-        )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

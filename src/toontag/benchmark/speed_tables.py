@@ -1,0 +1,233 @@
+"""The tables of benchmarks/indexing_speed.py: its result file rendered in Markdown, and what
+its lever rows decide by rules fixed before they ran (`choices`)."""
+
+from __future__ import annotations
+
+SAMPLE_FPS = 2.0  # frames sampled per second, as `index` ships
+RATIO_GOAL = 1.25  # index wall time over decoding alone
+STILL_LEVELS = (0.5, 1.0, 2.0)  # candidate `still` tolerances (levers)
+ENGINE_NAMES = {"onnx": "ONNX Runtime", "torch": "PyTorch"}
+
+# each stage's CPU seconds under the issue's five headings
+CPU_STAGES = {
+    "decode": "decode",
+    "shot input (shrink)": "shot detection",
+    "shot detection": "shot detection",
+    "model input": "model input",
+    "inference": "inference",
+}
+
+
+UNCHANGED = 0.0005  # time IoU a change of the same decisions may lose on a video (rounding)
+DECODE_HOLD = 0.005  # time IoU a decoding scheme may lose on a video and still be the default
+
+
+def choices(rows: list[dict]) -> dict:
+    """What the lever rows decide, by rules fixed before they ran, on the validation-made
+    videos: the shot input from the planes stays the default where it loses no time IoU
+    (`UNCHANGED`) on any video against swscale's copy; `still` takes the level that tags the
+    fewest frames among those that lose no time IoU and keep 99.5% of decisions on every
+    video (none: every sample tagged); a decoding scheme is a default candidate only where
+    it holds time IoU within `DECODE_HOLD` of full decoding on every video."""
+    by = {(r["video"], r["lever"]): r for r in rows}
+    videos = sorted({r["video"] for r in rows})
+
+    def loss(lever: str, against: str = "defaults") -> float | None:
+        if not all((v, lever) in by and (v, against) in by for v in videos):
+            return None
+        return max(by[v, against]["time_iou"] - by[v, lever]["time_iou"] for v in videos)
+
+    found = {}
+    if (before := loss("defaults", "shot input: swscale area (before)")) is not None:
+        found["shot_input_planes"] = {"worst_loss": round(before, 4), "kept": before <= UNCHANGED}
+    stills = {}
+    for level in STILL_LEVELS:
+        lever = f"still {level:g}"
+        worst = loss(lever)
+        if worst is None:
+            continue
+        kept = min(by[v, lever]["agreement"] or 0.0 for v in videos)
+        tagged = sum(by[v, lever]["frames_tagged"] for v in videos)
+        sampled = sum(by[v, lever]["frames_sampled"] for v in videos)
+        stills[level] = {
+            "worst_loss": round(worst, 4),
+            "agreement": kept,
+            "tagged": tagged,
+            "sampled": sampled,
+        }
+    holding = [
+        lv for lv, r in stills.items() if r["worst_loss"] <= UNCHANGED and r["agreement"] >= 0.995
+    ]
+    found["still"] = {
+        "levels": {f"{lv:g}": r for lv, r in stills.items()},
+        "chosen": min(holding, key=lambda lv: (stills[lv]["tagged"], lv)) if holding else None,
+    }
+    for lever in ("decode: reference frames only", "decode: keyframes only"):
+        if (worst := loss(lever)) is not None:
+            found[lever] = {"worst_loss": round(worst, 4), "holds": worst <= DECODE_HOLD}
+    return found
+
+
+def render(payload: dict) -> str:
+    lines = [
+        "# Indexing speed at real resolutions",
+        "",
+        f"`toontag index` with its shipped defaults and one fixed model (`{payload['model']}`, "
+        f"`{payload['run']}`, input {payload['image_size'][0]}x{payload['image_size'][1]}, "
+        f"{ENGINE_NAMES[payload['engine']]} on {payload['device']}), "
+        f"{payload['sample_fps']:g} sampled frames per second, on videos made "
+        "from the run's validation sequences (H.264, 25 fps). Real-time factor = video "
+        "seconds / wall seconds, end to end (decode a thread ahead, shots, inference, "
+        "smoothing, SQLite).",
+        "",
+        "## End to end, against the goals",
+        "",
+        "Decode only: the same file decoded alone as `index` decodes it (FFmpeg's threads, "
+        f"every frame), in the same run; decode-only ratio = index wall / decode-only wall "
+        f"(goal <= {RATIO_GOAL}).",
+        "",
+        "| video | seconds | wall (s) | real-time factor | goal | met | sampled / video s | "
+        "decode only (s) | decode-only ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in payload["speed"]:
+        goal = payload["goals"][r["size"]]
+        lines.append(
+            f"| {r['video']} | {r['video_seconds']} | {r['wall_seconds']} | "
+            f"**{r['realtime_factor']}x** | {goal:g}x | "
+            f"{'yes' if r['realtime_factor'] >= goal else 'no'} | "
+            f"{r['sampled_per_video_second']} | "
+            f"{r.get('decode_only', {}).get('wall_seconds', '')} | "
+            f"{r.get('decode_only_ratio', '')} |"
+        )
+    stages = list(dict.fromkeys(s for r in payload["speed"] for s in r["stages"]))
+    lines += [
+        "",
+        "## Where the time goes",
+        "",
+        "Seconds per stage in one sequential pass with a clock around each step, FFmpeg "
+        "decoding on one thread so that no clock holds another stage's work (the shipped run "
+        "decodes with FFmpeg's threads, a thread ahead of the rest, so its wall time is less "
+        "than the sum):",
+        "",
+        "| video | " + " | ".join(stages) + " | sum |",
+        "|---|" + "---|" * (len(stages) + 1),
+        *(
+            f"| {r['video']} | "
+            + " | ".join(str(r["stages"].get(s, "")) for s in stages)
+            + f" | {sum(r['stages'].values()):.1f} |"
+            for r in payload["speed"]
+        ),
+    ]
+    cpu_rows = [r for r in payload["speed"] if "stage_cpu_seconds" in r]
+    if cpu_rows:
+        heads = [*dict.fromkeys(CPU_STAGES.values()), "the rest"]
+        lines += [
+            "",
+            "Process CPU seconds per stage in that pass (ONNX Runtime's threads count in "
+            "inference's); beside decoding = the other stages' CPU over decoding's (goal "
+            f"<= {RATIO_GOAL - 1:.2f} at 720p and 1080p):",
+            "",
+            "| video | " + " | ".join(heads) + " | beside decoding |",
+            "|---|" + "---|" * (len(heads) + 1),
+            *(
+                f"| {r['video']} | "
+                + " | ".join(str(r["stage_cpu_seconds"].get(h, 0.0)) for h in heads)
+                + f" | {r['beside_decode_cpu_share']:.0%} |"
+                for r in cpu_rows
+            ),
+        ]
+    if payload["levers"]:
+        lines += [
+            "",
+            "## Each lever alone",
+            "",
+            "On the short videos, one change at a time against the defaults (first row of each "
+            "video). Time IoU: mean over the eight queries on this validation-made video; "
+            "agreement: share of sampled frames whose decisions at the thresholds equal the "
+            "defaults' (where the same frames are sampled).",
+            "",
+            "| video | lever | real-time factor | frames decoded | sampled | tagged | time IoU | "
+            "agreement |",
+            "|---|---|---|---|---|---|---|---|",
+            *(
+                f"| {r['video']} | {r['lever']} | {r['realtime_factor']}x | "
+                f"{r['frames_decoded']} | {r['frames_sampled']} | {r.get('frames_tagged', '')} | "
+                f"{r['time_iou']} | "
+                f"{'' if r['agreement'] is None else r['agreement']} |"
+                for r in payload["levers"]
+            ),
+        ]
+    if payload.get("choices"):
+        lines += ["", "## What they decide", "", *choice_lines(payload["choices"])]
+    if payload.get("overlap"):
+        lines += [
+            "",
+            "Two videos (plain and hard) one after the other, and at once in two threads:",
+            "",
+            "| size | one by one (s) | overlapped (s) |",
+            "|---|---|---|",
+            *(
+                f"| {o['size']} | {o['one_by_one_seconds']} | {o['overlapped_seconds']} |"
+                for o in payload["overlap"]
+            ),
+        ]
+    lines += [
+        "",
+        "## The videos",
+        "",
+        "| video | encoder options | motion | grain | frames (I / P / B) | kbit/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, v in payload["videos"].items():
+        types = v["frame_types"]
+        options = ", ".join(f"{k}={val}" for k, val in v["encoder_options"].items())
+        lines.append(
+            f"| {name} | {options} | {v['motion']} | {v['grain']} | "
+            f"{types.get('I', 0)} / {types.get('P', 0)} / {types.get('B', 0)} | "
+            f"{v['bitrate_kbps']} |"
+        )
+    return "\n".join(lines)
+
+
+def choice_lines(found: dict) -> list[str]:
+    """`choices` in words: each rule (see its docstring) and its verdict."""
+    lines = [
+        f"Rules fixed before these rows ran (`choices`): a change of pixels that should not "
+        f"change decisions may lose at most {UNCHANGED} time IoU on any video; a decoding "
+        f"scheme at most {DECODE_HOLD} to be a default.",
+        "",
+    ]
+    if shot := found.get("shot_input_planes"):
+        verdict = (
+            "stays the default" if shot["kept"] else "**loses: swscale's copy is the default**"
+        )
+        lines.append(
+            f"- shot input from the decoder's planes, against swscale's copy: worst time IoU "
+            f"loss {shot['worst_loss']:+.4f}: {verdict}."
+        )
+    still = found.get("still", {})
+    for level, r in still.get("levels", {}).items():
+        lines.append(
+            f"- `--still {level}`: worst time IoU loss {r['worst_loss']:+.4f}, decisions kept "
+            f"{r['agreement']:.1%}, {r['tagged']} of {r['sampled']} sampled frames tagged on "
+            "the short videos."
+        )
+    if "levels" in still:
+        chosen = still["chosen"]
+        lines.append(
+            f"- chosen: `--still {chosen:g}` as the default."
+            if chosen is not None
+            else "- chosen: none (every sample tagged, as before)."
+        )
+    for lever in ("decode: reference frames only", "decode: keyframes only"):
+        if r := found.get(lever):
+            lines.append(
+                f"- {lever}: worst time IoU loss {r['worst_loss']:+.4f}: "
+                + (
+                    "holds, a default candidate."
+                    if r["holds"]
+                    else "does not hold: an option only."
+                )
+            )
+    return lines
