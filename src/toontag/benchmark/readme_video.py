@@ -91,6 +91,45 @@ def indexing_speed_hard(results: Path) -> str:
     return f"{hard[0]}x, {hard[1]}x and {hard[2]}x. The goals ({shown}) are {verdict}"
 
 
+def indexing_stages(results: Path) -> str:
+    """The decode-only ratio and the other stages' CPU beside decoding's, per size."""
+    r = read_result(results, "indexing-speed")
+    plain = {row["size"]: row for row in r["speed"] if row["video"].startswith("plain")}
+    if not all("decode_only_ratio" in plain.get(size, {}) for size in SIZES):
+        return "not measured by the result file on record"
+    big = plain[SIZES[2]]["stage_cpu_seconds"]
+    parts = ", ".join(f"{k} {big[k]:.1f} s" for k in ("inference", "shot detection", "model input"))
+    return (
+        "index wall time over decoding alone "
+        + " / ".join(f"{plain[s]['decode_only_ratio']:.2f}" for s in SIZES)
+        + f" at {' / '.join(SIZES)} (goal <= {r['decode_only_ratio_goal']}); the other stages' "
+        "CPU beside decoding's: "
+        + " / ".join(f"{plain[s]['beside_decode_cpu_share']:.0%}" for s in SIZES)
+        + f" (at {SIZES[2]}: decoding {big['decode']:.1f} s, {parts})"
+    )
+
+
+def indexing_choices(results: Path) -> str:
+    """What the indexing benchmark's rules decided, in one passage."""
+    found = read_result(results, "indexing-speed").get("choices") or {}
+    if not found:
+        return "not measured by the result file on record"
+    shot, still = found["shot_input_planes"], found["still"]
+    levels = still["levels"]
+    chosen = still["chosen"]
+    tagged = (
+        f"`--still {chosen:g}` tags {levels[f'{chosen:g}']['tagged']} of "
+        f"{levels[f'{chosen:g}']['sampled']} sampled frames"
+        if chosen is not None
+        else "no `--still` level held"
+    )
+    return (
+        f"the shot detector's copy read from the decoder's planes "
+        f"{'stays' if shot['kept'] else 'does not stay'} the default (worst time IoU change "
+        f"{0.0 - shot['worst_loss']:+.4f} against swscale's copy); {tagged}"
+    )
+
+
 def levers(results: Path, lever: str) -> dict[str, tuple[dict, dict]]:
     """Each short video's (defaults, `lever`) rows of the indexing benchmark."""
     rows = read_result(results, "indexing-speed")["levers"]
@@ -204,6 +243,8 @@ RENDERERS = {
     "indexing-speed": indexing_speed,
     "indexing-speed-hard": indexing_speed_hard,
     "fast-decode": fast_decode,
+    "indexing-stages": indexing_stages,
+    "indexing-choices": indexing_choices,
     "cut-samples": cut_samples,
     "video-segments": video_segments,
     "video-segments-val": video_segments_val,
