@@ -130,6 +130,30 @@ def indexing_choices(results: Path) -> str:
     )
 
 
+ARCHIVE_HOURS, NIGHT_HOURS = 10_000, 12  # the sizing README works out
+
+
+def archive_sizing(results: Path) -> str:
+    """Two-core workers to index `ARCHIVE_HOURS` in a `NIGHT_HOURS` night at the measured
+    real-time factors of the plain 10-minute videos (arithmetic, not a cluster measured)."""
+    plain = dict(zip(SIZES, speeds(results, "plain"), strict=True))
+    fast = {
+        v.rsplit("-", 1)[1]: f["realtime_factor"] / d["realtime_factor"]
+        for v, (d, f) in levers(results, "decode: reference frames only").items()
+        if v.startswith("plain")
+    }
+    need = ARCHIVE_HOURS / NIGHT_HOURS
+    big, mid = SIZES[2], SIZES[1]
+    return (
+        f"a 2-core worker indexes {big} at {plain[big]}x real time, {mid} at {plain[mid]}x, so "
+        f"indexing {ARCHIVE_HOURS:,} hours in a {NIGHT_HOURS}-hour night needs "
+        f"{ARCHIVE_HOURS:,} / {NIGHT_HOURS} / {plain[big]} = about {need / plain[big]:.0f} "
+        f"two-core workers at {big} (about {need / (plain[big] * fast[big]):.0f} with "
+        f"`--fast-decode`, {fast[big]:.2f}x as fast on the short plain video) and "
+        f"{need / plain[mid]:.0f} at {mid}"
+    )
+
+
 def levers(results: Path, lever: str) -> dict[str, tuple[dict, dict]]:
     """Each short video's (defaults, `lever`) rows of the indexing benchmark."""
     rows = read_result(results, "indexing-speed")["levers"]
@@ -245,6 +269,7 @@ RENDERERS = {
     "fast-decode": fast_decode,
     "indexing-stages": indexing_stages,
     "indexing-choices": indexing_choices,
+    "archive-sizing": archive_sizing,
     "cut-samples": cut_samples,
     "video-segments": video_segments,
     "video-segments-val": video_segments_val,
