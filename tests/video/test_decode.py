@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import av
 import numpy as np
 import pytest
@@ -183,3 +186,36 @@ def test_a_fifo_or_a_link_loop_named_like_a_video_is_one_line(tmp_path):
         Video(tmp_path / "loop.mp4")
     with pytest.raises(VideoError, match="missing.mp4: no such file$"):
         Video(tmp_path / "missing.mp4")
+
+
+OPEN_DECODE_CLOSE = """
+import sys
+import av
+from toontag.video.decode import Video
+
+av.logging.set_level(av.logging.DEBUG)  # FFmpeg's log messages into Python, each one
+for _ in range(int(sys.argv[2])):
+    with Video(sys.argv[1]) as video:
+        next(video.frames())  # closed while its decoding threads still work on the next frames
+print("closed them all")
+"""
+
+
+def test_a_video_closes_while_ffmpegs_logs_go_to_python(tmp_path, encode_video):
+    """Importing torchvision (its video module, before 0.26) sends FFmpeg's log messages to
+    Python: each message then waits for the GIL (all of them in PyAV 15, as every one does at
+    DEBUG now), and closing a video, which waits for its decoding threads with the GIL held,
+    hung for good: so did a thumbnail request after the explain tests had imported torchvision.
+    Run in a process of its own, as a deadlock holding the GIL would stop pytest too."""
+    noise = np.random.default_rng(0).integers(0, 256, (40, 144, 256, 3), dtype=np.uint8)
+    path = encode_video(tmp_path / "noise.mp4", list(noise), [k / 10 for k in range(40)])
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", OPEN_DECODE_CLOSE, str(path), "40"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("closing a video deadlocked with FFmpeg's log messages sent to Python")
+    assert done.stdout.strip() == "closed them all", done.stderr[-2000:]

@@ -27,6 +27,17 @@ STILL = "not a video (a still image)"  # a file of one picture, whatever its nam
 SEEK_BACK = (0.0, 2.0, 10.0, 60.0)  # seconds before a time to seek to, until one lands before
 
 
+def ffmpeg_logs_off() -> None:
+    """Keep FFmpeg's log messages out of Python, as PyAV does by default. A library may have
+    let them in: torchvision's video module (removed in 0.26) calls `av.logging.set_level(ERROR)`
+    as torchvision is imported. Then each message from FFmpeg's own decoding threads waits for
+    the GIL (all of them in PyAV 15; in later releases those at or above the level), while
+    freeing a decoder waits for those threads with the GIL held: a deadlock (PyAV issues 751
+    and 909) that hung a thumbnail request to the server for good."""
+    if av.logging.get_level() is not None:
+        av.logging.set_level(None)
+
+
 class Video:
     """An open video file: its `fps`, size and `declared_duration`, `frames()` in order,
     `image_at(seconds)`; `end` (where the frames stop) once `frames()` has run.
@@ -35,6 +46,7 @@ class Video:
 
     def __init__(self, path: Path | str, *, reference_only: bool = False):
         self.path = Path(path)
+        ffmpeg_logs_off()
         try:
             file = open_regular(self.path, error=VideoError)  # a FIFO must not hang the open
         except FileNotFoundError:
