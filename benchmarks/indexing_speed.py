@@ -57,6 +57,7 @@ from toontag.benchmark.speed_tables import (
     RATIO_GOAL,
     SAMPLE_FPS,
     STILL_LEVELS,
+    STILL_OFF,
     choices,
     render,
 )
@@ -240,10 +241,10 @@ def levers(args, work: Path, model) -> dict:
             {},
             model,
         ),
-        "shot input: swscale area (before)": (
-            "the 128-wide copy scaled by swscale from the whole frame, area averaging",
+        "shot input: decoder planes": (
+            "the 128-wide copy read in place from the decoder's planes (centre pixels)",
             contextlib.nullcontext,
-            {"shot_input": "scaled"},
+            {"shot_input": "planes"},
             model,
         ),
         "shot input: swscale 256 wide": (
@@ -285,6 +286,7 @@ def levers(args, work: Path, model) -> dict:
             model,
         ),
         "--no-borders": ("no border probe", contextlib.nullcontext, {"borders": False}, model),
+        STILL_OFF: ("every sample tagged", contextlib.nullcontext, {"still": None}, model),
         **{
             f"still {level:g}": (
                 f"a sample within {level:g} levels (mean absolute difference of the model's "
@@ -389,6 +391,8 @@ def main() -> None:
             with patch():
                 record, seconds, tagged = analysed(engine, path, **kwargs)
             reference = reference or record
+            if lever == STILL_OFF:  # the still levels' decisions are compared with this one's
+                reference = record
             row = {
                 "video": name,
                 "lever": lever,

@@ -1,5 +1,5 @@
-"""The shot detector's small copy read in place from the decoder's planes: the same picture as
-FFmpeg's scaled copy (colours, range), the same cuts, other pixel formats still scaled."""
+"""The shot detector's small copy read in place from the decoder's planes (an option): the same
+picture as FFmpeg's scaled copy (colours, range), the same cuts, other pixel formats scaled."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def gradient(height: int, width: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("size", [(180, 320), (720, 1280), (1080, 1920)])
 def test_the_copy_from_the_planes_is_the_scaled_picture(size):
     rgb = gradient(*size, seed=1)
-    planes, scaled = ShotDetector(25.0), ShotDetector(25.0, source="scaled")
+    planes, scaled = ShotDetector(25.0, source="planes"), ShotDetector(25.0)
     _, small = planes.shrink(frame_of(rgb))
     _, reference = scaled.shrink(frame_of(rgb))
     assert small.shape == reference.shape == (round(size[0] * 128 / size[1]), 128, 3)
@@ -44,7 +44,7 @@ def test_a_flat_colour_keeps_its_value_in_either_range(fmt, full):
     rgb[:] = (200, 40, 90)
     frame = frame_of(rgb, fmt=fmt)
     assert (frame.format.name == "yuvj420p") == full
-    _, small = ShotDetector(25.0).shrink(frame)
+    _, small = ShotDetector(25.0, source="planes").shrink(frame)
     assert np.abs(small[..., ::-1].astype(int) - (200, 40, 90)).max() <= 4  # BGR
 
 
@@ -62,8 +62,8 @@ def test_both_sources_find_the_same_cuts():
 
 def test_other_pixel_formats_are_scaled_by_ffmpeg():
     frame = frame_of(gradient(180, 320, seed=4), fmt="yuv444p")
-    _, small = ShotDetector(25.0).shrink(frame)
-    _, reference = ShotDetector(25.0, source="scaled").shrink(frame)
+    _, small = ShotDetector(25.0, source="planes").shrink(frame)
+    _, reference = ShotDetector(25.0).shrink(frame)
     assert np.array_equal(small, reference)
 
 
@@ -72,8 +72,10 @@ def test_an_unknown_source_is_refused():
         ShotDetector(25.0, source="gpu")
 
 
-def test_the_index_stores_the_shot_input_and_an_older_index_meant_scaled():
+def test_the_index_stores_the_shot_input_and_still_where_they_differ_from_before():
     from toontag.video.indexer import IndexSettings
 
-    assert IndexSettings().to_dict()["shot_input"] == "planes"
-    assert "shot_input" not in IndexSettings(shot_input="scaled").to_dict()  # as stored before
+    settings = IndexSettings().to_dict()
+    assert "shot_input" not in settings and settings["still"] == 2.0  # scaled: as before
+    assert IndexSettings(shot_input="planes", still=None).to_dict()["shot_input"] == "planes"
+    assert "still" not in IndexSettings(still=None).to_dict()  # every sample tagged: as before

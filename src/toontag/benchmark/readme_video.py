@@ -118,15 +118,16 @@ def indexing_choices(results: Path) -> str:
     levels = still["levels"]
     chosen = still["chosen"]
     tagged = (
-        f"`--still {chosen:g}` tags {levels[f'{chosen:g}']['tagged']} of "
-        f"{levels[f'{chosen:g}']['sampled']} sampled frames"
+        f"`--still {chosen:g}` (the default) runs the model on {levels[f'{chosen:g}']['tagged']} "
+        f"of {levels[f'{chosen:g}']['sampled']} sampled frames of the short videos, losing no "
+        "time IoU"
         if chosen is not None
         else "no `--still` level held"
     )
     return (
-        f"the shot detector's copy read from the decoder's planes "
-        f"{'stays' if shot['kept'] else 'does not stay'} the default (worst time IoU change "
-        f"{0.0 - shot['worst_loss']:+.4f} against swscale's copy); {tagged}"
+        f"{tagged}; the shot detector's copy read from the decoder's planes "
+        f"{'could be' if shot['holds'] else 'is not'} the default (worst time IoU change on a "
+        f"video {0.0 - shot['worst_loss']:+.4f} against swscale's copy)"
     )
 
 

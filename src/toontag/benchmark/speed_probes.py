@@ -21,6 +21,7 @@ from toontag.video.db_write import VideoRecord
 from toontag.video.decode import Video
 from toontag.video.indexer import IndexSettings
 from toontag.video.sampling import SampleGrid
+from toontag.video.scan import mean_difference
 from toontag.video.segments import smooth
 from toontag.video.shots import ShotDetector
 
@@ -99,33 +100,40 @@ def stage_seconds(model, path: Path, work: Path) -> tuple[dict, dict]:
 
     with Video(path) as probe:
         picture = timed("border probe", detect_picture, probe)
-    scaler = VideoReformatter()
-    times, batch, probabilities = [], [], []
+    scaler, settings = VideoReformatter(), IndexSettings(fps=SAMPLE_FPS)
+    times, batch, probabilities, source, last = [], [], [], [], None
     with tuned_video("NONE")(path) as video:
-        detector, frames, grid = ShotDetector(video.fps), video.frames(), SampleGrid(SAMPLE_FPS)
+        detector = ShotDetector(video.fps, source=settings.shot_input)
+        frames, grid = video.frames(), SampleGrid(SAMPLE_FPS)
         while (item := timed("decode", next, frames, None)) is not None:
             t, frame = item
             shrunk = timed("shot input (shrink)", detector.shrink, frame)
             timed("shot detection", detector.add, shrunk)
             if grid.due(t):
-                batch.append(
-                    timed(
-                        "model input",
-                        video_scan.to_pixels,
-                        frame,
-                        model.image_size,
-                        picture,
-                        model.picture_aspect,
-                        scaler,
-                    )
+                pixels = timed(
+                    "model input",
+                    video_scan.to_pixels,
+                    frame,
+                    model.image_size,
+                    picture,
+                    model.picture_aspect,
+                    scaler,
                 )
                 times.append(t)
+                still = last is not None and settings.still is not None
+                if still and timed("model input", mean_difference, pixels, last) <= settings.still:
+                    source.append(source[-1])
+                else:
+                    source.append(len(source) and source[-1] + 1)
+                    batch.append(pixels)
+                    last = pixels
             if len(batch) == 32:
                 probabilities.append(timed("inference", model.probabilities, np.stack(batch)))
                 batch.clear()
         if batch:
             probabilities.append(timed("inference", model.probabilities, np.stack(batch)))
         shots = detector.shots(video.start, video.end)
+        probabilities = [np.concatenate(probabilities)[np.array(source, dtype=np.intp)]]
         segments = timed(
             "smoothing",
             smooth,
@@ -148,7 +156,7 @@ def stage_seconds(model, path: Path, work: Path) -> tuple[dict, dict]:
         height=0,
         frames=0,
         sample_fps=SAMPLE_FPS,
-        settings=IndexSettings(fps=SAMPLE_FPS).to_dict(),
+        settings=settings.to_dict(),
         seconds=0.0,
         times=np.array(times),
         probabilities=np.concatenate(probabilities),

@@ -6,6 +6,7 @@ import csv
 import json
 import re
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,13 @@ from rich.table import Table
 
 from toontag.cli._app import app, err, out, report_files
 from toontag.cli.options import DbOpt, EngineOpt, JsonOpt
+
+
+class ShotInput(StrEnum):
+    """How the shot detector's small copy is made (`toontag.video.shots.SOURCES`)."""
+
+    scaled = "scaled"
+    planes = "planes"
 
 
 @app.command()
@@ -54,16 +62,25 @@ def index(
         ),
     ] = False,
     still: Annotated[
-        float | None,
+        float,
         typer.Option(
             min=0,
             max=255,
             metavar="LEVELS",
             help="A sampled frame whose model input differs from the last one tagged by at most "
             "this mean absolute difference (0-255) takes its tags without running the model "
-            "(held drawings, still shots); results/indexing-speed.md measures it.",
+            "(held drawings, still shots; 0: identical pictures only). Chosen on validation "
+            "videos (results/indexing-speed.md).",
         ),
-    ] = None,
+    ] = 2.0,
+    shot_input: Annotated[
+        ShotInput,
+        typer.Option(
+            help="The shot detector's small copy: scaled by FFmpeg (swscale), or read in place "
+            "from the decoder's planes (cheaper at 720p and up, slightly different cuts: "
+            "results/indexing-speed.md).",
+        ),
+    ] = ShotInput.scaled,
     ray: Annotated[
         str | None,
         typer.Option(
@@ -101,6 +118,7 @@ def index(
         cut_samples=cut_samples,
         fast_decode=fast_decode,
         still=still,
+        shot_input=shot_input.value,
     )
     work = {"settings": settings, "batch_size": batch_size}  # the same with or without Ray
     paths = expand(videos)

@@ -79,9 +79,10 @@ class IndexSettings:
     borders: bool = True  # find black borders that stay all through it and crop them
     cut_samples: bool = False  # sample the first frame of every shot too
     fast_decode: bool = False  # decode reference frames only (`Video(reference_only=True)`)
-    shot_input: str = "planes"  # the shot detector's copy (`video.shots.SOURCES`); "scaled":
-    # before, stored without the key, so a video indexed then is indexed again
-    still: float | None = None  # a sample this close to the last one tagged reuses it (`scan`)
+    shot_input: str = "scaled"  # the shot detector's copy (`video.shots.SOURCES`)
+    # a sample this close to the last one tagged reuses its tags (`scan`; None: every sample
+    # tagged, as before: stored without the key). Chosen on validation (indexing-speed.md)
+    still: float | None = 2.0
 
     def to_dict(self) -> dict:
         """The settings as the index stores them (keys of options left off are absent)."""

@@ -65,7 +65,7 @@ def scan(
     on_time=None,
     picture=None,
     cut_samples: bool = False,
-    shot_input: str = "planes",
+    shot_input: str = "scaled",
     still: float | None = None,
 ):
     """Decode `video` once: sampled times, their (T, C) probabilities, the shots, and the

@@ -1,9 +1,12 @@
 """Shot boundaries with PySceneDetect's content detector, fed the frames we already decode.
 
-The detector works on a copy about 128 pixels wide. By default that copy is read in place from
-the planes the decoder produced (8-bit 4:2:0, the usual H.264/HEVC/VP9/AV1 output): the pixel
-at the centre of each cell of the luma and chroma planes, one small colour conversion, no
-scaling of the whole frame; other pixel formats are scaled by FFmpeg (swscale) as before.
+The detector works on a copy about 128 pixels wide, scaled by FFmpeg (swscale, area
+averaging). With `source="planes"` the copy is read in place from the planes the decoder
+produced (8-bit 4:2:0, the usual H.264/HEVC/VP9/AV1 output): the pixel at the centre of each
+cell of the luma and chroma planes and one small colour conversion, no scaling of the whole
+frame; other pixel formats are scaled as before. It is cheaper and finds slightly different
+cuts (results/indexing-speed.md: on validation it lost time IoU on one video of six, so it is
+an option, not the default).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class ShotDetector:
         min_shot: float = 0.5,
         width: int = DETECT_WIDTH,
         interpolation: str = "AREA",
-        source: str = "planes",
+        source: str = "scaled",
     ):
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
