@@ -289,8 +289,8 @@ def levers(args, work: Path, model) -> dict:
         STILL_OFF: ("every sample tagged", contextlib.nullcontext, {"still": None}, model),
         **{
             f"still {level:g}": (
-                f"a sample within {level:g} levels (mean absolute difference of the model's "
-                "input) of the last one tagged takes its probabilities",
+                f"a sample whose model input differs from the last one tagged in at most "
+                f"{level:g}% of its pixels takes its probabilities",
                 contextlib.nullcontext,
                 {"still": level},
                 model,

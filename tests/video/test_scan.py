@@ -50,3 +50,16 @@ def test_still_samples_reuse_the_last_tagged_and_changes_are_tagged(tmp_path, en
     assert reused[2] <= 3 + 6  # one per held picture, every moving one
     assert reused[2] >= 3 + 5  # the moving picture changes between samples: tagged each time
     assert np.abs(every[1] - reused[1]).max() < 0.01  # what a reused sample would have been
+
+
+def test_a_small_character_entering_counts_and_grain_does_not():
+    from toontag.video.scan import changed_share
+
+    rng = np.random.default_rng(1)
+    background = rng.integers(40, 200, (112, 192, 3), dtype=np.uint8)
+    grain = np.clip(background + rng.normal(0, 3, background.shape), 0, 255).astype(np.uint8)
+    entering = background.copy()
+    entering[50:58, 90:98] = 255  # 64 of 21,504 pixels: 0.3% of the picture
+    assert changed_share(background, grain) == 0.0
+    assert changed_share(background, entering) > 0.29
+    assert np.abs(entering.astype(int) - background).mean() < 1.0  # a mean would miss it

@@ -21,7 +21,7 @@ from toontag.video.db_write import VideoRecord
 from toontag.video.decode import Video
 from toontag.video.indexer import IndexSettings
 from toontag.video.sampling import SampleGrid
-from toontag.video.scan import mean_difference
+from toontag.video.scan import changed_share
 from toontag.video.segments import smooth
 from toontag.video.shots import ShotDetector
 
@@ -121,7 +121,7 @@ def stage_seconds(model, path: Path, work: Path) -> tuple[dict, dict]:
                 )
                 times.append(t)
                 still = last is not None and settings.still is not None
-                if still and timed("model input", mean_difference, pixels, last) <= settings.still:
+                if still and timed("model input", changed_share, pixels, last) <= settings.still:
                     source.append(source[-1])
                 else:
                     source.append(len(source) and source[-1] + 1)

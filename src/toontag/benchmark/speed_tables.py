@@ -5,7 +5,7 @@ from __future__ import annotations
 
 SAMPLE_FPS = 2.0  # frames sampled per second, as `index` ships
 RATIO_GOAL = 1.25  # index wall time over decoding alone
-STILL_LEVELS = (0.5, 1.0, 2.0)  # candidate `still` tolerances (levers)
+STILL_LEVELS = (0.1, 0.3, 1.0)  # candidate `still` tolerances, % of pixels changed (levers)
 STILL_OFF = "still: every sample tagged"  # the lever the still levels are measured against
 ENGINE_NAMES = {"onnx": "ONNX Runtime", "torch": "PyTorch"}
 

@@ -65,14 +65,14 @@ def index(
         float,
         typer.Option(
             min=0,
-            max=255,
-            metavar="LEVELS",
-            help="A sampled frame whose model input differs from the last one tagged by at most "
-            "this mean absolute difference (0-255) takes its tags without running the model "
-            "(held drawings, still shots; 0: identical pictures only). Chosen on validation "
-            "videos (results/indexing-speed.md).",
+            max=100,
+            metavar="PERCENT",
+            help="A sampled frame whose model input differs from the last one tagged in at most "
+            "this share of its pixels (by more than 16 levels) takes its tags without running "
+            "the model (held drawings, still shots; 0: unchanged pictures only). Chosen on "
+            "validation videos (results/indexing-speed.md).",
         ),
-    ] = 2.0,
+    ] = 0.3,
     shot_input: Annotated[
         ShotInput,
         typer.Option(

@@ -80,9 +80,9 @@ class IndexSettings:
     cut_samples: bool = False  # sample the first frame of every shot too
     fast_decode: bool = False  # decode reference frames only (`Video(reference_only=True)`)
     shot_input: str = "scaled"  # the shot detector's copy (`video.shots.SOURCES`)
-    # a sample this close to the last one tagged reuses its tags (`scan`; None: every sample
-    # tagged, as before: stored without the key). Chosen on validation (indexing-speed.md)
-    still: float | None = 2.0
+    # a sample whose input changed in at most this % of pixels reuses the last tags (`scan`;
+    # None: every sample tagged, as before: stored without the key). Chosen on validation
+    still: float | None = 0.3
 
     def to_dict(self) -> dict:
         """The settings as the index stores them (keys of options left off are absent)."""

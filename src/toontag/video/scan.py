@@ -70,9 +70,9 @@ def scan(
 ):
     """Decode `video` once: sampled times, their (T, C) probabilities, the shots, and the
     number of frames decoded. Decoding runs a thread ahead of detection and inference.
-    `still`: a sample whose model input differs from the last one tagged by at most this mean
-    absolute difference (levels of 255) takes that one's probabilities without inference (a
-    held drawing, a still shot); None tags every sample."""
+    `still`: a sample whose model input differs from the last one tagged in at most this
+    percentage of its pixels (`changed_share`) takes that one's probabilities without
+    inference (a held drawing, a still shot); None tags every sample."""
     detector = ShotDetector(video.fps, source=shot_input)
     times, batch, probabilities, source = [], [], [], []
     count, tagged, last = 0, 0, None
@@ -84,7 +84,7 @@ def scan(
         if pixels is None:
             continue
         times.append(t)
-        if still is not None and last is not None and mean_difference(pixels, last) <= still:
+        if still is not None and last is not None and changed_share(pixels, last) <= still:
             source.append(tagged - 1)
             continue
         source.append(tagged)
@@ -103,6 +103,12 @@ def scan(
     return np.array(times)[order], tagged_probabilities[order], shots, count
 
 
-def mean_difference(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute difference of two uint8 pictures of one size, in levels."""
-    return float(np.abs(a.astype(np.int16) - b).mean())
+CHANGE_LEVELS = 16  # a pixel changed: some channel moved by more (grain and codec noise: less)
+
+
+def changed_share(a: np.ndarray, b: np.ndarray) -> float:
+    """The percentage of pixels of two (H, W, C) uint8 pictures of one size where some channel
+    differs by more than `CHANGE_LEVELS`: a character entering changes its own area however
+    small the mean change over the picture."""
+    changed = (np.abs(a.astype(np.int16) - b) > CHANGE_LEVELS).any(axis=-1)
+    return 100.0 * float(changed.mean())
