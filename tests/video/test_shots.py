@@ -76,6 +76,6 @@ def test_the_index_stores_the_shot_input_and_still_where_they_differ_from_before
     from toontag.video.indexer import IndexSettings
 
     settings = IndexSettings().to_dict()
-    assert "shot_input" not in settings and settings["still"] == 0.3  # scaled: as before
+    assert "shot_input" not in settings and settings["still"] == 1.0  # scaled: as before
     assert IndexSettings(shot_input="planes", still=None).to_dict()["shot_input"] == "planes"
     assert "still" not in IndexSettings(still=None).to_dict()  # every sample tagged: as before

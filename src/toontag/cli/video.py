@@ -72,7 +72,7 @@ def index(
             "the model (held drawings, still shots; 0: unchanged pictures only). Chosen on "
             "validation videos (results/indexing-speed.md).",
         ),
-    ] = 0.3,
+    ] = 1.0,
     shot_input: Annotated[
         ShotInput,
         typer.Option(

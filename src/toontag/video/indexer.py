@@ -82,7 +82,7 @@ class IndexSettings:
     shot_input: str = "scaled"  # the shot detector's copy (`video.shots.SOURCES`)
     # a sample whose input changed in at most this % of pixels reuses the last tags (`scan`;
     # None: every sample tagged, as before: stored without the key). Chosen on validation
-    still: float | None = 0.3
+    still: float | None = 1.0
 
     def to_dict(self) -> dict:
         """The settings as the index stores them (keys of options left off are absent)."""
