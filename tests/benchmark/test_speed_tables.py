@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toontag.benchmark.speed_tables import choices
+from toontag.benchmark.speed_tables import STILL_LEVELS, choices
 
 
 def rows(levers: dict[str, tuple[float, float, int]]) -> list[dict]:
@@ -30,21 +30,24 @@ def test_the_planes_could_be_the_default_only_where_they_lose_no_time_iou():
 
 
 def test_still_takes_the_level_tagging_fewest_among_those_that_hold():
+    low, mid, high = (f"still {level:g}" for level in STILL_LEVELS)
+    off = "still: every sample tagged"
     found = choices(
         rows(
             {
                 "defaults": (0.9500, 1.0, 40),  # the shipped level: not the reference
-                "still: every sample tagged": (0.9600, 1.0, 100),
-                "still 0.5": (0.9600, 1.0, 80),
-                "still 1": (0.9598, 1.0, 60),  # within the rounding of the same decisions
-                "still 2": (0.9600, 0.99, 40),  # tags fewest, but changes 1% of decisions
+                off: (0.9600, 1.0, 100),
+                low: (0.9598, 1.0, 80),  # within the rounding of the same decisions
+                mid: (0.9600, 1.0, 60),  # fewest of those that hold
+                high: (0.9600, 0.99, 40),  # fewest of all, but 1% of decisions changed
             }
         )
     )
-    assert found["still"]["chosen"] == 1.0
-    none_hold = choices(
-        rows({"still: every sample tagged": (0.96, 1.0, 100), "still 0.5": (0.95, 1.0, 50)})
-    )
+    assert found["still"]["chosen"] == STILL_LEVELS[1]
+    assert found["still"]["levels"][f"{STILL_LEVELS[2]:g}"]["agreement"] == 0.99
+    lost = choices(rows({off: (0.96, 1.0, 100), low: (0.9590, 1.0, 50), mid: (0.96, 1.0, 70)}))
+    assert lost["still"]["chosen"] == STILL_LEVELS[1]  # the lower level lost 0.001
+    none_hold = choices(rows({off: (0.96, 1.0, 100), low: (0.95, 1.0, 50)}))
     assert none_hold["still"]["chosen"] is None
 
 

@@ -449,13 +449,17 @@ def test_index_names_a_link_loop_and_a_fifo_and_indexes_the_rest(
 
 def test_index_still_is_a_setting_of_its_own(monkeypatch, capsys, tiny_run, made, tmp_path):
     db = tmp_path / "index.db"
-    code, out, _ = run_cli(
-        monkeypatch, capsys, "index", tiny_run, made, "--db", db, "--still", "1", "--json"
-    )
-    assert code == 0 and json.loads(out)[0]["status"] == "indexed"
-    code, out, _ = run_cli(
-        monkeypatch, capsys, "index", tiny_run, made, "--db", db, "--still", "1", "--json"
-    )
-    assert json.loads(out)[0]["status"] == "unchanged"
-    code, out, _ = run_cli(monkeypatch, capsys, "index", tiny_run, made, "--db", db, "--json")
-    assert code == 0 and json.loads(out)[0]["status"] == "indexed"  # every sample tagged now
+
+    def index(*still):
+        code, out, err = run_cli(
+            monkeypatch, capsys, "index", tiny_run, made, "--db", db, *still, "--json"
+        )
+        return code, (json.loads(out)[0]["status"] if code == 0 else err)
+
+    assert index("--still", "0.3") == (0, "indexed")
+    assert index("--still", "0.3") == (0, "unchanged")
+    assert index() == (0, "indexed")  # the default, 1%: another setting
+    assert index("--still", "1") == (0, "unchanged")  # the same as the default
+    assert index("--still", "off") == (0, "indexed")  # every sample tagged: as before
+    code, err = index("--still", "120")
+    assert code != 0 and "--still" in err and "percentage from 0 to 100, or off" in err

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from toontag.benchmark.figures import read_result, source, span
+from toontag.video.indexer import IndexSettings
 
 SIZES = ("320x180", "1280x720", "1920x1080")  # the indexing benchmark's renditions
 
@@ -114,21 +115,28 @@ def indexing_choices(results: Path) -> str:
     found = read_result(results, "indexing-speed").get("choices") or {}
     if not found:
         return "not measured by the result file on record"
-    shot, still = found["shot_input_planes"], found["still"]
-    levels = still["levels"]
-    chosen = still["chosen"]
-    tagged = (
-        f"`--still {chosen:g}` (the default) runs the model on {levels[f'{chosen:g}']['tagged']} "
-        f"of {levels[f'{chosen:g}']['sampled']} sampled frames of the short videos, losing no "
-        "time IoU"
-        if chosen is not None
-        else "no `--still` level held"
-    )
-    return (
-        f"{tagged}; the shot detector's copy read from the decoder's planes "
-        f"{'could be' if shot['holds'] else 'is not'} the default (worst time IoU change on a "
-        f"video {0.0 - shot['worst_loss']:+.4f} against swscale's copy)"
-    )
+    still, shipped = found.get("still", {}), IndexSettings().still
+    chosen = still.get("chosen")
+    if chosen is None:
+        said = "no `--still` level held on them"
+    else:
+        level = still["levels"][f"{chosen:g}"]
+        said = (
+            f"`--still {chosen:g}` runs the model on {level['tagged']} of {level['sampled']} "
+            "sampled frames of the short videos, losing no time IoU; "
+            + (
+                "it is the default"
+                if shipped == chosen
+                else f"**the default is {shipped}, not the level chosen**"
+            )
+        )
+    if shot := found.get("shot_input_planes"):
+        said += (
+            f"; the shot detector's copy read from the decoder's planes "
+            f"{'could be' if shot['holds'] else 'is not'} the default (worst time IoU change on "
+            f"a video {0.0 - shot['worst_loss']:+.4f} against swscale's copy)"
+        )
+    return said
 
 
 ARCHIVE_HOURS, NIGHT_HOURS = 10_000, 12  # the sizing README works out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import sys
 from enum import StrEnum
@@ -22,6 +23,21 @@ class ShotInput(StrEnum):
 
     scaled = "scaled"
     planes = "planes"
+
+
+def still_percent(text: str) -> float | None:
+    """`--still`: a percentage from 0 to 100, or off (None)."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 100:
+        raise typer.BadParameter(
+            f"{text!r}: a percentage from 0 to 100, or off", param_hint="--still"
+        )
+    return value
 
 
 @app.command()
@@ -62,17 +78,16 @@ def index(
         ),
     ] = False,
     still: Annotated[
-        float,
+        str,
         typer.Option(
-            min=0,
-            max=100,
-            metavar="PERCENT",
+            metavar="PERCENT|off",
             help="A sampled frame whose model input differs from the last one tagged in at most "
-            "this share of its pixels (by more than 16 levels) takes its tags without running "
-            "the model (held drawings, still shots; 0: unchanged pictures only). Chosen on "
-            "validation videos (results/indexing-speed.md).",
+            "this percentage of its pixels (by more than 16 levels) takes its tags without "
+            "running the model (held drawings, still shots); chosen on validation videos "
+            "(results/indexing-speed.md). off: every sampled frame tagged, as indexes made "
+            "before this option were (a video indexed under other settings is indexed again).",
         ),
-    ] = 1.0,
+    ] = "1",
     shot_input: Annotated[
         ShotInput,
         typer.Option(
@@ -117,7 +132,7 @@ def index(
         borders=borders,
         cut_samples=cut_samples,
         fast_decode=fast_decode,
-        still=still,
+        still=still_percent(still),
         shot_input=shot_input.value,
     )
     work = {"settings": settings, "batch_size": batch_size}  # the same with or without Ray

@@ -30,6 +30,7 @@ from toontag.video.db_write import VideoRecord
 from toontag.video.decode import Video
 from toontag.video.scan import scan
 from toontag.video.segments import Smoothing, smooth
+from toontag.video.shots import SOURCES
 
 DEFAULT_SMOOTHING = Smoothing()
 
@@ -84,11 +85,15 @@ class IndexSettings:
     # None: every sample tagged, as before: stored without the key). Chosen on validation
     still: float | None = 1.0
 
+    def __post_init__(self):
+        if self.shot_input not in SOURCES:  # one error here, not one per video later
+            raise ValueError(f"shot_input must be one of {SOURCES}, not {self.shot_input!r}")
+
     def to_dict(self) -> dict:
         """The settings as the index stores them (keys of options left off are absent)."""
         settings = {"fps": self.fps, "smoothing": self.smoothing.to_dict(), "borders": self.borders}
         settings |= {"shot_input": self.shot_input} if self.shot_input != "scaled" else {}
-        settings |= {"still": self.still} if self.still is not None else {}
+        settings |= {"still": float(self.still)} if self.still is not None else {}
         settings |= {"cut_samples": True} if self.cut_samples else {}
         return settings | ({"decode": REFERENCE_FRAMES} if self.fast_decode else {})
 

@@ -84,6 +84,8 @@ def scan(
         if pixels is None:
             continue
         times.append(t)
+        if on_time and len(times) % batch_size == 0:  # progress by samples, tagged or reused
+            on_time(t, video.declared_duration)
         if still is not None and last is not None and changed_share(pixels, last) <= still:
             source.append(tagged - 1)
             continue
@@ -93,8 +95,6 @@ def scan(
         if len(batch) == batch_size:
             probabilities.append(model.probabilities(np.stack(batch)))
             batch.clear()
-            if on_time:
-                on_time(t, video.declared_duration)
     if batch:
         probabilities.append(model.probabilities(np.stack(batch)))
     shots = detector.shots(video.start, video.end)
