@@ -433,6 +433,7 @@ def test_label_with_the_keyboard_then_find_the_labels_after_a_restart(project):
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "label.png"))
             counts = page.inner_text("#counts")
+            page.close()  # before its server stops: a poll in flight then is no page error
         app.state.close()
         again = create_label_app(root)
         with running(again) as address:

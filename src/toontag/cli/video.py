@@ -7,7 +7,6 @@ import json
 import math
 import re
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,11 +17,15 @@ from toontag.cli._app import app, err, out, report_files
 from toontag.cli.options import DbOpt, EngineOpt, JsonOpt
 
 
-class ShotInput(StrEnum):
-    """How the shot detector's small copy is made (`toontag.video.shots.SOURCES`)."""
+def shot_source(text: str) -> str:
+    """`--shot-input`: one of `toontag.video.shots.SOURCES`."""
+    from toontag.video.shots import SOURCES
 
-    scaled = "scaled"
-    planes = "planes"
+    if text not in SOURCES:
+        raise typer.BadParameter(
+            f"{text!r}: one of {', '.join(SOURCES)}", param_hint="--shot-input"
+        )
+    return text
 
 
 def still_percent(text: str) -> float | None:
@@ -89,13 +92,14 @@ def index(
         ),
     ] = "1",
     shot_input: Annotated[
-        ShotInput,
+        str,
         typer.Option(
+            metavar="scaled|planes",
             help="The shot detector's small copy: scaled by FFmpeg (swscale), or read in place "
             "from the decoder's planes (cheaper at 720p and up, slightly different cuts: "
             "results/indexing-speed.md).",
         ),
-    ] = ShotInput.scaled,
+    ] = "scaled",
     ray: Annotated[
         str | None,
         typer.Option(
@@ -133,7 +137,7 @@ def index(
         cut_samples=cut_samples,
         fast_decode=fast_decode,
         still=still_percent(still),
-        shot_input=shot_input.value,
+        shot_input=shot_source(shot_input),
     )
     work = {"settings": settings, "batch_size": batch_size}  # the same with or without Ray
     paths = expand(videos)
