@@ -441,6 +441,7 @@ def test_label_with_the_keyboard_then_find_the_labels_after_a_restart(project):
             shows(page, "model", f"^{saved - 1} of ")
             assert page.inner_text("#counts") == counts
             assert page.locator("#recent li").count() == saved - 1
+            page.close()
         again.state.close()
         browser.close()
     assert not errors
