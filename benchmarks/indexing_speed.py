@@ -193,12 +193,13 @@ def end_to_end(model, path: Path, work: Path, repeats: int) -> dict:
     }
 
 
-def levers(args, work: Path, model) -> dict:
+def levers(args, work: Path, model, wanted: set[str] | None) -> dict:
     """name -> (what it is, how to run it): a context to patch the pipeline with, and the
-    analysed() keywords or another model."""
+    analysed() keywords or another model. The int8 model is made only if `wanted` (None:
+    every lever) asks for it."""
     int8 = (
         quantized(args.run, args.data, work / "model-int8.onnx", model.image_size)
-        if not args.levers or "int8" in args.levers.split(",")
+        if wanted is None or "int8" in wanted
         else None
     )
     one_thread = load_engine(args.run, "onnx", threads=1)
@@ -377,9 +378,9 @@ def main() -> None:
         save()
     if args.no_levers:
         return
-    options = levers(args, work, model)
-    if args.levers:
-        wanted = {"defaults", *args.levers.split(",")}
+    wanted = {"defaults", *args.levers.split(",")} if args.levers else None
+    options = levers(args, work, model, wanted)
+    if wanted is not None:
         if unknown := wanted - set(options):
             parser.error(f"unknown levers: {', '.join(sorted(unknown))}")
         options = {name: lever for name, lever in options.items() if name in wanted}

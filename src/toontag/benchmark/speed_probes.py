@@ -101,7 +101,7 @@ def stage_seconds(model, path: Path, work: Path) -> tuple[dict, dict]:
     with Video(path) as probe:
         picture = timed("border probe", detect_picture, probe)
     scaler, settings = VideoReformatter(), IndexSettings(fps=SAMPLE_FPS)
-    times, batch, probabilities, source, last = [], [], [], [], None
+    times, batch, probabilities, source, tagged, last = [], [], [], [], 0, None
     with tuned_video("NONE")(path) as video:
         detector = ShotDetector(video.fps, source=settings.shot_input)
         frames, grid = video.frames(), SampleGrid(SAMPLE_FPS)
@@ -122,23 +122,23 @@ def stage_seconds(model, path: Path, work: Path) -> tuple[dict, dict]:
                 times.append(t)
                 still = last is not None and settings.still is not None
                 if still and timed("model input", changed_share, pixels, last) <= settings.still:
-                    source.append(source[-1])
+                    source.append(tagged - 1)  # as `scan`: the last tagged sample's row
                 else:
-                    source.append(len(source) and source[-1] + 1)
+                    source.append(tagged)
+                    tagged, last = tagged + 1, pixels
                     batch.append(pixels)
-                    last = pixels
             if len(batch) == 32:
                 probabilities.append(timed("inference", model.probabilities, np.stack(batch)))
                 batch.clear()
         if batch:
             probabilities.append(timed("inference", model.probabilities, np.stack(batch)))
         shots = detector.shots(video.start, video.end)
-        probabilities = [np.concatenate(probabilities)[np.array(source, dtype=np.intp)]]
+        sampled = np.concatenate(probabilities)[np.array(source, dtype=np.intp)]
         segments = timed(
             "smoothing",
             smooth,
             np.array(times),
-            np.concatenate(probabilities),
+            sampled,
             model.thresholds,
             video.end,
             shots=shots,
@@ -159,7 +159,7 @@ def stage_seconds(model, path: Path, work: Path) -> tuple[dict, dict]:
         settings=settings.to_dict(),
         seconds=0.0,
         times=np.array(times),
-        probabilities=np.concatenate(probabilities),
+        probabilities=sampled,
         shots=shots,
         segments=segments,
         picture=None,
