@@ -20,7 +20,8 @@ from a sequential pass with a clock around each step, the seconds per stage (bor
 decode, shot detection's shrunk copy, shot detection, the model's input, inference,
 smoothing and SQLite). Then each lever alone against the defaults on `--lever-seconds` of
 both renditions at every size: FFmpeg's threading modes, decoding reference frames only,
-keyframes only (the encoder's scene-cut keyframes as shots), the previous pixel path
+keyframes only (the encoder's scene-cut keyframes as shots), skimming (`--skim`: keyframes
+first, every frame only where they differ), the previous pixel path
 (a full-size RGB copy resized by PIL) and shot input (256 wide), ONNX Runtime threads and
 batch size, int8 (static, QDQ, calibrated on 256 training frames) with its agreement with
 fp32 at the thresholds on the video's own sampled frames, `--cut-samples`, `--no-borders`,
@@ -234,6 +235,26 @@ def levers(args, work: Path, model, wanted: set[str] | None) -> dict:
             "only frames seen, shots cut at them",
             lambda: mock.patch.object(indexer, "Video", tuned_video(skip="NONKEY")),
             {},
+            model,
+        ),
+        "skim: changes": (
+            "keyframes first, then every frame only between keyframes whose characters "
+            "differ (`--skim changes`)",
+            contextlib.nullcontext,
+            {"skim": "changes"},
+            model,
+        ),
+        "skim: cuts": (
+            "keyframes first, then every frame between keyframes whose characters differ or "
+            "whose pictures cut (`--skim cuts`)",
+            contextlib.nullcontext,
+            {"skim": "cuts"},
+            model,
+        ),
+        "skim: changes, reference frames": (
+            "`--skim changes --fast-decode`: the stretches decoded in reference frames only",
+            contextlib.nullcontext,
+            {"skim": "changes", "fast_decode": True},
             model,
         ),
         "model input: PIL (before)": (

@@ -5,20 +5,23 @@ from __future__ import annotations
 from toontag.benchmark.speed_tables import STILL_LEVELS, choices
 
 
-def rows(levers: dict[str, tuple[float, float, int]]) -> list[dict]:
-    """Two videos; per lever (time IoU, decisions kept, frames tagged), the same on both
-    except the second video's time IoU, 0.01 higher for every lever."""
+def rows(levers: dict[str, tuple]) -> list[dict]:
+    """Two videos; per lever (time IoU, decisions kept, frames tagged[, frames decoded, wall
+    seconds]), the same on both except the second video's time IoU, 0.01 higher for every
+    lever."""
     return [
         {
             "video": video,
             "lever": lever,
-            "time_iou": iou + shift,
-            "agreement": kept,
-            "frames_tagged": tagged,
+            "time_iou": values[0] + shift,
+            "agreement": values[1],
+            "frames_tagged": values[2],
             "frames_sampled": 100,
+            "frames_decoded": (values + (1000, 10.0))[3],
+            "wall_seconds": (values + (1000, 10.0))[4],
         }
         for video, shift in (("a", 0.0), ("b", 0.01))
-        for lever, (iou, kept, tagged) in levers.items()
+        for lever, values in levers.items()
     ]
 
 
@@ -63,3 +66,23 @@ def test_a_decoding_scheme_is_a_default_candidate_only_within_0_005():
     )
     assert found["decode: reference frames only"]["holds"]
     assert not found["decode: keyframes only"]["holds"]
+
+
+def test_a_decoding_scheme_is_the_default_only_if_it_holds_and_is_faster_in_all():
+    found = choices(
+        rows(
+            {
+                "defaults": (0.960, 1, 100, 1000, 10.0),
+                "skim: changes": (0.950, None, 60, 400, 5.0),  # fastest, lost 0.01
+                "skim: cuts": (0.958, None, 80, 800, 8.0),  # holds, faster: chosen
+                "decode: reference frames only": (0.959, None, 100, 500, 10.5),  # slower
+            }
+        )
+    )
+    assert not found["skim: changes"]["holds"] and found["skim: cuts"]["holds"]
+    assert found["skim: cuts"]["frames_decoded"] == 1600
+    assert found["decode_chosen"] == "skim: cuts"
+    slower = choices(
+        rows({"defaults": (0.96, 1, 100, 1000, 10.0), "skim: cuts": (0.96, None, 80, 990, 11.0)})
+    )
+    assert slower["decode_chosen"] is None

@@ -463,3 +463,98 @@ def test_index_still_is_a_setting_of_its_own(monkeypatch, capsys, tiny_run, made
     assert index("--still", "off") == (0, "indexed")  # every sample tagged: as before
     code, err = index("--still", "120")
     assert code != 0 and "--still" in err and "percentage from 0 to 100, or off" in err
+
+
+def test_index_skim_is_a_setting_and_a_wrong_trigger_is_one_line(
+    monkeypatch, capsys, tiny_run, made, tmp_path
+):
+    db = tmp_path / "index.db"
+
+    def index(*skim):
+        code, out, err = run_cli(
+            monkeypatch, capsys, "index", tiny_run, made, "--db", db, *skim, "--json"
+        )
+        return code, (json.loads(out)[0]["status"] if code == 0 else err)
+
+    assert index("--skim", "changes") == (0, "indexed")
+    assert index("--skim", "changes") == (0, "unchanged")
+    assert index("--skim", "cuts") == (0, "indexed")  # another setting: indexed again
+    assert index("--skim", "off") == (0, "indexed")
+    assert index() == (0, "unchanged")  # off is the default
+    code, err = index("--skim", "keyframes")
+    assert code != 0 and "--skim" in err and "off, changes, cuts" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+KILLED_MID_VIDEO = """
+import sys, time
+from pathlib import Path
+from toontag.models.engine import load_engine
+from toontag.video import indexer
+from toontag.video.db import Index
+from toontag.video.indexer import IndexSettings, index_videos
+
+run, db, marker, *videos = map(Path, sys.argv[1:])
+model = load_engine(run, "onnx")
+committed, tag = [], model.probabilities
+original_commit = indexer.commit
+
+def commit(*args, **kwargs):  # remember that the first video is in
+    committed.append(1)
+    return original_commit(*args, **kwargs)
+
+def tag_then_hang(images):  # killed here: inside the second video, samples tagged before
+    if committed:
+        marker.write_text("mid-video")
+        time.sleep(600)
+    return tag(images)
+
+indexer.commit, model.probabilities = commit, tag_then_hang
+index_videos(Index.create(db, model), model, videos, settings=IndexSettings(still=1.0))
+"""
+
+
+def test_index_killed_mid_video_with_still_on_keeps_whole_videos_and_resumes(
+    tiny_run, made, tmp_path
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from toontag.models.engine import load_engine
+
+    second = tmp_path / "second.mp4"
+    second.write_bytes(made.read_bytes() + b"\0")  # other content, the same frames
+    db, marker = tmp_path / "index.db", tmp_path / "marker"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    argv = [sys.executable, "-c", KILLED_MID_VIDEO, tiny_run, db, marker, made, second]
+    child = subprocess.Popen([str(a) for a in argv], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.is_file() and child.poll() is None:
+            assert time.monotonic() < deadline, "the child never reached the second video"
+            time.sleep(0.05)
+        assert child.poll() is None, "the child ended before the second video"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    model = load_engine(tiny_run, "onnx")
+    store = Index.create(db, model)
+    assert [v["path"] for v in store.videos()] == [str(made)]  # no part of the second
+    outcomes = index_videos(store, model, [made, second])
+    assert [o.status for o in outcomes] == ["unchanged", "indexed"]
+    fresh = Index.create(tmp_path / "fresh.db", model)
+    index_videos(fresh, model, [second])
+
+    def rows(index, path):
+        return index.db.execute(
+            "SELECT f.time, f.probabilities FROM frames f JOIN videos v ON v.id = f.video_id "
+            "WHERE v.path = ? ORDER BY f.time",
+            (str(path),),
+        ).fetchall()
+
+    assert rows(store, second) == rows(fresh, second) and len(rows(fresh, second)) > 10

@@ -188,6 +188,30 @@ def fast_decode(results: Path) -> str:
     )
 
 
+def skim(results: Path) -> str:
+    """`--skim`'s levers: the frames decoded, the speed against the defaults and the worst
+    time IoU loss per rendition, and the decoding the rule chose."""
+    said = []
+    for trigger in ("changes", "cuts"):
+        pairs = levers(results, f"skim: {trigger}")
+        if not pairs:
+            return "not measured by the result file on record"
+        share = [f["frames_decoded"] / d["frames_decoded"] for d, f in pairs.values()]
+        speed = [f["realtime_factor"] / d["realtime_factor"] for d, f in pairs.values()]
+        drop = {
+            kind: max(d["time_iou"] - f["time_iou"] for v, (d, f) in pairs.items() if kind in v)
+            for kind in ("plain", "hard")
+        }
+        said.append(
+            f"`--skim {trigger}` decodes {span(share, 2)} of the frames, runs {span(speed, 2)}x "
+            f"as fast as the defaults and loses at most {drop['plain']:.4f} time IoU on the "
+            f"plain videos, {drop['hard']:.4f} on the hard ones"
+        )
+    chosen = (read_result(results, "indexing-speed").get("choices") or {}).get("decode_chosen")
+    verdict = f"the rule chose {chosen}" if chosen else "no decoding scheme met the rule"
+    return "; ".join(said) + f" ({verdict})"
+
+
 def cut_samples(results: Path) -> str:
     pairs = levers(results, "--cut-samples").values()
     change = [100 * (f["realtime_factor"] / d["realtime_factor"] - 1) for d, f in pairs]
@@ -280,6 +304,7 @@ RENDERERS = {
     "indexing-choices": indexing_choices,
     "archive-sizing": archive_sizing,
     "cut-samples": cut_samples,
+    "skim": skim,
     "video-segments": video_segments,
     "video-segments-val": video_segments_val,
     "boundaries-val": boundaries_val,

@@ -21,6 +21,14 @@ CPU_STAGES = {
 
 UNCHANGED = 0.0005  # time IoU a change of the same decisions may lose on a video (rounding)
 DECODE_HOLD = 0.005  # time IoU a decoding scheme may lose on a video and still be the default
+# the schemes that decode fewer frames (levers of benchmarks/indexing_speed.py)
+DECODE_SCHEMES = (
+    "decode: reference frames only",
+    "decode: keyframes only",
+    "skim: changes",
+    "skim: cuts",
+    "skim: changes, reference frames",
+)
 
 
 def choices(rows: list[dict]) -> dict:
@@ -29,8 +37,9 @@ def choices(rows: list[dict]) -> dict:
     it loses no time IoU (`UNCHANGED`) on any video; `still` takes the level that tags the
     fewest frames among those that lose no time IoU against every sample tagged (`STILL_OFF`)
     and keep 99.5% of its decisions on every video (none: every sample tagged); a decoding
-    scheme is a default candidate only where it holds time IoU within `DECODE_HOLD` of full
-    decoding on every video."""
+    scheme holds where it keeps time IoU within `DECODE_HOLD` of full decoding on every video,
+    and becomes the default only if it holds, decodes fewer frames and takes less wall time
+    than the defaults over all the videos together: the fastest such (none: every frame)."""
     by = {(r["video"], r["lever"]): r for r in rows}
     videos = sorted({r["video"] for r in rows})
 
@@ -64,9 +73,28 @@ def choices(rows: list[dict]) -> dict:
         "levels": {f"{lv:g}": r for lv, r in stills.items()},
         "chosen": min(holding, key=lambda lv: (stills[lv]["tagged"], lv)) if holding else None,
     }
-    for lever in ("decode: reference frames only", "decode: keyframes only"):
+
+    def total(lever: str, key: str) -> float:
+        return sum(by[v, lever][key] for v in videos)
+
+    for lever in DECODE_SCHEMES:
         if (worst := loss(lever)) is not None:
-            found[lever] = {"worst_loss": round(worst, 4), "holds": worst <= DECODE_HOLD}
+            found[lever] = {
+                "worst_loss": round(worst, 4),
+                "holds": worst <= DECODE_HOLD,
+                "frames_decoded": total(lever, "frames_decoded"),
+                "wall_seconds": round(total(lever, "wall_seconds"), 2),
+            }
+    if any(lever in found for lever in DECODE_SCHEMES):
+        full = {key: total("defaults", key) for key in ("frames_decoded", "wall_seconds")}
+        better = [
+            lever
+            for lever in DECODE_SCHEMES
+            if lever in found
+            and found[lever]["holds"]
+            and all(found[lever][key] < full[key] for key in full)
+        ]
+        found["decode_chosen"] = min(better, key=lambda lv: found[lv]["wall_seconds"], default=None)
     return found
 
 
@@ -220,14 +248,22 @@ def choice_lines(found: dict) -> list[str]:
             if chosen is not None
             else "- chosen: none (every sample tagged, as before)."
         )
-    for lever in ("decode: reference frames only", "decode: keyframes only"):
+    for lever in DECODE_SCHEMES:
         if r := found.get(lever):
-            lines.append(
-                f"- {lever}: worst time IoU loss {r['worst_loss']:+.4f}: "
-                + (
-                    "holds, a default candidate."
-                    if r["holds"]
-                    else "does not hold: an option only."
-                )
+            counts = (
+                f", {r['frames_decoded']} frames decoded in {r['wall_seconds']} s in all"
+                if "frames_decoded" in r
+                else ""
             )
+            lines.append(
+                f"- {lever}: worst time IoU loss {r['worst_loss']:+.4f}{counts}: "
+                + ("holds." if r["holds"] else "does not hold: an option only.")
+            )
+    if "decode_chosen" in found:
+        chosen = found["decode_chosen"]
+        lines.append(
+            f"- chosen decoding: {chosen}, as the default."
+            if chosen
+            else "- chosen decoding: every frame (no scheme that holds is faster in all)."
+        )
     return lines

@@ -28,6 +28,17 @@ def shot_source(text: str) -> str:
     return text
 
 
+def skim_trigger(text: str) -> str | None:
+    """`--skim`: off (None) or one of `toontag.video.skim.TRIGGERS`."""
+    from toontag.video.skim import TRIGGERS
+
+    if text == "off":
+        return None
+    if text not in TRIGGERS:
+        raise typer.BadParameter(f"{text!r}: off, {', '.join(TRIGGERS)}", param_hint="--skim")
+    return text
+
+
 def still_percent(text: str) -> float | None:
     """`--still`: a percentage from 0 to 100, or off (None)."""
     if text.strip().lower() == "off":
@@ -100,6 +111,16 @@ def index(
             "results/indexing-speed.md).",
         ),
     ] = "scaled",
+    skim: Annotated[
+        str,
+        typer.Option(
+            metavar="off|changes|cuts",
+            help="Decode the keyframes first and every frame only between keyframes whose "
+            "characters differ (changes) or whose pictures cut too (cuts); elsewhere the "
+            "keyframe's tags hold. Faster, can miss a short shot between keyframes alike: "
+            "results/indexing-speed.md measures both.",
+        ),
+    ] = "off",
     ray: Annotated[
         str | None,
         typer.Option(
@@ -138,6 +159,7 @@ def index(
         fast_decode=fast_decode,
         still=still_percent(still),
         shot_input=shot_source(shot_input),
+        skim=skim_trigger(skim),
     )
     work = {"settings": settings, "batch_size": batch_size}  # the same with or without Ray
     paths = expand(videos)

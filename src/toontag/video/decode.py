@@ -80,6 +80,7 @@ class Video:
             self.close()
             raise VideoError(self.path, "video stream has no picture size")
         self.declared_duration, self.declared_from_zero = self._declared_duration()
+        self.end = 0.0  # where the frames decoded so far stop
         self.start = (
             float(self.stream.start_time * self.stream.time_base)
             if self.stream.start_time is not None
@@ -100,12 +101,23 @@ class Video:
         it says (a cut-off download is an error, not a short video)."""
         self.end = 0.0
         count = 0
+        for time, frame in self._timed():
+            count += 1
+            yield time, frame
+        if count == 0:
+            raise VideoError(self.path, "no decodable frame (truncated or empty stream)")
+        if count == 1:  # an image renamed .mp4 (PNG, JPEG), a one-frame MJPEG or H.264 file
+            raise VideoError(self.path, STILL)
+        if reason := self._truncated():
+            raise VideoError(self.path, reason)
+
+    def _timed(self) -> Iterator[tuple[float, av.VideoFrame]]:
+        """The decoder's frames from where the container stands, timed; `end` follows them."""
         try:
             for frame in self.container.decode(self.stream):
                 if frame.pts is None:
                     continue
                 time = float(frame.pts * frame.time_base) - self.start
-                count += 1
                 step = float(frame.duration * frame.time_base) if frame.duration else 0.0
                 self.end = max(self.end, time + (step or 1.0 / (self.fps or 25.0)))
                 yield time, frame
@@ -114,11 +126,29 @@ class Video:
             # others pass over: truncated either way, when frames stop short of the declared end.
             reason = self._truncated() or f"corrupt after {self.end:.1f}s ({_reason(e)})"
             raise VideoError(self.path, reason) from e
-        if count == 0:
-            raise VideoError(self.path, "no decodable frame (truncated or empty stream)")
-        if count == 1:  # an image renamed .mp4 (PNG, JPEG), a one-frame MJPEG or H.264 file
-            raise VideoError(self.path, STILL)
-        if reason := self._truncated():
+
+    def keyframes(self) -> Iterator[tuple[float, av.VideoFrame]]:
+        """The keyframes alone, timed (FFmpeg skips decoding the rest: a fraction of the
+        work). Call it on a `Video` of its own: the decoder keeps skipping afterwards."""
+        self.stream.codec_context.skip_frame = "NONKEY"
+        yield from self._timed()
+
+    def stretch(self, start: float, until: float | None) -> Iterator[tuple[float, av.VideoFrame]]:
+        """The frames from `start` seconds (a keyframe's time: the seek lands there) to the
+        first at or after `until`, that one included; None: to the end, checked for
+        truncation as `frames` checks it. `end` keeps the furthest frame seen."""
+        self.container.seek(
+            max(0, round((start + self.start) / self.stream.time_base)),
+            stream=self.stream,
+            backward=True,
+        )
+        for time, frame in self._timed():
+            if time < start - 1e-6:  # a seek to the keyframe before, where `start` is none
+                continue
+            yield time, frame
+            if until is not None and time >= until - 1e-6:
+                return
+        if until is None and (reason := self._truncated()):
             raise VideoError(self.path, reason)
 
     def _truncated(self) -> str | None:

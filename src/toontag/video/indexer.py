@@ -12,6 +12,7 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from toontag.data.walk import (
@@ -31,6 +32,7 @@ from toontag.video.decode import Video
 from toontag.video.scan import scan
 from toontag.video.segments import Smoothing, smooth
 from toontag.video.shots import SOURCES
+from toontag.video.skim import TRIGGERS, skim
 
 DEFAULT_SMOOTHING = Smoothing()
 
@@ -84,10 +86,15 @@ class IndexSettings:
     # a sample whose input changed in at most this % of pixels reuses the last tags (`scan`;
     # None: every sample tagged, as before: stored without the key). Chosen on validation
     still: float | None = 1.0
+    # decode keyframes, then in full only the stretches this trigger picks (`video.skim`);
+    # None: every frame
+    skim: str | None = None
 
     def __post_init__(self):
         if self.shot_input not in SOURCES:  # one error here, not one per video later
             raise ValueError(f"shot_input must be one of {SOURCES}, not {self.shot_input!r}")
+        if self.skim is not None and self.skim not in TRIGGERS:
+            raise ValueError(f"skim must be one of {TRIGGERS} or None, not {self.skim!r}")
 
     def to_dict(self) -> dict:
         """The settings as the index stores them (keys of options left off are absent)."""
@@ -95,6 +102,7 @@ class IndexSettings:
         settings |= {"shot_input": self.shot_input} if self.shot_input != "scaled" else {}
         settings |= {"still": float(self.still)} if self.still is not None else {}
         settings |= {"cut_samples": True} if self.cut_samples else {}
+        settings |= {"skim": self.skim} if self.skim is not None else {}
         return settings | ({"decode": REFERENCE_FRAMES} if self.fast_decode else {})
 
 
@@ -146,7 +154,8 @@ def analyse_video(
         with Video(path) as probe:
             picture = detect_picture(probe)
     with Video(path, reference_only=settings.fast_decode) as video:
-        times, probabilities, shots, count = scan(
+        how = partial(skim, trigger=settings.skim) if settings.skim is not None else scan
+        times, probabilities, shots, count = how(
             video,
             model,
             fps=fps,

@@ -13,10 +13,11 @@ SLACK = 1e-6  # seconds: a frame this much early is on time (timestamps are roun
 
 class SampleGrid:
     """The frames sampled at `fps`: the first frame at or after each multiple of 1 / fps
-    seconds (one frame for several grid times when frames are further apart)."""
+    seconds (one frame for several grid times when frames are further apart), from the
+    first multiple at or after `start` on."""
 
-    def __init__(self, fps: float):
-        self.fps, self.next = fps, 0.0
+    def __init__(self, fps: float, start: float = 0.0):
+        self.fps, self.next = fps, float(np.ceil(start * fps - SLACK * fps) / fps)
 
     def due(self, t: float) -> bool:
         """Whether the frame at `t` is sampled; frames come in time order."""

@@ -25,16 +25,18 @@ def decoded(
     model,
     picture: Picture | None = None,
     cut_samples: bool = False,
+    sample_from: float = 0.0,
 ) -> Iterator:
     """Per decoded frame: its time, its shrunk copy for shot detection (None when
     `cut_samples`: then the shots are detected here), and, for the frames sampled at `fps`,
     the model's input (else None): the `picture` inside any borders, fitted to the model's
-    training pictures. With `cut_samples`, the first frame of every shot is sampled too: the
-    detector names a cut some frames after it, so the recent frames are kept, as the model's
-    input only (a decoded 4K frame is 12 MB, its input some 60 KB), and the one at the cut is
-    yielded then, out of time order, as (time, None, pixels, False); decoded frames come as
-    (..., True). All PyAV and PIL work, so it can run in the decoding thread."""
-    grid = SampleGrid(fps)
+    training pictures, from the first grid time at or after `sample_from` on. With
+    `cut_samples`, the first frame of every shot is sampled too: the detector names a cut
+    some frames after it, so the recent frames are kept, as the model's input only (a decoded
+    4K frame is 12 MB, its input some 60 KB), and the one at the cut is yielded then, out
+    of time order, as (time, None, pixels, False); decoded frames come as (..., True). All
+    PyAV and PIL work, so it can run in the decoding thread."""
+    grid = SampleGrid(fps, start=sample_from)
     size, aspect = model.image_size, getattr(model, "picture_aspect", PICTURE_ASPECT)
     recent = HeldFrames(window=CUT_LOOKBACK)  # the model's input of frames not sampled
     scaler = VideoReformatter()
@@ -67,16 +69,18 @@ def scan(
     cut_samples: bool = False,
     shot_input: str = "scaled",
     still: float | None = None,
+    sample_from: float = 0.0,
 ):
     """Decode `video` once: sampled times, their (T, C) probabilities, the shots, and the
     number of frames decoded. Decoding runs a thread ahead of detection and inference.
     `still`: a sample whose model input differs from the last one tagged in at most this
     percentage of its pixels (`changed_share`) takes that one's probabilities without
-    inference (a held drawing, a still shot); None tags every sample."""
+    inference (a held drawing, a still shot); None tags every sample. `video` may be a
+    stretch of one (`video.skim.Stretch`): then the grid starts at `sample_from`."""
     detector = ShotDetector(video.fps, source=shot_input)
     times, batch, probabilities, source = [], [], [], []
     count, tagged, last = 0, 0, None
-    frames = decoded(video, detector, fps, model, picture, cut_samples)
+    frames = decoded(video, detector, fps, model, picture, cut_samples, sample_from)
     for t, shrunk, pixels, new_frame in prefetch(frames):
         count += new_frame
         if shrunk is not None:

@@ -38,10 +38,12 @@ class ShotDetector:
     """Feed every decoded frame, made small by `shrink`, to `add`; `shots(start, duration)`
     gives (start, end) seconds. `shrink` is PyAV work and may run in the decoding thread."""
 
+    THRESHOLD = 27.0  # PySceneDetect's content score that makes a cut (its default)
+
     def __init__(
         self,
         fps: float | None,
-        threshold: float = 27.0,
+        threshold: float = THRESHOLD,
         min_shot: float = 0.5,
         width: int = DETECT_WIDTH,
         interpolation: str = "AREA",
@@ -104,3 +106,11 @@ class ShotDetector:
         edges = sorted({round(c - start, 6) for c in self.cuts if 0 < c - start < duration})
         bounds = [0.0, *edges, duration]
         return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def content_change(a: np.ndarray, b: np.ndarray) -> float:
+    """PySceneDetect's content score between two small BGR copies (`ShotDetector.shrink`):
+    the mean absolute change of hue, saturation and value, averaged. A cut scores over
+    `ShotDetector.THRESHOLD`."""
+    ha, hb = (cv2.cvtColor(x, cv2.COLOR_BGR2HSV).astype(np.int16) for x in (a, b))
+    return float(np.abs(ha - hb).reshape(-1, 3).mean(axis=0).mean())
