@@ -481,7 +481,7 @@ def test_index_skim_is_a_setting_and_a_wrong_trigger_is_one_line(
     assert index("--skim", "cuts") == (0, "indexed")  # another setting: indexed again
     assert index("--skim", "off") == (0, "indexed")
     assert index() == (0, "unchanged")  # off is the default
-    code, err = index("--skim", "keyframes")
+    code, err = index("--skim", "frames")
     assert code != 0 and "--skim" in err and "off, changes, cuts" in err
     assert len(err.strip().splitlines()) == 1
 

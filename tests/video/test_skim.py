@@ -44,7 +44,7 @@ def test_stretches_merge_the_intervals_whose_ends_differ_and_the_last_is_always_
     ending = keyframes([[1, 0], [1, 0], [0, 1]])  # a change into the last keyframe
     assert stretches(ending, (0.5, 0.5), "changes") == [(2.0, None)]
     with pytest.raises(ValueError, match="trigger"):
-        stretches(found, (0.5, 0.5), "keyframes")
+        stretches(found, (0.5, 0.5), "frames")
 
 
 def test_a_stretch_starts_at_its_keyframe_and_ends_at_the_frame_named(clip, fixed_gop):
