@@ -21,7 +21,7 @@ decode, shot detection's shrunk copy, shot detection, the model's input, inferen
 smoothing and SQLite). Then each lever alone against the defaults on `--lever-seconds` of
 both renditions at every size: FFmpeg's threading modes, decoding reference frames only,
 keyframes only (the encoder's scene-cut keyframes as shots), skimming (`--skim`: keyframes
-first, every frame only where they differ), the previous pixel path
+first, every frame only where they differ), `--busy-samples`, the previous pixel path
 (a full-size RGB copy resized by PIL) and shot input (256 wide), ONNX Runtime threads and
 batch size, int8 (static, QDQ, calibrated on 256 training frames) with its agreement with
 fp32 at the thresholds on the video's own sampled frames, `--cut-samples`, `--no-borders`,
@@ -55,6 +55,7 @@ from toontag.benchmark.speed_probes import (
     tuned_video,
 )
 from toontag.benchmark.speed_tables import (
+    BUSY,
     RATIO_GOAL,
     SAMPLE_FPS,
     STILL_LEVELS,
@@ -255,6 +256,18 @@ def levers(args, work: Path, model, wanted: set[str] | None) -> dict:
             "`--skim changes --fast-decode`: the stretches decoded in reference frames only",
             contextlib.nullcontext,
             {"skim": "changes", "fast_decode": True},
+            model,
+        ),
+        "skim: changes, busy samples": (
+            "`--skim changes --busy-samples`",
+            contextlib.nullcontext,
+            {"skim": "changes", "busy": True},
+            model,
+        ),
+        BUSY: (
+            "the frame midway between two samples that disagree tagged too (`--busy-samples`)",
+            contextlib.nullcontext,
+            {"busy": True},
             model,
         ),
         "model input: PIL (before)": (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toontag.benchmark.speed_tables import STILL_LEVELS, choices
+from toontag.benchmark.speed_tables import BUSY, STILL_LEVELS, choices
 
 
 def rows(levers: dict[str, tuple]) -> list[dict]:
@@ -86,3 +86,16 @@ def test_a_decoding_scheme_is_the_default_only_if_it_holds_and_is_faster_in_all(
         rows({"defaults": (0.96, 1, 100, 1000, 10.0), "skim: cuts": (0.96, None, 80, 990, 11.0)})
     )
     assert slower["decode_chosen"] is None
+
+
+def test_busy_samples_are_the_default_only_for_a_gain_at_a_small_cost():
+    def busy(iou, tagged, seconds):
+        found = choices(
+            rows({"defaults": (0.960, 1, 100, 1000, 10.0), BUSY: (iou, 1, tagged, 1000, seconds)})
+        )
+        return found["busy"]
+
+    assert busy(0.962, 110, 10.5)["chosen"]  # +0.002 for 5% more time
+    assert busy(0.962, 110, 10.5)["extra_tagged"] == 20
+    assert not busy(0.9605, 110, 10.5)["chosen"]  # a gain within rounding
+    assert not busy(0.962, 150, 12.0)["chosen"]  # 20% more time

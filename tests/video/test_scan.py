@@ -63,3 +63,26 @@ def test_a_small_character_entering_counts_and_grain_does_not():
     assert changed_share(background, grain) == 0.0
     assert changed_share(background, entering) > 0.29
     assert np.abs(entering.astype(int) - background).mean() < 1.0  # a mean would miss it
+
+
+def test_busy_tags_the_frame_midway_between_samples_that_disagree_and_only_there(
+    tmp_path, encode_video
+):
+    path = held_pictures(tmp_path, encode_video)
+    for still in (None, 1.0):
+        found = {}
+        for busy in (False, True):
+            model = Counting()
+            with Video(path) as video:
+                found[busy] = scan(video, model, fps=2.0, still=still, busy=busy), model.rows
+        (times, probabilities, _, _), rows = found[False]
+        (busy_times, busy_probabilities, _, _), busy_rows = found[True]
+        midway = np.setdiff1d(np.round(busy_times, 3), np.round(times, 3))
+        # the pictures change at 3 s, 6 s and 9 s: only there do two samples disagree
+        assert midway.tolist() == [2.8, 5.8, 8.8], still  # the first frame after 2.75 s ...
+        assert busy_rows == rows + 3
+        on_grid = np.isin(np.round(busy_times, 3), np.round(times, 3))
+        assert np.array_equal(busy_probabilities[on_grid], probabilities)
+        before = np.searchsorted(times, midway) - 1  # each takes the picture before the change
+        assert np.abs(busy_probabilities[~on_grid] - probabilities[before]).max() < 0.01
+        assert np.all(np.diff(busy_times) > 0)  # in time order

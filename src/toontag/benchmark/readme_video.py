@@ -130,6 +130,22 @@ def indexing_choices(results: Path) -> str:
                 else f"**the default is {shipped}, not the level chosen**"
             )
         )
+    if busy := found.get("busy"):
+        default = IndexSettings().busy
+        verdict = (
+            ("it is the default" if default else "**it is not the default yet**")
+            if busy["chosen"]
+            else (
+                "**it is the default though the rule did not choose it**"
+                if default
+                else "an option, not the default"
+            )
+        )
+        said += (
+            f"; `--busy-samples` tags {busy['extra_tagged']} more frames there, changes the mean "
+            f"time IoU by {busy['mean_gain']:+.4f} (worst video {0.0 - busy['worst_loss']:+.4f}) "
+            f"for {busy['cost']:+.0%} wall time: {verdict}"
+        )
     if shot := found.get("shot_input_planes"):
         said += (
             f"; the shot detector's copy read from the decoder's planes "

@@ -21,6 +21,8 @@ CPU_STAGES = {
 
 UNCHANGED = 0.0005  # time IoU a change of the same decisions may lose on a video (rounding)
 DECODE_HOLD = 0.005  # time IoU a decoding scheme may lose on a video and still be the default
+BUSY = "busy samples"  # the lever that tags midway between samples that disagree
+BUSY_GAIN, BUSY_COST = 0.001, 0.10  # its mean time IoU gain to be the default; wall time cost
 # the schemes that decode fewer frames (levers of benchmarks/indexing_speed.py)
 DECODE_SCHEMES = (
     "decode: reference frames only",
@@ -28,6 +30,7 @@ DECODE_SCHEMES = (
     "skim: changes",
     "skim: cuts",
     "skim: changes, reference frames",
+    "skim: changes, busy samples",
 )
 
 
@@ -39,7 +42,9 @@ def choices(rows: list[dict]) -> dict:
     and keep 99.5% of its decisions on every video (none: every sample tagged); a decoding
     scheme holds where it keeps time IoU within `DECODE_HOLD` of full decoding on every video,
     and becomes the default only if it holds, decodes fewer frames and takes less wall time
-    than the defaults over all the videos together: the fastest such (none: every frame)."""
+    than the defaults over all the videos together: the fastest such (none: every frame);
+    `BUSY` becomes the default where it gains `BUSY_GAIN` time IoU on the mean over the videos,
+    loses at most `UNCHANGED` on any, and costs at most `BUSY_COST` more wall time in all."""
     by = {(r["video"], r["lever"]): r for r in rows}
     videos = sorted({r["video"] for r in rows})
 
@@ -85,6 +90,18 @@ def choices(rows: list[dict]) -> dict:
                 "frames_decoded": total(lever, "frames_decoded"),
                 "wall_seconds": round(total(lever, "wall_seconds"), 2),
             }
+    if (worst := loss(BUSY)) is not None:
+        gain = sum(by[v, BUSY]["time_iou"] - by[v, "defaults"]["time_iou"] for v in videos)
+        cost = total(BUSY, "wall_seconds") / total("defaults", "wall_seconds") - 1
+        found["busy"] = {
+            "worst_loss": round(worst, 4),
+            "mean_gain": round(gain / len(videos), 4),
+            "cost": round(cost, 3),
+            "extra_tagged": total(BUSY, "frames_tagged") - total("defaults", "frames_tagged"),
+        }
+        found["busy"]["chosen"] = (
+            gain / len(videos) >= BUSY_GAIN and worst <= UNCHANGED and cost <= BUSY_COST
+        )
     if any(lever in found for lever in DECODE_SCHEMES):
         full = {key: total("defaults", key) for key in ("frames_decoded", "wall_seconds")}
         better = [
@@ -259,6 +276,13 @@ def choice_lines(found: dict) -> list[str]:
                 f"- {lever}: worst time IoU loss {r['worst_loss']:+.4f}{counts}: "
                 + ("holds." if r["holds"] else "does not hold: an option only.")
             )
+    if busy := found.get("busy"):
+        lines.append(
+            f"- `--busy-samples`: mean time IoU change {busy['mean_gain']:+.4f}, worst loss "
+            f"{busy['worst_loss']:+.4f}, {busy['extra_tagged']} more frames tagged, wall time "
+            f"{busy['cost']:+.1%}: "
+            + ("chosen as the default." if busy["chosen"] else "not the default, an option.")
+        )
     if "decode_chosen" in found:
         chosen = found["decode_chosen"]
         lines.append(

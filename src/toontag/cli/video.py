@@ -111,6 +111,14 @@ def index(
             "results/indexing-speed.md).",
         ),
     ] = "scaled",
+    busy_samples: Annotated[
+        bool,
+        typer.Option(
+            help="Also tag the frame midway between two sampled frames whose characters "
+            "differ, so that a change inside a shot is placed twice as finely "
+            "(results/indexing-speed.md measures it).",
+        ),
+    ] = False,
     skim: Annotated[
         str,
         typer.Option(
@@ -160,6 +168,7 @@ def index(
         still=still_percent(still),
         shot_input=shot_source(shot_input),
         skim=skim_trigger(skim),
+        busy=busy_samples,
     )
     work = {"settings": settings, "batch_size": batch_size}  # the same with or without Ray
     paths = expand(videos)

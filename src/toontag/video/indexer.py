@@ -89,6 +89,7 @@ class IndexSettings:
     # decode keyframes, then in full only the stretches this trigger picks (`video.skim`);
     # None: every frame
     skim: str | None = None
+    busy: bool = False  # tag the frame midway between two samples that disagree (`scan`)
 
     def __post_init__(self):
         if self.shot_input not in SOURCES:  # one error here, not one per video later
@@ -103,6 +104,7 @@ class IndexSettings:
         settings |= {"still": float(self.still)} if self.still is not None else {}
         settings |= {"cut_samples": True} if self.cut_samples else {}
         settings |= {"skim": self.skim} if self.skim is not None else {}
+        settings |= {"busy": True} if self.busy else {}
         return settings | ({"decode": REFERENCE_FRAMES} if self.fast_decode else {})
 
 
@@ -165,6 +167,7 @@ def analyse_video(
             cut_samples=settings.cut_samples,
             shot_input=settings.shot_input,
             still=settings.still,
+            busy=settings.busy,
         )
         duration = video.end
         segments = smooth(

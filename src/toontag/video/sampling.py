@@ -20,10 +20,12 @@ class SampleGrid:
         self.fps, self.next = fps, float(np.ceil(start * fps - SLACK * fps) / fps)
 
     def due(self, t: float) -> bool:
-        """Whether the frame at `t` is sampled; frames come in time order."""
+        """Whether the frame at `t` is sampled; frames come in time order. `slot`: the index
+        of the last grid time at or before the frame sampled last."""
         if t < self.next - SLACK:
             return False
-        self.next = (np.floor(t * self.fps + SLACK) + 1) / self.fps
+        self.slot = int(np.floor(t * self.fps + SLACK))
+        self.next = (self.slot + 1) / self.fps
         return True
 
 

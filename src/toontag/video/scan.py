@@ -26,6 +26,7 @@ def decoded(
     picture: Picture | None = None,
     cut_samples: bool = False,
     sample_from: float = 0.0,
+    halves: bool = False,
 ) -> Iterator:
     """Per decoded frame: its time, its shrunk copy for shot detection (None when
     `cut_samples`: then the shots are detected here), and, for the frames sampled at `fps`,
@@ -34,8 +35,9 @@ def decoded(
     `cut_samples`, the first frame of every shot is sampled too: the detector names a cut
     some frames after it, so the recent frames are kept, as the model's input only (a decoded
     4K frame is 12 MB, its input some 60 KB), and the one at the cut is yielded then, out
-    of time order, as (time, None, pixels, False); decoded frames come as (..., True). All
-    PyAV and PIL work, so it can run in the decoding thread."""
+    of time order, as (time, None, pixels, False, False); decoded frames come as (..., True,
+    between), `between` True for the frames at the odd grid times when `halves`. All PyAV
+    and PIL work, so it can run in the decoding thread."""
     grid = SampleGrid(fps, start=sample_from)
     size, aspect = model.image_size, getattr(model, "picture_aspect", PICTURE_ASPECT)
     recent = HeldFrames(window=CUT_LOOKBACK)  # the model's input of frames not sampled
@@ -46,16 +48,17 @@ def decoded(
         if on_grid or cut_samples:
             pixels = to_pixels(frame, size, picture, aspect, scaler)
         shrunk = detector.shrink(frame)
+        between = halves and on_grid and grid.slot % 2 == 1
         if not cut_samples:
-            yield t, shrunk, pixels, True
+            yield t, shrunk, pixels, True, between
             continue
         if not on_grid:
             recent.add(t, pixels)
         cuts = detector.add(shrunk)
-        yield t, None, pixels if on_grid else None, True
+        yield t, None, pixels if on_grid else None, True, between
         for cut in cuts:
             for when, held in recent.at(cut - video.start):
-                yield when, None, held, False
+                yield when, None, held, False, False
 
 
 def scan(
@@ -69,41 +72,72 @@ def scan(
     cut_samples: bool = False,
     shot_input: str = "scaled",
     still: float | None = None,
+    busy: bool = False,
     sample_from: float = 0.0,
 ):
     """Decode `video` once: sampled times, their (T, C) probabilities, the shots, and the
     number of frames decoded. Decoding runs a thread ahead of detection and inference.
     `still`: a sample whose model input differs from the last one tagged in at most this
     percentage of its pixels (`changed_share`) takes that one's probabilities without
-    inference (a held drawing, a still shot); None tags every sample. `video` may be a
-    stretch of one (`video.skim.Stretch`): then the grid starts at `sample_from`."""
+    inference (a held drawing, a still shot); None tags every sample. `busy`: the frame
+    midway between two samples whose decisions at the thresholds differ is tagged too
+    (its model input is made for every such midpoint and kept until both are known). `video`
+    may be a stretch of one (`video.skim.Stretch`): then the grid starts at `sample_from`."""
     detector = ShotDetector(video.fps, source=shot_input)
-    times, batch, probabilities, source = [], [], [], []
-    count, tagged, last = 0, 0, None
-    frames = decoded(video, detector, fps, model, picture, cut_samples, sample_from)
-    for t, shrunk, pixels, new_frame in prefetch(frames):
+    times, batch, rows, source = [], [], [], []  # rows: the probabilities of tagged samples
+    count, last, last_row = 0, None, -1  # the last tagged sample's model input and row
+    grid, midway = [], []  # indexes in `times` of the grid's samples; midways waiting
+    decisions = np.asarray(model.thresholds)
+
+    def tag(images) -> None:
+        rows.extend(model.probabilities(np.stack(images)))
+        images.clear()
+
+    def settle(final: bool) -> None:
+        """Tag the midway samples whose grid neighbours are both tagged and disagree."""
+        chosen = []
+        while midway and (final or midway[0][2] + 1 < len(grid)):
+            t, pixels, k = midway.pop(0)
+            if 0 <= k < len(grid) - 1:
+                a, b = (rows[source[grid[j]]] >= decisions for j in (k, k + 1))
+                if (a != b).any():
+                    times.append(t)
+                    source.append(len(rows) + len(chosen))
+                    chosen.append(pixels)
+        if chosen:
+            tag(chosen)
+
+    rate = fps * (2 if busy else 1)  # the odd times of the doubled grid: the midways
+    frames = decoded(video, detector, rate, model, picture, cut_samples, sample_from, busy)
+    for t, shrunk, pixels, new_frame, between in prefetch(frames):
         count += new_frame
         if shrunk is not None:
             detector.add(shrunk)
         if pixels is None:
             continue
+        if busy and between:
+            midway.append((t, pixels, len(grid) - 1))
+            continue
+        grid.append(len(times))
         times.append(t)
         if on_time and len(times) % batch_size == 0:  # progress by samples, tagged or reused
             on_time(t, video.declared_duration)
         if still is not None and last is not None and changed_share(pixels, last) <= still:
-            source.append(tagged - 1)
+            source.append(last_row)
             continue
-        source.append(tagged)
-        tagged, last = tagged + 1, pixels
+        last_row = len(rows) + len(batch)
+        source.append(last_row)
+        last = pixels
         batch.append(pixels)
         if len(batch) == batch_size:
-            probabilities.append(model.probabilities(np.stack(batch)))
-            batch.clear()
+            tag(batch)
+            settle(final=False)
     if batch:
-        probabilities.append(model.probabilities(np.stack(batch)))
+        tag(batch)
+    settle(final=True)
     shots = detector.shots(video.start, video.end)
-    order = np.argsort(times, kind="stable")  # samples at cuts came late
-    tagged_probabilities = np.concatenate(probabilities)[np.array(source, dtype=np.intp)]
+    order = np.argsort(times, kind="stable")  # samples at cuts and midway came late
+    tagged_probabilities = np.array(rows)[np.array(source, dtype=np.intp)]
     return np.array(times)[order], tagged_probabilities[order], shots, count
 
 

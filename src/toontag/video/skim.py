@@ -123,12 +123,13 @@ def skim(
     cut_samples: bool = False,
     shot_input: str = "scaled",
     still: float | None = None,
+    busy: bool = False,
 ):
     """`scan`'s answer (sampled times, their probabilities, the shots, frames decoded) from
     a keyframe pass and full decoding of the stretches `trigger` picks (module docstring).
     `video` decodes those stretches; the keyframe pass opens the file again."""
     settings = dict(batch_size=batch_size, picture=picture, cut_samples=cut_samples)
-    settings |= dict(shot_input=shot_input, still=still, on_time=on_time)
+    settings |= dict(shot_input=shot_input, still=still, busy=busy, on_time=on_time)
     keyframes, count = keyframe_pass(
         video.path, model, fps=fps, picture=picture, batch_size=batch_size
     )
