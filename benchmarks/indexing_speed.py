@@ -57,6 +57,8 @@ from toontag.benchmark.speed_probes import (
 from toontag.benchmark.speed_tables import (
     BUSY,
     RATIO_GOAL,
+    REFERENCE,
+    REFERENCE_SETTINGS,
     SAMPLE_FPS,
     STILL_LEVELS,
     STILL_OFF,
@@ -206,6 +208,12 @@ def levers(args, work: Path, model, wanted: set[str] | None) -> dict:
     )
     one_thread = load_engine(args.run, "onnx", threads=1)
     return {
+        REFERENCE: (
+            "every frame decoded, no midway samples (the rules' reference)",
+            contextlib.nullcontext,
+            {},
+            model,
+        ),
         "defaults": ("as shipped", contextlib.nullcontext, {}, model),
         "decode: frame threads": (
             "FFmpeg frame threading only",
@@ -412,7 +420,7 @@ def main() -> None:
         save()
     if args.no_levers:
         return
-    wanted = {"defaults", *args.levers.split(",")} if args.levers else None
+    wanted = {REFERENCE, "defaults", *args.levers.split(",")} if args.levers else None
     options = levers(args, work, model, wanted)
     if wanted is not None:
         if unknown := wanted - set(options):
@@ -423,8 +431,9 @@ def main() -> None:
             continue
         reference = None
         for lever, (what, patch, kwargs, engine) in options.items():
+            base = {} if lever == "defaults" else REFERENCE_SETTINGS  # the others: on it
             with patch():
-                record, seconds, tagged = analysed(engine, path, **kwargs)
+                record, seconds, tagged = analysed(engine, path, **base | kwargs)
             reference = reference or record
             if lever == STILL_OFF:  # the still levels' decisions are compared with this one's
                 reference = record

@@ -27,8 +27,8 @@ def rows(levers: dict[str, tuple]) -> list[dict]:
 
 def test_the_planes_could_be_the_default_only_where_they_lose_no_time_iou():
     planes = "shot input: decoder planes"
-    kept = choices(rows({"defaults": (0.9604, 1, 100), planes: (0.9600, 1, 100)}))
-    lost = choices(rows({"defaults": (0.9610, 1, 100), planes: (0.9600, 1, 100)}))
+    kept = choices(rows({"every frame": (0.9604, 1, 100), planes: (0.9600, 1, 100)}))
+    lost = choices(rows({"every frame": (0.9610, 1, 100), planes: (0.9600, 1, 100)}))
     assert kept["shot_input_planes"]["holds"] and not lost["shot_input_planes"]["holds"]
 
 
@@ -38,7 +38,7 @@ def test_still_takes_the_level_tagging_fewest_among_those_that_hold():
     found = choices(
         rows(
             {
-                "defaults": (0.9500, 1.0, 40),  # the shipped level: not the reference
+                "every frame": (0.9500, 1.0, 40),  # a level of its own: not the reference
                 off: (0.9600, 1.0, 100),
                 low: (0.9598, 1.0, 80),  # within the rounding of the same decisions
                 mid: (0.9600, 1.0, 60),  # fewest of those that hold
@@ -58,7 +58,7 @@ def test_a_decoding_scheme_is_a_default_candidate_only_within_0_005():
     found = choices(
         rows(
             {
-                "defaults": (0.960, 1, 100),
+                "every frame": (0.960, 1, 100),
                 "decode: reference frames only": (0.956, None, 100),
                 "decode: keyframes only": (0.954, None, 10),
             }
@@ -72,7 +72,7 @@ def test_a_decoding_scheme_is_the_default_only_if_it_holds_and_is_faster_in_all(
     found = choices(
         rows(
             {
-                "defaults": (0.960, 1, 100, 1000, 10.0),
+                "every frame": (0.960, 1, 100, 1000, 10.0),
                 "skim: changes": (0.950, None, 60, 400, 5.0),  # fastest, lost 0.01
                 "skim: cuts": (0.958, None, 80, 800, 8.0),  # holds, faster: chosen
                 "decode: reference frames only": (0.959, None, 100, 500, 10.5),  # slower
@@ -83,7 +83,7 @@ def test_a_decoding_scheme_is_the_default_only_if_it_holds_and_is_faster_in_all(
     assert found["skim: cuts"]["frames_decoded"] == 1600
     assert found["decode_chosen"] == "skim: cuts"
     slower = choices(
-        rows({"defaults": (0.96, 1, 100, 1000, 10.0), "skim: cuts": (0.96, None, 80, 990, 11.0)})
+        rows({"every frame": (0.96, 1, 100, 1000, 10.0), "skim: cuts": (0.96, None, 80, 990, 11.0)})
     )
     assert slower["decode_chosen"] is None
 
@@ -91,7 +91,9 @@ def test_a_decoding_scheme_is_the_default_only_if_it_holds_and_is_faster_in_all(
 def test_busy_samples_are_the_default_only_for_a_gain_at_a_small_cost():
     def busy(iou, tagged, seconds):
         found = choices(
-            rows({"defaults": (0.960, 1, 100, 1000, 10.0), BUSY: (iou, 1, tagged, 1000, seconds)})
+            rows(
+                {"every frame": (0.960, 1, 100, 1000, 10.0), BUSY: (iou, 1, tagged, 1000, seconds)}
+            )
         )
         return found["busy"]
 

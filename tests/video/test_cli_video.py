@@ -476,11 +476,11 @@ def test_index_skim_is_a_setting_and_a_wrong_trigger_is_one_line(
         )
         return code, (json.loads(out)[0]["status"] if code == 0 else err)
 
-    assert index("--skim", "changes") == (0, "indexed")
-    assert index("--skim", "changes") == (0, "unchanged")
-    assert index("--skim", "cuts") == (0, "indexed")  # another setting: indexed again
     assert index("--skim", "off") == (0, "indexed")
-    assert index() == (0, "unchanged")  # off is the default
+    assert index("--skim", "off") == (0, "unchanged")
+    assert index("--skim", "cuts") == (0, "indexed")  # another setting: indexed again
+    assert index() == (0, "indexed")  # changes, the default
+    assert index("--skim", "changes") == (0, "unchanged")
     code, err = index("--skim", "frames")
     assert code != 0 and "--skim" in err and "off, changes, cuts" in err
     assert len(err.strip().splitlines()) == 1

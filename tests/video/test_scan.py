@@ -86,3 +86,32 @@ def test_busy_tags_the_frame_midway_between_samples_that_disagree_and_only_there
         before = np.searchsorted(times, midway) - 1  # each takes the picture before the change
         assert np.abs(busy_probabilities[~on_grid] - probabilities[before]).max() < 0.01
         assert np.all(np.diff(busy_times) > 0)  # in time order
+
+
+def test_the_threaded_pass_tags_each_sample_once_as_a_sequential_pass_decides(
+    tmp_path, encode_video
+):
+    """`scan` decodes a thread ahead and tags in batches; a plain loop (decode a frame, shrink
+    it for the detector, tag it if the grid samples it) must find the same samples, the same
+    probabilities and the same shots, and the model must see each sample once."""
+    from toontag.video.decode import to_pixels
+    from toontag.video.sampling import SampleGrid
+    from toontag.video.shots import ShotDetector
+
+    path = held_pictures(tmp_path, encode_video)
+    model = Counting()
+    with Video(path) as video:
+        times, probabilities, shots, count = scan(video, model, fps=2.0, batch_size=5)
+    assert model.rows == len(times)  # each sampled frame tagged once: none twice, none lost
+    one = Counting()
+    seen, rows = [], []
+    with Video(path) as video:
+        detector, grid = ShotDetector(video.fps), SampleGrid(2.0)
+        for t, frame in video.frames():
+            detector.add(detector.shrink(frame))
+            if grid.due(t):
+                seen.append(t)
+                rows.append(one.probabilities(to_pixels(frame, one.image_size, None)[None])[0])
+        assert shots == detector.shots(video.start, video.end)
+    assert np.array_equal(times, seen) and count == 120
+    assert np.array_equal(probabilities, np.array(rows))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from toontag.benchmark.figures import read_result, source, span
+from toontag.benchmark.speed_tables import REFERENCE
 from toontag.video.indexer import IndexSettings
 
 SIZES = ("320x180", "1280x720", "1920x1080")  # the indexing benchmark's renditions
@@ -180,10 +181,10 @@ def archive_sizing(results: Path) -> str:
 
 
 def levers(results: Path, lever: str) -> dict[str, tuple[dict, dict]]:
-    """Each short video's (defaults, `lever`) rows of the indexing benchmark."""
+    """Each short video's (`REFERENCE`, `lever`) rows of the indexing benchmark."""
     rows = read_result(results, "indexing-speed")["levers"]
     found = {(r["video"], r["lever"]): r for r in rows}
-    return {v: (found[v, "defaults"], found[v, lever]) for v, name in found if name == lever}
+    return {v: (found[v, REFERENCE], found[v, lever]) for v, name in found if name == lever}
 
 
 def fast_decode(results: Path) -> str:

@@ -115,20 +115,21 @@ def index(
         bool,
         typer.Option(
             help="Also tag the frame midway between two sampled frames whose characters "
-            "differ, so that a change inside a shot is placed twice as finely "
-            "(results/indexing-speed.md measures it).",
+            "differ, so that a change inside a shot is placed twice as finely; chosen on "
+            "validation videos (results/indexing-speed.md).",
         ),
-    ] = False,
+    ] = True,
     skim: Annotated[
         str,
         typer.Option(
             metavar="off|changes|cuts",
             help="Decode the keyframes first and every frame only between keyframes whose "
             "characters differ (changes) or whose pictures cut too (cuts); elsewhere the "
-            "keyframe's tags hold. Faster, can miss a short shot between keyframes alike: "
-            "results/indexing-speed.md measures both.",
+            "keyframe's tags hold: faster, and can miss a short shot between keyframes "
+            "alike or damage where nothing is decoded. changes (with --busy-samples) was "
+            "chosen on validation videos (results/indexing-speed.md); off: every frame.",
         ),
-    ] = "off",
+    ] = "changes",
     ray: Annotated[
         str | None,
         typer.Option(

@@ -7,6 +7,7 @@ renamed .mp4, a one-frame stream) is not a video.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Iterator
@@ -129,21 +130,30 @@ class Video:
 
     def keyframes(self) -> Iterator[tuple[float, av.VideoFrame]]:
         """The keyframes alone, timed (FFmpeg skips decoding the rest: a fraction of the
-        work). Call it on a `Video` of its own: the decoder keeps skipping afterwards."""
+        work), and None for each other frame a decoder that does not skip returns. Call it
+        on a `Video` of its own: the decoder keeps skipping afterwards."""
         self.stream.codec_context.skip_frame = "NONKEY"
-        yield from self._timed()
+        for time, frame in self._timed():
+            yield (time, frame) if frame.key_frame else None
 
     def stretch(self, start: float, until: float | None) -> Iterator[tuple[float, av.VideoFrame]]:
-        """The frames from `start` seconds (a keyframe's time: the seek lands there) to the
-        first at or after `until`, that one included; None: to the end, checked for
-        truncation as `frames` checks it. `end` keeps the furthest frame seen."""
-        self.container.seek(
-            max(0, round((start + self.start) / self.stream.time_base)),
-            stream=self.stream,
-            backward=True,
-        )
-        for time, frame in self._timed():
-            if time < start - 1e-6:  # a seek to the keyframe before, where `start` is none
+        """The frames from `start` seconds (a keyframe's time) to the first at or after
+        `until`, that one included; None: to the end, checked for truncation as `frames`
+        checks it. `end` keeps the furthest frame seen. A seek that lands after `start`
+        (MPEG-TS seeks by byte position) is tried again further back, as in `image_at`."""
+        frames = None
+        for back in SEEK_BACK:
+            self.container.seek(
+                max(0, round((start - back + self.start) / self.stream.time_base)),
+                stream=self.stream,
+                backward=True,
+            )
+            frames = self._timed()
+            first = next(frames, None)
+            if first is None or first[0] <= start + 1e-6 or start - back <= 0:
+                break
+        for time, frame in itertools.chain([first] if first else [], frames):
+            if time < start - 1e-6:  # from the keyframe before, where `start` is none
                 continue
             yield time, frame
             if until is not None and time >= until - 1e-6:

@@ -87,9 +87,9 @@ class IndexSettings:
     # None: every sample tagged, as before: stored without the key). Chosen on validation
     still: float | None = 1.0
     # decode keyframes, then in full only the stretches this trigger picks (`video.skim`);
-    # None: every frame
-    skim: str | None = None
-    busy: bool = False  # tag the frame midway between two samples that disagree (`scan`)
+    # None: every frame. Chosen on validation with `busy` (results/indexing-speed.md)
+    skim: str | None = "changes"
+    busy: bool = True  # tag the frame midway between two samples that disagree (`scan`)
 
     def __post_init__(self):
         if self.shot_input not in SOURCES:  # one error here, not one per video later

@@ -12,8 +12,11 @@ Between two keyframes the stretch is decoded in full, shots found and samples ta
 Elsewhere the grid's samples take the tags of the keyframe before them and no cut is sought,
 so a shot shorter than a keyframe interval whose neighbours show the same characters is not
 seen: results/indexing-speed.md measures what that costs. The last stretch is always decoded
-(it finds where the video ends and checks it is whole). Where keyframes come at least every
-other sample (an intra-only stream), the whole video is decoded as `scan` does.
+(it finds where the video ends and checks it is whole); damage inside a stretch that is not
+decoded goes unseen. Where keyframes come at least every other sample (an intra-only
+stream) or the decoder does not skip the other frames, the whole video is decoded as `scan`
+does, as are files whose container cannot seek to a keyframe by its time (MPEG-TS, raw
+streams) and videos of one keyframe (a still image named .mp4 fails as it does there).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from toontag.video.scan import scan
 from toontag.video.shots import ShotDetector, content_change
 
 TRIGGERS = ("changes", "cuts")
+# containers whose index seeks to a keyframe by its time: MPEG-TS and raw streams seek by
+# byte position or not at all, so they are decoded in full
+SEEKABLE = frozenset({"mov", "mp4", "matroska", "webm"})
 DENSE_AFTER = 20  # keyframes seen before a stream may be judged to have keyframes too often
 SLACK = 1e-6
 
@@ -71,7 +77,10 @@ def keyframe_pass(
     detector, scaler = ShotDetector(None), VideoReformatter()
     times, change, batch, probabilities, previous = [], [], [], [], None
     with Video(path) as video:
-        for t, frame in video.keyframes():
+        for found in video.keyframes():
+            if found is None:  # a decoder that does not skip: the keyframe pass saves nothing
+                return None, len(times) + 1
+            t, frame = found
             small = detector.shrink(frame)[1]
             times.append(t)
             change.append(math.nan if previous is None else content_change(previous, small))
@@ -130,10 +139,12 @@ def skim(
     `video` decodes those stretches; the keyframe pass opens the file again."""
     settings = dict(batch_size=batch_size, picture=picture, cut_samples=cut_samples)
     settings |= dict(shot_input=shot_input, still=still, busy=busy, on_time=on_time)
-    keyframes, count = keyframe_pass(
-        video.path, model, fps=fps, picture=picture, batch_size=batch_size
-    )
-    if keyframes is None:
+    keyframes, count = None, 0
+    if SEEKABLE & set(video.container.format.name.split(",")):
+        keyframes, count = keyframe_pass(
+            video.path, model, fps=fps, picture=picture, batch_size=batch_size
+        )
+    if keyframes is None or len(keyframes.times) < 2:  # one keyframe: decode it all
         times, probabilities, shots, decoded = scan(video, model, fps=fps, **settings)
         return times, probabilities, shots, count + decoded
     full = stretches(keyframes, model.thresholds, trigger)
