@@ -265,6 +265,36 @@ def run_schemathesis(host: str, port: int, *, config: str, examples: int, folder
     return run, (json.loads(report.read_text()) if report.is_file() else None)
 
 
+def kill_at(script: str, args, marker: Path, what: str, wait: float = 120.0) -> None:
+    """Run the Python `script` with `args` in a child process and kill -9 it as soon as it
+    writes `marker` (as a power cut would); fails if it ends first or waits over `wait` s."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], env=env)
+    try:
+        deadline = time.monotonic() + wait
+        while not marker.is_file() and child.poll() is None:
+            assert time.monotonic() < deadline, f"waited {wait} s for {what}"
+            time.sleep(0.05)
+        assert child.poll() is None, f"the child ended before {what}"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+
+@pytest.fixture(scope="session")
+def killed_at():
+    """`kill_at`: a child process killed -9 at a point it marks."""
+    return kill_at
+
+
 def crash_at_epoch(epoch: int):
     """A callback that kills training at the start of `epoch` (0-based), as a power cut would."""
     import lightning as L

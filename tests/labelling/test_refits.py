@@ -7,10 +7,6 @@ nothing."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -260,7 +256,7 @@ time.sleep(600)
 
 
 def test_a_server_killed_during_a_refit_keeps_the_adopted_one_and_redoes_the_milestone(
-    project, tmp_path
+    project, tmp_path, killed_at
 ):
     root, truth = project
     session = Session.open(root, refits=RefitSettings(milestones=()))
@@ -273,16 +269,7 @@ def test_a_server_killed_during_a_refit_keeps_the_adopted_one_and_redoes_the_mil
     write_json(adopted.folder / DECISION, {"adopted": True, "f1": 0.9, "live": "ImageNet"})
     kept = {p.name: p.read_bytes() for p in adopted.folder.iterdir()}
     marker = tmp_path / "saved"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(root), str(marker)], env=env)
-    try:
-        wait_until(lambda: marker.is_file() or child.poll() is not None, "the refit's weights")
-        assert child.poll() is None, "the server died before its refit wrote its weights"
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(10)
-    finally:
-        if child.poll() is None:
-            child.kill()
+    killed_at(CHILD, [root, marker], marker, "the refit's weights", wait=WAIT)
     unfinished = root / FOLDER / "0020"
     assert (unfinished / WEIGHTS).is_file() and not (unfinished / INFO).exists()
     assert {p.name: p.read_bytes() for p in adopted.folder.iterdir()} == kept

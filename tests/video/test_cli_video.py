@@ -515,33 +515,15 @@ index_videos(Index.create(db, model), model, videos, settings=IndexSettings(stil
 
 
 def test_index_killed_mid_video_with_still_on_keeps_whole_videos_and_resumes(
-    tiny_run, made, tmp_path
+    tiny_run, made, tmp_path, killed_at
 ):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     from toontag.models.engine import load_engine
 
     second = tmp_path / "second.mp4"
     second.write_bytes(made.read_bytes() + b"\0")  # other content, the same frames
     db, marker = tmp_path / "index.db", tmp_path / "marker"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    argv = [sys.executable, "-c", KILLED_MID_VIDEO, tiny_run, db, marker, made, second]
-    child = subprocess.Popen([str(a) for a in argv], env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.is_file() and child.poll() is None:
-            assert time.monotonic() < deadline, "the child never reached the second video"
-            time.sleep(0.05)
-        assert child.poll() is None, "the child ended before the second video"
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(10)
-    finally:
-        if child.poll() is None:
-            child.kill()
+    args = [tiny_run, db, marker, made, second]
+    killed_at(KILLED_MID_VIDEO, args, marker, "the second video")
     model = load_engine(tiny_run, "onnx")
     store = Index.create(db, model)
     assert [v["path"] for v in store.videos()] == [str(made)]  # no part of the second

@@ -127,18 +127,14 @@ def skim(
     trigger: str,
     fps: float,
     batch_size: int = 32,
-    on_time=None,
-    picture=None,
-    cut_samples: bool = False,
-    shot_input: str = "scaled",
-    still: float | None = None,
-    busy: bool = False,
+    picture: Picture | None = None,
+    **options,
 ):
     """`scan`'s answer (sampled times, their probabilities, the shots, frames decoded) from
     a keyframe pass and full decoding of the stretches `trigger` picks (module docstring).
-    `video` decodes those stretches; the keyframe pass opens the file again."""
-    settings = dict(batch_size=batch_size, picture=picture, cut_samples=cut_samples)
-    settings |= dict(shot_input=shot_input, still=still, busy=busy, on_time=on_time)
+    `video` decodes those stretches; the keyframe pass opens the file again. `options`:
+    `scan`'s other keywords, for the stretches."""
+    settings = dict(batch_size=batch_size, picture=picture, **options)
     keyframes, count = None, 0
     if SEEKABLE & set(video.container.format.name.split(",")):
         keyframes, count = keyframe_pass(
