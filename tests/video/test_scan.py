@@ -115,3 +115,19 @@ def test_the_threaded_pass_tags_each_sample_once_as_a_sequential_pass_decides(
         assert shots == detector.shots(video.start, video.end)
     assert np.array_equal(times, seen) and count == 120
     assert np.array_equal(probabilities, np.array(rows))
+
+
+def test_busy_keeps_every_grid_sample_where_frames_are_further_apart_than_a_half_step(
+    tmp_path, encode_video
+):
+    """Frames 0.8 s apart: the frame the grid samples may fall on an odd time of the doubled
+    grid; it is still the grid's sample, not a midway waiting for a disagreement."""
+    rng = np.random.default_rng(3)
+    images = [np.full((72, 128, 3), rng.integers(0, 255), np.uint8) for _ in range(8)]
+    path = encode_video(tmp_path / "sparse.mp4", images, [0.8 * k for k in range(8)])
+    found = {}
+    for busy in (False, True):
+        with Video(path) as video:
+            found[busy] = scan(video, Counting(), fps=2.0, busy=busy)[0]
+    assert np.allclose(found[False], [0.8 * k for k in range(8)], atol=1e-3)
+    assert set(np.round(found[False], 3)) <= set(np.round(found[True], 3))

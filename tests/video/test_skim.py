@@ -90,3 +90,41 @@ def test_a_stream_of_keyframes_only_is_decoded_as_scan_decodes_it(clip, tmp_path
     assert np.array_equal(skimmed[0], full[0]) and np.array_equal(skimmed[1], full[1])
     assert skimmed[2] == full[2]
     assert full[3] < skimmed[3] <= full[3] + 21  # only the keyframes before it gave up
+
+
+def test_the_grid_sample_that_falls_on_a_stretchs_closing_keyframe_is_kept(tmp_path):
+    """At 15 fps with a keyframe every 8 frames, no frame lies in [0.5 s, 0.533 s): grid time
+    0.5's sample is the keyframe at 0.533 s that closes the first stretch (the picture
+    darkens between the first two keyframes). Skimming samples it as full decoding does."""
+    import av
+
+    path = tmp_path / "gop8.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 128, 72, "yuv420p"
+        stream.options = {"x264-params": "keyint=8:min-keyint=8:scenecut=0:bframes=0"}
+        for k in range(60):  # bright, then dark from 0.27 s, bright again from 2.4 s
+            level = 40 if 4 <= k < 36 else 220
+            image = np.full((72, 128, 3), level, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    model = Brightness()
+    with Video(path) as video:
+        full = scan(video, model, fps=2.0)
+    with Video(path) as video:
+        skimmed = skim(video, model, trigger="changes", fps=2.0)
+    assert np.allclose(skimmed[0][:2], full[0][:2]) and skimmed[0][1] == pytest.approx(8 / 15)
+    assert len(skimmed[0]) == len(full[0])
+    decided = (skimmed[1] >= 0.5) == (full[1] >= 0.5)
+    assert decided.all()
+
+
+class Brightness:
+    """Bright pictures are one character, dark ones none."""
+
+    image_size, thresholds = (36, 64), (0.5,)
+
+    def probabilities(self, images):
+        return (images.reshape(len(images), -1).mean(axis=1, keepdims=True) / 255).astype(
+            np.float32
+        )

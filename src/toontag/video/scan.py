@@ -36,26 +36,28 @@ def decoded(
     some frames after it, so the recent frames are kept, as the model's input only (a decoded
     4K frame is 12 MB, its input some 60 KB), and the one at the cut is yielded then, out
     of time order, as (time, None, pixels, False, False); decoded frames come as (..., True,
-    between), `between` True for the frames at the odd grid times when `halves`. All PyAV
-    and PIL work, so it can run in the decoding thread."""
+    between), `between` True, when `halves`, for a frame the grid at twice `fps` samples at
+    one of its odd times and the grid at `fps` does not sample. All PyAV and PIL work, so it
+    can run in the decoding thread."""
     grid = SampleGrid(fps, start=sample_from)
+    half = SampleGrid(2 * fps, start=sample_from)
     size, aspect = model.image_size, getattr(model, "picture_aspect", PICTURE_ASPECT)
     recent = HeldFrames(window=CUT_LOOKBACK)  # the model's input of frames not sampled
     scaler = VideoReformatter()
     for t, frame in video.frames():
-        on_grid = grid.due(t)
+        on_grid, on_half = grid.due(t), halves and half.due(t)
+        between = on_half and not on_grid and half.slot % 2 == 1
         pixels = None
-        if on_grid or cut_samples:
+        if on_grid or between or cut_samples:
             pixels = to_pixels(frame, size, picture, aspect, scaler)
         shrunk = detector.shrink(frame)
-        between = halves and on_grid and grid.slot % 2 == 1
         if not cut_samples:
             yield t, shrunk, pixels, True, between
             continue
-        if not on_grid:
+        if not on_grid:  # a midway frame too: the first of a shot is sampled whatever else
             recent.add(t, pixels)
         cuts = detector.add(shrunk)
-        yield t, None, pixels if on_grid else None, True, between
+        yield t, None, pixels if on_grid or between else None, True, between
         for cut in cuts:
             for when, held in recent.at(cut - video.start):
                 yield when, None, held, False, False
@@ -107,8 +109,7 @@ def scan(
         if chosen:
             tag(chosen)
 
-    rate = fps * (2 if busy else 1)  # the odd times of the doubled grid: the midways
-    frames = decoded(video, detector, rate, model, picture, cut_samples, sample_from, busy)
+    frames = decoded(video, detector, fps, model, picture, cut_samples, sample_from, busy)
     for t, shrunk, pixels, new_frame, between in prefetch(frames):
         count += new_frame
         if shrunk is not None:
@@ -117,6 +118,10 @@ def scan(
             continue
         if busy and between:
             midway.append((t, pixels, len(grid) - 1))
+            if len(midway) > batch_size:  # still samples fill no batch: settle them anyway
+                if batch:
+                    tag(batch)
+                settle(final=False)
             continue
         grid.append(len(times))
         times.append(t)
@@ -137,6 +142,8 @@ def scan(
     settle(final=True)
     shots = detector.shots(video.start, video.end)
     order = np.argsort(times, kind="stable")  # samples at cuts and midway came late
+    if not rows:  # a stretch shorter than a grid step (`video.skim`) samples nothing
+        rows = np.zeros((0, len(model.thresholds)), np.float32)
     tagged_probabilities = np.array(rows)[np.array(source, dtype=np.intp)]
     return np.array(times)[order], tagged_probabilities[order], shots, count
 

@@ -144,11 +144,19 @@ def skim(
         times, probabilities, shots, decoded = scan(video, model, fps=fps, **settings)
         return times, probabilities, shots, count + decoded
     full = stretches(keyframes, model.thresholds, trigger)
+    if keyframes.times[0] > SLACK:  # frames before the first keyframe seen: decoded too
+        first, until = full[0]
+        merged = first == keyframes.times[0]
+        full = [(0.0, until)] + full[1:] if merged else [(0.0, keyframes.times[0]), *full]
     times, probabilities, cuts = [], [], set()
     for start, until in full:
         part = Stretch(video, start, until)
         t, p, shots, decoded = scan(part, model, fps=fps, sample_from=start, **settings)
-        keep = t < until - SLACK if until is not None else np.ones(len(t), bool)
+        # the first frame at or after a grid time may be the one at `until`: it is kept
+        # unless `until` is a grid time itself, where the keyframe's own interval begins
+        keep = np.ones(len(t), bool)
+        if until is not None:
+            keep = np.floor(t * fps + SLACK) < math.ceil(until * fps - SLACK)
         times.append(t[keep])
         probabilities.append(p[keep])
         cuts.update(end for _, end in shots[:-1])
