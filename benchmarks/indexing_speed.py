@@ -48,7 +48,9 @@ from av.video.frame import PictureType
 
 from toontag.benchmark.results import write_result
 from toontag.benchmark.speed_probes import (
-    Counted,
+    accuracy,
+    agreement,
+    analysed,
     decode_only,
     pil_pixels,
     stage_seconds,
@@ -65,7 +67,7 @@ from toontag.benchmark.speed_tables import (
     choices,
     render,
 )
-from toontag.benchmark.videos import FPS, HOLDS, long_clip, mean_of, score, val_frames
+from toontag.benchmark.videos import FPS, HOLDS, long_clip, val_frames
 from toontag.data.dataset import load_dataset
 from toontag.data.images import load_resized
 from toontag.models.engine import load_engine, onnx_for
@@ -73,7 +75,7 @@ from toontag.models.runtime import OnnxModel
 from toontag.video import indexer
 from toontag.video import scan as video_scan
 from toontag.video.db import Index
-from toontag.video.indexer import DEFAULT_SMOOTHING, IndexSettings, analyse_video, index_videos
+from toontag.video.indexer import IndexSettings, index_videos
 from toontag.video.shots import ShotDetector
 from toontag.video.synth import X264_DEFAULTS, make_clip, write_clip
 
@@ -160,22 +162,6 @@ def make_videos(frames, work: Path, seconds: float, lever_seconds: float) -> dic
                 extra = {"motion": settings["motion"], "grain": settings["grain"]}
                 videos[name] = (path, clip, describe(path, settings["options"], extra))
     return videos
-
-
-def accuracy(clip, record, thresholds) -> float:
-    stored = (record.times, record.probabilities, record.shots, record.duration)
-    return round(mean_of(score(clip, stored, thresholds, DEFAULT_SMOOTHING))["time_iou"], 4)
-
-
-def analysed(model, path: Path, *, batch_size=32, **settings):
-    """`analyse_video` at the benchmark's sample rate and `settings` (`IndexSettings`'
-    fields): its record, wall seconds and the rows the model tagged."""
-    counted = Counted(model)
-    started = time.perf_counter()
-    record = analyse_video(
-        counted, path, settings=IndexSettings(fps=SAMPLE_FPS, **settings), batch_size=batch_size
-    )
-    return record, time.perf_counter() - started, counted.rows
 
 
 def end_to_end(model, path: Path, work: Path, repeats: int) -> dict:
@@ -341,15 +327,6 @@ def levers(args, work: Path, model, wanted: set[str] | None) -> dict:
             for level in STILL_LEVELS
         },
     }
-
-
-def agreement(reference, record, thresholds) -> float | None:
-    """Share of sampled frames (at the same times) whose decisions at the thresholds agree."""
-    if len(reference.times) != len(record.times) or not np.allclose(reference.times, record.times):
-        return None
-    th = np.array(thresholds)
-    same = ((reference.probabilities >= th) == (record.probabilities >= th)).all(axis=1)
-    return round(float(same.mean()), 4)
 
 
 def main() -> None:

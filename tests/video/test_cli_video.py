@@ -13,7 +13,7 @@ from test_cli import run_cli
 
 from toontag.data.dataset import Sample
 from toontag.video.db import Index
-from toontag.video.indexer import index_videos
+from toontag.video.indexer import IndexSettings, index_videos
 from toontag.video.synth import Clip
 
 EDGE = 0.05  # seconds: how far a found edge may sit from the true one
@@ -484,6 +484,20 @@ def test_index_skim_is_a_setting_and_a_wrong_trigger_is_one_line(
     code, err = index("--skim", "frames")
     assert code != 0 and "--skim" in err and "off, changes, cuts" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_index_hwaccel_is_checked_before_any_video_and_is_not_a_setting(
+    monkeypatch, capsys, tiny_run, made, tmp_path
+):
+    """A device that is not there stops `index` before it opens the index or a video; where
+    the frames are decoded does not decide the rows, so it is not stored with them."""
+    db = tmp_path / "index.db"
+    code, out, err = run_cli(
+        monkeypatch, capsys, "index", tiny_run, made, "--db", db, "--hwaccel", "no-such-device"
+    )
+    assert code == 1 and "'no-such-device'" in err and len(err.strip().splitlines()) == 1
+    assert not db.exists()
+    assert IndexSettings(hwaccel="cuda").to_dict() == IndexSettings().to_dict()
 
 
 KILLED_MID_VIDEO = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -9,8 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from toontag.errors import VideoError
-from toontag.video.decode import Video, to_pixels
+from toontag.errors import ToontagError, VideoError
+from toontag.video.decode import Video, hardware_decoding, to_pixels
 
 
 def gray(n: int, shape=(64, 96)) -> list[np.ndarray]:
@@ -219,3 +220,31 @@ def test_a_video_closes_while_ffmpegs_logs_go_to_python(tmp_path, encode_video):
     except subprocess.TimeoutExpired:
         pytest.fail("closing a video deadlocked with FFmpeg's log messages sent to Python")
     assert done.stdout.strip() == "closed them all", done.stderr[-2000:]
+
+
+def test_hardware_decoding_says_in_one_line_what_is_missing(clip_video):
+    """A device type this PyAV's FFmpeg lacks, and one it has with no device here (CUDA on a
+    machine without NVIDIA's driver), are each one line naming the type; opening a video on
+    a missing device says the same, not that the file is unreadable."""
+    with pytest.raises(ToontagError, match="'no-such-device': not in this PyAV's FFmpeg"):
+        hardware_decoding("no-such-device")
+    try:
+        hardware_decoding("cuda")
+    except ToontagError as e:
+        assert str(e).startswith("hardware decoding 'cuda': no usable device here (")
+        assert "\n" not in str(e)
+        with pytest.raises(ToontagError, match="no usable device") as opened:
+            Video(clip_video, hwaccel="cuda")
+        assert not isinstance(opened.value, VideoError)
+    else:  # a machine with a GPU: the video decodes there
+        with Video(clip_video, hwaccel="cuda") as video:
+            assert video.hardware and next(video.frames())[1].width == video.width
+
+
+def test_a_video_opened_again_keeps_its_options_and_its_own_position(clip_video):
+    with Video(clip_video, reference_only=True) as video:
+        first = [t for t, _ in itertools.islice(video.frames(), 5)]
+        with video.again() as other:
+            assert (other.reference_only, other.hwaccel) == (True, None)
+            assert [t for t, _ in itertools.islice(other.frames(), 5)] == first
+        assert not video.hardware

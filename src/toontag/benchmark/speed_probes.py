@@ -1,6 +1,7 @@
-"""The probes of benchmarks/indexing_speed.py: decoders tuned one way, the previous pixel
-path, a model that counts what it tags, decoding alone, and the sequential pass with a clock
-(wall and CPU) around each stage of the shipped pipeline."""
+"""The probes of benchmarks/indexing_speed.py and indexing_gpu.py: decoders tuned one way,
+the previous pixel path, a model that counts what it tags, decoding alone, the sequential pass
+with a clock (wall and CPU) around each stage of the shipped pipeline, and one video analysed
+at given settings with its time IoU and its decisions' agreement with another analysis."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from toontag.benchmark.speed_tables import CPU_STAGES, SAMPLE_FPS
-from toontag.benchmark.videos import FPS
+from toontag.benchmark.videos import FPS, mean_of, score
 from toontag.data.images import resize_rgb
 from toontag.video import scan as video_scan
 from toontag.video.borders import detect_picture
 from toontag.video.db import Index
 from toontag.video.db_write import VideoRecord
 from toontag.video.decode import Video
-from toontag.video.indexer import IndexSettings
+from toontag.video.indexer import DEFAULT_SMOOTHING, IndexSettings, analyse_video
 from toontag.video.sampling import SampleGrid
 from toontag.video.scan import changed_share
 from toontag.video.segments import smooth
@@ -170,3 +171,28 @@ def stage_seconds(model, path: Path, work: Path) -> tuple[dict, dict]:
         {stage: round(seconds, 2) for stage, seconds in clock.items()},
         {stage: round(seconds, 2) for stage, seconds in cpu.items()},
     )
+
+
+def analysed(model, path: Path, *, batch_size=32, **settings):
+    """`analyse_video` at the benchmark's sample rate and `settings` (`IndexSettings`'
+    fields): its record, wall seconds and the rows the model tagged."""
+    counted = Counted(model)
+    started = time.perf_counter()
+    record = analyse_video(
+        counted, path, settings=IndexSettings(fps=SAMPLE_FPS, **settings), batch_size=batch_size
+    )
+    return record, time.perf_counter() - started, counted.rows
+
+
+def accuracy(clip, record, thresholds) -> float:
+    stored = (record.times, record.probabilities, record.shots, record.duration)
+    return round(mean_of(score(clip, stored, thresholds, DEFAULT_SMOOTHING))["time_iou"], 4)
+
+
+def agreement(reference, record, thresholds) -> float | None:
+    """Share of sampled frames (at the same times) whose decisions at the thresholds agree."""
+    if len(reference.times) != len(record.times) or not np.allclose(reference.times, record.times):
+        return None
+    th = np.array(thresholds)
+    same = ((reference.probabilities >= th) == (record.probabilities >= th)).all(axis=1)
+    return round(float(same.mean()), 4)

@@ -91,6 +91,15 @@ def index(
             "(results/indexing-speed.md)."
         ),
     ] = False,
+    hwaccel: Annotated[
+        str | None,
+        typer.Option(
+            metavar="cuda",
+            help="Decode on a device of this type (cuda: NVIDIA's NVDEC, through PyAV's own "
+            "FFmpeg), checked before any video is read; a stream it cannot decode is decoded "
+            "on the CPU. The model runs on the GPU with --engine torch.",
+        ),
+    ] = None,
     still: Annotated[
         str,
         typer.Option(
@@ -158,6 +167,10 @@ def index(
     from toontag.video.search import display_name
     from toontag.video.segments import Smoothing
 
+    if hwaccel is not None:
+        from toontag.video.decode import hardware_decoding
+
+        hardware_decoding(hwaccel)
     model = load_engine(run, engine)
     store = Index.create(db, model)
     settings = IndexSettings(
@@ -170,6 +183,7 @@ def index(
         shot_input=shot_source(shot_input),
         skim=skim_trigger(skim),
         busy=busy_samples,
+        hwaccel=hwaccel,
     )
     work = {"settings": settings, "batch_size": batch_size}  # the same with or without Ray
     paths = expand(videos)

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.codec.hwaccel import HWAccel, hwdevices_available
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from toontag.data.borders import Picture, fit_picture
 from toontag.data.images import PICTURE_ASPECT, resize_rgb
-from toontag.errors import VideoError
+from toontag.errors import ToontagError, VideoError
 from toontag.io import descriptor_path, open_regular
 
 TRUNCATION_SLACK = 1.0  # seconds of declared duration that may lack frames at the end
@@ -39,14 +40,41 @@ def ffmpeg_logs_off() -> None:
         av.logging.set_level(None)
 
 
+def hardware_decoding(device_type: str) -> None:
+    """Check that FFmpeg can decode on a `device_type` device here ("cuda": NVIDIA's NVDEC;
+    the types of `av.codec.hwaccel.hwdevices_available()`): a one-line `ToontagError` saying
+    why not (no such type in this FFmpeg build, no device or driver on this machine)."""
+    ffmpeg_logs_off()
+    known = hwdevices_available()
+    if device_type not in known:
+        raise ToontagError(
+            f"hardware decoding {device_type!r}: not in this PyAV's FFmpeg "
+            f"(it has: {', '.join(known) or 'none'})"
+        )
+    try:
+        HWAccel(device_type, allow_software_fallback=False).create(av.Codec("h264", "r"))
+    except (OSError, av.error.FFmpegError, RuntimeError) as e:
+        raise no_device(device_type, e) from None
+
+
+def no_device(device_type: str | None, error: Exception) -> ToontagError:
+    reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return ToontagError(f"hardware decoding {device_type!r}: no usable device here ({reason})")
+
+
 class Video:
     """An open video file: its `fps`, size and `declared_duration`, `frames()` in order,
     `image_at(seconds)`; `end` (where the frames stop) once `frames()` has run.
     `reference_only`: decode only the frames others are predicted from (skipping most
-    B-frames: about half the frames of an x264 stream at its defaults)."""
+    B-frames: about half the frames of an x264 stream at its defaults). `hwaccel`: a device
+    type of `hardware_decoding` ("cuda"): decoded there, frames copied back to memory (as
+    NV12); a stream that device cannot decode is decoded here (`hardware` says which)."""
 
-    def __init__(self, path: Path | str, *, reference_only: bool = False):
+    def __init__(
+        self, path: Path | str, *, reference_only: bool = False, hwaccel: str | None = None
+    ):
         self.path = Path(path)
+        self.reference_only, self.hwaccel = reference_only, hwaccel
         ffmpeg_logs_off()
         try:
             file = open_regular(self.path, error=VideoError)  # a FIFO must not hang the open
@@ -58,8 +86,12 @@ class Video:
             if os.fstat(file.fileno()).st_size == 0:
                 raise VideoError(self.path, "empty file (0 bytes)")
             try:
-                self.container = av.open(descriptor_path(file.fileno()), "r")
+                self.container = av.open(
+                    descriptor_path(file.fileno()), "r", hwaccel=hwaccel and HWAccel(hwaccel)
+                )
             except (av.error.FFmpegError, UnicodeDecodeError) as e:
+                if hwaccel and isinstance(e, PermissionError):  # the device: the file is open
+                    raise no_device(hwaccel, e) from None
                 raise VideoError(self.path, f"not a readable video ({_reason(e)})") from e
         if not self.container.streams.video:
             self.container.close()
@@ -71,7 +103,9 @@ class Video:
         if self.stream.frames == 1:  # declared by MP4, GIF: one picture, no need to decode it
             self.close()
             raise VideoError(self.path, STILL)
-        self.stream.thread_type = "AUTO"
+        self.hardware = bool(self.stream.codec_context.is_hwaccel)
+        if not self.hardware:  # FFmpeg's threads: a device decodes on its own
+            self.stream.thread_type = "AUTO"
         if reference_only:  # frames no other frame refers to (most B-frames) are not decoded
             self.stream.codec_context.skip_frame = "NONREF"
         rate = self.stream.average_rate or self.stream.guessed_rate
@@ -87,6 +121,10 @@ class Video:
             if self.stream.start_time is not None
             else 0.0
         )
+
+    def again(self) -> Video:
+        """The same file opened again with the same options: a second read position."""
+        return Video(self.path, reference_only=self.reference_only, hwaccel=self.hwaccel)
 
     def _declared_duration(self) -> tuple[float | None, bool]:
         """The stream's length when it declares one (MP4); else the container's duration

@@ -90,6 +90,9 @@ class IndexSettings:
     # None: every frame. Chosen on validation with `busy` (results/indexing-speed.md)
     skim: str | None = "changes"
     busy: bool = True  # tag the frame midway between two samples that disagree (`scan`)
+    # how, not what: decode on this device type (`video.decode.hardware_decoding`; None: on
+    # the CPU). Not stored: a conformant decoder's frames are the same wherever it runs
+    hwaccel: str | None = None
 
     def __post_init__(self):
         if self.shot_input not in SOURCES:  # one error here, not one per video later
@@ -155,7 +158,7 @@ def analyse_video(
     if settings.borders:
         with Video(path) as probe:
             picture = detect_picture(probe)
-    with Video(path, reference_only=settings.fast_decode) as video:
+    with Video(path, reference_only=settings.fast_decode, hwaccel=settings.hwaccel) as video:
         how = partial(skim, trigger=settings.skim) if settings.skim is not None else scan
         times, probabilities, shots, count = how(
             video,

@@ -40,7 +40,7 @@ def decoded(
     one of its odd times and the grid at `fps` does not sample. All PyAV and PIL work, so it
     can run in the decoding thread."""
     grid = SampleGrid(fps, start=sample_from)
-    half = SampleGrid(2 * fps, start=sample_from)
+    half = SampleGrid(2 * fps, start=sample_from) if halves else None
     size, aspect = model.image_size, getattr(model, "picture_aspect", PICTURE_ASPECT)
     recent = HeldFrames(window=CUT_LOOKBACK)  # the model's input of frames not sampled
     scaler = VideoReformatter()
@@ -116,7 +116,7 @@ def scan(
             detector.add(shrunk)
         if pixels is None:
             continue
-        if busy and between:
+        if between:  # only with `busy`
             midway.append((t, pixels, len(grid) - 1))
             if len(midway) > batch_size:  # still samples fill no batch: settle them anyway
                 if batch:

@@ -69,15 +69,16 @@ class Stretch:
 
 
 def keyframe_pass(
-    path, model, *, fps: float, picture: Picture | None, batch_size: int
+    video: Video, model, *, fps: float, picture: Picture | None, batch_size: int
 ) -> tuple[Keyframes | None, int]:
-    """Tag the keyframes of the video at `path`; None when they come at least every other
-    sample (skimming them saves nothing). Also the number of frames decoded."""
+    """Tag the keyframes of `video` (read from a second opening of its file); None when they
+    come at least every other sample (skimming them saves nothing). Also the number of
+    frames decoded."""
     size, aspect = model.image_size, getattr(model, "picture_aspect", PICTURE_ASPECT)
     detector, scaler = ShotDetector(None), VideoReformatter()
     times, change, batch, probabilities, previous = [], [], [], [], None
-    with Video(path) as video:
-        for found in video.keyframes():
+    with video.again() as keys:
+        for found in keys.keyframes():
             if found is None:  # a decoder that does not skip: the keyframe pass saves nothing
                 return None, len(times) + 1
             t, frame = found
@@ -138,7 +139,7 @@ def skim(
     keyframes, count = None, 0
     if SEEKABLE & set(video.container.format.name.split(",")):
         keyframes, count = keyframe_pass(
-            video.path, model, fps=fps, picture=picture, batch_size=batch_size
+            video, model, fps=fps, picture=picture, batch_size=batch_size
         )
     if keyframes is None or len(keyframes.times) < 2:  # one keyframe: decode it all
         times, probabilities, shots, decoded = scan(video, model, fps=fps, **settings)
