@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import queue
 import shutil
 import time
 from pathlib import Path
@@ -45,6 +46,7 @@ from toontag.video.synth import X264_DEFAULTS, Clip, write_clip
 SIZES = {"1920x1080": (1080, 1920), "1280x720": (720, 1280), "3840x2160": (2160, 3840)}
 GOAL = {"1920x1080": 200.0}  # x real time on one GPU (issue 27)
 EVERY_FRAME = {"skim": None, "busy": False}  # the reference: every frame decoded, no midways
+WAIT = 240  # seconds the parallel step waits for its processes (a device call runs 600)
 RUN_FILES = ("config.json", "model.json", "model.safetensors", "hparams.yaml", ".toontag-run")
 
 
@@ -109,8 +111,9 @@ def rows_for(model, clip, path: Path, device: str | None) -> list[dict]:
                 rows.append(row | {"skipped": device})
                 continue
             hwaccel = None if decoder == "cpu" else "cuda"
-            if hwaccel:
+            if hwaccel:  # FFmpeg may fall back to its own decoder as decoding starts
                 with Video(path, hwaccel=hwaccel) as video:
+                    next(video.frames())
                     row["decoded_on_device"] = video.hardware
             # warm the engine and the decoder once; the row is the second pass
             result, record = one_video(model, clip, path, None, hwaccel, settings)
@@ -126,37 +129,64 @@ def rows_for(model, clip, path: Path, device: str | None) -> list[dict]:
 
 def worker(run: Path, path: Path, hwaccel: str | None, start, results) -> None:
     """One of the parallel indexers: load the model, warm up, wait for the others, time one
-    analysis of the whole file."""
-    import torch
+    analysis of the whole file; a failure breaks the barrier, so that no other waits on."""
+    try:
+        import torch
 
-    torch.set_num_threads(1)
-    model = load_engine(run, "torch")
-    analysed(model, path, hwaccel=hwaccel)
-    start.wait()
-    began = time.perf_counter()
-    record, _, _ = analysed(model, path, hwaccel=hwaccel)
-    results.put((began, time.perf_counter(), record.duration))
+        torch.set_num_threads(1)
+        model = load_engine(run, "torch")
+        analysed(model, path, hwaccel=hwaccel)
+        start.wait(timeout=WAIT)
+        began = time.perf_counter()
+        record, _, _ = analysed(model, path, hwaccel=hwaccel)
+        results.put((began, time.perf_counter(), record.duration))
+    except BaseException as e:
+        start.abort()
+        results.put(f"{type(e).__name__}: {e}")
+        raise
 
 
 def parallel(run: Path, path: Path, count: int, hwaccel: str | None) -> dict:
-    """`count` processes indexing `path` at once: aggregate video seconds per wall second."""
+    """`count` processes indexing `path` at once: aggregate video seconds per wall second,
+    or why they did not finish (a process failed or was killed, or `WAIT` passed)."""
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(count), context.Queue()
     workers = [
-        context.Process(target=worker, args=(run, path, hwaccel, start, results))
+        context.Process(target=worker, args=(run, path, hwaccel, start, results), daemon=True)
         for _ in range(count)
     ]
+    row = {"video": path.name, "processes": count, "decoder": hwaccel or "cpu"}
     for w in workers:
         w.start()
-    done = [results.get(timeout=900) for _ in workers]
-    for w in workers:
-        w.join()
+    done, deadline, failed = [], time.monotonic() + WAIT, None
+    try:
+        while len(done) < count and failed is None:
+            try:
+                got = results.get(timeout=2)
+            except queue.Empty:
+                if time.monotonic() > deadline:
+                    failed = f"not finished after {WAIT} s"
+                elif any(w.exitcode not in (None, 0) for w in workers):  # killed: no message
+                    failed = "a process ended with exit code " + ", ".join(
+                        str(w.exitcode) for w in workers if w.exitcode not in (None, 0)
+                    )
+                continue
+            if isinstance(got, str):
+                failed = got
+            else:
+                done.append(got)
+    finally:
+        start.abort()
+        for w in workers:
+            w.join(timeout=10)
+            if w.is_alive():
+                w.terminate()
+                w.join()
+    if failed:
+        return row | {"failed": failed}
     wall = max(end for _, end, _ in done) - min(began for began, _, _ in done)
     video = sum(seconds for _, _, seconds in done)
-    return {
-        "video": path.name,
-        "processes": count,
-        "decoder": hwaccel or "cpu",
+    return row | {
         "wall_seconds": round(wall, 2),
         "video_seconds": round(video, 2),
         "aggregate_realtime_factor": round(video / wall, 1),
@@ -188,7 +218,7 @@ def render(payload: dict) -> str:
         lines += ["|---|---|---|---|"]
         lines += [
             f"| {r['video']} | {r['processes']} | {r['decoder']} | "
-            f"{r['aggregate_realtime_factor']} |"
+            f"{r.get('aggregate_realtime_factor', r.get('failed'))} |"
             for r in payload["parallel"]
         ]
     lines += ["", f"Goal: >= {GOAL['1920x1080']:.0f}x real time at 1920x1080 on one GPU."]

@@ -39,6 +39,8 @@ def test_the_gpu_indexing_job_runs_on_a_cpu_machine_and_says_what_it_skipped(
     assert reference["time_iou"] > 0 and rows["cpu", "defaults"]["time_iou"] > 0
     if "no usable device" in result["hardware_decoding"]:  # no GPU here: said, not faked
         assert "no usable device" in rows["cuda", "every frame"]["skipped"]
+    else:  # a GPU machine: whether NVDEC decoded the stream is recorded
+        assert "decoded_on_device" in rows["cuda", "every frame"]
     [together] = result["parallel"]
     assert together["processes"] == 2 and together["video_seconds"] > 2 * clip.duration - 1
     assert result["git_commit"] and "indexing_gpu.py" in result["command"]

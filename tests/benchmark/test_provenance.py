@@ -6,7 +6,7 @@ import os
 import subprocess
 
 from toontag.benchmark.provenance import LIBRARIES, git_commit, provenance
-from toontag.benchmark.results import keep_record, read_records, write_result
+from toontag.benchmark.results import keep_record, read_records, rerender_markdown, write_result
 
 
 def git(repo, *args):
@@ -95,6 +95,17 @@ def test_a_result_is_stamped_and_a_re_rendering_says_so(tmp_path):
     write_result(tmp_path / "r", {"figure": 0.5}, "# R", wall_seconds=0.1, rendered=True)
     assert json.loads((tmp_path / "r.json").read_text())["rendered_only"] is True
     assert "Re-rendered (figures computed by the runs named" in (tmp_path / "r.md").read_text()
+
+
+def test_markdown_rendered_anew_keeps_the_runs_json_and_footer_and_says_who_rendered(tmp_path):
+    write_result(tmp_path / "run", {"figure": 0.5}, "# Old", wall_seconds=600.0)
+    computed = json.loads((tmp_path / "run.json").read_text())
+    rerender_markdown(tmp_path / "again", computed, "# New table")
+    assert json.loads((tmp_path / "again.json").read_text()) == computed
+    text = (tmp_path / "again.md").read_text()
+    assert text.startswith("# New table\n") and f"Commit: `{computed['git_commit']}`" in text
+    assert f"Finished: {computed['finished']}, wall time 600.0 s" in text
+    assert text.rstrip().splitlines()[-1].startswith("Markdown re-rendered from the run's JSON")
 
 
 def test_kept_records_carry_their_own_stamp_and_are_read_back_by_key(tmp_path):

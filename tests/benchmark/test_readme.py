@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from toontag.benchmark.readme import render_readme, stale_blocks
+from toontag.benchmark.readme_project import loop_lowest, loop_rows_at_goal
 from toontag.errors import RunError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,3 +174,25 @@ def test_a_source_passage_names_who_computed_a_result_file(tmp_path):
 def test_a_marker_mistake_is_one_line_naming_it(tmp_path, text, problem):
     with pytest.raises(RunError, match=problem):
         render_readme(text, results=ROOT / "results")
+
+
+def test_a_loop_row_meets_the_goal_only_in_every_seeds_run():
+    """The labelling loop's goal (0.90 from 200 answers on) holds for a row when each seed's
+    run holds it; one seed below it, or a checkpoint not reached, and the row does not."""
+
+    def run(row, seed, f1s):
+        points = [{"checkpoint": c, "f1": f, "boxes_per_frame": 0.1} for c, f in f1s.items()]
+        return {"row": row, "seed": seed, "checkpoints": points}
+
+    result = {
+        "rows": [
+            run("adapted", 0, {100: 0.80, 200: 0.91, 400: 0.93}),
+            run("adapted", 1, {100: 0.85, 200: 0.92, 400: 0.90}),
+            run("refits", 0, {100: 0.95, 200: 0.95, 400: 0.96}),
+            run("refits", 1, {100: 0.95, 200: 0.89, 400: 0.96}),
+            run("imagenet", 0, {100: 0.95, 200: None, 400: 0.96}),
+        ]
+    }
+    assert loop_rows_at_goal(result) == ["adapted"]
+    assert loop_lowest(result["rows"][1], 200) == 0.90
+    assert loop_lowest(result["rows"][4], 200) is None

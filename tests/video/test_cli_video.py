@@ -498,6 +498,8 @@ def test_index_hwaccel_is_checked_before_any_video_and_is_not_a_setting(
     assert code == 1 and "'no-such-device'" in err and len(err.strip().splitlines()) == 1
     assert not db.exists()
     assert IndexSettings(hwaccel="cuda").to_dict() == IndexSettings().to_dict()
+    with pytest.raises(ValueError, match="no-such-device"):
+        IndexSettings(hwaccel="no-such-device")
 
 
 KILLED_MID_VIDEO = """

@@ -32,6 +32,20 @@ def write_result(
     write_text(Path(path).with_suffix(".md"), markdown.rstrip() + "\n" + footer(stamp))
 
 
+def rerender_markdown(path: Path, computed: dict, markdown: str) -> None:
+    """`path`.json as a run wrote it (`computed`, its provenance included) and `path`.md with
+    `markdown`, rendered anew from it, under that run's own footer and a line naming the
+    command and commit that re-rendered the Markdown alone."""
+    write_json(Path(path).with_suffix(".json"), computed)
+    again = provenance(wall_seconds=0.0)
+    by = (
+        "Markdown re-rendered from the run's JSON (its figures and provenance as computed) "
+        f"by: `{again['command']}` at commit `{again['git_commit']}`"
+    )
+    text = markdown.rstrip() + "\n" + footer(computed) + "\n" + by + "\n"
+    write_text(Path(path).with_suffix(".md"), text)
+
+
 def footer(stamp: dict) -> str:
     """The Markdown lines under a result that say who wrote it."""
     m = stamp["machine"]

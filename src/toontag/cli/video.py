@@ -167,10 +167,10 @@ def index(
     from toontag.video.search import display_name
     from toontag.video.segments import Smoothing
 
-    if hwaccel is not None:
+    if hwaccel is not None:  # with Ray the workers decode: the device is theirs to check
         from toontag.video.decode import hardware_decoding
 
-        hardware_decoding(hwaccel)
+        hardware_decoding(hwaccel, here=ray is None)
     model = load_engine(run, engine)
     store = Index.create(db, model)
     settings = IndexSettings(

@@ -26,6 +26,8 @@ from toontag.io import descriptor_path, open_regular
 
 TRUNCATION_SLACK = 1.0  # seconds of declared duration that may lack frames at the end
 STILL = "not a video (a still image)"  # a file of one picture, whatever its name says
+# the pixel formats of frames still on a device (FFmpeg's hardware formats)
+DEVICE_FORMATS = frozenset({"cuda", "vaapi", "qsv", "vulkan", "drm_prime", "d3d11", "videotoolbox"})
 SEEK_BACK = (0.0, 2.0, 10.0, 60.0)  # seconds before a time to seek to, until one lands before
 
 
@@ -40,10 +42,11 @@ def ffmpeg_logs_off() -> None:
         av.logging.set_level(None)
 
 
-def hardware_decoding(device_type: str) -> None:
-    """Check that FFmpeg can decode on a `device_type` device here ("cuda": NVIDIA's NVDEC;
-    the types of `av.codec.hwaccel.hwdevices_available()`): a one-line `ToontagError` saying
-    why not (no such type in this FFmpeg build, no device or driver on this machine)."""
+def hardware_decoding(device_type: str, *, here: bool = True) -> None:
+    """Check that FFmpeg can decode on a `device_type` device ("cuda": NVIDIA's NVDEC; the
+    types of `av.codec.hwaccel.hwdevices_available()`), on this machine unless not `here`
+    (then the type alone): a one-line `ToontagError` saying why not (no such type in this
+    FFmpeg build, no H.264 decoder for it, no device or driver on this machine)."""
     ffmpeg_logs_off()
     known = hwdevices_available()
     if device_type not in known:
@@ -51,10 +54,25 @@ def hardware_decoding(device_type: str) -> None:
             f"hardware decoding {device_type!r}: not in this PyAV's FFmpeg "
             f"(it has: {', '.join(known) or 'none'})"
         )
+    if not here:
+        return
     try:
         HWAccel(device_type, allow_software_fallback=False).create(av.Codec("h264", "r"))
+    except NotImplementedError:  # a device type FFmpeg has, with no H.264 decoder for it
+        raise ToontagError(
+            f"hardware decoding {device_type!r}: this PyAV's FFmpeg cannot decode H.264 there"
+        ) from None
     except (OSError, av.error.FFmpegError, RuntimeError) as e:
         raise no_device(device_type, e) from None
+
+
+def _opens(file) -> bool:
+    """Whether FFmpeg opens `file` (an open file) without a device."""
+    try:
+        av.open(descriptor_path(file.fileno()), "r").close()
+    except (av.error.FFmpegError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def no_device(device_type: str | None, error: Exception) -> ToontagError:
@@ -68,7 +86,8 @@ class Video:
     `reference_only`: decode only the frames others are predicted from (skipping most
     B-frames: about half the frames of an x264 stream at its defaults). `hwaccel`: a device
     type of `hardware_decoding` ("cuda"): decoded there, frames copied back to memory (as
-    NV12); a stream that device cannot decode is decoded here (`hardware` says which)."""
+    NV12); a stream that device cannot decode is decoded here (`hardware` says which, once
+    a frame has been decoded)."""
 
     def __init__(
         self, path: Path | str, *, reference_only: bool = False, hwaccel: str | None = None
@@ -90,7 +109,7 @@ class Video:
                     descriptor_path(file.fileno()), "r", hwaccel=hwaccel and HWAccel(hwaccel)
                 )
             except (av.error.FFmpegError, UnicodeDecodeError) as e:
-                if hwaccel and isinstance(e, PermissionError):  # the device: the file is open
+                if hwaccel and _opens(file):  # the file is fine without the device
                     raise no_device(hwaccel, e) from None
                 raise VideoError(self.path, f"not a readable video ({_reason(e)})") from e
         if not self.container.streams.video:
@@ -103,9 +122,7 @@ class Video:
         if self.stream.frames == 1:  # declared by MP4, GIF: one picture, no need to decode it
             self.close()
             raise VideoError(self.path, STILL)
-        self.hardware = bool(self.stream.codec_context.is_hwaccel)
-        if not self.hardware:  # FFmpeg's threads: a device decodes on its own
-            self.stream.thread_type = "AUTO"
+        self.stream.thread_type = "AUTO"  # with a device too, as FFmpeg's own command does
         if reference_only:  # frames no other frame refers to (most B-frames) are not decoded
             self.stream.codec_context.skip_frame = "NONREF"
         rate = self.stream.average_rate or self.stream.guessed_rate
@@ -124,7 +141,15 @@ class Video:
 
     def again(self) -> Video:
         """The same file opened again with the same options: a second read position."""
-        return Video(self.path, reference_only=self.reference_only, hwaccel=self.hwaccel)
+        return type(self)(self.path, reference_only=self.reference_only, hwaccel=self.hwaccel)
+
+    @property
+    def hardware(self) -> bool:
+        """Whether the frames decoded so far came from the device: FFmpeg falls back to its
+        own decoder when the device rejects a stream as decoding starts (10-bit H.264, 4:2:2),
+        and the context's pixel format then is the stream's own, not the device's."""
+        context = self.stream.codec_context
+        return bool(context.is_hwaccel) and context.pix_fmt in DEVICE_FORMATS
 
     def _declared_duration(self) -> tuple[float | None, bool]:
         """The stream's length when it declares one (MP4); else the container's duration

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
+from av.codec.hwaccel import hwdevices_available
+
 from toontag.data.walk import (
     VIDEO_SUFFIXES,
     entries,
@@ -99,6 +101,8 @@ class IndexSettings:
             raise ValueError(f"shot_input must be one of {SOURCES}, not {self.shot_input!r}")
         if self.skim is not None and self.skim not in TRIGGERS:
             raise ValueError(f"skim must be one of {TRIGGERS} or None, not {self.skim!r}")
+        if self.hwaccel is not None and self.hwaccel not in (known := hwdevices_available()):
+            raise ValueError(f"hwaccel must be one of {known} or None, not {self.hwaccel!r}")
 
     def to_dict(self) -> dict:
         """The settings as the index stores them (keys of options left off are absent)."""
