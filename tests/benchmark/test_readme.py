@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from toontag.benchmark.readme import render_readme, stale_blocks
+from toontag.benchmark.readme_labelling import adapted_head, screening
 from toontag.benchmark.readme_project import loop_lowest, loop_rows_at_goal
 from toontag.errors import RunError
 
@@ -196,3 +197,35 @@ def test_a_loop_row_meets_the_goal_only_in_every_seeds_run():
     assert loop_rows_at_goal(result) == ["adapted"]
     assert loop_lowest(result["rows"][1], 200) == 0.90
     assert loop_lowest(result["rows"][4], 200) is None
+
+
+def test_the_screening_names_each_cells_picking_policy_when_they_differ(tmp_path):
+    """A screened budget holding random and active cells says which frames each was trained
+    on, and the adapted head is set against the ImageNet head of the same frames."""
+
+    def screened(variant, policy, val, test):
+        return {
+            "variant": variant,
+            "policy": policy,
+            "budget": 400,
+            "seeds": 1,
+            "val_f1": val,
+            "own_val_f1": None,
+            "test_f1": test,
+            "ran_on": "CPU",
+        }
+
+    summary = [
+        screened("head+adapted", "random", 0.93, 0.906),
+        screened("head", "active", 0.88, 0.827),
+        screened("head", "random", 0.89, 0.818),
+    ]
+    (tmp_path / "label-efficiency.json").write_text(json.dumps({"summary": summary}))
+    text = screening(tmp_path)
+    assert "at 400 labels (one seed)" in text and "(active frames) 0.880" in text
+    assert adapted_head(tmp_path) == (
+        "at 400 labels 0.906 test micro-F1 against 0.818 on ImageNet's features "
+        "(random frames, one seed)"
+    )
+    (tmp_path / "label-efficiency.json").write_text(json.dumps({"summary": summary[::2]}))
+    assert "at 400 labels (random frames, one seed) the label server's head" in screening(tmp_path)

@@ -26,8 +26,8 @@ def named(variant: str) -> str:
 
 
 def screened(r: dict, budget: int) -> list[dict]:
-    """The cells of one seed (the screening) validated on the common sample at `budget`
-    (random frames), best on validation first."""
+    """The cells of one seed (the screening) validated on the common sample at `budget`,
+    best on validation first."""
     rows = [
         s
         for s in r["summary"]
@@ -45,9 +45,17 @@ def screening(results: Path) -> str:
     parts = []
     for budget in (100, 400):
         rows = screened(r, budget)
-        if rows:
-            each = "; ".join(f"{named(s['variant'])} {s['val_f1']:.3f}, {cell(s)}" for s in rows)
-            parts.append(f"at {budget} labels ({rows[0]['policy']} frames, one seed) {each}")
+        if not rows:
+            continue
+        mixed = len({s["policy"] for s in rows}) > 1  # one policy: said once; else for each
+        each = "; ".join(
+            named(s["variant"])
+            + (f" ({s['policy']} frames)" if mixed else "")
+            + f" {s['val_f1']:.3f}, {cell(s)}"
+            for s in rows
+        )
+        shown = "one seed" if mixed else f"{rows[0]['policy']} frames, one seed"
+        parts.append(f"at {budget} labels ({shown}) {each}")
     intro = "validation micro-F1 then test micro-F1, best on validation first: "
     return intro + "; and ".join(parts) if parts else "not screened yet"
 
@@ -162,15 +170,18 @@ def train_time(results: Path) -> str:
 def adapted_head(results: Path) -> str:
     """The label page's head on show-adapted features against ImageNet's, on the same frames."""
     r = read_result(results, "label-efficiency")
-    parts = []
+    parts, policies = [], set()
     for budget in (400, 100):
-        rows = {s["variant"]: s for s in screened(r, budget)}
-        if "head" in rows and "head+adapted" in rows:
-            parts.append(
-                f"at {budget} labels {cell(rows['head+adapted'])} test micro-F1 against "
-                f"{cell(rows['head'])} on ImageNet's features"
-            )
-    return "; ".join(parts) + " (random frames, one seed)"
+        rows = screened(r, budget)
+        for adapted in (s for s in rows if s["variant"] == "head+adapted"):
+            same = [s for s in rows if (s["variant"], s["policy"]) == ("head", adapted["policy"])]
+            if same:
+                parts.append(
+                    f"at {budget} labels {cell(adapted)} test micro-F1 against "
+                    f"{cell(same[0])} on ImageNet's features"
+                )
+                policies.add(adapted["policy"])
+    return "; ".join(parts) + f" ({', '.join(sorted(policies))} frames, one seed)"
 
 
 def finetune_vs_head(results: Path) -> str:
