@@ -40,7 +40,8 @@ from toontag.benchmark.videos import FPS, long_clip, val_frames
 from toontag.data.dataset import Sample
 from toontag.errors import ToontagError
 from toontag.models.engine import load_engine
-from toontag.video.decode import Video, hardware_decoding
+from toontag.video.decode import Video
+from toontag.video.hardware import hardware_decoding
 from toontag.video.synth import X264_DEFAULTS, Clip, write_clip
 
 SIZES = {"1920x1080": (1080, 1920), "1280x720": (720, 1280), "3840x2160": (2160, 3840)}

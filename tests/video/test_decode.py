@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from toontag.errors import ToontagError, VideoError
-from toontag.video.decode import Video, hardware_decoding, to_pixels
+from toontag.video.decode import Video, to_pixels
+from toontag.video.hardware import hardware_decoding
 
 
 def gray(n: int, shape=(64, 96)) -> list[np.ndarray]:

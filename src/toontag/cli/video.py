@@ -168,7 +168,7 @@ def index(
     from toontag.video.segments import Smoothing
 
     if hwaccel is not None:  # with Ray the workers decode: the device is theirs to check
-        from toontag.video.decode import hardware_decoding
+        from toontag.video.hardware import hardware_decoding
 
         hardware_decoding(hwaccel, here=ray is None)
     model = load_engine(run, engine)

@@ -15,19 +15,18 @@ from pathlib import Path
 
 import av
 import numpy as np
-from av.codec.hwaccel import HWAccel, hwdevices_available
+from av.codec.hwaccel import HWAccel
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from toontag.data.borders import Picture, fit_picture
 from toontag.data.images import PICTURE_ASPECT, resize_rgb
-from toontag.errors import ToontagError, VideoError
+from toontag.errors import VideoError
 from toontag.io import descriptor_path, open_regular
+from toontag.video.hardware import DEVICE_FORMATS, no_device, opens_plain
 
 TRUNCATION_SLACK = 1.0  # seconds of declared duration that may lack frames at the end
 STILL = "not a video (a still image)"  # a file of one picture, whatever its name says
-# the pixel formats of frames still on a device (FFmpeg's hardware formats)
-DEVICE_FORMATS = frozenset({"cuda", "vaapi", "qsv", "vulkan", "drm_prime", "d3d11", "videotoolbox"})
 SEEK_BACK = (0.0, 2.0, 10.0, 60.0)  # seconds before a time to seek to, until one lands before
 
 
@@ -42,52 +41,14 @@ def ffmpeg_logs_off() -> None:
         av.logging.set_level(None)
 
 
-def hardware_decoding(device_type: str, *, here: bool = True) -> None:
-    """Check that FFmpeg can decode on a `device_type` device ("cuda": NVIDIA's NVDEC; the
-    types of `av.codec.hwaccel.hwdevices_available()`), on this machine unless not `here`
-    (then the type alone): a one-line `ToontagError` saying why not (no such type in this
-    FFmpeg build, no H.264 decoder for it, no device or driver on this machine)."""
-    ffmpeg_logs_off()
-    known = hwdevices_available()
-    if device_type not in known:
-        raise ToontagError(
-            f"hardware decoding {device_type!r}: not in this PyAV's FFmpeg "
-            f"(it has: {', '.join(known) or 'none'})"
-        )
-    if not here:
-        return
-    try:
-        HWAccel(device_type, allow_software_fallback=False).create(av.Codec("h264", "r"))
-    except NotImplementedError:  # a device type FFmpeg has, with no H.264 decoder for it
-        raise ToontagError(
-            f"hardware decoding {device_type!r}: this PyAV's FFmpeg cannot decode H.264 there"
-        ) from None
-    except (OSError, av.error.FFmpegError, RuntimeError) as e:
-        raise no_device(device_type, e) from None
-
-
-def _opens(file) -> bool:
-    """Whether FFmpeg opens `file` (an open file) without a device."""
-    try:
-        av.open(descriptor_path(file.fileno()), "r").close()
-    except (av.error.FFmpegError, UnicodeDecodeError):
-        return False
-    return True
-
-
-def no_device(device_type: str | None, error: Exception) -> ToontagError:
-    reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
-    return ToontagError(f"hardware decoding {device_type!r}: no usable device here ({reason})")
-
-
 class Video:
     """An open video file: its `fps`, size and `declared_duration`, `frames()` in order,
     `image_at(seconds)`; `end` (where the frames stop) once `frames()` has run.
     `reference_only`: decode only the frames others are predicted from (skipping most
     B-frames: about half the frames of an x264 stream at its defaults). `hwaccel`: a device
-    type of `hardware_decoding` ("cuda"): decoded there, frames copied back to memory (as
-    NV12); a stream that device cannot decode is decoded here (`hardware` says which, once
-    a frame has been decoded)."""
+    type (`video.hardware`; "cuda"): decoded there, frames copied back to memory (as NV12);
+    a stream that device cannot decode is decoded here (`hardware` says which, once a frame
+    has been decoded)."""
 
     def __init__(
         self, path: Path | str, *, reference_only: bool = False, hwaccel: str | None = None
@@ -109,7 +70,7 @@ class Video:
                     descriptor_path(file.fileno()), "r", hwaccel=hwaccel and HWAccel(hwaccel)
                 )
             except (av.error.FFmpegError, UnicodeDecodeError) as e:
-                if hwaccel and _opens(file):  # the file is fine without the device
+                if hwaccel and opens_plain(file):  # the file is fine without the device
                     raise no_device(hwaccel, e) from None
                 raise VideoError(self.path, f"not a readable video ({_reason(e)})") from e
         if not self.container.streams.video:

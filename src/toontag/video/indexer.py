@@ -92,7 +92,7 @@ class IndexSettings:
     # None: every frame. Chosen on validation with `busy` (results/indexing-speed.md)
     skim: str | None = "changes"
     busy: bool = True  # tag the frame midway between two samples that disagree (`scan`)
-    # how, not what: decode on this device type (`video.decode.hardware_decoding`; None: on
+    # how, not what: decode on this device type (`video.hardware`; None: on
     # the CPU). Not stored: a conformant decoder's frames are the same wherever it runs
     hwaccel: str | None = None
 
