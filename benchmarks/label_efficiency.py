@@ -89,6 +89,7 @@ from toontag.labelling.adapted import adapt_pool, adapted_weights
 from toontag.labelling.features import pool_features
 from toontag.labelling.head import fit_head
 from toontag.labelling.propagate import propagate
+from toontag.labelling.recommended import PSEUDO_LIMIT
 from toontag.labelling.unlabelled import train_with_unlabelled
 from toontag.labelling.weak_manifest import weak_recipe
 from toontag.models.engine import engine_probabilities, load_engine
@@ -106,7 +107,6 @@ LABELS = preset("labels")  # `train --data PROJECT`'s recipe
 IMAGE_SIZE = LABELS.image_size
 SEEN = LABELS.images_seen  # images a fine-tuning run sees (>= 15 epochs)
 STUDENT_SEEN = weak_recipe(LABELS).images_seen  # a self-trained student's, a weak run's
-PSEUDO_LIMIT = 3000  # 9,000 unlabelled frames scored for them
 TRAINED = ("finetune", "selftrain", "consistency")
 ADAPTED = "adapted"  # a lever: "finetune+adapted" starts from the pool's show-adapted backbone
 PROPAGATE = "propagate"  # a lever: the picked frames' answers extend within their shots

@@ -151,3 +151,26 @@ def test_a_run_with_weak_rows_sees_twice_the_image_budget_in_3_epochs_at_least()
     weak = weak_recipe(preset("labels"))
     assert weak.for_rows(1201).max_epochs == 8 and weak.for_rows(4230).max_epochs == 3
     assert weak_recipe(preset("paper")) == preset("paper")  # no image budget: epochs as given
+
+
+def test_train_on_a_project_self_trains_where_validation_chose_it(built, tmp_path, monkeypatch):
+    """At a budget where validation chose self-training, `train --data PROJECT` with no method
+    named trains a teacher, pseudo-labels the project's unanswered pool frames and trains the
+    student the benchmark validated (twice the image budget); propagation is off."""
+    from toontag.labelling import recommended
+
+    monkeypatch.setattr(recommended, "CHOSEN", {50: "selftrain", 400: "finetune+propagate"})
+    monkeypatch.setattr(recommended, "PSEUDO_LIMIT", 5)
+    tiny = ["--model", "baseline", "--no-pretrained", "--set", "images_seen=40"]
+    run = tmp_path / "st"
+    code, out, err = cli(["train", "--data", built, "--out", run, *tiny])
+    assert code == 0, err
+    assert "13 labels: selftrain, what validation chose at 50" in out
+    assert not (run / PROPAGATED).exists() and (run / "teacher" / "report.json").is_file()
+    pseudo = json.loads((run / "pseudo-labels.json").read_text())
+    # The unanswered pool frames (not the one offered as an audit frame), 3 scored a place.
+    unanswered = SHOTS * FRAMES - 13 - 1
+    assert pseudo["unlabelled"] == unanswered and pseudo["scored"] == 15 >= 3 * pseudo["kept"]
+    student = json.loads((run / "config.json").read_text())
+    teacher = json.loads((run / "teacher" / "config.json").read_text())
+    assert teacher["images_seen"] == 40 and student["images_seen"] == 80

@@ -104,8 +104,8 @@ def train(
         bool,
         typer.Option(
             help="With --data PROJECT: start from the project's show-adapted backbone "
-            "(`toontag label adapt`) instead of ImageNet's; off by default until the 3-seed "
-            "runs choose it (results/label-efficiency.md)."
+            "(`toontag label adapt`) instead of ImageNet's; on by default where validation "
+            "chose it (labelling/recommended.py)."
         ),
     ] = False,
     propagate: Annotated[
@@ -114,8 +114,10 @@ def train(
             "--propagate/--no-propagate",
             help="With --data PROJECT: extend each training answer to the unanswered frames "
             "of its shot where the label page's model agrees (or the frame is a still copy), as "
-            "weak labels of half weight that only train (RUN/propagated.csv). Default: on for "
-            "a new run on a project (chosen on validation, results/label-efficiency.md).",
+            "weak labels of half weight that only train (RUN/propagated.csv). Default for a new "
+            "run on a project, when neither this nor --unlabelled is named: what validation "
+            "chose at about its number of labels (labelling/recommended.py: propagation, or "
+            "self-training on the project's pool).",
             show_default=False,
         ),
     ] = None,
@@ -131,8 +133,19 @@ def train(
         raise typer.BadParameter("--out is required (or --resume RUN)")
     data = find_data(data) if resume is None else data_of_run(data, resume)
     project = (data / PROJECT_FILE).is_file()
-    if propagate is None:  # the recommended path on a project, unless another one is named
-        propagate = project and resume is None and unlabelled is None
+    if project and resume is None and propagate is None and unlabelled is None:
+        from toontag.data.dataset import load_dataset
+        from toontag.labelling.recommended import recommended
+
+        labels = len(load_dataset(data, **class_list(classes)).samples)
+        chosen = recommended(labels)  # what validation chose near this many labels
+        propagate, adapted = chosen.propagate, adapted or chosen.adapted
+        unlabelled = data if chosen.self_training else None
+        out.print(
+            f"{labels:,} labels: {chosen.variant}, what validation chose at {chosen.budget} "
+            "(results/label-efficiency.md); name --propagate or --unlabelled to choose yourself"
+        )
+    propagate = bool(propagate)
     if resume is not None:
         if classes is not None:
             raise typer.BadParameter("--classes: a resumed run keeps the classes it started with")
@@ -191,7 +204,12 @@ def train(
         labelled = [s.path for s in load_dataset(data, **class_list(classes)).samples]
         pool = unlabelled_images(unlabelled, labelled)
         out.print(f"{len(pool):,} unlabelled images from {unlabelled}")
-        train_run = partial(train_with_unlabelled, unlabelled=pool)
+        validated = {}
+        if project:  # a project's pool: the student and limit label-efficiency validated
+            from toontag.labelling.recommended import self_training
+
+            validated = self_training(config)
+        train_run = partial(train_with_unlabelled, unlabelled=pool, **validated)
     else:
         train_run = partial(train_run, resume=resume is not None)
     report = train_run(
