@@ -111,6 +111,8 @@ def main() -> None:
     parser.add_argument("--finetune-steps", type=int, default=STEPS)
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
+    if args.base_recipe != "fast" and args.base_runs is None:
+        parser.error("the choice scores train frames its bases never saw: --base-recipe fast")
     started = time.perf_counter()
     data = load_dataset(args.data)
     train = data.subset("train")

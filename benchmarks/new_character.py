@@ -1,11 +1,14 @@
 """A new character from a few examples: enrolment on Kral Sakir, each character in turn.
 
     python benchmarks/new_character.py            # about an hour on 2 CPU cores; resumes
+    python benchmarks/new_character.py --base-recipe cpu   # full-recipe bases: 30 min more each
     python benchmarks/new_character.py --render   # the result files from what has finished
 
 For each of the 4 characters: a base run trained on the train split with that character's
-labels withheld (3 classes; ImageNet Lite0 at 112x192, the `fast` recipe, one epoch over every
---base-stride-th train frame, 2: half the split, for CPU time), then enrolment of the character
+labels withheld (3 classes; ImageNet Lite0 at 112x192; --base-recipe fast: one epoch of the
+`fast` recipe over every --base-stride-th train frame, 2: half the split, for CPU time; cpu: the
+`cpu` preset, results/cpu-recipe.md's kept row, 27 minutes on every train frame, the one
+`--characters` at a time suits), then enrolment of the character
 from k = 5, 20, 50 positives drawn at random from the pool, a simulated person answering the
 frames `enrol` offers for confirmation (rounds of 10, half nearest the new class's threshold
 and half at random, a refit after each, 50 in all), for --seeds seeds. The pool is a fixed
@@ -53,6 +56,7 @@ from toontag.benchmark.enrolment import (
 )
 from toontag.benchmark.results import keep_record, read_records, write_result
 from toontag.benchmark.tables import admission_lines, designed_after_test
+from toontag.config import preset
 from toontag.data.cache import build_cache
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, load_dataset
 from toontag.data.groups import frame_groups
@@ -272,6 +276,11 @@ def render(args, done: dict, tuned: dict, started: float) -> None:
         + (
             f"trained elsewhere: {args.base_runs}/<character>, its recipe in each record"
             if args.base_runs
+            else "ImageNet Lite0 112x192, the `cpu` preset (results/cpu-recipe.md's kept row: "
+            "`fast` with label smoothing 0.1, the cosine over "
+            f"{args.base_minutes or preset('cpu').max_minutes:g} minutes of fitting) on every "
+            "train frame"
+            if args.base_recipe == "cpu"
             else "ImageNet Lite0 112x192, `fast` recipe, one epoch over one train frame in "
             f"{args.base_stride}"
         )
@@ -336,6 +345,7 @@ def render(args, done: dict, tuned: dict, started: float) -> None:
         "goals": {"new_f1": GOAL_F1, "k": GOAL_K, "confirmations": CONFIRM, "old_loss": GOAL_LOSS},
         "settings": {
             "pool": args.pool,
+            "base_recipe": None if args.base_runs else args.base_recipe,
             "base_minutes": args.base_minutes,
             "base_stride": args.base_stride,
             "confirm_round": ROUND,

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import write_manifest
 from toontag.benchmark.enrolment import base_run
-from toontag.config import TrainConfig
+from toontag.config import TrainConfig, preset
 from toontag.data.dataset import Sample, load_dataset
 from toontag.errors import RunError
 from toontag.training.run import train
@@ -69,6 +69,27 @@ def test_a_base_that_knew_the_character_is_refused(bases, small_manifest, tmp_pa
     args = argparse.Namespace(base_runs=tmp_path)
     with pytest.raises(RunError, match="a base without remzi"):
         base_run(args, load_dataset(small_manifest), "remzi")
+
+
+def test_a_full_recipe_base_trains_on_every_train_frame_with_the_cpu_preset(
+    small_manifest, tmp_path
+):
+    """--base-recipe cpu: the `cpu` preset (here cut to a few seconds of fitting) on every
+    train frame, the character's labels withheld; the fast base takes every other frame."""
+    data = load_dataset(small_manifest)
+    args = argparse.Namespace(
+        base_runs=None, base_recipe="cpu", base_stride=2, base_minutes=0.02, work=tmp_path
+    )
+    base = base_run(args, data, "canan")
+    config = json.loads((base / "config.json").read_text())
+    wanted = preset("cpu").replace(seed=0, max_minutes=0.02)
+    assert config["label_smoothing"] == 0.1 and config["image_size"] == [112, 192]
+    assert {k: config[k] for k in ("lr", "max_minutes", "schedule", "augment")} == {
+        "lr": wanted.lr, "max_minutes": 0.02, "schedule": "cosine", "augment": "flip_crop"
+    }  # fmt: skip
+    rows = load_dataset(tmp_path / "canan" / "base.csv").samples
+    assert len(rows) == len(data.subset("train")) and not any("canan" in s.labels for s in rows)
+    assert json.loads((base / "model.json").read_text())["classes"] == list(OLD)
 
 
 def test_the_enrolment_choice_weighs_the_fine_tune_on_validation(bases, small_manifest, tmp_path):

@@ -128,3 +128,16 @@ def test_an_image_budget_sets_the_epochs_from_the_training_rows():
     assert labels.for_rows(4000).max_epochs == 15  # never below min_epochs
     paper = preset("paper")
     assert paper.for_rows(10) == paper  # epochs as given
+
+
+def test_the_cpu_preset_is_the_row_the_cpu_recipe_benchmark_kept():
+    """`preset("cpu")` is results/cpu-recipe.md's kept row, as benchmarks/cpu_recipe.py
+    builds it from its base settings and the row's own."""
+    import runpy
+    from pathlib import Path
+
+    script = runpy.run_path(str(Path(__file__).parents[2] / "benchmarks" / "cpu_recipe.py"))
+    kept = json.loads((Path(__file__).parents[2] / "results" / "cpu-recipe.json").read_text())
+    row = kept["kept"]["row"]
+    settings = parse_settings(script["BASE"] + script["ROWS"][row][1])
+    assert preset(script["PRESET"]).replace(**settings) == preset("cpu")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from toontag.benchmark.harness import write_manifest
-from toontag.config import PRESETS, TrainConfig
+from toontag.config import preset
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, Sample
 from toontag.errors import RunError
 from toontag.evaluation.metrics import micro_scores
@@ -28,6 +28,7 @@ from toontag.training.run import train_or_resume
 
 CONFIRM, ROUND = 50, 10  # answers a person gives after the examples, offered this many a round
 IMAGE_SIZE = (112, 192)
+BASE_RECIPES = ("fast", "cpu")  # see `base_options`
 
 
 def simulate_enrolment(
@@ -79,8 +80,15 @@ def base_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/kral_sakir"))
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache/toontag/new-char")
     parser.add_argument("--pool", type=int, default=3000, help="train frames in the pool")
+    parser.add_argument(
+        "--base-recipe",
+        choices=BASE_RECIPES,
+        default="fast",
+        help="fast: one epoch of the `fast` recipe over every --base-stride-th train frame; "
+        "cpu: the `cpu` preset (results/cpu-recipe.md's kept row) on every train frame",
+    )
     parser.add_argument("--base-stride", type=int, default=2, help="every Nth train frame")
-    parser.add_argument("--base-minutes", type=float, default=None, help="cap on the base's epoch")
+    parser.add_argument("--base-minutes", type=float, default=None, help="cap on the base's fit")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--characters", default=",".join(KRAL_SAKIR_CLASSES))
     parser.add_argument(
@@ -94,7 +102,7 @@ def base_options(parser: argparse.ArgumentParser) -> None:
 
 def base_run(args, data, character: str) -> Path:
     """The 3-class run that never heard of `character`: --base-runs/<character> where given,
-    else trained once (one epoch over every --base-stride-th train frame), then reused."""
+    else trained once with --base-recipe, then reused."""
     old = tuple(c for c in KRAL_SAKIR_CLASSES if c != character)
     if args.base_runs is not None:
         base = args.base_runs / character
@@ -106,14 +114,20 @@ def base_run(args, data, character: str) -> Path:
     folder = args.work / character
     base = folder / "base"
     if not (base / "report.json").is_file():
+        full = args.base_recipe == "cpu"
         samples = [
             Sample(s.path, tuple(c for c in s.labels if c != character), s.split, s.frame_id)
-            for s in train_part.samples[:: args.base_stride]
+            for s in train_part.samples[:: 1 if full else args.base_stride]
         ]
         manifest = write_manifest(folder / "base.csv", samples, split="train")
-        config = TrainConfig(**PRESETS["fast"]).replace(
-            image_size=IMAGE_SIZE, max_epochs=1, max_minutes=args.base_minutes, seed=0
-        )
+        if full:
+            config = preset("cpu").replace(seed=0)
+            if args.base_minutes is not None:
+                config = config.replace(max_minutes=args.base_minutes)
+        else:
+            config = preset("fast").replace(
+                image_size=IMAGE_SIZE, max_epochs=1, max_minutes=args.base_minutes, seed=0
+            )
         train_or_resume(
             config,
             data=manifest,

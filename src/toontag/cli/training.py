@@ -48,7 +48,7 @@ def train(
     preset: Annotated[
         str | None,
         typer.Option(
-            help="Named recipe: paper, fast or labels (see config.py); default paper, or "
+            help="Named recipe: paper, fast, cpu or labels (see config.py); default paper, or "
             "labels for --data PROJECT (what results/label-efficiency.md validated)."
         ),
     ] = None,
