@@ -44,7 +44,12 @@ import numpy as np
 
 from toontag.benchmark.figures import span
 from toontag.benchmark.provenance import load_average
-from toontag.benchmark.readme_project import loop_lowest, loop_rows_at_goal, loop_runs
+from toontag.benchmark.readme_project import (
+    loop_cell,
+    loop_lowest,
+    loop_rows_at_goal,
+    loop_runs,
+)
 from toontag.benchmark.results import rerender_markdown, write_result
 from toontag.benchmark.simulated import common_validation, runs_of_ids
 from toontag.data.dataset import load_dataset
@@ -239,13 +244,11 @@ def render(payload: dict) -> str:
         for name, each in runs.items():
             shown = []
             for c in checkpoints:
-                cells = [x for run in each for x in run["checkpoints"] if x["checkpoint"] == c]
-                f1s = [x["f1"] for x in cells if x["f1"] is not None]
-                boxes = np.mean([x["boxes_per_frame"] for x in cells]) if cells else None
+                cell = loop_cell(each, c)
                 shown.append(
                     "-"
-                    if not f1s or len(f1s) < len(each)
-                    else f"{np.mean(f1s):.3f} ({span(f1s, 3)}) / {boxes:.2f}"
+                    if cell is None
+                    else f"{np.mean(cell[0]):.3f} ({span(cell[0], 3)}) / {cell[1]:.2f}"
                 )
             lines.append(f"| {name} (mean of {len(each)} seeds) | " + " | ".join(shown) + " |")
     for row in rows:

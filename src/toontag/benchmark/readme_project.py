@@ -51,6 +51,16 @@ def loop_runs(r: dict) -> dict[str, list[dict]]:
     return runs
 
 
+def loop_cell(runs: list[dict], checkpoint: int) -> tuple[list[float], float] | None:
+    """A row's runs at one checkpoint: each seed's suggestions' F1 and the mean boxes changed
+    per frame (None: a seed lacks the checkpoint or its score)."""
+    cells = [c for run in runs for c in run["checkpoints"] if c["checkpoint"] == checkpoint]
+    f1s = [c["f1"] for c in cells if c["f1"] is not None]
+    if not runs or len(f1s) < len(runs):
+        return None
+    return f1s, float(np.mean([c["boxes_per_frame"] for c in cells]))
+
+
 def loop_lowest(run: dict, start: int) -> float | None:
     """One run's lowest suggestions' F1 at a checkpoint from `start` answers on (None: none
     reached or scored)."""
@@ -113,9 +123,10 @@ def labelling_loop(results: Path) -> str:
     pool = r["pool"]
 
     def at(runs: list[dict], answers: int) -> str:
-        cells = [next(c for c in run["checkpoints"] if c["checkpoint"] == answers) for run in runs]
-        f1s = [c["f1"] for c in cells]
-        boxes = np.mean([c["boxes_per_frame"] for c in cells])
+        cell = loop_cell(runs, answers)
+        if cell is None:
+            return "-"
+        f1s, boxes = cell
         spread = f"{span(f1s, 3)}; " if len(f1s) > 1 else ""
         return f"{np.mean(f1s):.3f} ({spread}{boxes:.2f} boxes)"
 
