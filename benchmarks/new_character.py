@@ -54,6 +54,7 @@ from toontag.benchmark.enrolment import (
     pool_rows,
     simulate_enrolment,
 )
+from toontag.benchmark.provenance import load_average
 from toontag.benchmark.results import keep_record, read_records, write_result
 from toontag.benchmark.tables import admission_lines, designed_after_test
 from toontag.config import preset
@@ -209,6 +210,7 @@ def one_finetune(args, at: Setting) -> dict:
     character, runs = at.character, []
     for seed in range(args.finetune_seeds):
         folder = args.work / character / f"finetune-k{GOAL_K}-seed{seed}"
+        load_before = load_average()[0]
         said = finetune_enrolment(
             at.base, at.pool, at.truth, character=character, k=GOAL_K, seed=seed, folder=folder,
             cache_root=args.work / "cache", steps=args.finetune_steps,
@@ -216,6 +218,7 @@ def one_finetune(args, at: Setting) -> dict:
         runs.append(
             {
                 "seed": seed,
+                "load": [load_before, load_average()[0]],  # 1-min load around the enrolments
                 **{
                     stage: {
                         **at.scored(folder / stage),

@@ -10,6 +10,7 @@ import numpy as np
 
 from toontag.benchmark.figures import read_result, span
 from toontag.benchmark.readme_labelling import chosen, train_time
+from toontag.config import preset
 
 
 def new_character(results: Path) -> str:
@@ -111,9 +112,28 @@ def new_character_finetune(results: Path) -> str:
         f"below the read-out's for {below} of {len(runs)} characters; the old characters' "
         "change kept within 0.005 (the lower bound of its interval by sequence) for "
         f"{kept} of {len(runs)}; "
-        f"{min(seconds):.0f}-{max(seconds):.0f} s an enrolment on 2 busy cores, on the "
-        "benchmark's bases (one epoch over half the train frames, not the full recipe)"
+        f"{min(seconds):.0f}-{max(seconds):.0f} s an enrolment on 2 "
+        + cores(runs.values())
+        + ", "
+        + bases(r["settings"])
     )
+
+
+def cores(runs) -> str:
+    """The 2 cores the fine-tuned enrolments ran on: their 1-min load where recorded (runs
+    from before it was recorded ran beside other work)."""
+    loads = [x for run in runs for x in run.get("load", [])]
+    return f"cores (1-min load {min(loads):.1f}-{max(loads):.1f})" if loads else "busy cores"
+
+
+def bases(settings: dict) -> str:
+    """The enrolment benchmark's base runs, as its settings say they were trained."""
+    if settings.get("base_runs"):
+        return f"on bases trained elsewhere ({settings['base_runs']})"
+    if settings.get("base_recipe") == "cpu":
+        minutes = settings.get("base_minutes") or preset("cpu").max_minutes
+        return f"on bases trained with the full CPU recipe (`cpu` preset, {minutes:g} minutes)"
+    return "on the benchmark's bases (one epoch over half the train frames, not the full recipe)"
 
 
 def labelling_loop(results: Path) -> str:
