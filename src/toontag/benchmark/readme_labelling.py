@@ -231,7 +231,16 @@ def consistency(results: Path) -> str:
     )
 
 
+def train_default(results: Path) -> str:
+    """What `train --data PROJECT` takes by itself: validation's choice at each budget
+    (labelling/recommended.py copies it; a test checks the copy)."""
+    r = read_result(results, "label-efficiency")
+    by_budget = sorted((int(b), variant) for b, (variant, _policy) in r["chosen"].items())
+    return "; ".join(f"at {b} labels {named(variant)}" for b, variant in by_budget)
+
+
 RENDERERS = {
+    "train-default": train_default,
     "label-efficiency": label_efficiency,
     "label-screening": screening,
     "adapted-head": adapted_head,
