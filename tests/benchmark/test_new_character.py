@@ -90,6 +90,9 @@ def test_a_full_recipe_base_trains_on_every_train_frame_with_the_cpu_preset(
     rows = load_dataset(tmp_path / "canan" / "base.csv").samples
     assert len(rows) == len(data.subset("train")) and not any("canan" in s.labels for s in rows)
     assert json.loads((base / "model.json").read_text())["classes"] == list(OLD)
+    args.base_recipe = "fast"  # the work folder's bases, features and records are cpu ones
+    with pytest.raises(RunError, match="holds bases of --base-recipe cpu; use another --work"):
+        base_run(args, data, "remzi")
 
 
 def test_the_enrolment_choice_weighs_the_fine_tune_on_validation(bases, small_manifest, tmp_path):

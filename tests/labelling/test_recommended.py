@@ -1,4 +1,5 @@
-"""The recommended training path on a project: validation's choices, the nearest budget."""
+"""The recommended training path on a project: validation's choices, the nearest budget, a
+killed run's own method, and the self-training settings the benchmark validated."""
 
 from __future__ import annotations
 
@@ -6,31 +7,53 @@ import json
 from pathlib import Path
 
 from toontag.config import preset
-from toontag.labelling.recommended import CHOSEN, PSEUDO_LIMIT, recommended, self_training
-from toontag.labelling.weak_manifest import weak_recipe
+from toontag.labelling.recommended import (
+    CHOSEN,
+    FALLBACK,
+    choose,
+    recommended,
+    self_training,
+    without_self_training,
+)
+from toontag.labelling.unlabelled import TEACHER
+from toontag.labelling.weak_manifest import PROPAGATED
 
 RESULT = Path(__file__).parents[2] / "results" / "label-efficiency.json"
 
 
 def test_the_recommended_choices_are_what_validation_chose_in_the_published_result():
     chosen = json.loads(RESULT.read_text())["chosen"]
-    assert {int(budget): variant for budget, (variant, _policy) in chosen.items()} == CHOSEN
+    assert {int(budget): tuple(pair) for budget, pair in chosen.items()} == CHOSEN
 
 
-def test_the_budget_nearest_the_labels_on_a_log_scale_decides():
-    budgets = {n: recommended(n).budget for n in (0, 13, 70, 71, 141, 142, 282, 283, 10_000)}
-    assert budgets == {0: 50, 13: 50, 70: 50, 71: 100, 141: 100, 142: 200, 282: 200, 283: 400,
+def test_the_budget_nearest_the_labels_on_a_log_scale_decides(tmp_path):
+    budgets = {n: recommended(n)[0] for n in (0, 12, 70, 71, 141, 142, 282, 283, 10_000)}
+    assert budgets == {0: 50, 12: 50, 70: 50, 71: 100, 141: 100, 142: 200, 282: 200, 283: 400,
                        10_000: 400}  # fmt: skip
-    for budget, variant in CHOSEN.items():
-        choice = recommended(budget)
-        assert choice.variant == variant
+    for budget, (variant, _policy) in CHOSEN.items():
+        choice = choose(budget, tmp_path / "new-run")
+        assert choice.variant == variant and f"chose at {budget} labels" in choice.why
         assert choice.self_training == variant.startswith("selftrain")
         assert choice.propagate == ("+propagate" in variant)
         assert choice.adapted == ("+adapted" in variant)
 
 
+def test_a_killed_run_continues_with_the_method_it_started_with(tmp_path):
+    (tmp_path / "st" / TEACHER).mkdir(parents=True)  # killed while its teacher trained
+    (tmp_path / "pr").mkdir()
+    (tmp_path / "pr" / PROPAGATED).write_text("path,labels\n")
+    for labels in (12, 100, 400):
+        assert choose(labels, tmp_path / "st").self_training
+        assert choose(labels, tmp_path / "pr").variant == FALLBACK
+    assert "continuing the run" in choose(100, tmp_path / "pr").why
+    fallen = without_self_training(choose(100, tmp_path / "new"))
+    assert fallen.variant == FALLBACK and fallen.propagate and "no unlabelled" in fallen.why
+
+
 def test_self_training_on_a_project_takes_the_benchmarks_student_and_limit():
+    settings = json.loads(RESULT.read_text())["settings"]
     config = preset("labels").replace(seed=3)
-    settings = self_training(config)
-    assert settings["limit"] == PSEUDO_LIMIT == 3000
-    assert settings["student"] == weak_recipe(config) != config  # twice the image budget
+    validated = self_training(config)
+    assert validated["limit"] == settings["pseudo_limit"]
+    assert validated["student"].images_seen == settings["student_seen"] != config.images_seen
+    assert validated["student"].seed == 3 and validated["student"].min_epochs == 3

@@ -155,22 +155,72 @@ def test_a_run_with_weak_rows_sees_twice_the_image_budget_in_3_epochs_at_least()
 
 def test_train_on_a_project_self_trains_where_validation_chose_it(built, tmp_path, monkeypatch):
     """At a budget where validation chose self-training, `train --data PROJECT` with no method
-    named trains a teacher, pseudo-labels the project's unanswered pool frames and trains the
-    student the benchmark validated (twice the image budget); propagation is off."""
+    named trains a teacher, pseudo-labels the project's pool frames outside the shots of its
+    validation and audit frames, and trains the student the benchmark validated (twice the
+    image budget, its pseudo-label limit); propagation is off. A rerun continues that run even
+    where the labels now point elsewhere."""
     from toontag.labelling import recommended
 
-    monkeypatch.setattr(recommended, "CHOSEN", {50: "selftrain", 400: "finetune+propagate"})
+    monkeypatch.setattr(recommended, "CHOSEN", {50: ("selftrain", "active")})
     monkeypatch.setattr(recommended, "PSEUDO_LIMIT", 5)
     tiny = ["--model", "baseline", "--no-pretrained", "--set", "images_seen=40"]
     run = tmp_path / "st"
     code, out, err = cli(["train", "--data", built, "--out", run, *tiny])
     assert code == 0, err
-    assert "13 labels: selftrain, what validation chose at 50" in out
+    assert "12 labels: selftrain, what validation chose at 50 labels" in out  # not the audit one
     assert not (run / PROPAGATED).exists() and (run / "teacher" / "report.json").is_file()
+    # Learnable: the unanswered frames of the shots whose answers all train (3 a shot).
+    val = json.loads((run / "teacher" / "split.json").read_text())["val_images"]
+    with (built / "pool.csv").open() as f:  # shot by shot, FRAMES a shot
+        shot_of = {Path(r["path"]).name: k // FRAMES for k, r in enumerate(csv.DictReader(f))}
+    closed = {shot_of[Path(p).name] for p in val}
+    assert closed and not closed & {AUDITED, OFFERED}
     pseudo = json.loads((run / "pseudo-labels.json").read_text())
-    # The unanswered pool frames (not the one offered as an audit frame), 3 scored a place.
-    unanswered = SHOTS * FRAMES - 13 - 1
-    assert pseudo["unlabelled"] == unanswered and pseudo["scored"] == 15 >= 3 * pseudo["kept"]
+    assert pseudo["unlabelled"] == 3 * (AUDITED - len(closed))
+    assert pseudo["scored"] == min(15, pseudo["unlabelled"]) >= 3 * pseudo["kept"]  # 3 a place
     student = json.loads((run / "config.json").read_text())
     teacher = json.loads((run / "teacher" / "config.json").read_text())
     assert teacher["images_seen"] == 40 and student["images_seen"] == 80
+    monkeypatch.setattr(recommended, "CHOSEN", {50: ("finetune+propagate", "random")})
+    code, out, err = cli(["train", "--data", built, "--out", run, *tiny])
+    assert code == 0, err
+    assert "continuing the run" in out and not (run / PROPAGATED).exists()
+
+
+def test_self_training_falls_back_to_propagation_with_no_pool_frame_to_learn_from(
+    built, tmp_path, monkeypatch
+):
+    """A project whose pool holds only answered frames: nothing to pseudo-label, so the
+    default path extends the answers within their shots instead, and says so."""
+    from toontag.labelling import recommended
+
+    project = tmp_path / "project"
+    shutil.copytree(built, project)
+    answered = {r["path"] for r in csv.DictReader((project / "labels.csv").open())}
+    with (project / "pool.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["path"] in answered]
+    write(project / "pool.csv", list(rows[0]), [list(r.values()) for r in rows])
+    monkeypatch.setattr(recommended, "CHOSEN", {50: ("selftrain", "active")})
+    tiny = ["--model", "baseline", "--no-pretrained", "--set", "images_seen=40"]
+    code, out, err = cli(["train", "--data", project, "--out", tmp_path / "r", *tiny])
+    assert code == 0, err
+    assert "no unlabelled pool frame to learn from: finetune+propagate" in out
+    assert (tmp_path / "r" / PROPAGATED).is_file() and not (tmp_path / "r" / "teacher").exists()
+
+
+def test_unlabelled_frames_from_the_project_itself_skip_held_out_shots(built):
+    """`--unlabelled PROJECT` on the project trained on: its learnable pool with the validated
+    student and limit; `--unlabelled FOLDER`: every unlabelled image there, the defaults."""
+    from toontag.labelling.recommended import PSEUDO_LIMIT, unlabelled_source
+
+    config = preset("labels")
+    own, options = unlabelled_source(built, built, config=config)
+    assert options["limit"] == PSEUDO_LIMIT and options["student"] == weak_recipe(config)
+    folder, defaults = unlabelled_source(built, built / "frames", config=config)
+    assert defaults == {} and len(folder) == SHOTS * FRAMES - 13  # every unanswered image
+    assert {p.resolve() for p in own} <= {p.resolve() for p in folder}
+    assert len(own) <= len(folder) - (FRAMES - 1) - FRAMES  # not shots 6 and 7 at least
+    audit_shots = {AUDITED, OFFERED}
+    with (built / "pool.csv").open() as f:
+        shot_of = {built / r["path"]: int(r["shot"]) for r in csv.DictReader(f)}
+    assert not {shot_of[p] for p in own} & audit_shots

@@ -17,7 +17,7 @@ from toontag.config import preset
 from toontag.data.dataset import KRAL_SAKIR_CLASSES, Sample
 from toontag.errors import RunError
 from toontag.evaluation.metrics import micro_scores
-from toontag.io import read_csv, replace_file
+from toontag.io import read_csv, replace_file, write_text
 from toontag.labelling.confirm import CONFIRM_FILE, Confirmed, offer_for_confirmation
 from toontag.labelling.enrol import pooled_features
 from toontag.labelling.enrol_finetune import enrol_finetuned
@@ -110,6 +110,7 @@ def base_run(args, data, character: str) -> Path:
         if set(classes) != set(old):
             raise RunError(f"{base}: classes {list(classes)}; a base without {character} has {old}")
         return base
+    same_recipe(args.work, args.base_recipe)
     train_part = data.subset("train")
     folder = args.work / character
     base = folder / "base"
@@ -137,6 +138,20 @@ def base_run(args, data, character: str) -> Path:
             cache_root=args.work / "cache",
         )
     return base
+
+
+def same_recipe(work: Path, recipe: str) -> None:
+    """WORK's bases, features and records are of one --base-recipe: the first use writes it
+    (bases from before it was written are `fast` ones); another one is refused in one line."""
+    marker = work / "base-recipe.txt"
+    if marker.is_file():
+        held = marker.read_text().strip()
+    else:
+        held = "fast" if any(work.glob("*/base/report.json")) else None
+    if held is None:
+        write_text(marker, recipe + "\n")
+    elif held != recipe:
+        raise RunError(f"{work}: holds bases of --base-recipe {held}; use another --work")
 
 
 def base_features(base: Path, trained, paths: list, args, what: str):

@@ -101,13 +101,15 @@ def train(
         ),
     ] = None,
     adapted: Annotated[
-        bool,
+        bool | None,
         typer.Option(
+            "--adapted/--no-adapted",
+            show_default=False,
             help="With --data PROJECT: start from the project's show-adapted backbone "
             "(`toontag label adapt`) instead of ImageNet's; on by default where validation "
-            "chose it (labelling/recommended.py)."
+            "chose it (labelling/recommended.py).",
         ),
-    ] = False,
+    ] = None,
     propagate: Annotated[
         bool | None,
         typer.Option(
@@ -133,19 +135,7 @@ def train(
         raise typer.BadParameter("--out is required (or --resume RUN)")
     data = find_data(data) if resume is None else data_of_run(data, resume)
     project = (data / PROJECT_FILE).is_file()
-    if project and resume is None and propagate is None and unlabelled is None:
-        from toontag.data.dataset import load_dataset
-        from toontag.labelling.recommended import recommended
-
-        labels = len(load_dataset(data, **class_list(classes)).samples)
-        chosen = recommended(labels)  # what validation chose near this many labels
-        propagate, adapted = chosen.propagate, adapted or chosen.adapted
-        unlabelled = data if chosen.self_training else None
-        out.print(
-            f"{labels:,} labels: {chosen.variant}, what validation chose at {chosen.budget} "
-            "(results/label-efficiency.md); name --propagate or --unlabelled to choose yourself"
-        )
-    propagate = bool(propagate)
+    by_default = project and resume is None and propagate is None and unlabelled is None
     if resume is not None:
         if classes is not None:
             raise typer.BadParameter("--classes: a resumed run keeps the classes it started with")
@@ -180,6 +170,20 @@ def train(
         }
         config = named_preset(preset if preset is not None else "labels" if project else "paper")
         config = config.replace(**fixed | given)  # --set last: it may change any of them
+    pool = None  # the unlabelled frames, where the default path chose self-training
+    if by_default:  # what validation chose near the project's number of labels
+        from toontag.labelling.recommended import default_path
+
+        chosen, pool = default_path(
+            data, run=run_dir, config=config, cache_root=cache, **class_list(classes)
+        )
+        propagate, unlabelled = chosen.propagate, data if pool is not None else None
+        adapted = chosen.adapted if adapted is None else adapted
+        out.print(
+            f"{escape(chosen.why)} (results/label-efficiency.md); --propagate, "
+            "--no-propagate or --unlabelled choose otherwise",
+            soft_wrap=True,
+        )
     if config is not None and adapted and config.weights is None and config.pretrained:
         from toontag.labelling.adapted import project_backbone
 
@@ -198,18 +202,16 @@ def train(
     elif unlabelled is not None:
         if resume is not None:
             raise typer.BadParameter("--unlabelled: rerun the same command to continue it")
-        from toontag.data.dataset import load_dataset
-        from toontag.labelling.unlabelled import train_with_unlabelled, unlabelled_images
+        from toontag.labelling.recommended import self_training, unlabelled_source
+        from toontag.labelling.unlabelled import train_with_unlabelled
 
-        labelled = [s.path for s in load_dataset(data, **class_list(classes)).samples]
-        pool = unlabelled_images(unlabelled, labelled)
+        options = self_training(config)  # the default path's: a project's own pool
+        if pool is None:
+            pool, options = unlabelled_source(
+                data, unlabelled, config=config, cache_root=cache, **class_list(classes)
+            )
         out.print(f"{len(pool):,} unlabelled images from {unlabelled}")
-        validated = {}
-        if project:  # a project's pool: the student and limit label-efficiency validated
-            from toontag.labelling.recommended import self_training
-
-            validated = self_training(config)
-        train_run = partial(train_with_unlabelled, unlabelled=pool, **validated)
+        train_run = partial(train_with_unlabelled, unlabelled=pool, **options)
     else:
         train_run = partial(train_run, resume=resume is not None)
     report = train_run(

@@ -62,23 +62,10 @@ def weak_manifest(
     pool = project.read_pool()
     if not pool:
         raise DataError(f"{project.root}: the pool is empty: no frame to extend answers to")
-    row_of = {project.root / f.path: i for i, f in enumerate(pool)}
-    pool_row = np.array([row_of.get(Path(s.path), -1) for s in dataset.samples])
-    fold = None if config.fold is None else (config.fold, config.folds)
-    parts, _ = assign_parts(
-        dataset,
-        val_fraction=config.val_fraction,
-        seed=config.data_seed,
-        fold=fold,
-        cache_root=cache_root,
-    )
+    pool_row, parts, shots, excluded = _closed_shots(dataset, project, pool, config, cache_root)
     in_pool = pool_row >= 0
     train = np.flatnonzero(in_pool & (parts == "train") & (dataset.weights >= 1))  # a person's
     train = train[np.unique(pool_row[train], return_index=True)[1]]  # a frame listed twice: once
-    offered = [row_of.get(project.root / p) for p in AuditRecord(project.root).offered]
-    closed = [*pool_row[in_pool & (parts != "train")], *(r for r in offered if r is not None)]
-    shots = _shots(pool)
-    excluded = set(shots[np.asarray(closed, dtype=np.int64)].tolist()) - {-1}
     how = {"rule": "labelling/propagate.py", "answers": len(train), "excluded_shots": len(excluded)}
     rows = [_row(dataset, i) for i in range(len(dataset))]
     if not len(train):
@@ -183,6 +170,53 @@ def train_propagated(
     report["propagation"] = json.loads((run / PROPAGATION).read_text()) | {"trained": trained}
     write_json(run / REPORT, report)
     return report
+
+
+def learnable_pool(
+    dataset: LabelledData, *, config: TrainConfig, cache_root: Path | None = None
+) -> list[Path]:
+    """The pool frames of a project (`dataset.root`, its labels) a self-trained student may
+    learn from unlabelled: not answered, not offered as audit frames, and in no shot of a
+    validation, held-out or audit frame of the split `config` draws (as `weak_manifest`'s
+    weak rows), so that no pseudo-label is a shot-mate of a frame that chooses or scores it."""
+    project = Project.open(dataset.root)
+    pool = project.read_pool()
+    if not pool:
+        return []
+    pool_row, _, shots, excluded = _closed_shots(dataset, project, pool, config, cache_root)
+    audits = AuditRecord(project.root)
+    taken = set(pool_row[pool_row >= 0].tolist()) | {
+        i for i, f in enumerate(pool) if f.path in audits
+    }
+    return [
+        project.root / f.path
+        for i, f in enumerate(pool)
+        if i not in taken and int(shots[i]) not in excluded
+    ]
+
+
+def _closed_shots(dataset, project, pool, config: TrainConfig, cache_root):
+    """Each labelled frame's pool row (-1: not in the pool) and part in the split `config`
+    draws, each pool frame's shot (`_shots`), and the shots no weak or pseudo-label may come
+    from: those of the answers outside the training part and of frames offered as audit."""
+    row_of = {project.root / f.path: i for i, f in enumerate(pool)}
+    pool_row = np.array([row_of.get(Path(s.path), -1) for s in dataset.samples], dtype=np.int64)
+    fold = None if config.fold is None else (config.fold, config.folds)
+    parts, _ = assign_parts(
+        dataset,
+        val_fraction=config.val_fraction,
+        seed=config.data_seed,
+        fold=fold,
+        cache_root=cache_root,
+    )
+    offered = [row_of.get(project.root / p) for p in AuditRecord(project.root).offered]
+    closed = [
+        *pool_row[(pool_row >= 0) & (parts != "train")],
+        *(r for r in offered if r is not None),
+    ]
+    shots = _shots(pool)
+    excluded = set(shots[np.asarray(closed, dtype=np.int64)].tolist()) - {-1}
+    return pool_row, parts, shots, excluded
 
 
 def _shots(pool) -> np.ndarray:
