@@ -5,7 +5,8 @@
 For each character, the 3-class base run of `benchmarks/new_character.py` (trained without it,
 shared with that benchmark) and its pool (the same fixed random sample of train frames); the
 frames scored are validation frames: a random sample of train frames outside the pool that the
-base never trained on (its stride skipped them). The test split is not read. A simulated
+base never trained on (its stride skipped them; a full-recipe base's, or one trained elsewhere:
+its own validation frames). The test split is not read. A simulated
 person enrols the character from k = 20 random positives of the pool and answers 50 offered
 frames in rounds of 10 (a refit after each), for --seeds seeds. Candidates:
 
@@ -26,6 +27,7 @@ Writes results/enrol-choice.json and .md.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -47,6 +49,7 @@ from toontag.evaluation.metrics import micro_scores
 from toontag.labelling.finetune import STEPS
 from toontag.models.engine import engine_probabilities, load_engine
 from toontag.models.trained import load_trained
+from toontag.runs import SPLIT
 
 K = 20
 CANDIDATES = {  # name: (share of offers drawn at random, yes and no the supervised fit needs)
@@ -103,6 +106,17 @@ def finetune_curves(args, base: Path, train, pool, val, col: int, character: str
     return curves
 
 
+def unseen_frames(args, base: Path, train) -> np.ndarray:
+    """The train frames `base` never trained on: those its stride skipped (a `fast` base of
+    this benchmark's), else its own validation frames (split.json)."""
+    if args.base_runs is None and args.base_recipe == "fast":
+        return np.setdiff1d(np.arange(len(train)), np.arange(0, len(train), args.base_stride))
+    held = {Path(p).resolve() for p in json.loads((base / SPLIT).read_text())["val_images"]}
+    return np.array(
+        [i for i, s in enumerate(train.samples) if Path(s.path).resolve() in held], dtype=np.int64
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     base_options(parser)  # as benchmarks/new_character.py's
@@ -111,8 +125,6 @@ def main() -> None:
     parser.add_argument("--finetune-steps", type=int, default=STEPS)
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
-    if args.base_recipe != "fast" and args.base_runs is None:
-        parser.error("the choice scores train frames its bases never saw: --base-recipe fast")
     started = time.perf_counter()
     data = load_dataset(args.data)
     train = data.subset("train")
@@ -122,9 +134,9 @@ def main() -> None:
         trained = load_trained(base)
         col = KRAL_SAKIR_CLASSES.index(character)
         pool = pool_rows(len(train), args.pool)
-        unseen = np.setdiff1d(np.arange(len(train)), np.arange(0, len(train), args.base_stride))
-        outside = np.setdiff1d(unseen, pool)
-        val = np.sort(np.random.default_rng(1).choice(outside, args.validation, replace=False))
+        outside = np.setdiff1d(unseen_frames(args, base, train), pool)
+        scored = min(args.validation, len(outside))
+        val = np.sort(np.random.default_rng(1).choice(outside, scored, replace=False))
         feats = {}
         for name, part in (("pool", pool), ("validation", val)):
             paths = [train.samples[r].path for r in part]
