@@ -205,11 +205,12 @@ def train(
         from toontag.labelling.recommended import self_training, unlabelled_source
         from toontag.labelling.unlabelled import train_with_unlabelled
 
-        options = self_training(config)  # the default path's: a project's own pool
-        if pool is None:
+        if pool is None:  # named: from this project, another one or a folder
             pool, options = unlabelled_source(
                 data, unlabelled, config=config, cache_root=cache, **class_list(classes)
             )
+        else:  # the default path's: the project's own learnable pool
+            options = self_training(config)
         out.print(f"{len(pool):,} unlabelled images from {unlabelled}")
         train_run = partial(train_with_unlabelled, unlabelled=pool, **options)
     else:

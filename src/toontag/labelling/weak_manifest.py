@@ -62,7 +62,7 @@ def weak_manifest(
     pool = project.read_pool()
     if not pool:
         raise DataError(f"{project.root}: the pool is empty: no frame to extend answers to")
-    pool_row, parts, shots, excluded = _closed_shots(dataset, project, pool, config, cache_root)
+    pool_row, parts, shots, excluded, _ = _closed_shots(dataset, project, pool, config, cache_root)
     in_pool = pool_row >= 0
     train = np.flatnonzero(in_pool & (parts == "train") & (dataset.weights >= 1))  # a person's
     train = train[np.unique(pool_row[train], return_index=True)[1]]  # a frame listed twice: once
@@ -183,11 +183,10 @@ def learnable_pool(
     pool = project.read_pool()
     if not pool:
         return []
-    pool_row, _, shots, excluded = _closed_shots(dataset, project, pool, config, cache_root)
-    audits = AuditRecord(project.root)
-    taken = set(pool_row[pool_row >= 0].tolist()) | {
-        i for i, f in enumerate(pool) if f.path in audits
-    }
+    pool_row, _, shots, excluded, offered = _closed_shots(
+        dataset, project, pool, config, cache_root
+    )
+    taken = set(pool_row[pool_row >= 0].tolist()) | set(offered)
     return [
         project.root / f.path
         for i, f in enumerate(pool)
@@ -197,8 +196,9 @@ def learnable_pool(
 
 def _closed_shots(dataset, project, pool, config: TrainConfig, cache_root):
     """Each labelled frame's pool row (-1: not in the pool) and part in the split `config`
-    draws, each pool frame's shot (`_shots`), and the shots no weak or pseudo-label may come
-    from: those of the answers outside the training part and of frames offered as audit."""
+    draws, each pool frame's shot (`_shots`), the shots no weak or pseudo-label may come
+    from (those of the answers outside the training part and of frames offered as audit), and
+    the pool rows of the frames offered as audit."""
     row_of = {project.root / f.path: i for i, f in enumerate(pool)}
     pool_row = np.array([row_of.get(Path(s.path), -1) for s in dataset.samples], dtype=np.int64)
     fold = None if config.fold is None else (config.fold, config.folds)
@@ -209,14 +209,13 @@ def _closed_shots(dataset, project, pool, config: TrainConfig, cache_root):
         fold=fold,
         cache_root=cache_root,
     )
-    offered = [row_of.get(project.root / p) for p in AuditRecord(project.root).offered]
-    closed = [
-        *pool_row[(pool_row >= 0) & (parts != "train")],
-        *(r for r in offered if r is not None),
+    offered = [
+        row_of[f] for p in AuditRecord(project.root).offered if (f := project.root / p) in row_of
     ]
+    closed = [*pool_row[(pool_row >= 0) & (parts != "train")], *offered]
     shots = _shots(pool)
     excluded = set(shots[np.asarray(closed, dtype=np.int64)].tolist()) - {-1}
-    return pool_row, parts, shots, excluded
+    return pool_row, parts, shots, excluded, offered
 
 
 def _shots(pool) -> np.ndarray:
