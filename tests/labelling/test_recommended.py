@@ -3,10 +3,13 @@ killed run's own method, and the self-training settings the benchmark validated.
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
+from toontag.cli.labelling import enrol
 from toontag.config import preset
+from toontag.labelling.confirm import RANDOM_SHARE
 from toontag.labelling.recommended import (
     CHOSEN,
     FALLBACK,
@@ -19,6 +22,7 @@ from toontag.labelling.unlabelled import TEACHER
 from toontag.labelling.weak_manifest import PROPAGATED
 
 RESULT = Path(__file__).parents[2] / "results" / "label-efficiency.json"
+ENROL_RESULT = RESULT.with_name("enrol-choice.json")
 
 
 def test_the_recommended_choices_are_what_validation_chose_in_the_published_result():
@@ -57,3 +61,12 @@ def test_self_training_on_a_project_takes_the_benchmarks_student_and_limit():
     assert validated["limit"] == settings["pseudo_limit"]
     assert validated["student"].images_seen == settings["student_seen"] != config.images_seen
     assert validated["student"].seed == 3 and validated["student"].min_epochs == 3
+
+
+def test_enrol_defaults_to_the_method_and_offers_validation_chose_in_the_published_result():
+    chosen = json.loads(ENROL_RESULT.read_text())["chosen"]
+    method = inspect.signature(enrol).parameters["method"].default
+    assert method == ("finetune" if chosen.startswith("fine-tune") else "linear")
+    if method == "linear":  # fit_new_class's rule: on the answers alone once 5 yes and 5 no
+        assert chosen.startswith("answers alone")
+        assert (0.5 if chosen.endswith("half random") else 0.0) == RANDOM_SHARE
