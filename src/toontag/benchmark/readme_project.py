@@ -27,6 +27,18 @@ def new_character(results: Path) -> str:
     )
 
 
+def new_character_examples(results: Path) -> str:
+    """How the most examples the benchmark gave compare with the goal's, both with the answers."""
+    r = read_result(results, "new-character")
+    k = r["goals"]["k"]
+    most = max(int(key) for key in r["table"][0] if key.isdigit())
+    below = sum(t[str(most)]["confirmed"] < t[str(k)]["confirmed"] for t in r["table"])
+    return (
+        f"with {r['goals']['confirmations']} answers, {most} examples score below {k} for "
+        f"{below} of the {len(r['table'])} characters"
+    )
+
+
 def new_character_old(results: Path) -> str:
     changed = sum(
         t["old_change"]["decisions_changed"] for t in read_result(results, "new-character")["table"]
@@ -254,6 +266,7 @@ RENDERERS = {
     "few-labels-goals": goals,
     "adapt-time": adapt_time,
     "new-character": new_character,
+    "new-character-examples": new_character_examples,
     "new-character-old": new_character_old,
     "new-character-finetune": new_character_finetune,
     "enrol-choice": enrol_choice,
